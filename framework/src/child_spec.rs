@@ -1,0 +1,245 @@
+//! How to build, restart and stop one child.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, ArbiterHandle, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::link::{ChildLink, Incarnation, Wiring};
+use crate::panic_capture;
+use crate::supervisor::ChildStarted;
+use crate::SupervisorSpec;
+
+/// When a child is restarted after it exits (OTP restart types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restart {
+    /// Always restarted, whatever the exit reason.
+    Permanent,
+    /// Restarted only after an abnormal exit ([`ExitReason::is_abnormal`](crate::ExitReason::is_abnormal)).
+    Transient,
+    /// Never restarted, and removed from its supervisor once it exits
+    /// (even when a sibling's failure stopped it under one-for-all or rest-for-one).
+    Temporary,
+}
+
+/// How long a child gets to stop before it is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutdownPolicy {
+    /// Ask the child to stop, wait at most this long, then kill it. Zero kills at once.
+    Timeout(Duration),
+    /// Wait as long as it takes. The default for child supervisors, whose
+    /// shutdown is itself bounded by their children's timeouts.
+    Infinity,
+}
+
+/// Kind of child, as reported by introspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildKind {
+    /// A user actor, run on a worker thread.
+    Worker,
+    /// A nested supervisor, run on the control thread.
+    Supervisor,
+}
+
+/// Default shutdown timeout of a worker: 5 s, as in OTP.
+pub const DEFAULT_WORKER_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// Specification of one child: its id, how to build it, when to restart it and
+/// how long it may take to stop.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix::{Actor, Context};
+/// use candado::{ChildSpec, Restart, ShutdownPolicy};
+///
+/// #[derive(Default)]
+/// struct Cache;
+/// impl Actor for Cache {
+///     type Context = Context<Self>;
+/// }
+///
+/// let spec = ChildSpec::worker("cache", |_link| Cache::default())
+///     .restart(Restart::Transient)
+///     .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(1)));
+/// assert_eq!(spec.id(), "cache");
+/// ```
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) id: Arc<str>,
+    pub(crate) restart: Restart,
+    pub(crate) shutdown: ShutdownPolicy,
+    pub(crate) body: ChildBody,
+}
+
+#[derive(Clone)]
+pub(crate) enum ChildBody {
+    Worker(Arc<dyn WorkerFactory>),
+    Supervisor(Box<SupervisorSpec>),
+}
+
+impl ChildSpec {
+    /// A worker child built by `factory`, which is called on the child's worker
+    /// thread for every start and restart. Permanent, 5 s shutdown timeout.
+    pub fn worker<A, F>(id: impl Into<String>, factory: F) -> Self
+    where
+        A: Actor<Context = Context<A>>,
+        F: Fn(ChildLink) -> A + Send + Sync + 'static,
+    {
+        Self {
+            id: id.into().into(),
+            restart: Restart::Permanent,
+            shutdown: ShutdownPolicy::Timeout(DEFAULT_WORKER_SHUTDOWN),
+            body: ChildBody::Worker(Arc::new(FnFactory {
+                factory,
+                _actor: PhantomData,
+            })),
+        }
+    }
+
+    /// A nested supervisor: the child's id is the supervisor's id. Permanent,
+    /// infinite shutdown timeout.
+    pub fn supervisor(spec: SupervisorSpec) -> Self {
+        Self {
+            id: spec.id.clone(),
+            restart: Restart::Permanent,
+            shutdown: ShutdownPolicy::Infinity,
+            body: ChildBody::Supervisor(Box::new(spec)),
+        }
+    }
+
+    /// Sets the restart type.
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// Sets the shutdown policy.
+    pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The child's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Worker or supervisor.
+    pub fn kind(&self) -> ChildKind {
+        match self.body {
+            ChildBody::Worker(_) => ChildKind::Worker,
+            ChildBody::Supervisor(_) => ChildKind::Supervisor,
+        }
+    }
+
+    /// The restart type.
+    pub fn restart_type(&self) -> Restart {
+        self.restart
+    }
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("ChildSpec");
+        s.field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown);
+        match &self.body {
+            ChildBody::Worker(factory) => s.field("worker", &factory.actor_type()),
+            ChildBody::Supervisor(spec) => s.field("supervisor", spec),
+        };
+        s.finish()
+    }
+}
+
+/// A type-erased, clonable actor address kept by the supervisor for lookups.
+pub(crate) trait ErasedAddr: Send {
+    fn clone_any(&self) -> Box<dyn Any + Send>;
+}
+
+impl<T: Clone + Send + 'static> ErasedAddr for T {
+    fn clone_any(&self) -> Box<dyn Any + Send> {
+        Box::new(self.clone())
+    }
+}
+
+/// Builds worker incarnations on a worker thread.
+pub(crate) trait WorkerFactory: Send + Sync + 'static {
+    /// Builds and starts one incarnation on `thread`, then acknowledges.
+    fn spawn(
+        self: Arc<Self>,
+        thread: &ArbiterHandle,
+        link: ChildLink,
+        wiring: Wiring,
+        ack: Incarnation,
+    );
+    /// Name of the actor type, for errors and debugging.
+    fn actor_type(&self) -> &'static str;
+}
+
+struct FnFactory<F, A> {
+    factory: F,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<F, A> WorkerFactory for FnFactory<F, A>
+where
+    A: Actor<Context = Context<A>>,
+    F: Fn(ChildLink) -> A + Send + Sync + 'static,
+{
+    fn spawn(
+        self: Arc<Self>,
+        thread: &ArbiterHandle,
+        link: ChildLink,
+        wiring: Wiring,
+        ack: Incarnation,
+    ) {
+        let fallback = ack.clone();
+        let scheduled = thread.spawn_fn(move || {
+            // User code: the factory may panic; that is a failed start, not a
+            // lost thread.
+            let result = match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {
+                Ok(actor) => {
+                    let addr: Addr<A> = A::create(move |ctx| {
+                        wiring.attach(ctx);
+                        actor
+                    });
+                    Ok(Box::new(addr) as Box<dyn ErasedAddr>)
+                }
+                Err(payload) => {
+                    // The hook recorded it too; drop that copy.
+                    let _ = panic_capture::take();
+                    Err(format!(
+                        "factory panicked: {}",
+                        panic_capture::payload_message(&*payload)
+                    ))
+                }
+            };
+            send_ack(ack, result);
+        });
+        if !scheduled {
+            send_ack(fallback, Err("worker thread has stopped".to_owned()));
+        }
+    }
+
+    fn actor_type(&self) -> &'static str {
+        std::any::type_name::<A>()
+    }
+}
+
+/// Tells the supervisor whether an incarnation started.
+pub(crate) fn send_ack(ack: Incarnation, result: Result<Box<dyn ErasedAddr>, String>) {
+    ack.supervisor.do_send(ChildStarted {
+        key: ack.key,
+        incarnation: ack.number,
+        result,
+    });
+}

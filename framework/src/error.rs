@@ -1,0 +1,105 @@
+//! Typed errors of the supervision core.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// A child or supervisor specification that cannot be used.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SpecError {
+    /// A child or supervisor id is empty.
+    #[error("child id is empty")]
+    EmptyId,
+    /// A child or supervisor id contains `/`, which separates supervisor paths.
+    #[error("child id `{0}` contains '/', which is reserved for supervisor paths")]
+    InvalidId(String),
+    /// Two children of one supervisor share an id.
+    #[error("supervisor `{supervisor}` has two children with id `{id}`")]
+    DuplicateChildId {
+        /// The supervisor holding both.
+        supervisor: String,
+        /// The repeated id.
+        id: String,
+    },
+    /// The restart intensity period is zero.
+    #[error("supervisor `{supervisor}`: intensity period must be greater than zero")]
+    ZeroPeriod {
+        /// The supervisor with the bad period.
+        supervisor: String,
+    },
+    /// The backoff cap is below its base.
+    #[error("backoff cap {cap:?} is below its base {base:?}")]
+    BackoffCapBelowBase {
+        /// Configured base.
+        base: Duration,
+        /// Configured cap.
+        cap: Duration,
+    },
+    /// The backoff jitter fraction is outside 0.0..=1.0.
+    #[error("backoff jitter {0} is outside 0.0..=1.0")]
+    JitterOutOfRange(f64),
+    /// The supervisor tick interval is zero.
+    #[error("supervisor `{supervisor}`: tick interval must be greater than zero")]
+    ZeroTickInterval {
+        /// The supervisor with the bad tick.
+        supervisor: String,
+    },
+}
+
+/// The runtime (threads and event bus) could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RuntimeError {
+    /// `worker_threads(0)` was requested.
+    #[error("worker thread count must be at least 1")]
+    ZeroWorkerThreads,
+    /// `event_capacity(0)` was requested.
+    #[error("event stream capacity must be at least 1")]
+    ZeroEventCapacity,
+    /// The runtime was built outside a running actix `System`.
+    #[error("no actix System is running on this thread: build the runtime inside `actix::System::new().block_on(..)` or `#[actix::main]`")]
+    NoSystem,
+}
+
+/// A request to a running supervisor failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SupervisorError {
+    /// The specification was rejected before anything started.
+    #[error("invalid specification: {0}")]
+    InvalidSpec(#[from] SpecError),
+    /// The supervisor has stopped (or is shutting down) and takes no requests.
+    #[error("supervisor `{0}` is not running")]
+    Stopped(String),
+    /// No child with this id.
+    #[error("supervisor `{supervisor}` has no child `{id}`")]
+    UnknownChild {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The unknown id.
+        id: String,
+    },
+    /// The child exists but has no running incarnation right now.
+    #[error("child `{id}` is not running (it is {state})")]
+    NotRunning {
+        /// The child asked for.
+        id: String,
+        /// Its current state.
+        state: String,
+    },
+    /// The child runs an actor of another type than the one asked for.
+    #[error("child `{id}` is not a `{expected}`")]
+    WrongType {
+        /// The child asked for.
+        id: String,
+        /// The type the caller expected.
+        expected: &'static str,
+    },
+    /// A child failed to start (its factory panicked, or a child supervisor
+    /// could not start its own children).
+    #[error("child `{id}` failed to start: {reason}")]
+    StartFailed {
+        /// The child that failed.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

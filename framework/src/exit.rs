@@ -1,0 +1,67 @@
+//! Why a child stopped.
+
+use serde::{Deserialize, Serialize};
+
+/// The reason a child (worker or supervisor) exited.
+///
+/// OTP's rule decides restarts: [`Normal`](ExitReason::Normal) and
+/// [`Shutdown`](ExitReason::Shutdown) are *normal* exits, everything else is
+/// *abnormal* (see [`ExitReason::is_abnormal`]). A transient child is restarted
+/// only after an abnormal exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ExitReason {
+    /// The child stopped itself (`ctx.stop()`).
+    Normal,
+    /// The child stopped because its supervisor asked it to.
+    Shutdown,
+    /// The child did not stop within its shutdown timeout and was killed
+    /// (or abandoned, if its thread was blocked).
+    Killed,
+    /// A handler, hook or timer of the child panicked; carries the panic message.
+    Panic(String),
+    /// The child reported a failure through [`ChildLink::fail`](crate::ChildLink::fail).
+    Failed(String),
+    /// The child could not be built or initialised (its factory panicked, its
+    /// thread was gone, or a child supervisor failed to start its children).
+    StartFailed(String),
+    /// A supervisor exceeded its restart intensity, stopped its children and
+    /// escalated. Unlike OTP's `shutdown` this counts as abnormal, so the
+    /// parent always acts on it.
+    Escalated {
+        /// The child whose failure crossed the limit.
+        child: String,
+        /// Restarts counted in the intensity period when the limit was crossed.
+        restarts: u32,
+    },
+}
+
+impl ExitReason {
+    /// Whether this exit is abnormal (anything except `Normal` and `Shutdown`).
+    ///
+    /// ```
+    /// use candado::ExitReason;
+    /// assert!(!ExitReason::Normal.is_abnormal());
+    /// assert!(ExitReason::Panic("boom".into()).is_abnormal());
+    /// ```
+    pub fn is_abnormal(&self) -> bool {
+        !matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+}
+
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Killed => f.write_str("killed after shutdown timeout"),
+            ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
+            ExitReason::Failed(msg) => write!(f, "failed: {msg}"),
+            ExitReason::StartFailed(msg) => write!(f, "start failed: {msg}"),
+            ExitReason::Escalated { child, restarts } => write!(
+                f,
+                "escalated: restart intensity exceeded by child `{child}` ({restarts} restarts in period)"
+            ),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Candado: fault-tolerant supervised actors on actix + tokio.
+//!
+//! Every worker is an actix actor started by a [`Supervisor`](SupervisorRef)
+//! from a [`ChildSpec`]. Supervisors form trees with OTP semantics: restart
+//! strategies ([`Strategy`]), restart types ([`Restart`]), restart intensity
+//! ([`Intensity`]) with escalation, exponential [backoff](BackoffConfig), and
+//! ordered shutdown. A panic in a child is an abnormal exit of that child
+//! alone. Supervisors run on a control thread that never runs child code.
+//!
+//! # Layout
+//! - [`Runtime`] — the control thread, the worker threads and the event bus.
+//! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it.
+//! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
+//!   children, lookup, shutdown.
+//! - [`ChildLink`] — a child's link to its supervisor.
+//! - [`Event`], [`EventStream`] — typed lifecycle events.
+//! - [`Backoff`], [`Intensity`] — the restart math, usable on its own.
+//!
+//! # Example
+//! ```
+//! use actix::{Actor, Context};
+//! use candado::{ChildSpec, Runtime, Strategy, SupervisorSpec};
+//!
+//! struct Worker;
+//! impl Actor for Worker {
+//!     type Context = Context<Self>;
+//! }
+//!
+//! actix::System::new().block_on(async {
+//!     let runtime = Runtime::builder().worker_threads(2).build().unwrap();
+//!     let tree = SupervisorSpec::new("root")
+//!         .strategy(Strategy::OneForOne)
+//!         .child(ChildSpec::worker("a", |_| Worker))
+//!         .child(ChildSpec::supervisor(
+//!             SupervisorSpec::new("db").child(ChildSpec::worker("conn", |_| Worker)),
+//!         ));
+//!     let root = runtime.start(tree).await.unwrap();
+//!     assert_eq!(root.children().await.unwrap().len(), 2);
+//!     runtime.shutdown().await;
+//! });
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod backoff;
+mod child_spec;
+mod error;
+mod event;
+mod exit;
+mod info;
+mod intensity;
+mod link;
+mod panic_capture;
+mod runtime;
+mod supervisor;
+mod supervisor_spec;
+
+pub use backoff::{Backoff, BackoffConfig};
+pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
+pub use error::{RuntimeError, SpecError, SupervisorError};
+pub use event::{Event, EventKind, EventStream, EventStreamError};
+pub use exit::ExitReason;
+pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
+pub use intensity::Intensity;
+pub use link::ChildLink;
+pub use runtime::{Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY};
+pub use supervisor::SupervisorRef;
+pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};

@@ -1,0 +1,226 @@
+//! The child's side of supervision: its link to the parent and its exit guard.
+//!
+//! Every supervised actor gets a hidden *control item* spawned into its actix
+//! context. The item
+//! - receives stop/kill orders from the supervisor and applies them from
+//!   inside the actor's own context (so any `Actor` type works, no `Handler`
+//!   bound is needed), and
+//! - owns the *exit guard*, which is dropped exactly when the actor's context
+//!   is dropped: after `stopped()`, or during unwinding when a handler panics.
+//!   The guard then reports the exit, with its reason, to the supervisor.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context};
+use std::pin::Pin;
+use std::task::{self, Poll};
+use tokio::sync::mpsc;
+
+use crate::exit::ExitReason;
+use crate::panic_capture;
+use crate::supervisor::{ChildExited, Supervisor};
+
+/// An order from a supervisor to one child incarnation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Stop gracefully (`stopping()` runs and may delay the stop).
+    Stop,
+    /// Stop at once (`stopping()` is skipped).
+    Kill,
+}
+
+/// What is known about an incarnation's exit before its guard drops.
+#[derive(Debug, Default)]
+struct ExitNote {
+    /// A reason the child (or supervisor machinery) set explicitly.
+    reason: Option<ExitReason>,
+    /// The supervisor asked it to stop.
+    stop_requested: bool,
+    /// The supervisor killed it.
+    killed: bool,
+}
+
+/// Identity of one incarnation of one child, as seen by its supervisor.
+#[derive(Debug, Clone)]
+pub(crate) struct Incarnation {
+    pub(crate) supervisor: Addr<Supervisor>,
+    pub(crate) key: u64,
+    pub(crate) id: Arc<str>,
+    pub(crate) number: u64,
+}
+
+/// A supervised child's link to its supervisor, handed to the child's factory.
+///
+/// Keep it in the actor if the actor may need to fail with a reason without
+/// panicking. Cheap to clone; `Send`.
+///
+/// ```
+/// use actix::{Actor, Context};
+/// use candado::{ChildLink, ChildSpec};
+///
+/// struct Fetcher {
+///     link: ChildLink,
+/// }
+/// impl Actor for Fetcher {
+///     type Context = Context<Self>;
+///     fn started(&mut self, ctx: &mut Context<Self>) {
+///         if std::env::var("FETCH_URL").is_err() {
+///             // An abnormal exit: restarted even if the child is transient.
+///             self.link.fail(ctx, "FETCH_URL is not set");
+///         }
+///     }
+/// }
+/// let spec = ChildSpec::worker("fetcher", |link| Fetcher { link });
+/// assert_eq!(spec.id(), "fetcher");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChildLink {
+    incarnation: Incarnation,
+    note: Arc<Mutex<ExitNote>>,
+}
+
+impl ChildLink {
+    /// The child's id within its supervisor.
+    pub fn id(&self) -> &str {
+        &self.incarnation.id
+    }
+
+    /// Which incarnation this is: 1 for the first start, +1 per restart.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation.number
+    }
+
+    /// Stops the child with an abnormal [`ExitReason::Failed`].
+    pub fn fail<A>(&self, ctx: &mut A::Context, reason: impl Into<String>)
+    where
+        A: Actor,
+        A::Context: ActorContext,
+    {
+        self.set_reason(ExitReason::Failed(reason.into()));
+        ctx.stop();
+    }
+
+    /// Records the exit reason the guard will report (used by supervisors to escalate).
+    pub(crate) fn set_reason(&self, reason: ExitReason) {
+        lock(&self.note).reason = Some(reason);
+    }
+}
+
+fn lock(note: &Mutex<ExitNote>) -> MutexGuard<'_, ExitNote> {
+    // A poisoned note only means some thread panicked while holding it; the
+    // data is still a plain record.
+    note.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates the link for an incarnation, the control channel and the item
+/// that must be spawned into the child's context.
+pub(crate) fn wire(
+    incarnation: Incarnation,
+) -> (ChildLink, mpsc::UnboundedSender<Control>, Wiring) {
+    let note = Arc::new(Mutex::new(ExitNote::default()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let link = ChildLink {
+        incarnation: incarnation.clone(),
+        note: note.clone(),
+    };
+    let guard = ExitGuard { incarnation, note };
+    (link, tx, Wiring { rx, guard })
+}
+
+/// The parts that must travel to the child's thread.
+#[derive(Debug)]
+pub(crate) struct Wiring {
+    rx: mpsc::UnboundedReceiver<Control>,
+    guard: ExitGuard,
+}
+
+impl Wiring {
+    /// Spawns the control item into a freshly created actor's context.
+    pub(crate) fn attach<A>(self, ctx: &mut Context<A>)
+    where
+        A: Actor<Context = Context<A>>,
+    {
+        ctx.spawn(ControlItem {
+            rx: self.rx,
+            guard: self.guard,
+            closed: false,
+        });
+    }
+}
+
+/// Reports the exit of an incarnation when dropped.
+#[derive(Debug)]
+struct ExitGuard {
+    incarnation: Incarnation,
+    note: Arc<Mutex<ExitNote>>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let reason = if std::thread::panicking() {
+            ExitReason::Panic(panic_capture::take().unwrap_or_else(|| "panic".to_owned()))
+        } else {
+            let mut note = lock(&self.note);
+            match note.reason.take() {
+                Some(reason) => reason,
+                None if note.killed => ExitReason::Killed,
+                None if note.stop_requested => ExitReason::Shutdown,
+                None => ExitReason::Normal,
+            }
+        };
+        // `do_send` never panics, even if the supervisor is gone: this runs
+        // during unwinding, where a second panic would abort the process.
+        self.incarnation.supervisor.do_send(ChildExited {
+            key: self.incarnation.key,
+            incarnation: self.incarnation.number,
+            reason,
+        });
+    }
+}
+
+/// Applies supervisor orders inside the child's context and holds the guard.
+#[derive(Debug)]
+struct ControlItem {
+    rx: mpsc::UnboundedReceiver<Control>,
+    guard: ExitGuard,
+    /// The supervisor is gone; we already asked the actor to stop.
+    closed: bool,
+}
+
+impl<A> ActorFuture<A> for ControlItem
+where
+    A: Actor<Context = Context<A>>,
+{
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        _actor: &mut A,
+        ctx: &mut Context<A>,
+        task: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        while !this.closed {
+            match this.rx.poll_recv(task) {
+                Poll::Ready(Some(Control::Stop)) => {
+                    lock(&this.guard.note).stop_requested = true;
+                    ctx.stop();
+                }
+                Poll::Ready(Some(Control::Kill)) => {
+                    lock(&this.guard.note).killed = true;
+                    ctx.terminate();
+                }
+                Poll::Ready(None) => {
+                    // The supervisor died without stopping us: an orphan stops
+                    // itself, like an OTP process linked to a dead supervisor.
+                    this.closed = true;
+                    lock(&this.guard.note).stop_requested = true;
+                    ctx.stop();
+                }
+                Poll::Pending => break,
+            }
+        }
+        // Never completes: the guard must live exactly as long as the actor.
+        Poll::Pending
+    }
+}

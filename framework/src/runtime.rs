@@ -1,0 +1,241 @@
+//! Threads of a Candado application and the event bus.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::{Arbiter, ArbiterHandle};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::event::EventBus;
+use crate::supervisor::{InitReply, Supervisor};
+use crate::{EventStream, RuntimeError, SupervisorError, SupervisorRef, SupervisorSpec};
+
+/// The thread an actor runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// The control thread: supervisors only, never child code.
+    Control,
+    /// Worker thread number `n` (0-based).
+    Worker(usize),
+}
+
+/// Default capacity of the event stream per subscriber.
+pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Control and workers on threads of their own (production).
+    Dedicated,
+    /// Control on the calling arbiter, workers on threads of their own.
+    ControlOnCurrent,
+    /// Everything on the calling arbiter (deterministic tests on virtual time).
+    CurrentThread,
+}
+
+/// Builds a [`Runtime`].
+///
+/// ```
+/// # actix::System::new().block_on(async {
+/// let runtime = candado::Runtime::builder().worker_threads(2).build().unwrap();
+/// assert_eq!(runtime.worker_threads(), 2);
+/// assert!(candado::Runtime::builder().worker_threads(0).build().is_err());
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    worker_threads: Option<usize>,
+    mode: Mode,
+    event_capacity: usize,
+    seed: Option<u64>,
+}
+
+impl RuntimeBuilder {
+    /// Number of worker threads for children (default: the number of CPUs).
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Runs supervisors on the calling arbiter (usually the System arbiter)
+    /// and children on worker threads. With `tokio::time::pause()` on the
+    /// calling runtime, supervisor timers run on virtual time while child code
+    /// still runs on real threads.
+    pub fn control_on_current_thread(mut self) -> Self {
+        self.mode = Mode::ControlOnCurrent;
+        self
+    }
+
+    /// Runs everything, supervisors and children, on the calling arbiter. For
+    /// deterministic tests on virtual time only: here a blocking child *does*
+    /// stall its supervisor.
+    pub fn current_thread(mut self) -> Self {
+        self.mode = Mode::CurrentThread;
+        self
+    }
+
+    /// Events buffered per subscriber before it lags (default 4096).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Seeds the backoff jitter of every supervisor (for reproducible runs).
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Starts the threads. Must run inside an actix `System`.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let workers = match self.worker_threads {
+            Some(0) => return Err(RuntimeError::ZeroWorkerThreads),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.event_capacity == 0 {
+            return Err(RuntimeError::ZeroEventCapacity);
+        }
+        if actix::System::try_current().is_none() {
+            return Err(RuntimeError::NoSystem);
+        }
+        crate::panic_capture::install();
+        let mut owned = Vec::new();
+        let mut spawn = || {
+            let arbiter = Arbiter::new();
+            let handle = arbiter.handle();
+            owned.push(arbiter);
+            handle
+        };
+        let (control, worker_handles) = match self.mode {
+            Mode::Dedicated => {
+                let control = spawn();
+                (control, (0..workers).map(|_| spawn()).collect())
+            }
+            Mode::ControlOnCurrent => (Arbiter::current(), (0..workers).map(|_| spawn()).collect()),
+            Mode::CurrentThread => (Arbiter::current(), vec![Arbiter::current(); workers]),
+        };
+        let shared = Shared {
+            loads: worker_handles.iter().map(|_| AtomicUsize::new(0)).collect(),
+            control,
+            workers: worker_handles,
+            bus: EventBus::new(self.event_capacity),
+            seed: self.seed,
+        };
+        Ok(Runtime {
+            shared: Arc::new(shared),
+            arbiters: owned,
+            roots: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// The threads of a Candado application — one control thread for supervisors,
+/// worker threads for children — and its event bus.
+///
+/// Build it inside an actix `System`, start root supervisors with
+/// [`Runtime::start`], and call [`Runtime::shutdown`] to stop every tree in
+/// reverse start order. Dropping it stops its threads without an orderly
+/// shutdown.
+#[derive(Debug)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    arbiters: Vec<Arbiter>,
+    roots: Mutex<Vec<SupervisorRef>>,
+}
+
+impl Runtime {
+    /// A builder with defaults: dedicated control thread, one worker thread per CPU.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            worker_threads: None,
+            mode: Mode::Dedicated,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            seed: None,
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn worker_threads(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// Subscribes to every event of every tree of this runtime, from now on.
+    pub fn subscribe(&self) -> EventStream {
+        self.shared.bus.subscribe()
+    }
+
+    /// Validates `spec`, starts the root supervisor on the control thread and
+    /// waits until all its children (recursively) have started, in order.
+    pub async fn start(&self, spec: SupervisorSpec) -> Result<SupervisorRef, SupervisorError> {
+        spec.validate()?;
+        let (tx, rx) = oneshot::channel();
+        let shared = self.shared.clone();
+        let path: Arc<str> = spec.id.clone();
+        let scheduled = self.shared.control.spawn_fn(move || {
+            Supervisor::launch(spec, path, shared, None, InitReply::Root(tx));
+        });
+        let stopped = || SupervisorError::Stopped("control thread".to_owned());
+        if !scheduled {
+            return Err(stopped());
+        }
+        let root = rx.await.map_err(|_| stopped())??;
+        self.roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(root.clone());
+        Ok(root)
+    }
+
+    /// Shuts down every root started here, newest first, then stops the threads.
+    pub async fn shutdown(self) {
+        let roots = std::mem::take(&mut *self.roots.lock().unwrap_or_else(|p| p.into_inner()));
+        for root in roots.iter().rev() {
+            root.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// What every supervisor of a runtime shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) control: ArbiterHandle,
+    workers: Vec<ArbiterHandle>,
+    /// Live children per worker thread, for least-loaded placement.
+    loads: Vec<AtomicUsize>,
+    pub(crate) bus: EventBus,
+    pub(crate) seed: Option<u64>,
+}
+
+impl Shared {
+    /// Picks the worker thread with the fewest live children and counts the new one.
+    pub(crate) fn place_worker(&self) -> (Placement, &ArbiterHandle) {
+        let (index, load) = self
+            .loads
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, load)| load.load(Ordering::Relaxed))
+            .expect("a runtime has at least one worker thread");
+        load.fetch_add(1, Ordering::Relaxed);
+        (Placement::Worker(index), &self.workers[index])
+    }
+
+    /// Forgets a child that left a worker thread.
+    pub(crate) fn release(&self, placement: Placement) {
+        if let Placement::Worker(index) = placement {
+            if let Some(load) = self.loads.get(index) {
+                let _ =
+                    load.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+        }
+    }
+}

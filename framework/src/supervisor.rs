@@ -1,0 +1,261 @@
+//! The supervisor actor: starts children from specs, watches their exits and
+//! restarts them by its strategy, within its intensity, with backoff.
+//!
+//! Supervisors always run on the runtime's control thread. All their work is
+//! message handling and timers, never child code.
+
+mod child;
+mod handle;
+mod messages;
+mod plan;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use actix::{Actor, AsyncContext, Context, Running};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::event::EventKind;
+use crate::info::SupervisorInfo;
+use crate::intensity::RestartWindow;
+use crate::link::{ChildLink, Incarnation, Wiring};
+use crate::runtime::Shared;
+use crate::{ExitReason, SupervisorError, SupervisorSpec};
+
+use child::{Child, State};
+pub use handle::SupervisorRef;
+pub(crate) use messages::{ChildExited, ChildStarted};
+use plan::Plan;
+
+/// Who waits for the initial start of a supervisor.
+pub(crate) enum InitReply {
+    /// [`Runtime::start`](crate::Runtime::start).
+    Root(oneshot::Sender<Result<SupervisorRef, SupervisorError>>),
+    /// The parent supervisor.
+    Parent(Incarnation),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Lifecycle {
+    Initializing,
+    Running,
+    /// Stopping every child in reverse start order before exiting.
+    ShuttingDown(ExitReason),
+    /// All children down; the actor exits with this reason.
+    Finished(ExitReason),
+}
+
+pub(crate) struct Supervisor {
+    path: Arc<str>,
+    /// Strategy and knobs; its `children` were moved into `children` at start.
+    spec: SupervisorSpec,
+    shared: Arc<Shared>,
+    /// Children by key; keys grow with start order, so iteration is start order.
+    children: BTreeMap<u64, Child>,
+    ids: HashMap<Arc<str>, u64>,
+    next_key: u64,
+    plans: BTreeMap<u64, Plan>,
+    next_plan: u64,
+    window: RestartWindow,
+    rng: SmallRng,
+    /// Link to the parent supervisor; `None` for a root.
+    link: Option<ChildLink>,
+    init: Option<InitReply>,
+    lifecycle: Lifecycle,
+    ticks: u64,
+    exit: watch::Sender<Option<ExitReason>>,
+    me: Option<SupervisorRef>,
+}
+
+impl Supervisor {
+    /// Creates a supervisor on the current (control) arbiter.
+    pub(crate) fn launch(
+        mut spec: SupervisorSpec,
+        path: Arc<str>,
+        shared: Arc<Shared>,
+        parent: Option<(ChildLink, Wiring)>,
+        init: InitReply,
+    ) {
+        let rng = match shared.seed {
+            Some(seed) => {
+                let mut hasher = DefaultHasher::new();
+                path.hash(&mut hasher);
+                SmallRng::seed_from_u64(seed ^ hasher.finish())
+            }
+            None => SmallRng::from_os_rng(),
+        };
+        let initial = std::mem::take(&mut spec.children);
+        Supervisor::create(move |ctx| {
+            let link = parent.map(|(link, wiring)| {
+                wiring.attach(ctx);
+                link
+            });
+            let mut supervisor = Supervisor {
+                path,
+                spec,
+                shared,
+                children: BTreeMap::new(),
+                ids: HashMap::new(),
+                next_key: 0,
+                plans: BTreeMap::new(),
+                next_plan: 0,
+                window: RestartWindow::default(),
+                rng,
+                link,
+                init: Some(init),
+                lifecycle: Lifecycle::Initializing,
+                ticks: 0,
+                exit: watch::channel(None).0,
+                me: None,
+            };
+            let keys = initial
+                .into_iter()
+                .map(|c| supervisor.insert_child(c))
+                .collect();
+            supervisor.new_plan(plan::Purpose::Init, keys);
+            supervisor
+        });
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.shared.bus.emit(&self.path, kind);
+    }
+
+    fn accepts_requests(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running)
+    }
+
+    fn info(&self, now: Instant) -> SupervisorInfo {
+        SupervisorInfo {
+            path: self.path.to_string(),
+            strategy: self.spec.strategy,
+            ticks: self.ticks,
+            restarts_in_period: self.window.count(),
+            children: self.children.values().map(|c| c.info(now)).collect(),
+        }
+    }
+
+    fn lookup(&self, id: &str) -> Result<Box<dyn std::any::Any + Send>, SupervisorError> {
+        let child = self
+            .ids
+            .get(id)
+            .and_then(|key| self.children.get(key))
+            .ok_or_else(|| SupervisorError::UnknownChild {
+                supervisor: self.path.to_string(),
+                id: id.to_owned(),
+            })?;
+        match &child.state {
+            State::Running { addr, .. } => Ok(addr.clone_any()),
+            _ => Err(SupervisorError::NotRunning {
+                id: id.to_owned(),
+                state: format!("{:?}", child.status()).to_lowercase(),
+            }),
+        }
+    }
+
+    /// Housekeeping: forget old restarts and reset the backoff of children
+    /// that have been stable for the window.
+    fn on_tick(&mut self) {
+        self.ticks += 1;
+        let now = Instant::now();
+        self.window.prune(now, self.spec.intensity.period);
+        let window = self.spec.backoff.stability_window;
+        for child in self.children.values_mut() {
+            if let State::Running { since, .. } = &child.state {
+                if child.backoff.attempt() > 0 && now.duration_since(*since) >= window {
+                    child.backoff.reset();
+                }
+            }
+        }
+    }
+
+    /// Answers whoever waits for this supervisor's initial start.
+    fn reply_init(&mut self, result: Result<(), String>) {
+        let Some(init) = self.init.take() else { return };
+        match init {
+            InitReply::Root(tx) => {
+                let result = match (result, self.me.clone()) {
+                    (Ok(()), Some(me)) => Ok(me),
+                    (Ok(()), None) => Err(SupervisorError::Stopped(self.path.to_string())),
+                    (Err(reason), _) => Err(SupervisorError::StartFailed {
+                        id: self.path.to_string(),
+                        reason,
+                    }),
+                };
+                let _ = tx.send(result);
+            }
+            InitReply::Parent(ack) => {
+                let result = match (result, self.me.clone()) {
+                    (Ok(()), Some(me)) => {
+                        Ok(Box::new(me) as Box<dyn crate::child_spec::ErasedAddr>)
+                    }
+                    (Ok(()), None) => Err("supervisor stopped during start".to_owned()),
+                    (Err(reason), _) => Err(reason),
+                };
+                crate::child_spec::send_ack(ack, result);
+            }
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(SupervisorRef::new(
+            ctx.address(),
+            self.path.clone(),
+            self.exit.subscribe(),
+        ));
+        ctx.run_interval(self.spec.tick, |act, _| act.on_tick());
+        let init = self.plans.keys().next().copied();
+        if let Some(id) = init {
+            self.advance(id, ctx);
+        }
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        if matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running) {
+            // Asked to stop by the parent (or orphaned): ordered shutdown first.
+            self.begin_shutdown(ExitReason::Shutdown, ctx);
+        }
+        match self.lifecycle {
+            Lifecycle::Finished(_) => Running::Stop,
+            _ => Running::Continue,
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let reason = match &self.lifecycle {
+            Lifecycle::Finished(reason) => reason.clone(),
+            // Terminated without an orderly shutdown (killed by its parent):
+            // the children notice the closed control channels and stop.
+            _ => ExitReason::Killed,
+        };
+        self.reply_init(Err(reason.to_string()));
+        if matches!(reason, ExitReason::Escalated { .. }) {
+            match &self.link {
+                Some(link) => {
+                    link.set_reason(reason.clone());
+                    self.emit(EventKind::Escalated {
+                        reason: reason.clone(),
+                    });
+                }
+                None => self.emit(EventKind::Fatal {
+                    reason: reason.clone(),
+                }),
+            }
+        } else if let (Some(link), ExitReason::StartFailed(_)) = (&self.link, &reason) {
+            link.set_reason(reason.clone());
+        }
+        self.emit(EventKind::SupervisorStopped {
+            reason: reason.clone(),
+        });
+        self.exit.send_replace(Some(reason));
+    }
+}

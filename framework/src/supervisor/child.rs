@@ -1,0 +1,105 @@
+//! A supervisor's record of one child.
+
+use std::sync::Arc;
+
+use actix::SpawnHandle;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::child_spec::ErasedAddr;
+use crate::info::{ChildInfo, ChildStatus};
+use crate::link::Control;
+use crate::{Backoff, ChildSpec, ExitReason, Placement};
+
+/// Lifecycle of the current incarnation.
+pub(super) enum State {
+    /// Not running. Started later by a plan, if one owns the child.
+    Idle,
+    /// Asked to start; waiting for the acknowledgement from its thread.
+    Starting {
+        control: mpsc::UnboundedSender<Control>,
+        placement: Placement,
+    },
+    /// Up.
+    Running {
+        control: mpsc::UnboundedSender<Control>,
+        placement: Placement,
+        addr: Box<dyn ErasedAddr>,
+        since: Instant,
+    },
+    /// Asked to stop; `deadline` kills it when the shutdown timeout passes.
+    Stopping {
+        control: mpsc::UnboundedSender<Control>,
+        placement: Placement,
+        deadline: Option<SpawnHandle>,
+    },
+    /// Down for good (a transient child that exited normally).
+    Stopped,
+}
+
+pub(super) struct Child {
+    pub(super) spec: ChildSpec,
+    pub(super) incarnation: u64,
+    pub(super) state: State,
+    pub(super) restarts: u32,
+    pub(super) last_exit: Option<ExitReason>,
+    pub(super) backoff: Backoff,
+    /// The plan that will act on this child next (stop it, start it, or both).
+    pub(super) plan: Option<u64>,
+}
+
+impl Child {
+    pub(super) fn new(spec: ChildSpec) -> Self {
+        Self {
+            spec,
+            incarnation: 0,
+            state: State::Idle,
+            restarts: 0,
+            last_exit: None,
+            backoff: Backoff::new(),
+            plan: None,
+        }
+    }
+
+    pub(super) fn id(&self) -> &Arc<str> {
+        &self.spec.id
+    }
+
+    pub(super) fn placement(&self) -> Option<Placement> {
+        match &self.state {
+            State::Starting { placement, .. }
+            | State::Running { placement, .. }
+            | State::Stopping { placement, .. } => Some(*placement),
+            State::Idle | State::Stopped => None,
+        }
+    }
+
+    pub(super) fn status(&self) -> ChildStatus {
+        match self.state {
+            State::Starting { .. } => ChildStatus::Starting,
+            State::Running { .. } => ChildStatus::Running,
+            State::Stopping { .. } => ChildStatus::Stopping,
+            State::Idle if self.plan.is_some() => ChildStatus::Restarting,
+            State::Idle | State::Stopped => ChildStatus::Stopped,
+        }
+    }
+
+    pub(super) fn info(&self, now: Instant) -> ChildInfo {
+        let uptime = match &self.state {
+            State::Running { since, .. } => Some(now.duration_since(*since)),
+            _ => None,
+        };
+        ChildInfo {
+            id: self.id().to_string(),
+            kind: self.spec.kind(),
+            restart: self.spec.restart,
+            status: self.status(),
+            incarnation: self.incarnation,
+            restarts: self.restarts,
+            last_exit: self.last_exit.clone(),
+            uptime,
+            placement: self.placement(),
+            backoff_attempt: self.backoff.attempt(),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Messages a supervisor handles.
+
+use actix::{Context, Handler, Message};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Supervisor;
+use crate::child_spec::ErasedAddr;
+use crate::info::SupervisorInfo;
+use crate::supervisor_spec::validate_child;
+use crate::{ChildSpec, ExitReason, SupervisorError};
+
+/// An incarnation's start finished (from its thread, or from a child supervisor
+/// once its own children are up).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChildStarted {
+    pub(crate) key: u64,
+    pub(crate) incarnation: u64,
+    pub(crate) result: Result<Box<dyn ErasedAddr>, String>,
+}
+
+/// An incarnation exited (sent by its exit guard).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChildExited {
+    pub(crate) key: u64,
+    pub(crate) incarnation: u64,
+    pub(crate) reason: ExitReason,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, SupervisorError>>;
+
+/// Requests from [`SupervisorRef`](crate::SupervisorRef).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) enum Request {
+    Inspect(oneshot::Sender<SupervisorInfo>),
+    Add(ChildSpec, Reply<()>),
+    Remove(String, Reply<()>),
+    Lookup(String, Reply<Box<dyn std::any::Any + Send>>),
+    Shutdown,
+}
+
+impl Handler<ChildStarted> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildStarted, ctx: &mut Context<Self>) {
+        self.on_child_started(msg, ctx);
+    }
+}
+
+impl Handler<ChildExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        self.on_child_exited(msg, ctx);
+    }
+}
+
+impl Handler<Request> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Request, ctx: &mut Context<Self>) {
+        match msg {
+            Request::Inspect(reply) => {
+                let _ = reply.send(self.info(Instant::now()));
+            }
+            Request::Add(spec, reply) => {
+                if let Err(e) = self.check_addable(&spec) {
+                    let _ = reply.send(Err(e));
+                } else {
+                    self.add_child(spec, reply, ctx);
+                }
+            }
+            Request::Remove(id, reply) => self.remove_child(&id, reply, ctx),
+            Request::Lookup(id, reply) => {
+                let _ = reply.send(self.lookup(&id));
+            }
+            Request::Shutdown => self.begin_shutdown(ExitReason::Shutdown, ctx),
+        }
+    }
+}
+
+impl Supervisor {
+    fn check_addable(&self, spec: &ChildSpec) -> Result<(), SupervisorError> {
+        if !self.accepts_requests() {
+            return Err(SupervisorError::Stopped(self.path.to_string()));
+        }
+        validate_child(spec)?;
+        if self.ids.contains_key(spec.id()) {
+            return Err(crate::SpecError::DuplicateChildId {
+                supervisor: self.path.to_string(),
+                id: spec.id().to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+}

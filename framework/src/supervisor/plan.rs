@@ -1,0 +1,585 @@
+//! Restart plans: the sequencing machinery of a supervisor.
+//!
+//! Every change to the set of running children is a *plan* over some members:
+//! 1. **Stopping** — members still up are stopped one at a time, highest start
+//!    order first, each given its shutdown timeout;
+//! 2. **Waiting** — for a restart, the backoff delay;
+//! 3. **Starting** — members are started one at a time in start order, each
+//!    only after the previous one acknowledged.
+//!
+//! A plan re-evaluates its members' states each time one of them reports, so
+//! a new incarnation can never overlap the previous one. When a failure hits a
+//! child that another restart plan already owns, the plans merge.
+
+use std::time::Duration;
+
+use actix::{ActorContext, AsyncContext, Context};
+use tokio::time::Instant;
+
+use super::child::{Child, State};
+use super::messages::{ChildExited, ChildStarted, Reply};
+use super::{Lifecycle, Supervisor};
+use crate::child_spec::ChildBody;
+use crate::event::EventKind;
+use crate::link::{self, Control, Incarnation};
+use crate::{ChildSpec, ExitReason, Placement, Restart, ShutdownPolicy, Strategy, SupervisorError};
+
+pub(super) enum Purpose {
+    /// The supervisor's initial children.
+    Init,
+    /// A child added at run time.
+    Add(Reply<()>),
+    /// A child removed at run time.
+    Remove(Reply<()>),
+    /// Answer to the failure of `cause`.
+    Restart { delay: Duration },
+    /// Every child, before the supervisor exits.
+    Shutdown,
+}
+
+enum Phase {
+    Stopping,
+    Waiting,
+    /// Index into `members` of the next child to start.
+    Starting(usize),
+}
+
+pub(super) struct Plan {
+    purpose: Purpose,
+    /// Child keys in start order.
+    members: Vec<u64>,
+    phase: Phase,
+}
+
+impl Supervisor {
+    pub(super) fn insert_child(&mut self, spec: ChildSpec) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.ids.insert(spec.id.clone(), key);
+        self.children.insert(key, Child::new(spec));
+        key
+    }
+
+    fn delete_child(&mut self, key: u64) {
+        if let Some(child) = self.children.remove(&key) {
+            self.ids.remove(child.id());
+        }
+    }
+
+    pub(super) fn new_plan(&mut self, purpose: Purpose, mut members: Vec<u64>) -> u64 {
+        members.sort_unstable();
+        members.dedup();
+        let id = self.next_plan;
+        self.next_plan += 1;
+        for key in &members {
+            if let Some(child) = self.children.get_mut(key) {
+                child.plan = Some(id);
+            }
+        }
+        let phase = match purpose {
+            Purpose::Init | Purpose::Add(_) => Phase::Starting(0),
+            _ => Phase::Stopping,
+        };
+        self.plans.insert(
+            id,
+            Plan {
+                purpose,
+                members,
+                phase,
+            },
+        );
+        id
+    }
+
+    /// Moves plan `id` forward as far as its members' states allow.
+    pub(super) fn advance(&mut self, id: u64, ctx: &mut Context<Self>) {
+        loop {
+            let Some(plan) = self.plans.get_mut(&id) else {
+                return;
+            };
+            match plan.phase {
+                Phase::Waiting => return,
+                Phase::Stopping => {
+                    let mut busy = false;
+                    let mut next = None;
+                    for key in plan.members.iter().rev() {
+                        match self.children.get(key).map(|c| &c.state) {
+                            Some(State::Starting { .. } | State::Stopping { .. }) => busy = true,
+                            Some(State::Running { .. }) if next.is_none() => next = Some(*key),
+                            _ => {}
+                        }
+                    }
+                    if busy {
+                        return;
+                    }
+                    if let Some(key) = next {
+                        self.request_stop(key, ctx);
+                        return;
+                    }
+                    match plan.purpose {
+                        Purpose::Restart { delay } => {
+                            plan.phase = Phase::Waiting;
+                            ctx.run_later(delay, move |act, ctx| act.delay_elapsed(id, ctx));
+                            return;
+                        }
+                        Purpose::Init | Purpose::Add(_) => plan.phase = Phase::Starting(0),
+                        Purpose::Remove(_) | Purpose::Shutdown => return self.finish(id, ctx),
+                    }
+                }
+                Phase::Starting(index) => {
+                    let owned = |c: &Child| c.plan == Some(id);
+                    if plan.members.iter().any(|k| {
+                        self.children
+                            .get(k)
+                            .is_some_and(|c| owned(c) && matches!(c.state, State::Starting { .. }))
+                    }) {
+                        return;
+                    }
+                    let Some((offset, key)) =
+                        plan.members[index..].iter().enumerate().find_map(|(i, k)| {
+                            let c = self.children.get(k)?;
+                            (owned(c) && matches!(c.state, State::Idle)).then_some((i, *k))
+                        })
+                    else {
+                        return self.finish(id, ctx);
+                    };
+                    plan.phase = Phase::Starting(index + offset + 1);
+                    let restarting = matches!(plan.purpose, Purpose::Restart { .. });
+                    if restarting && self.children[&key].spec.restart == Restart::Temporary {
+                        // Stopped by a sibling's failure: never restarted.
+                        self.delete_child(key);
+                        continue;
+                    }
+                    self.start_child(key, ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn delay_elapsed(&mut self, id: u64, ctx: &mut Context<Self>) {
+        if let Some(plan) = self.plans.get_mut(&id) {
+            if matches!(plan.phase, Phase::Waiting) {
+                plan.phase = Phase::Starting(0);
+                self.advance(id, ctx);
+            }
+        }
+    }
+
+    fn finish(&mut self, id: u64, ctx: &mut Context<Self>) {
+        let Some(plan) = self.plans.remove(&id) else {
+            return;
+        };
+        for key in &plan.members {
+            if let Some(child) = self.children.get_mut(key) {
+                if child.plan == Some(id) {
+                    child.plan = None;
+                }
+            }
+        }
+        match plan.purpose {
+            Purpose::Init => {
+                if self.lifecycle == Lifecycle::Initializing {
+                    self.lifecycle = Lifecycle::Running;
+                    self.reply_init(Ok(()));
+                }
+            }
+            Purpose::Add(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Purpose::Remove(reply) => {
+                for key in plan.members {
+                    self.delete_child(key);
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Purpose::Restart { .. } => {}
+            Purpose::Shutdown => {
+                if let Lifecycle::ShuttingDown(reason) = &self.lifecycle {
+                    self.lifecycle = Lifecycle::Finished(reason.clone());
+                    ctx.stop();
+                }
+            }
+        }
+    }
+
+    fn start_child(&mut self, key: u64, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        child.incarnation += 1;
+        let incarnation = Incarnation {
+            supervisor: ctx.address(),
+            key,
+            id: child.id().clone(),
+            number: child.incarnation,
+        };
+        let (link, control, wiring) = link::wire(incarnation.clone());
+        let placement = match &child.spec.body {
+            ChildBody::Worker(factory) => {
+                let (placement, thread) = self.shared.place_worker();
+                factory.clone().spawn(thread, link, wiring, incarnation);
+                placement
+            }
+            ChildBody::Supervisor(spec) => {
+                let path = format!("{}/{}", self.path, child.id()).into();
+                let spec = (**spec).clone();
+                let init = super::InitReply::Parent(incarnation);
+                Supervisor::launch(spec, path, self.shared.clone(), Some((link, wiring)), init);
+                Placement::Control
+            }
+        };
+        child.state = State::Starting { control, placement };
+    }
+
+    fn request_stop(&mut self, key: u64, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        let State::Running {
+            control, placement, ..
+        } = std::mem::replace(&mut child.state, State::Idle)
+        else {
+            return;
+        };
+        let number = child.incarnation;
+        let deadline = match child.spec.shutdown {
+            ShutdownPolicy::Timeout(timeout) => {
+                let order = if timeout.is_zero() {
+                    Control::Kill
+                } else {
+                    Control::Stop
+                };
+                let _ = control.send(order);
+                Some(ctx.run_later(timeout, move |act, ctx| act.stop_deadline(key, number, ctx)))
+            }
+            ShutdownPolicy::Infinity => {
+                let _ = control.send(Control::Stop);
+                None
+            }
+        };
+        child.state = State::Stopping {
+            control,
+            placement,
+            deadline,
+        };
+    }
+
+    /// The shutdown timeout passed: kill, and move on without waiting. A child
+    /// whose thread is blocked cannot be killed from outside; it is abandoned
+    /// and its late exit report is ignored.
+    fn stop_deadline(&mut self, key: u64, number: u64, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        if child.incarnation != number {
+            return;
+        }
+        let State::Stopping {
+            control, placement, ..
+        } = std::mem::replace(&mut child.state, State::Idle)
+        else {
+            return;
+        };
+        let _ = control.send(Control::Kill);
+        self.shared.release(placement);
+        self.child_down(key, ExitReason::Killed, ctx);
+    }
+
+    /// Records that the current incarnation of `key` is down and tells its plan.
+    fn child_down(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        child.last_exit = Some(reason.clone());
+        let (id, number, plan) = (child.id().to_string(), child.incarnation, child.plan);
+        self.emit(EventKind::ChildExited {
+            child: id,
+            incarnation: number,
+            reason,
+        });
+        if let Some(plan) = plan {
+            self.advance(plan, ctx);
+        }
+    }
+
+    pub(super) fn on_child_started(&mut self, msg: ChildStarted, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&msg.key) else {
+            return;
+        };
+        if child.incarnation != msg.incarnation {
+            return;
+        }
+        let State::Starting { control, placement } =
+            std::mem::replace(&mut child.state, State::Idle)
+        else {
+            return;
+        };
+        let plan = child.plan;
+        let addr = match msg.result {
+            Ok(addr) => addr,
+            Err(reason) => {
+                self.shared.release(placement);
+                return self.start_failed(msg.key, reason, ctx);
+            }
+        };
+        child.state = State::Running {
+            control,
+            placement,
+            addr,
+            since: Instant::now(),
+        };
+        let (id, number) = (child.id().to_string(), child.incarnation);
+        let mut restarted = false;
+        if let Some(p) = plan.and_then(|p| self.plans.get(&p)) {
+            if matches!(p.phase, Phase::Starting(_)) {
+                child.plan = None;
+                restarted = matches!(p.purpose, Purpose::Restart { .. });
+            }
+        }
+        if restarted {
+            child.restarts += 1;
+        }
+        let restarts = child.restarts;
+        self.emit(EventKind::ChildStarted {
+            child: id.clone(),
+            incarnation: number,
+            placement,
+        });
+        if restarted {
+            self.emit(EventKind::ChildRestarted {
+                child: id,
+                incarnation: number,
+                restarts,
+            });
+        }
+        if let Some(plan) = plan {
+            self.advance(plan, ctx);
+        }
+    }
+
+    fn start_failed(&mut self, key: u64, reason: String, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get(&key) else {
+            return;
+        };
+        let id = child.id().to_string();
+        let plan = child.plan;
+        let exit = ExitReason::StartFailed(reason.clone());
+        match plan.and_then(|p| self.plans.get(&p)).map(|p| &p.purpose) {
+            Some(Purpose::Init) => {
+                self.child_down(key, exit.clone(), ctx);
+                if let Some(plan) = plan {
+                    self.plans.remove(&plan);
+                }
+                self.reply_init(Err(format!("child `{id}` failed to start: {reason}")));
+                self.begin_shutdown(exit, ctx);
+            }
+            Some(Purpose::Add(_)) => {
+                let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
+                    return;
+                };
+                self.delete_child(key);
+                if let Purpose::Add(reply) = plan.purpose {
+                    let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
+                }
+            }
+            _ => self.failure(key, exit, None, ctx),
+        }
+    }
+
+    pub(super) fn on_child_exited(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&msg.key) else {
+            return;
+        };
+        if child.incarnation != msg.incarnation {
+            return;
+        }
+        match std::mem::replace(&mut child.state, State::Idle) {
+            State::Stopping {
+                deadline,
+                placement,
+                ..
+            } => {
+                if let Some(deadline) = deadline {
+                    ctx.cancel_future(deadline);
+                }
+                self.shared.release(placement);
+                self.child_down(msg.key, msg.reason, ctx);
+            }
+            State::Running {
+                placement, since, ..
+            } => {
+                self.shared.release(placement);
+                self.failure(msg.key, msg.reason, Some(since), ctx);
+            }
+            State::Starting { placement, .. } => {
+                self.shared.release(placement);
+                self.failure(msg.key, msg.reason, None, ctx);
+            }
+            // Already counted as down (killed after its timeout).
+            state @ (State::Idle | State::Stopped) => child.state = state,
+        }
+    }
+
+    /// An incarnation went down without being asked to.
+    fn failure(
+        &mut self,
+        key: u64,
+        reason: ExitReason,
+        since: Option<Instant>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(child) = self.children.get(&key) else {
+            return;
+        };
+        let owner = child.plan.and_then(|p| self.plans.get(&p));
+        let restart_owned = owner.is_none_or(|p| matches!(p.purpose, Purpose::Restart { .. }));
+        let wanted = match child.spec.restart {
+            Restart::Permanent => true,
+            Restart::Transient => reason.is_abnormal(),
+            Restart::Temporary => false,
+        };
+        let live = matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running);
+        if !(wanted && restart_owned && live) {
+            let temporary = child.spec.restart == Restart::Temporary;
+            let unowned = child.plan.is_none();
+            self.child_down(key, reason, ctx);
+            if unowned && live && !wanted {
+                if temporary {
+                    self.delete_child(key);
+                } else if let Some(child) = self.children.get_mut(&key) {
+                    child.state = State::Stopped;
+                }
+            }
+            return;
+        }
+        let now = Instant::now();
+        if !self.window.admit(now, self.spec.intensity) {
+            let restarts = self.window.count();
+            let id = child.id().to_string();
+            self.child_down(key, reason, ctx);
+            self.emit(EventKind::GaveUp {
+                child: id.clone(),
+                restarts,
+            });
+            return self.begin_shutdown(
+                ExitReason::Escalated {
+                    child: id,
+                    restarts,
+                },
+                ctx,
+            );
+        }
+        let backoff = self.spec.backoff;
+        let child = self.children.get_mut(&key).expect("checked above");
+        if since.is_some_and(|s| now.duration_since(s) >= backoff.stability_window) {
+            child.backoff.reset();
+        }
+        let attempt = child.backoff.attempt();
+        let mut delay = child.backoff.next_delay(&backoff, &mut self.rng);
+        child.last_exit = Some(reason.clone());
+        let (id, number) = (child.id().to_string(), child.incarnation);
+
+        // Who the strategy restarts, plus any restart plan those children are in.
+        let mut members: Vec<u64> = match self.spec.strategy {
+            Strategy::OneForOne => vec![key],
+            Strategy::OneForAll => self.children.keys().copied().collect(),
+            Strategy::RestForOne => self.children.range(key..).map(|(k, _)| *k).collect(),
+        };
+        members.retain(|k| {
+            let c = &self.children[k];
+            *k == key
+                || (!matches!(c.state, State::Stopped)
+                    && c.plan
+                        .and_then(|p| self.plans.get(&p))
+                        .is_none_or(|p| matches!(p.purpose, Purpose::Restart { .. })))
+        });
+        let absorbed: Vec<u64> = members
+            .iter()
+            .filter_map(|k| self.children[k].plan)
+            .collect();
+        for plan_id in absorbed {
+            if let Some(plan) = self.plans.remove(&plan_id) {
+                if let Purpose::Restart { delay: d } = plan.purpose {
+                    delay = delay.max(d);
+                }
+                members.extend(plan.members);
+            }
+        }
+        let plan = self.new_plan(Purpose::Restart { delay }, members);
+        let names = self.plans[&plan]
+            .members
+            .iter()
+            .map(|k| self.children[k].id().to_string())
+            .collect();
+        self.emit(EventKind::ChildExited {
+            child: id.clone(),
+            incarnation: number,
+            reason,
+        });
+        self.emit(EventKind::RestartScheduled {
+            child: id,
+            attempt,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            members: names,
+        });
+        self.advance(plan, ctx);
+    }
+
+    /// Stops every child in reverse start order, then exits with `reason`.
+    pub(super) fn begin_shutdown(&mut self, reason: ExitReason, ctx: &mut Context<Self>) {
+        if !matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running) {
+            return;
+        }
+        self.lifecycle = Lifecycle::ShuttingDown(reason);
+        for (_, plan) in std::mem::take(&mut self.plans) {
+            if let Purpose::Add(reply) | Purpose::Remove(reply) = plan.purpose {
+                let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
+            }
+        }
+        let members = self.children.keys().copied().collect();
+        let plan = self.new_plan(Purpose::Shutdown, members);
+        self.advance(plan, ctx);
+    }
+
+    pub(super) fn add_child(&mut self, spec: ChildSpec, reply: Reply<()>, ctx: &mut Context<Self>) {
+        let key = self.insert_child(spec);
+        let plan = self.new_plan(Purpose::Add(reply), vec![key]);
+        self.advance(plan, ctx);
+    }
+
+    pub(super) fn remove_child(&mut self, id: &str, reply: Reply<()>, ctx: &mut Context<Self>) {
+        if !self.accepts_requests() {
+            let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
+            return;
+        }
+        let Some(&key) = self.ids.get(id) else {
+            let _ = reply.send(Err(SupervisorError::UnknownChild {
+                supervisor: self.path.to_string(),
+                id: id.to_owned(),
+            }));
+            return;
+        };
+        let owner = self.children[&key].plan;
+        if let Some(owner) = owner {
+            match self.plans.get_mut(&owner) {
+                Some(plan) if matches!(plan.purpose, Purpose::Restart { .. }) => {
+                    plan.members.retain(|k| *k != key);
+                }
+                _ => {
+                    let state = format!("{:?}", self.children[&key].status()).to_lowercase();
+                    let _ = reply.send(Err(SupervisorError::NotRunning {
+                        id: id.to_owned(),
+                        state,
+                    }));
+                    return;
+                }
+            }
+        }
+        let plan = self.new_plan(Purpose::Remove(reply), vec![key]);
+        self.advance(plan, ctx);
+        if let Some(owner) = owner {
+            self.advance(owner, ctx);
+        }
+    }
+}

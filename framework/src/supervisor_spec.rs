@@ -1,0 +1,208 @@
+//! How a supervisor restarts its children.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BackoffConfig, ChildSpec, Intensity, SpecError};
+
+/// Which children are restarted when one fails (OTP restart strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Only the failed child.
+    #[default]
+    OneForOne,
+    /// Every child: all are stopped in reverse start order, then all are
+    /// started again in start order.
+    OneForAll,
+    /// The failed child and every child started after it.
+    RestForOne,
+}
+
+/// Default supervisor tick: 1 s.
+pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
+
+/// Specification of a supervisor: its id, strategy, restart budget, backoff and
+/// its initial children (in start order).
+///
+/// ```
+/// use std::time::Duration;
+/// use actix::{Actor, Context};
+/// use candado::{ChildSpec, Strategy, SupervisorSpec};
+///
+/// #[derive(Default)]
+/// struct Worker;
+/// impl Actor for Worker {
+///     type Context = Context<Self>;
+/// }
+///
+/// let spec = SupervisorSpec::new("root")
+///     .strategy(Strategy::RestForOne)
+///     .intensity(3, Duration::from_secs(10))
+///     .child(ChildSpec::worker("db", |_| Worker))
+///     .child(ChildSpec::worker("api", |_| Worker));
+/// assert!(spec.validate().is_ok());
+///
+/// let bad = SupervisorSpec::new("root").intensity(3, Duration::ZERO);
+/// assert!(bad.validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SupervisorSpec {
+    pub(crate) id: Arc<str>,
+    pub(crate) strategy: Strategy,
+    pub(crate) intensity: Intensity,
+    pub(crate) backoff: BackoffConfig,
+    pub(crate) tick: Duration,
+    pub(crate) children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// A one-for-one supervisor with default intensity, backoff and tick and no children.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into().into(),
+            strategy: Strategy::default(),
+            intensity: Intensity::default(),
+            backoff: BackoffConfig::default(),
+            tick: DEFAULT_TICK,
+            children: Vec::new(),
+        }
+    }
+
+    /// Sets the restart strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Allows at most `max_restarts` restarts within `period`.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Intensity {
+            max_restarts,
+            period,
+        };
+        self
+    }
+
+    /// Sets the restart backoff.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the housekeeping tick (restart window pruning, backoff stability
+    /// resets, and the signal later strategies evaluate on).
+    pub fn tick_interval(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// Appends a child; children start in the order they are added.
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        self.children.push(child);
+        self
+    }
+
+    /// The supervisor's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Checks this supervisor and, recursively, every child supervisor.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_id(&self.id)?;
+        if self.intensity.period.is_zero() {
+            return Err(SpecError::ZeroPeriod {
+                supervisor: self.id.to_string(),
+            });
+        }
+        if self.tick.is_zero() {
+            return Err(SpecError::ZeroTickInterval {
+                supervisor: self.id.to_string(),
+            });
+        }
+        self.backoff.validate()?;
+        let mut seen = HashSet::new();
+        for child in &self.children {
+            validate_child(child)?;
+            if !seen.insert(child.id()) {
+                return Err(SpecError::DuplicateChildId {
+                    supervisor: self.id.to_string(),
+                    id: child.id().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks one child spec (and its subtree, for supervisors).
+pub(crate) fn validate_child(child: &ChildSpec) -> Result<(), SpecError> {
+    validate_id(child.id())?;
+    match &child.body {
+        crate::child_spec::ChildBody::Worker(_) => Ok(()),
+        crate::child_spec::ChildBody::Supervisor(spec) => spec.validate(),
+    }
+}
+
+fn validate_id(id: &str) -> Result<(), SpecError> {
+    if id.is_empty() {
+        Err(SpecError::EmptyId)
+    } else if id.contains('/') {
+        Err(SpecError::InvalidId(id.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::{Actor, Context};
+
+    struct Nop;
+    impl Actor for Nop {
+        type Context = Context<Self>;
+    }
+
+    #[test]
+    fn duplicate_ids_are_named() {
+        let spec = SupervisorSpec::new("root")
+            .child(ChildSpec::worker("a", |_| Nop))
+            .child(ChildSpec::worker("a", |_| Nop));
+        let err = spec.validate().unwrap_err();
+        assert_eq!(
+            err,
+            SpecError::DuplicateChildId {
+                supervisor: "root".into(),
+                id: "a".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "supervisor `root` has two children with id `a`"
+        );
+    }
+
+    #[test]
+    fn nested_errors_are_found() {
+        let inner = SupervisorSpec::new("inner").tick_interval(Duration::ZERO);
+        let spec = SupervisorSpec::new("root").child(ChildSpec::supervisor(inner));
+        assert_eq!(
+            spec.validate(),
+            Err(SpecError::ZeroTickInterval {
+                supervisor: "inner".into()
+            })
+        );
+    }
+
+    #[test]
+    fn bad_ids_are_rejected() {
+        assert_eq!(SupervisorSpec::new("").validate(), Err(SpecError::EmptyId));
+        let spec = SupervisorSpec::new("root").child(ChildSpec::worker("a/b", |_| Nop));
+        assert_eq!(spec.validate(), Err(SpecError::InvalidId("a/b".into())));
+    }
+}
