@@ -91,11 +91,7 @@ impl ChildLink {
     }
 
     /// Stops the child with an abnormal [`ExitReason::Failed`].
-    pub fn fail<A>(&self, ctx: &mut A::Context, reason: impl Into<String>)
-    where
-        A: Actor,
-        A::Context: ActorContext,
-    {
+    pub fn fail<C: ActorContext>(&self, ctx: &mut C, reason: impl Into<String>) {
         self.set_reason(ExitReason::Failed(reason.into()));
         ctx.stop();
     }

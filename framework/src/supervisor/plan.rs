@@ -367,10 +367,15 @@ impl Supervisor {
         let exit = ExitReason::StartFailed(reason.clone());
         match plan.and_then(|p| self.plans.get(&p)).map(|p| &p.purpose) {
             Some(Purpose::Init) => {
-                self.child_down(key, exit.clone(), ctx);
-                if let Some(plan) = plan {
-                    self.plans.remove(&plan);
+                // Detach the plan first, so recording the exit cannot advance it.
+                if let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) {
+                    for key in plan.members {
+                        if let Some(child) = self.children.get_mut(&key) {
+                            child.plan = None;
+                        }
+                    }
                 }
+                self.child_down(key, exit.clone(), ctx);
                 self.reply_init(Err(format!("child `{id}` failed to start: {reason}")));
                 self.begin_shutdown(exit, ctx);
             }
@@ -378,6 +383,7 @@ impl Supervisor {
                 let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
                     return;
                 };
+                self.child_down(key, exit, ctx);
                 self.delete_child(key);
                 if let Purpose::Add(reply) = plan.purpose {
                     let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));

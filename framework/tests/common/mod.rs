@@ -106,7 +106,7 @@ impl Handler<Quit> for Echo {
 impl Handler<Fail> for Echo {
     type Result = ();
     fn handle(&mut self, msg: Fail, ctx: &mut Context<Self>) {
-        self.link.fail::<Self>(ctx, msg.0);
+        self.link.fail(ctx, msg.0);
     }
 }
 
