@@ -286,3 +286,112 @@ fn a_new_incarnation_starts_only_after_the_old_one_stopped() {
         root.shutdown().await;
     });
 }
+
+#[test]
+fn a_failure_during_a_pending_restart_merges_the_plans() {
+    run_paused(|| async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let mut events = runtime.subscribe();
+        let root = runtime
+            .start(spec(Strategy::RestForOne, &["a", "b", "c"]))
+            .await
+            .unwrap();
+        drain(&mut events);
+        // c fails: its restart waits 100 ms of backoff...
+        root.worker::<Echo>("c")
+            .await
+            .unwrap()
+            .do_send(Crash("c first"));
+        events
+            .wait_for(|e| matches!(e.kind, EventKind::RestartScheduled { .. }))
+            .await
+            .unwrap();
+        // ...and meanwhile a fails: one plan restarts a, b and c, each once.
+        root.worker::<Echo>("a")
+            .await
+            .unwrap()
+            .do_send(Crash("a next"));
+        let scheduled = events
+            .wait_for(|e| matches!(e.kind, EventKind::RestartScheduled { .. }))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&scheduled.kind, EventKind::RestartScheduled { members, .. } if members == &["a", "b", "c"])
+        );
+        advance(Duration::from_secs(1)).await;
+        let seen = drain(&mut events);
+        assert_eq!(pairs(starts(&seen)), ["a", "b", "c"]);
+        assert_eq!(
+            incarnations(&root).await,
+            owned(&[("a", 2), ("b", 2), ("c", 2)])
+        );
+        root.shutdown().await;
+    });
+}
+
+#[test]
+fn removing_a_child_during_its_backoff_cancels_its_restart() {
+    run_paused(|| async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let mut events = runtime.subscribe();
+        let root = runtime
+            .start(spec(Strategy::OneForOne, &["a", "b"]))
+            .await
+            .unwrap();
+        root.worker::<Echo>("a")
+            .await
+            .unwrap()
+            .do_send(Crash("bye"));
+        events
+            .wait_for(|e| matches!(e.kind, EventKind::RestartScheduled { .. }))
+            .await
+            .unwrap();
+        assert_eq!(
+            root.children().await.unwrap()[0].status,
+            ChildStatus::Restarting
+        );
+        root.remove_child("a").await.unwrap();
+        advance(Duration::from_secs(5)).await;
+        assert_eq!(incarnations(&root).await, owned(&[("b", 1)]));
+        assert!(!drain(&mut events)
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ChildStarted { .. })));
+        root.shutdown().await;
+    });
+}
+
+#[test]
+fn a_start_failure_inside_a_group_restart_restarts_the_group_again() {
+    run_paused(|| async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let root = runtime
+            .start(
+                SupervisorSpec::new("root")
+                    .strategy(Strategy::OneForAll)
+                    .backoff(no_jitter())
+                    .child(ChildSpec::worker("a", Echo::new))
+                    .child(ChildSpec::worker("b", |link: candado::ChildLink| {
+                        assert_ne!(link.incarnation(), 2, "b cannot start a second time");
+                        Echo::new(link)
+                    }))
+                    .child(ChildSpec::worker("c", Echo::new)),
+            )
+            .await
+            .unwrap();
+        root.worker::<Echo>("c").await.unwrap().do_send(Crash("c"));
+        advance(Duration::from_secs(5)).await;
+        // a: restarted, then stopped again when b failed to start; b: its second
+        // incarnation failed; c: never started by the first plan, once by the second.
+        assert_eq!(
+            incarnations(&root).await,
+            owned(&[("a", 3), ("b", 3), ("c", 2)])
+        );
+        let info = root.info().await.unwrap();
+        assert_eq!(info.restarts_in_period, 2);
+        assert!(info
+            .children
+            .iter()
+            .all(|c| c.status == ChildStatus::Running));
+        root.shutdown().await;
+    });
+}

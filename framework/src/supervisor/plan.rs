@@ -38,7 +38,10 @@ pub(super) enum Purpose {
 }
 
 enum Phase {
-    Stopping,
+    /// `members[..cursor]` may still be up.
+    Stopping {
+        cursor: usize,
+    },
     Waiting,
     /// Index into `members` of the next child to start.
     Starting(usize),
@@ -78,7 +81,9 @@ impl Supervisor {
         }
         let phase = match purpose {
             Purpose::Init | Purpose::Add(_) => Phase::Starting(0),
-            _ => Phase::Stopping,
+            _ => Phase::Stopping {
+                cursor: members.len(),
+            },
         };
         self.plans.insert(
             id,
@@ -92,6 +97,10 @@ impl Supervisor {
     }
 
     /// Moves plan `id` forward as far as its members' states allow.
+    ///
+    /// Each phase walks `members` with a cursor, so a plan over n children
+    /// costs O(n) in total, not per step. Members another plan has taken over
+    /// (`child.plan != Some(id)`) are skipped.
     pub(super) fn advance(&mut self, id: u64, ctx: &mut Context<Self>) {
         loop {
             let Some(plan) = self.plans.get_mut(&id) else {
@@ -99,22 +108,19 @@ impl Supervisor {
             };
             match plan.phase {
                 Phase::Waiting => return,
-                Phase::Stopping => {
-                    let mut busy = false;
-                    let mut next = None;
-                    for key in plan.members.iter().rev() {
-                        match self.children.get(key).map(|c| &c.state) {
-                            Some(State::Starting { .. } | State::Stopping { .. }) => busy = true,
-                            Some(State::Running { .. }) if next.is_none() => next = Some(*key),
+                Phase::Stopping { cursor } => {
+                    // Newest first: members above the cursor are down.
+                    if let Some(&key) = cursor.checked_sub(1).and_then(|i| plan.members.get(i)) {
+                        match self.children.get(&key) {
+                            Some(c) if c.plan == Some(id) => match c.state {
+                                State::Starting { .. } | State::Stopping { .. } => return,
+                                State::Running { .. } => return self.request_stop(key, ctx),
+                                State::Idle | State::Stopped => {}
+                            },
                             _ => {}
                         }
-                    }
-                    if busy {
-                        return;
-                    }
-                    if let Some(key) = next {
-                        self.request_stop(key, ctx);
-                        return;
+                        plan.phase = Phase::Stopping { cursor: cursor - 1 };
+                        continue;
                     }
                     match plan.purpose {
                         Purpose::Restart { delay } => {
@@ -127,31 +133,33 @@ impl Supervisor {
                     }
                 }
                 Phase::Starting(index) => {
-                    let owned = |c: &Child| c.plan == Some(id);
-                    if plan.members.iter().any(|k| {
-                        self.children
-                            .get(k)
-                            .is_some_and(|c| owned(c) && matches!(c.state, State::Starting { .. }))
-                    }) {
+                    // One start at a time: wait for the previous member's acknowledgement.
+                    let previous = index.checked_sub(1).and_then(|i| plan.members.get(i));
+                    if previous
+                        .and_then(|k| self.children.get(k))
+                        .is_some_and(|c| {
+                            c.plan == Some(id) && matches!(c.state, State::Starting { .. })
+                        })
+                    {
                         return;
                     }
-                    let Some((offset, key)) =
-                        plan.members[index..].iter().enumerate().find_map(|(i, k)| {
-                            let c = self.children.get(k)?;
-                            (owned(c) && matches!(c.state, State::Idle)).then_some((i, *k))
-                        })
-                    else {
+                    let Some(&key) = plan.members.get(index) else {
                         return self.finish(id, ctx);
                     };
-                    plan.phase = Phase::Starting(index + offset + 1);
+                    plan.phase = Phase::Starting(index + 1);
                     let restarting = matches!(plan.purpose, Purpose::Restart { .. });
-                    if restarting && self.children[&key].spec.restart == Restart::Temporary {
+                    let Some(child) = self.children.get(&key) else {
+                        continue;
+                    };
+                    if child.plan != Some(id) || !matches!(child.state, State::Idle) {
+                        continue;
+                    }
+                    if restarting && child.spec.restart == Restart::Temporary {
                         // Stopped by a sibling's failure: never restarted.
                         self.delete_child(key);
                         continue;
                     }
-                    self.start_child(key, ctx);
-                    return;
+                    return self.start_child(key, ctx);
                 }
             }
         }
@@ -509,7 +517,12 @@ impl Supervisor {
                 if let Purpose::Restart { delay: d } = plan.purpose {
                     delay = delay.max(d);
                 }
-                members.extend(plan.members);
+                let owned = plan.members.into_iter().filter(|k| {
+                    self.children
+                        .get(k)
+                        .is_some_and(|c| c.plan == Some(plan_id))
+                });
+                members.extend(owned.collect::<Vec<_>>());
             }
         }
         let plan = self.new_plan(Purpose::Restart { delay }, members);
@@ -569,9 +582,8 @@ impl Supervisor {
         let owner = self.children[&key].plan;
         if let Some(owner) = owner {
             match self.plans.get_mut(&owner) {
-                Some(plan) if matches!(plan.purpose, Purpose::Restart { .. }) => {
-                    plan.members.retain(|k| *k != key);
-                }
+                // The removal takes the child over; the restart plan skips it.
+                Some(plan) if matches!(plan.purpose, Purpose::Restart { .. }) => {}
                 _ => {
                     let state = format!("{:?}", self.children[&key].status()).to_lowercase();
                     let _ = reply.send(Err(SupervisorError::NotRunning {
