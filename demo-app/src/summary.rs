@@ -51,7 +51,7 @@ impl Summary {
         line(&mut out, "requests answered", self.requests_ok.to_string());
         line(
             &mut out,
-            "requests lost to a crash",
+            "requests failed (engine panicked)",
             self.requests_failed.to_string(),
         );
         for (reason, n) in &self.exits {
