@@ -79,19 +79,14 @@ fn runtime_config_errors_are_typed() {
 #[test]
 fn introspection_reports_state_restarts_last_exit_and_uptime() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(
-                SupervisorSpec::new("root")
-                    .child(ChildSpec::worker("w", Echo::new))
-                    .child(
-                        ChildSpec::supervisor(SupervisorSpec::new("sub"))
-                            .restart(Restart::Transient),
-                    ),
-            )
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) = start_local(
+            SupervisorSpec::new("root")
+                .child(ChildSpec::worker("w", Echo::new))
+                .child(
+                    ChildSpec::supervisor(SupervisorSpec::new("sub")).restart(Restart::Transient),
+                ),
+        )
+        .await;
         advance(Duration::from_millis(1_500)).await;
         let info = root.info().await.unwrap();
         assert_eq!(info.path, "root");

@@ -42,22 +42,18 @@ fn scheduled_delay(events: &[Event]) -> u64 {
 #[test]
 fn backoff_doubles_to_its_cap_and_resets_after_the_stability_window() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(
-                SupervisorSpec::new("root")
-                    .intensity(100, Duration::from_secs(60))
-                    .backoff(BackoffConfig {
-                        base: Duration::from_millis(100),
-                        cap: Duration::from_secs(1),
-                        jitter: 0.0,
-                        stability_window: Duration::from_secs(5),
-                    })
-                    .child(ChildSpec::worker("w", Echo::new)),
-            )
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) = start_local(
+            SupervisorSpec::new("root")
+                .intensity(100, Duration::from_secs(60))
+                .backoff(BackoffConfig {
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_secs(1),
+                    jitter: 0.0,
+                    stability_window: Duration::from_secs(5),
+                })
+                .child(ChildSpec::worker("w", Echo::new)),
+        )
+        .await;
         let mut delays = Vec::new();
         for _ in 0..6 {
             let seen = crash_until_restarted(&root, &mut events, "w").await;

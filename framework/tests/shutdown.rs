@@ -10,27 +10,23 @@ use common::*;
 #[test]
 fn shutdown_stops_children_in_reverse_order_and_kills_one_that_ignores_its_stop() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(
-                SupervisorSpec::new("root")
-                    .child(ChildSpec::worker("a", Echo::new))
-                    .child(
-                        ChildSpec::worker("stubborn", |link| Echo {
-                            stubborn: true,
-                            ..Echo::new(link)
-                        })
-                        .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3))),
-                    )
-                    .child(ChildSpec::supervisor(
-                        SupervisorSpec::new("sub")
-                            .child(ChildSpec::worker("x", Echo::new))
-                            .child(ChildSpec::worker("y", Echo::new)),
-                    )),
-            )
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) = start_local(
+            SupervisorSpec::new("root")
+                .child(ChildSpec::worker("a", Echo::new))
+                .child(
+                    ChildSpec::worker("stubborn", |link| Echo {
+                        stubborn: true,
+                        ..Echo::new(link)
+                    })
+                    .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3))),
+                )
+                .child(ChildSpec::supervisor(
+                    SupervisorSpec::new("sub")
+                        .child(ChildSpec::worker("x", Echo::new))
+                        .child(ChildSpec::worker("y", Echo::new)),
+                )),
+        )
+        .await;
         drain(&mut events);
         let started = tokio::time::Instant::now();
         assert_eq!(root.shutdown().await, ExitReason::Shutdown);

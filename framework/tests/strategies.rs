@@ -72,12 +72,8 @@ fn pairs(list: Vec<(String, String)>) -> Vec<String> {
 #[test]
 fn one_for_one_restarts_only_the_failed_child() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(spec(Strategy::OneForOne, &["a", "b", "c"]))
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) =
+            start_local(spec(Strategy::OneForOne, &["a", "b", "c"])).await;
         let seen = crash_and_settle(&root, &mut events, "b", "b").await;
         assert_eq!(pairs(exits(&seen)), ["b"]);
         assert_eq!(pairs(starts(&seen)), ["b"]);
@@ -92,12 +88,8 @@ fn one_for_one_restarts_only_the_failed_child() {
 #[test]
 fn one_for_all_stops_all_in_reverse_then_starts_all_in_order() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(spec(Strategy::OneForAll, &["a", "b", "c"]))
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) =
+            start_local(spec(Strategy::OneForAll, &["a", "b", "c"])).await;
         let seen = crash_and_settle(&root, &mut events, "b", "c").await;
         assert_eq!(pairs(exits(&seen)), ["b", "c", "a"]);
         assert_eq!(pairs(starts(&seen)), ["a", "b", "c"]);
@@ -123,12 +115,8 @@ fn one_for_all_stops_all_in_reverse_then_starts_all_in_order() {
 #[test]
 fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(spec(Strategy::RestForOne, &["a", "b", "c", "d"]))
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) =
+            start_local(spec(Strategy::RestForOne, &["a", "b", "c", "d"])).await;
         let seen = crash_and_settle(&root, &mut events, "b", "d").await;
         assert_eq!(pairs(exits(&seen)), ["b", "d", "c"]);
         assert_eq!(pairs(starts(&seen)), ["b", "c", "d"]);
@@ -143,16 +131,12 @@ fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
 #[test]
 fn transient_child_is_restarted_only_after_an_abnormal_exit() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(
-                SupervisorSpec::new("root")
-                    .backoff(no_jitter())
-                    .child(ChildSpec::worker("t", Echo::new).restart(Restart::Transient)),
-            )
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) = start_local(
+            SupervisorSpec::new("root")
+                .backoff(no_jitter())
+                .child(ChildSpec::worker("t", Echo::new).restart(Restart::Transient)),
+        )
+        .await;
         // Abnormal (failed with a reason, no panic): restarted.
         root.worker::<Echo>("t")
             .await
@@ -198,19 +182,15 @@ fn transient_child_is_restarted_only_after_an_abnormal_exit() {
 #[test]
 fn temporary_children_are_never_restarted_and_are_removed() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(
-                SupervisorSpec::new("root")
-                    .strategy(Strategy::OneForAll)
-                    .backoff(no_jitter())
-                    .child(ChildSpec::worker("a", Echo::new))
-                    .child(ChildSpec::worker("tmp", Echo::new).restart(Restart::Temporary))
-                    .child(ChildSpec::worker("c", Echo::new)),
-            )
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) = start_local(
+            SupervisorSpec::new("root")
+                .strategy(Strategy::OneForAll)
+                .backoff(no_jitter())
+                .child(ChildSpec::worker("a", Echo::new))
+                .child(ChildSpec::worker("tmp", Echo::new).restart(Restart::Temporary))
+                .child(ChildSpec::worker("c", Echo::new)),
+        )
+        .await;
         // A sibling's failure stops the temporary child; it is not restarted.
         let seen = crash_and_settle(&root, &mut events, "a", "c").await;
         assert_eq!(pairs(exits(&seen)), ["a", "c", "tmp"]);
@@ -290,12 +270,8 @@ fn a_new_incarnation_starts_only_after_the_old_one_stopped() {
 #[test]
 fn a_failure_during_a_pending_restart_merges_the_plans() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(spec(Strategy::RestForOne, &["a", "b", "c"]))
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) =
+            start_local(spec(Strategy::RestForOne, &["a", "b", "c"])).await;
         drain(&mut events);
         // c fails: its restart waits 100 ms of backoff...
         root.worker::<Echo>("c")
@@ -332,12 +308,8 @@ fn a_failure_during_a_pending_restart_merges_the_plans() {
 #[test]
 fn removing_a_child_during_its_backoff_cancels_its_restart() {
     run_paused(|| async {
-        let runtime = Runtime::builder().current_thread().build().unwrap();
-        let mut events = runtime.subscribe();
-        let root = runtime
-            .start(spec(Strategy::OneForOne, &["a", "b"]))
-            .await
-            .unwrap();
+        let (_runtime, mut events, root) =
+            start_local(spec(Strategy::OneForOne, &["a", "b"])).await;
         root.worker::<Echo>("a")
             .await
             .unwrap()

@@ -169,3 +169,17 @@ pub fn exits(events: &[Event]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Builds a runtime that runs everything on the current (paused) arbiter,
+/// subscribes to its events and starts `spec` as a root.
+pub async fn start_local(
+    spec: candado::SupervisorSpec,
+) -> (candado::Runtime, EventStream, candado::SupervisorRef) {
+    let runtime = candado::Runtime::builder()
+        .current_thread()
+        .build()
+        .expect("runtime");
+    let events = runtime.subscribe();
+    let root = runtime.start(spec).await.expect("tree starts");
+    (runtime, events, root)
+}
