@@ -77,6 +77,9 @@ pub enum SupervisorError {
         /// The unknown id.
         id: String,
     },
+    /// A root supervisor with this id is already running in this runtime.
+    #[error("a root supervisor `{0}` is already running in this runtime")]
+    DuplicateRoot(String),
     /// The child exists but has no running incarnation right now.
     #[error("child `{id}` is not running (it is {state})")]
     NotRunning {

@@ -170,6 +170,15 @@ impl Runtime {
     /// waits until all its children (recursively) have started, in order.
     pub async fn start(&self, spec: SupervisorSpec) -> Result<SupervisorRef, SupervisorError> {
         spec.validate()?;
+        let duplicate = self
+            .roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|root| root.path() == spec.id() && root.is_running());
+        if duplicate {
+            return Err(SupervisorError::DuplicateRoot(spec.id().to_owned()));
+        }
         let (tx, rx) = oneshot::channel();
         let shared = self.shared.clone();
         let path: Arc<str> = spec.id.clone();

@@ -46,6 +46,14 @@ fn invalid_specs_are_rejected_with_typed_errors() {
                 SpecError::EmptyId,
             ),
         ];
+        let _root = runtime.start(SupervisorSpec::new("root")).await.unwrap();
+        assert_eq!(
+            runtime
+                .start(SupervisorSpec::new("root"))
+                .await
+                .unwrap_err(),
+            SupervisorError::DuplicateRoot("root".into())
+        );
         for (spec, expected) in cases {
             let err = runtime.start(spec).await.unwrap_err();
             assert_eq!(err, SupervisorError::InvalidSpec(expected.clone()));
