@@ -83,5 +83,6 @@ fn reason_kind(reason: &ExitReason) -> &'static str {
         ExitReason::Failed(_) => "failed",
         ExitReason::StartFailed(_) => "start_failed",
         ExitReason::Escalated { .. } => "escalated",
+        ExitReason::Unhealthy { .. } => "unhealthy",
     }
 }

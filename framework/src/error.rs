@@ -38,6 +38,20 @@ pub enum SpecError {
     /// The backoff jitter fraction is outside 0.0..=1.0.
     #[error("backoff jitter {0} is outside 0.0..=1.0")]
     JitterOutOfRange(f64),
+    /// The heal-limit period is zero.
+    #[error("supervisor `{supervisor}`: heal-limit period must be greater than zero")]
+    ZeroHealPeriod {
+        /// The supervisor with the bad limit.
+        supervisor: String,
+    },
+    /// A strategy knob is out of range.
+    #[error("strategy `{strategy}`: {problem}")]
+    InvalidStrategy {
+        /// The strategy.
+        strategy: String,
+        /// What is wrong, naming the knob.
+        problem: String,
+    },
     /// The supervisor tick interval is zero.
     #[error("supervisor `{supervisor}`: tick interval must be greater than zero")]
     ZeroTickInterval {

@@ -7,7 +7,7 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::{ExitReason, Placement};
+use crate::{Alert, ExitReason, HealthStatus, Placement, VerdictKind};
 
 /// One lifecycle transition somewhere in a supervision tree.
 ///
@@ -87,6 +87,40 @@ pub enum EventKind {
     SupervisorStopped {
         /// Its exit reason.
         reason: ExitReason,
+    },
+    /// A health strategy changed its verdict about a child.
+    VerdictChanged {
+        /// The strategy.
+        strategy: String,
+        /// The child.
+        child: String,
+        /// The new verdict.
+        verdict: VerdictKind,
+        /// Its reason, if any.
+        reason: Option<String>,
+    },
+    /// A child's combined health changed.
+    HealthChanged {
+        /// The child.
+        child: String,
+        /// Its health.
+        status: HealthStatus,
+        /// Whether work must not be routed to it.
+        isolated: bool,
+        /// The reason behind the status, if any.
+        reason: Option<String>,
+    },
+    /// An alert was delivered.
+    Alert(Alert),
+    /// A worker thread stopped answering probes: no new children are placed on it.
+    ThreadStuck {
+        /// The thread.
+        placement: Placement,
+    },
+    /// A stuck worker thread answers again and takes children again.
+    ThreadRecovered {
+        /// The thread.
+        placement: Placement,
     },
 }
 
@@ -185,6 +219,40 @@ fn log(supervisor: &str, kind: &EventKind) {
         }
         EventKind::SupervisorStopped { reason } => {
             tracing::info!(supervisor, %reason, "supervisor stopped")
+        }
+        EventKind::VerdictChanged {
+            strategy,
+            child,
+            verdict,
+            reason,
+        } => tracing::info!(
+            supervisor,
+            strategy,
+            child,
+            ?verdict,
+            reason,
+            "verdict changed"
+        ),
+        EventKind::HealthChanged {
+            child,
+            status,
+            isolated,
+            reason,
+        } => tracing::info!(
+            supervisor,
+            child,
+            ?status,
+            isolated,
+            reason,
+            "health changed"
+        ),
+        // Delivered through the alert sink, which logs by default.
+        EventKind::Alert(_) => {}
+        EventKind::ThreadStuck { placement } => {
+            tracing::error!(supervisor, ?placement, "worker thread stuck")
+        }
+        EventKind::ThreadRecovered { placement } => {
+            tracing::warn!(supervisor, ?placement, "worker thread recovered")
         }
     }
 }

@@ -25,6 +25,13 @@ pub enum ExitReason {
     /// The child could not be built or initialised (its factory panicked, its
     /// thread was gone, or a child supervisor failed to start its children).
     StartFailed(String),
+    /// A health strategy ordered the restart (or stop) of this incarnation.
+    Unhealthy {
+        /// The strategy.
+        strategy: String,
+        /// Its reason.
+        reason: String,
+    },
     /// A supervisor exceeded its restart intensity, stopped its children and
     /// escalated. Unlike OTP's `shutdown` this counts as abnormal, so the
     /// parent always acts on it.
@@ -58,6 +65,7 @@ impl std::fmt::Display for ExitReason {
             ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
             ExitReason::Failed(msg) => write!(f, "failed: {msg}"),
             ExitReason::StartFailed(msg) => write!(f, "start failed: {msg}"),
+            ExitReason::Unhealthy { strategy, reason } => write!(f, "unhealthy ({strategy}): {reason}"),
             ExitReason::Escalated { child, restarts } => write!(
                 f,
                 "escalated: restart intensity exceeded by child `{child}` ({restarts} restarts in period)"

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChildKind, ExitReason, Placement, Restart, Strategy};
+use crate::{ChildKind, ExitReason, HealthStatus, Placement, Restart, Strategy};
 
 /// Where a child is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,12 @@ pub struct ChildInfo {
     pub placement: Option<Placement>,
     /// Position in the child's backoff streak.
     pub backoff_attempt: u32,
+    /// Health as the supervisor's strategies see it.
+    pub health: HealthStatus,
+    /// Why it is not healthy, if it is not.
+    pub health_reason: Option<String>,
+    /// Whether work must not be routed to it right now.
+    pub isolated: bool,
 }
 
 /// A snapshot of one supervisor.
@@ -58,6 +64,8 @@ pub struct SupervisorInfo {
     pub ticks: u64,
     /// Restarts inside the current intensity period.
     pub restarts_in_period: u32,
+    /// Worst health among its children.
+    pub health: HealthStatus,
     /// Children in start order.
     pub children: Vec<ChildInfo>,
 }

@@ -42,27 +42,40 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod alert;
 mod backoff;
 mod child_spec;
 mod error;
 mod event;
 mod exit;
+mod health;
 mod info;
 mod intensity;
 mod link;
 mod panic_capture;
 mod runtime;
+mod strategies;
 mod supervisor;
 mod supervisor_spec;
 
+pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig};
 pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};
 pub use exit::ExitReason;
+pub use health::{
+    Decisions, HealLimit, HealthStatus, HealthStrategy, Metrics, Signal, Verdict, VerdictKind,
+    Wants,
+};
 pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
 pub use intensity::Intensity;
 pub use link::ChildLink;
 pub use runtime::{Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY};
+pub use strategies::{
+    BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,
+    BreakersSnapshot, CircuitBreaker, FixedSampler, Liveness, LivenessConfig, MemoryConfig,
+    MemoryGuard, MemorySample, MemorySampler, SystemSampler, VictimPolicy,
+};
 pub use supervisor::SupervisorRef;
 pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};

@@ -9,16 +9,19 @@
 //!   is dropped: after `stopped()`, or during unwinding when a handler panics.
 //!   The guard then reports the exit, with its reason, to the supervisor.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{self, Poll};
+use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context};
-use std::pin::Pin;
-use std::task::{self, Poll};
 use tokio::sync::mpsc;
+use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::exit::ExitReason;
+use crate::health::{Metrics, Signal};
 use crate::panic_capture;
-use crate::supervisor::{ChildExited, Supervisor};
+use crate::supervisor::{ChildExited, ChildSignal, Supervisor};
 
 /// An order from a supervisor to one child incarnation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub(crate) enum Control {
     Stop,
     /// Stop at once (`stopping()` is skipped).
     Kill,
+    /// Answer with a pong carrying this sequence number.
+    Ping(u64),
 }
 
 /// What is known about an incarnation's exit before its guard drops.
@@ -38,6 +43,8 @@ struct ExitNote {
     stop_requested: bool,
     /// The supervisor killed it.
     killed: bool,
+    /// Latest metrics, carried by the next heartbeat.
+    metrics: Metrics,
 }
 
 /// Identity of one incarnation of one child, as seen by its supervisor.
@@ -96,6 +103,66 @@ impl ChildLink {
         ctx.stop();
     }
 
+    /// Sets the memory this child attributes to itself (sent with heartbeats).
+    pub fn set_memory(&self, bytes: u64) {
+        lock(&self.note).metrics.memory_bytes = Some(bytes);
+    }
+
+    /// Sets the number of work units in progress (sent with heartbeats).
+    pub fn set_in_flight(&self, n: u64) {
+        lock(&self.note).metrics.in_flight = n;
+    }
+
+    /// Adds `n` finished work units (sent with heartbeats).
+    pub fn add_tasks_done(&self, n: u64) {
+        let mut note = lock(&self.note);
+        note.metrics.tasks_done = note.metrics.tasks_done.saturating_add(n);
+    }
+
+    /// Sets an application counter (sent with heartbeats).
+    pub fn set_counter(&self, name: &str, value: u64) {
+        lock(&self.note)
+            .metrics
+            .counters
+            .insert(name.to_owned(), value);
+    }
+
+    /// A snapshot of the metrics the next heartbeat will carry.
+    pub fn metrics(&self) -> Metrics {
+        lock(&self.note).metrics.clone()
+    }
+
+    /// Reports that a long-running unit of work began. Liveness then expects
+    /// [`progress`](Self::progress) within its progress timeout.
+    pub fn begin_work(&self, label: impl Into<String>) {
+        self.signal(Signal::WorkStarted {
+            label: label.into(),
+        });
+    }
+
+    /// Reports progress on the current unit of work.
+    pub fn progress(&self) {
+        self.signal(Signal::Progress);
+    }
+
+    /// Reports that the current unit of work finished.
+    pub fn end_work(&self) {
+        self.signal(Signal::WorkFinished);
+    }
+
+    /// Reports a task outcome, optionally through a named dependency (feeds
+    /// circuit breakers).
+    pub fn report_outcome(&self, dependency: Option<&str>, success: bool) {
+        self.signal(Signal::Outcome {
+            dependency: dependency.map(str::to_owned),
+            success,
+        });
+    }
+
+    fn signal(&self, signal: Signal) {
+        self.incarnation.signal(signal);
+    }
+
     /// Records the exit reason the guard will report (used by supervisors to escalate).
     pub(crate) fn set_reason(&self, reason: ExitReason) {
         lock(&self.note).reason = Some(reason);
@@ -108,10 +175,22 @@ fn lock(note: &Mutex<ExitNote>) -> MutexGuard<'_, ExitNote> {
     note.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl Incarnation {
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.supervisor.do_send(ChildSignal {
+            key: self.key,
+            incarnation: self.number,
+            signal,
+        });
+    }
+}
+
 /// Creates the link for an incarnation, the control channel and the item
-/// that must be spawned into the child's context.
+/// that must be spawned into the child's context. With `heartbeat`, the item
+/// sends a heartbeat on that interval from inside the child's context.
 pub(crate) fn wire(
     incarnation: Incarnation,
+    heartbeat: Option<Duration>,
 ) -> (ChildLink, mpsc::UnboundedSender<Control>, Wiring) {
     let note = Arc::new(Mutex::new(ExitNote::default()));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -120,7 +199,15 @@ pub(crate) fn wire(
         note: note.clone(),
     };
     let guard = ExitGuard { incarnation, note };
-    (link, tx, Wiring { rx, guard })
+    (
+        link,
+        tx,
+        Wiring {
+            rx,
+            guard,
+            heartbeat,
+        },
+    )
 }
 
 /// The parts that must travel to the child's thread.
@@ -128,6 +215,7 @@ pub(crate) fn wire(
 pub(crate) struct Wiring {
     rx: mpsc::UnboundedReceiver<Control>,
     guard: ExitGuard,
+    heartbeat: Option<Duration>,
 }
 
 impl Wiring {
@@ -136,9 +224,18 @@ impl Wiring {
     where
         A: Actor<Context = Context<A>>,
     {
+        // The first heartbeat goes one interval after the start (the start
+        // itself is acknowledged separately).
+        let heartbeat = self.heartbeat.map(|period| {
+            let mut interval =
+                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
         ctx.spawn(ControlItem {
             rx: self.rx,
             guard: self.guard,
+            heartbeat,
             closed: false,
         });
     }
@@ -179,6 +276,8 @@ impl Drop for ExitGuard {
 struct ControlItem {
     rx: mpsc::UnboundedReceiver<Control>,
     guard: ExitGuard,
+    /// Runs inside the child's context: a starved context sends no heartbeat.
+    heartbeat: Option<Interval>,
     /// The supervisor is gone; we already asked the actor to stop.
     closed: bool,
 }
@@ -206,6 +305,9 @@ where
                     lock(&this.guard.note).killed = true;
                     ctx.terminate();
                 }
+                Poll::Ready(Some(Control::Ping(seq))) => {
+                    this.guard.incarnation.signal(Signal::Pong { seq });
+                }
                 Poll::Ready(None) => {
                     // The supervisor died without stopping us: an orphan stops
                     // itself, like an OTP process linked to a dead supervisor.
@@ -214,6 +316,12 @@ where
                     ctx.stop();
                 }
                 Poll::Pending => break,
+            }
+        }
+        if let Some(heartbeat) = &mut this.heartbeat {
+            while heartbeat.poll_tick(task).is_ready() {
+                let metrics = lock(&this.guard.note).metrics.clone();
+                this.guard.incarnation.signal(Signal::Heartbeat(metrics));
             }
         }
         // Never completes: the guard must live exactly as long as the actor.

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::event::EventBus;
 use crate::supervisor::{InitReply, Supervisor};
+use crate::{AlertSink, TracingSink};
 use crate::{EventStream, RuntimeError, SupervisorError, SupervisorRef, SupervisorSpec};
 
 /// The thread an actor runs on.
@@ -49,6 +50,7 @@ pub struct RuntimeBuilder {
     mode: Mode,
     event_capacity: usize,
     seed: Option<u64>,
+    alert_sink: Arc<dyn AlertSink>,
 }
 
 impl RuntimeBuilder {
@@ -87,6 +89,12 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Where delivered alerts go besides the event stream (default: [`TracingSink`]).
+    pub fn alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.alert_sink = sink;
+        self
+    }
+
     /// Starts the threads. Must run inside an actix `System`.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let workers = match self.worker_threads {
@@ -122,6 +130,7 @@ impl RuntimeBuilder {
             workers: worker_handles,
             bus: EventBus::new(self.event_capacity),
             seed: self.seed,
+            alert_sink: self.alert_sink,
         };
         Ok(Runtime {
             shared: Arc::new(shared),
@@ -153,6 +162,7 @@ impl Runtime {
             mode: Mode::Dedicated,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             seed: None,
+            alert_sink: Arc::new(TracingSink),
         }
     }
 
@@ -223,6 +233,7 @@ pub(crate) struct Shared {
     loads: Vec<AtomicUsize>,
     pub(crate) bus: EventBus,
     pub(crate) seed: Option<u64>,
+    pub(crate) alert_sink: Arc<dyn AlertSink>,
 }
 
 impl Shared {

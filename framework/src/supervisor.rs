@@ -6,6 +6,7 @@
 
 mod child;
 mod handle;
+mod health;
 mod messages;
 mod plan;
 
@@ -25,11 +26,13 @@ use crate::info::SupervisorInfo;
 use crate::intensity::RestartWindow;
 use crate::link::{ChildLink, Incarnation, Wiring};
 use crate::runtime::Shared;
-use crate::{ExitReason, SupervisorError, SupervisorSpec};
+use crate::{ExitReason, HealthStatus, SupervisorError, SupervisorSpec};
+
+use health::Health;
 
 use child::{Child, State};
 pub use handle::SupervisorRef;
-pub(crate) use messages::{ChildExited, ChildStarted};
+pub(crate) use messages::{ChildExited, ChildSignal, ChildStarted};
 use plan::Plan;
 
 /// Who waits for the initial start of a supervisor.
@@ -68,6 +71,7 @@ pub(crate) struct Supervisor {
     init: Option<InitReply>,
     lifecycle: Lifecycle,
     ticks: u64,
+    health: Health,
     exit: watch::Sender<Option<ExitReason>>,
     me: Option<SupervisorRef>,
 }
@@ -95,8 +99,10 @@ impl Supervisor {
                 wiring.attach(ctx);
                 link
             });
+            let health = Health::new(&spec);
             let mut supervisor = Supervisor {
                 path,
+                health,
                 spec,
                 shared,
                 children: BTreeMap::new(),
@@ -136,6 +142,12 @@ impl Supervisor {
             strategy: self.spec.strategy,
             ticks: self.ticks,
             restarts_in_period: self.window.count(),
+            health: self
+                .children
+                .values()
+                .map(|c| c.health.status)
+                .max()
+                .unwrap_or(HealthStatus::Healthy),
             children: self.children.values().map(|c| c.info(now)).collect(),
         }
     }
@@ -160,7 +172,7 @@ impl Supervisor {
 
     /// Housekeeping: forget old restarts and reset the backoff of children
     /// that have been stable for the window.
-    fn on_tick(&mut self) {
+    fn on_tick(&mut self, ctx: &mut Context<Self>) {
         self.ticks += 1;
         let now = Instant::now();
         self.window.prune(now, self.spec.intensity.period);
@@ -172,6 +184,7 @@ impl Supervisor {
                 }
             }
         }
+        self.health_tick(ctx);
     }
 
     /// Answers whoever waits for this supervisor's initial start.
@@ -212,7 +225,10 @@ impl Actor for Supervisor {
             self.path.clone(),
             self.exit.subscribe(),
         ));
-        ctx.run_interval(self.spec.tick, |act, _| act.on_tick());
+        ctx.run_interval(self.spec.tick, |act, ctx| act.on_tick(ctx));
+        if let Some(ping) = self.health.wants.ping {
+            ctx.run_interval(ping, |act, ctx| act.ping_children(ctx));
+        }
         let init = self.plans.keys().next().copied();
         if let Some(id) = init {
             self.advance(id, ctx);

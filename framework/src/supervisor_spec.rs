@@ -1,12 +1,34 @@
 //! How a supervisor restarts its children.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BackoffConfig, ChildSpec, Intensity, SpecError};
+use crate::{
+    AlertConfig, BackoffConfig, ChildSpec, HealLimit, HealthStrategy, Intensity, SpecError,
+};
+
+/// Builds a fresh instance of a health strategy for every (re)start of its supervisor.
+#[derive(Clone)]
+pub(crate) struct StrategyFactory {
+    name: String,
+    make: Arc<dyn Fn() -> Box<dyn HealthStrategy> + Send + Sync>,
+}
+
+impl StrategyFactory {
+    pub(crate) fn build(&self) -> Box<dyn HealthStrategy> {
+        (self.make)()
+    }
+}
+
+impl fmt::Debug for StrategyFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
 
 /// Which children are restarted when one fails (OTP restart strategies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -57,6 +79,9 @@ pub struct SupervisorSpec {
     pub(crate) backoff: BackoffConfig,
     pub(crate) tick: Duration,
     pub(crate) children: Vec<ChildSpec>,
+    pub(crate) health: Vec<StrategyFactory>,
+    pub(crate) heal_limit: HealLimit,
+    pub(crate) alerts: AlertConfig,
 }
 
 impl SupervisorSpec {
@@ -69,7 +94,38 @@ impl SupervisorSpec {
             backoff: BackoffConfig::default(),
             tick: DEFAULT_TICK,
             children: Vec::new(),
+            health: Vec::new(),
+            heal_limit: HealLimit::default(),
+            alerts: AlertConfig::default(),
         }
+    }
+
+    /// Adds a health strategy (see [`HealthStrategy`]). Each start of this
+    /// supervisor gets a fresh clone of `strategy`, so state never leaks from
+    /// one incarnation of the supervisor to the next.
+    pub fn health<S: HealthStrategy + Clone>(mut self, strategy: S) -> Self {
+        let name = strategy.name().to_owned();
+        let template = Mutex::new(strategy);
+        self.health.push(StrategyFactory {
+            name,
+            make: Arc::new(move || {
+                let strategy = template.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                Box::new(strategy)
+            }),
+        });
+        self
+    }
+
+    /// Limits the restarts that health strategies order (heal-storm protection).
+    pub fn heal_limit(mut self, limit: HealLimit) -> Self {
+        self.heal_limit = limit;
+        self
+    }
+
+    /// Sets the alert thresholds and cooldowns.
+    pub fn alerts(mut self, alerts: AlertConfig) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     /// Sets the restart strategy.
@@ -125,6 +181,11 @@ impl SupervisorSpec {
             });
         }
         self.backoff.validate()?;
+        if self.heal_limit.period.is_zero() {
+            return Err(SpecError::ZeroHealPeriod {
+                supervisor: self.id.to_string(),
+            });
+        }
         let mut seen = HashSet::new();
         for child in &self.children {
             validate_child(child)?;

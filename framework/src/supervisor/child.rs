@@ -7,9 +7,23 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::child_spec::ErasedAddr;
+use crate::health::HealWindow;
 use crate::info::{ChildInfo, ChildStatus};
 use crate::link::Control;
-use crate::{Backoff, ChildSpec, ExitReason, Placement};
+use crate::{Backoff, ChildSpec, ExitReason, HealthStatus, Placement};
+
+/// What the supervisor's strategies concluded about the current incarnation.
+#[derive(Default)]
+pub(super) struct ChildHealth {
+    pub(super) status: HealthStatus,
+    pub(super) reason: Option<String>,
+    /// No work should be routed to it until then.
+    pub(super) isolated_until: Option<Instant>,
+    /// A restart the heal limit deferred to this time.
+    pub(super) heal_at: Option<Instant>,
+    /// Ordered restarts, across incarnations.
+    pub(super) window: HealWindow,
+}
 
 /// Lifecycle of the current incarnation.
 pub(super) enum State {
@@ -46,6 +60,9 @@ pub(super) struct Child {
     pub(super) backoff: Backoff,
     /// The plan that will act on this child next (stop it, start it, or both).
     pub(super) plan: Option<u64>,
+    pub(super) health: ChildHealth,
+    /// The reason its next exit will be recorded with (a strategy condemned it).
+    pub(super) exit_override: Option<ExitReason>,
 }
 
 impl Child {
@@ -58,11 +75,17 @@ impl Child {
             last_exit: None,
             backoff: Backoff::new(),
             plan: None,
+            health: ChildHealth::default(),
+            exit_override: None,
         }
     }
 
     pub(super) fn id(&self) -> &Arc<str> {
         &self.spec.id
+    }
+
+    pub(super) fn is_running(&self) -> bool {
+        matches!(self.state, State::Running { .. })
     }
 
     pub(super) fn placement(&self) -> Option<Placement> {
@@ -100,6 +123,9 @@ impl Child {
             uptime,
             placement: self.placement(),
             backoff_attempt: self.backoff.attempt(),
+            health: self.health.status,
+            health_reason: self.health.reason.clone(),
+            isolated: self.health.isolated_until.is_some_and(|t| t > now),
         }
     }
 }

@@ -29,6 +29,29 @@ pub(crate) struct ChildExited {
     pub(crate) reason: ExitReason,
 }
 
+/// A signal from inside an incarnation (heartbeat, pong, progress, outcome).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChildSignal {
+    pub(crate) key: u64,
+    pub(crate) incarnation: u64,
+    pub(crate) signal: crate::Signal,
+}
+
+impl Handler<ChildSignal> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildSignal, ctx: &mut Context<Self>) {
+        let current = self
+            .children
+            .get(&msg.key)
+            .is_some_and(|c| c.incarnation == msg.incarnation && c.is_running());
+        if current {
+            self.dispatch(msg.key, &msg.signal, ctx);
+        }
+    }
+}
+
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, SupervisorError>>;
 
 /// Requests from [`SupervisorRef`](crate::SupervisorRef).

@@ -22,7 +22,9 @@ use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
 use crate::link::{self, Control, Incarnation};
-use crate::{ChildSpec, ExitReason, Placement, Restart, ShutdownPolicy, Strategy, SupervisorError};
+use crate::{
+    ChildSpec, ExitReason, Placement, Restart, ShutdownPolicy, Signal, Strategy, SupervisorError,
+};
 
 pub(super) enum Purpose {
     /// The supervisor's initial children.
@@ -35,6 +37,8 @@ pub(super) enum Purpose {
     Restart { delay: Duration },
     /// Every child, before the supervisor exits.
     Shutdown,
+    /// Stop a child and leave it stopped (a strategy's `Stop` verdict).
+    Halt,
 }
 
 enum Phase {
@@ -129,7 +133,9 @@ impl Supervisor {
                             return;
                         }
                         Purpose::Init | Purpose::Add(_) => plan.phase = Phase::Starting(0),
-                        Purpose::Remove(_) | Purpose::Shutdown => return self.finish(id, ctx),
+                        Purpose::Remove(_) | Purpose::Shutdown | Purpose::Halt => {
+                            return self.finish(id, ctx)
+                        }
                     }
                 }
                 Phase::Starting(index) => {
@@ -202,6 +208,15 @@ impl Supervisor {
                 let _ = reply.send(Ok(()));
             }
             Purpose::Restart { .. } => {}
+            Purpose::Halt => {
+                for key in plan.members {
+                    if let Some(child) = self.children.get_mut(&key) {
+                        if matches!(child.state, State::Idle) {
+                            child.state = State::Stopped;
+                        }
+                    }
+                }
+            }
             Purpose::Shutdown => {
                 if let Lifecycle::ShuttingDown(reason) = &self.lifecycle {
                     self.lifecycle = Lifecycle::Finished(reason.clone());
@@ -222,7 +237,7 @@ impl Supervisor {
             id: child.id().clone(),
             number: child.incarnation,
         };
-        let (link, control, wiring) = link::wire(incarnation.clone());
+        let (link, control, wiring) = link::wire(incarnation.clone(), self.health.wants.heartbeat);
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
@@ -296,19 +311,28 @@ impl Supervisor {
 
     /// Records that the current incarnation of `key` is down and tells its plan.
     fn child_down(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
+        self.record_exit(key, reason);
+        if let Some(plan) = self.children.get(&key).and_then(|c| c.plan) {
+            self.advance(plan, ctx);
+        }
+    }
+
+    /// Records the exit of the current incarnation: last exit, event, and the
+    /// strategies' `Exited` signal (their verdicts about it are void).
+    fn record_exit(&mut self, key: u64, reason: ExitReason) {
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
+        let reason = child.exit_override.take().unwrap_or(reason);
         child.last_exit = Some(reason.clone());
-        let (id, number, plan) = (child.id().to_string(), child.incarnation, child.plan);
+        let (id, number) = (child.id().to_string(), child.incarnation);
         self.emit(EventKind::ChildExited {
             child: id,
             incarnation: number,
-            reason,
+            reason: reason.clone(),
         });
-        if let Some(plan) = plan {
-            self.advance(plan, ctx);
-        }
+        self.notify_exit(key, &Signal::Exited { reason });
+        self.forget_verdicts(key);
     }
 
     pub(super) fn on_child_started(&mut self, msg: ChildStarted, ctx: &mut Context<Self>) {
@@ -361,6 +385,13 @@ impl Supervisor {
                 restarts,
             });
         }
+        self.dispatch(
+            msg.key,
+            &Signal::Started {
+                incarnation: number,
+            },
+            ctx,
+        );
         if let Some(plan) = plan {
             self.advance(plan, ctx);
         }
@@ -467,32 +498,45 @@ impl Supervisor {
             }
             return;
         }
-        let now = Instant::now();
-        if !self.window.admit(now, self.spec.intensity) {
-            let restarts = self.window.count();
+        if !self.window.admit(Instant::now(), self.spec.intensity) {
             let id = child.id().to_string();
             self.child_down(key, reason, ctx);
-            self.emit(EventKind::GaveUp {
-                child: id.clone(),
-                restarts,
-            });
-            return self.begin_shutdown(
-                ExitReason::Escalated {
-                    child: id,
-                    restarts,
-                },
-                ctx,
-            );
+            return self.give_up(id, ctx);
         }
+        self.record_exit(key, reason);
+        self.schedule_restart(key, since, ctx);
+    }
+
+    /// The restart budget is spent: stop everything and escalate.
+    pub(super) fn give_up(&mut self, child: String, ctx: &mut Context<Self>) {
+        let restarts = self.window.count();
+        self.emit(EventKind::GaveUp {
+            child: child.clone(),
+            restarts,
+        });
+        self.begin_shutdown(ExitReason::Escalated { child, restarts }, ctx);
+    }
+
+    /// Plans the restart of `key` (down already, or still running when a
+    /// strategy ordered it) and of the siblings its strategy names, after the
+    /// child's backoff delay.
+    pub(super) fn schedule_restart(
+        &mut self,
+        key: u64,
+        since: Option<Instant>,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = Instant::now();
         let backoff = self.spec.backoff;
-        let child = self.children.get_mut(&key).expect("checked above");
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
         if since.is_some_and(|s| now.duration_since(s) >= backoff.stability_window) {
             child.backoff.reset();
         }
         let attempt = child.backoff.attempt();
         let mut delay = child.backoff.next_delay(&backoff, &mut self.rng);
-        child.last_exit = Some(reason.clone());
-        let (id, number) = (child.id().to_string(), child.incarnation);
+        let id = child.id().to_string();
 
         // Who the strategy restarts, plus any restart plan those children are in.
         let mut members: Vec<u64> = match self.spec.strategy {
@@ -531,11 +575,6 @@ impl Supervisor {
             .iter()
             .map(|k| self.children[k].id().to_string())
             .collect();
-        self.emit(EventKind::ChildExited {
-            child: id.clone(),
-            incarnation: number,
-            reason,
-        });
         self.emit(EventKind::RestartScheduled {
             child: id,
             attempt,

@@ -1,0 +1,346 @@
+//! Health strategies inside a supervisor: dispatch, combination, action.
+//!
+//! The supervisor feeds every signal and tick to each strategy, keeps each
+//! strategy's standing verdict per child, and acts on the most severe one:
+//! degraded and isolated only change the child's health; restart goes
+//! through the heal limit; stop halts the child; escalate gives up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::Context;
+use tokio::time::Instant;
+
+use super::child::State;
+use super::plan::Purpose;
+use super::Supervisor;
+use crate::alert::Alerter;
+use crate::event::EventKind;
+use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, Wants};
+use crate::link::Control;
+use crate::{AlertLevel, ExitReason, HealthStatus, SupervisorSpec};
+
+/// One strategy and its standing verdicts (healthy verdicts are not stored).
+struct Slot {
+    name: Arc<str>,
+    strategy: Box<dyn HealthStrategy>,
+    verdicts: HashMap<u64, Verdict>,
+}
+
+/// A supervisor's strategies and what they need.
+pub(super) struct Health {
+    slots: Vec<Slot>,
+    pub(super) wants: Wants,
+    alerter: Alerter,
+    next_ping: u64,
+}
+
+impl Health {
+    pub(super) fn new(spec: &SupervisorSpec) -> Self {
+        let slots: Vec<Slot> = spec
+            .health
+            .iter()
+            .map(|factory| {
+                let strategy = factory.build();
+                Slot {
+                    name: strategy.name().into(),
+                    strategy,
+                    verdicts: HashMap::new(),
+                }
+            })
+            .collect();
+        let shortest = |f: fn(&Wants) -> Option<std::time::Duration>| {
+            slots.iter().filter_map(|s| f(&s.strategy.wants())).min()
+        };
+        let wants = Wants {
+            heartbeat: shortest(|w| w.heartbeat),
+            ping: shortest(|w| w.ping),
+        };
+        Self {
+            slots,
+            wants,
+            alerter: Alerter::new(spec.alerts),
+            next_ping: 0,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Feeds a signal about `key` to every strategy and acts on their answers.
+    pub(super) fn dispatch(&mut self, key: u64, signal: &Signal, ctx: &mut Context<Self>) {
+        if self.health.slots.is_empty() {
+            return;
+        }
+        let Some(id) = self.children.get(&key).map(|c| c.id().clone()) else {
+            return;
+        };
+        let now = Instant::now();
+        for slot in 0..self.health.slots.len() {
+            let mut out = Decisions::default();
+            self.health.slots[slot]
+                .strategy
+                .on_signal(now, &id, signal, &mut out);
+            self.apply(slot, out, ctx);
+        }
+    }
+
+    /// Ticks every strategy, retries deferred heals and repeats standing alerts.
+    pub(super) fn health_tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        for slot in 0..self.health.slots.len() {
+            let mut out = Decisions::default();
+            self.health.slots[slot].strategy.on_tick(now, &mut out);
+            self.apply(slot, out, ctx);
+        }
+        let due: Vec<u64> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.health.heal_at.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            if let Some(child) = self.children.get_mut(&key) {
+                child.health.heal_at = None;
+            }
+            self.reconcile(key, ctx);
+        }
+        let standing: Vec<_> = self
+            .children
+            .values()
+            .map(|c| (c.id().clone(), c.health.status, c.health.reason.clone()))
+            .collect();
+        for (id, status, reason) in standing {
+            let degraded = format!("{}/{id}:degraded", self.path);
+            let critical = format!("{}/{id}:heal-limit", self.path);
+            let reason = reason.unwrap_or_default();
+            match status {
+                HealthStatus::Healthy => {
+                    self.health.alerter.clear(&degraded);
+                    self.health.alerter.clear(&critical);
+                }
+                HealthStatus::Degraded => self.alert(
+                    now,
+                    AlertLevel::Warning,
+                    &degraded,
+                    &format!("`{id}` is degraded: {reason}"),
+                ),
+                HealthStatus::Critical => self.alert(
+                    now,
+                    AlertLevel::Critical,
+                    &critical,
+                    &format!("`{id}` needs a restart the heal limit forbids: {reason}"),
+                ),
+            }
+        }
+    }
+
+    fn alert(&mut self, now: Instant, level: AlertLevel, key: &str, message: &str) {
+        if let Some(alert) = self.health.alerter.occur(now, level, key, message) {
+            self.shared.alert_sink.deliver(&alert);
+            self.emit(EventKind::Alert(alert));
+        }
+    }
+
+    /// Pings every running child (for strategies that want pongs).
+    pub(super) fn ping_children(&mut self, ctx: &mut Context<Self>) {
+        let running: Vec<u64> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.is_running())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in running {
+            self.health.next_ping += 1;
+            let seq = self.health.next_ping;
+            if let Some(State::Running { control, .. }) = self.children.get(&key).map(|c| &c.state)
+            {
+                let _ = control.send(Control::Ping(seq));
+            }
+            self.dispatch(key, &Signal::PingSent { seq }, ctx);
+        }
+    }
+
+    /// Tells strategies that an incarnation exited. Their answers are
+    /// dropped: verdicts about a child that is down are moot.
+    pub(super) fn notify_exit(&mut self, key: u64, signal: &Signal) {
+        let Some(id) = self.children.get(&key).map(|c| c.id().clone()) else {
+            return;
+        };
+        let now = Instant::now();
+        for slot in &mut self.health.slots {
+            slot.strategy
+                .on_signal(now, &id, signal, &mut Decisions::default());
+        }
+    }
+
+    /// Forgets every verdict about an incarnation that is gone.
+    pub(super) fn forget_verdicts(&mut self, key: u64) {
+        for slot in &mut self.health.slots {
+            slot.verdicts.remove(&key);
+        }
+        if let Some(child) = self.children.get_mut(&key) {
+            child.health.status = HealthStatus::Healthy;
+            child.health.reason = None;
+            child.health.isolated_until = None;
+            child.health.heal_at = None;
+        }
+    }
+
+    fn apply(&mut self, slot: usize, mut out: Decisions, ctx: &mut Context<Self>) {
+        for (id, verdict) in out.drain() {
+            let Some(&key) = self.ids.get(id.as_str()) else {
+                continue;
+            };
+            if !self.children.get(&key).is_some_and(|c| c.is_running()) {
+                // Verdicts about children that are not up are moot.
+                continue;
+            }
+            let slot = &mut self.health.slots[slot];
+            let changed = if verdict == Verdict::Healthy {
+                slot.verdicts.remove(&key).is_some()
+            } else {
+                slot.verdicts.insert(key, verdict.clone()).as_ref() != Some(&verdict)
+            };
+            if !changed {
+                continue;
+            }
+            let strategy = slot.name.to_string();
+            self.emit(EventKind::VerdictChanged {
+                strategy,
+                child: id,
+                verdict: verdict.kind(),
+                reason: verdict.reason().map(str::to_owned),
+            });
+            self.reconcile(key, ctx);
+        }
+    }
+
+    /// Acts on the most severe standing verdict about `key`.
+    fn reconcile(&mut self, key: u64, ctx: &mut Context<Self>) {
+        let worst = self
+            .health
+            .slots
+            .iter()
+            .filter_map(|s| s.verdicts.get(&key).map(|v| (s.name.clone(), v.clone())))
+            .max_by_key(|(_, v)| v.kind());
+        match worst {
+            None | Some((_, Verdict::Healthy)) => {
+                self.set_health(key, HealthStatus::Healthy, None, None)
+            }
+            Some((_, Verdict::Degraded { reason })) => {
+                self.set_health(key, HealthStatus::Degraded, Some(reason), None)
+            }
+            Some((_, Verdict::Isolate { until, reason })) => {
+                self.set_health(key, HealthStatus::Degraded, Some(reason), Some(until));
+            }
+            Some((strategy, Verdict::Restart { reason })) => self.heal(key, &strategy, reason, ctx),
+            Some((strategy, Verdict::Stop { reason })) => {
+                if self.children.get(&key).is_some_and(|c| c.plan.is_none()) {
+                    self.condemn(key, &strategy, &reason);
+                    let plan = self.new_plan(Purpose::Halt, vec![key]);
+                    self.advance(plan, ctx);
+                }
+            }
+            Some((strategy, Verdict::Escalate { reason })) => {
+                let Some(id) = self.children.get(&key).map(|c| c.id().to_string()) else {
+                    return;
+                };
+                tracing::error!(supervisor = %self.path, child = id, strategy = %strategy, reason, "strategy escalates");
+                self.give_up(id, ctx);
+            }
+        }
+    }
+
+    fn set_health(
+        &mut self,
+        key: u64,
+        status: HealthStatus,
+        reason: Option<String>,
+        isolated_until: Option<Instant>,
+    ) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        let h = &mut child.health;
+        if h.status == status && h.reason == reason && h.isolated_until == isolated_until {
+            return;
+        }
+        h.status = status;
+        h.reason = reason.clone();
+        h.isolated_until = isolated_until;
+        let child = child.id().to_string();
+        self.emit(EventKind::HealthChanged {
+            child,
+            status,
+            isolated: isolated_until.is_some(),
+            reason,
+        });
+    }
+
+    /// The reason the next exit of `key` will carry.
+    fn condemn(&mut self, key: u64, strategy: &str, reason: &str) {
+        if let Some(child) = self.children.get_mut(&key) {
+            child.exit_override = Some(ExitReason::Unhealthy {
+                strategy: strategy.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// A strategy wants `key` restarted: restart it if the heal limit allows,
+    /// otherwise isolate it until it does.
+    fn heal(&mut self, key: u64, strategy: &str, reason: String, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let limit = self.spec.heal_limit;
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        if child.plan.is_some() {
+            return;
+        }
+        let since = match &child.state {
+            State::Running { since, .. } => *since,
+            _ => return,
+        };
+        match child.health.window.try_heal(now, limit) {
+            Ok(()) => {
+                let id = child.id().to_string();
+                self.condemn(key, strategy, &reason);
+                let key_name = format!("{}/{id}:healed", self.path);
+                self.alert(
+                    now,
+                    AlertLevel::Info,
+                    &key_name,
+                    &format!("`{id}` restarted by {strategy}: {reason}"),
+                );
+                self.schedule_restart(key, Some(since), ctx);
+            }
+            Err(HealRefusal::Gap(until)) => {
+                child.health.heal_at = Some(until);
+                let why = format!("restart by {strategy} deferred (heal gap): {reason}");
+                self.set_health(key, HealthStatus::Degraded, Some(why), Some(until));
+            }
+            Err(HealRefusal::Budget(until)) => {
+                child.health.heal_at = Some(until);
+                let why = format!("heal limit reached; restart by {strategy} refused: {reason}");
+                self.set_health(key, HealthStatus::Critical, Some(why.clone()), Some(until));
+                let id = child_id(self, key);
+                let alert_key = format!("{}/{id}:heal-limit", self.path);
+                self.alert(
+                    now,
+                    AlertLevel::Critical,
+                    &alert_key,
+                    &format!("`{id}`: {why}"),
+                );
+            }
+        }
+    }
+}
+
+fn child_id(supervisor: &Supervisor, key: u64) -> String {
+    supervisor
+        .children
+        .get(&key)
+        .map(|c| c.id().to_string())
+        .unwrap_or_default()
+}
