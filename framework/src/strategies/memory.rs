@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{secs, MemorySample, MemorySampler, SystemSampler};
-use crate::{Decisions, HealthStrategy, Signal, SpecError, Verdict};
+use crate::{Decisions, HealthStrategy, Signal, SpecError, Verdict, Wants};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -60,6 +60,9 @@ pub struct MemoryConfig {
     /// Children that finished this many tasks (from heartbeat metrics) are
     /// recycled (default none).
     pub max_tasks: Option<u64>,
+    /// Heartbeat interval this strategy asks for, to receive the memory and
+    /// task counts children report (default 2 s).
+    pub report_interval: Duration,
 }
 
 impl Default for MemoryConfig {
@@ -80,6 +83,7 @@ impl Default for MemoryConfig {
             leak_window: Duration::from_secs(300),
             max_age: None,
             max_tasks: None,
+            report_interval: Duration::from_secs(2),
         }
     }
 }
@@ -123,6 +127,9 @@ impl MemoryConfig {
         }
         if self.brake_floor.is_some() && self.brake_limit == 0 {
             return bad("brake_limit must be at least 1".into());
+        }
+        if self.report_interval.is_zero() {
+            return bad("report_interval must be greater than zero".into());
         }
         if self.leak_rate_per_min.is_some() && self.leak_window.is_zero() {
             return bad("leak_window must be greater than zero".into());
@@ -286,6 +293,13 @@ fn raise(verdicts: &mut HashMap<String, Verdict>, child: &str, verdict: Verdict)
 impl HealthStrategy for MemoryGuard {
     fn name(&self) -> &str {
         "memory"
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            heartbeat: Some(self.config.report_interval),
+            ping: None,
+        }
     }
 
     fn on_signal(&mut self, now: Instant, child: &str, signal: &Signal, out: &mut Decisions) {

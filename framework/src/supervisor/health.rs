@@ -323,24 +323,9 @@ impl Supervisor {
             Err(HealRefusal::Budget(until)) => {
                 child.health.heal_at = Some(until);
                 let why = format!("heal limit reached; restart by {strategy} refused: {reason}");
-                self.set_health(key, HealthStatus::Critical, Some(why.clone()), Some(until));
-                let id = child_id(self, key);
-                let alert_key = format!("{}/{id}:heal-limit", self.path);
-                self.alert(
-                    now,
-                    AlertLevel::Critical,
-                    &alert_key,
-                    &format!("`{id}`: {why}"),
-                );
+                // The critical alert counts its occurrences on the ticks while this lasts.
+                self.set_health(key, HealthStatus::Critical, Some(why), Some(until));
             }
         }
     }
-}
-
-fn child_id(supervisor: &Supervisor, key: u64) -> String {
-    supervisor
-        .children
-        .get(&key)
-        .map(|c| c.id().to_string())
-        .unwrap_or_default()
 }

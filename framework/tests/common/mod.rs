@@ -183,3 +183,58 @@ pub async fn start_local(
     let root = runtime.start(spec).await.expect("tree starts");
     (runtime, events, root)
 }
+
+/// Starves the worker's context for a while: `ctx.wait` blocks its mailbox and
+/// every spawned item (so Candado's heartbeat and pong), like a CPU-bound loop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Starve(pub Duration);
+
+impl Handler<Starve> for Echo {
+    type Result = ();
+    fn handle(&mut self, msg: Starve, ctx: &mut Context<Self>) {
+        use actix::AsyncContext;
+        ctx.wait(actix::fut::wrap_future(tokio::time::sleep(msg.0)));
+    }
+}
+
+/// Begins a unit of work and never reports progress (a stuck task).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BeginWork(pub &'static str);
+
+impl Handler<BeginWork> for Echo {
+    type Result = ();
+    fn handle(&mut self, msg: BeginWork, _: &mut Context<Self>) {
+        self.link.begin_work(msg.0);
+    }
+}
+
+/// Sets the memory the worker reports in its heartbeats.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportMemory(pub u64);
+
+impl Handler<ReportMemory> for Echo {
+    type Result = ();
+    fn handle(&mut self, msg: ReportMemory, _: &mut Context<Self>) {
+        self.link.set_memory(msg.0);
+    }
+}
+
+/// Reports a task outcome, optionally through a dependency.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Outcome(pub Option<&'static str>, pub bool);
+
+impl Handler<Outcome> for Echo {
+    type Result = ();
+    fn handle(&mut self, msg: Outcome, _: &mut Context<Self>) {
+        self.link.report_outcome(msg.0, msg.1);
+    }
+}
+
+/// The first event matching `pred` among `events`.
+pub fn find(events: &[Event], pred: impl Fn(&EventKind) -> bool) -> Option<&Event> {
+    events.iter().find(|e| pred(&e.kind))
+}
