@@ -1,11 +1,13 @@
 //! Threads of a Candado application and the event bus.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use actix::{Arbiter, ArbiterHandle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::event::EventBus;
 use crate::supervisor::{InitReply, Supervisor};
@@ -124,17 +126,19 @@ impl RuntimeBuilder {
             Mode::ControlOnCurrent => (Arbiter::current(), (0..workers).map(|_| spawn()).collect()),
             Mode::CurrentThread => (Arbiter::current(), vec![Arbiter::current(); workers]),
         };
+        let workers: Vec<Arc<WorkerThread>> =
+            worker_handles.into_iter().map(WorkerThread::new).collect();
         let shared = Shared {
-            loads: worker_handles.iter().map(|_| AtomicUsize::new(0)).collect(),
             control,
-            workers: worker_handles,
+            workers: RwLock::new(workers),
+            owned: Mutex::new(owned),
+            can_replace: self.mode != Mode::CurrentThread,
             bus: EventBus::new(self.event_capacity),
             seed: self.seed,
             alert_sink: self.alert_sink,
         };
         Ok(Runtime {
             shared: Arc::new(shared),
-            arbiters: owned,
             roots: Mutex::new(Vec::new()),
         })
     }
@@ -150,7 +154,6 @@ impl RuntimeBuilder {
 #[derive(Debug)]
 pub struct Runtime {
     shared: Arc<Shared>,
-    arbiters: Vec<Arbiter>,
     roots: Mutex<Vec<SupervisorRef>>,
 }
 
@@ -166,9 +169,20 @@ impl Runtime {
         }
     }
 
-    /// Number of worker threads.
+    /// Number of worker threads (including retired stuck ones and their replacements).
     pub fn worker_threads(&self) -> usize {
-        self.shared.workers.len()
+        self.shared.workers().len()
+    }
+
+    /// Worker threads currently reported stuck.
+    pub fn stuck_threads(&self) -> Vec<Placement> {
+        self.shared
+            .workers()
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.stuck.load(Ordering::Relaxed))
+            .map(|(i, _)| Placement::Worker(i))
+            .collect()
     }
 
     /// Subscribes to every event of every tree of this runtime, from now on.
@@ -218,44 +232,154 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        for arbiter in &self.arbiters {
+        for arbiter in self
+            .shared
+            .owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             arbiter.stop();
         }
     }
+}
+
+/// One worker thread, its load and its liveness probe.
+#[derive(Debug)]
+pub(crate) struct WorkerThread {
+    handle: ArbiterHandle,
+    /// Live children on it, for least-loaded placement.
+    load: AtomicUsize,
+    /// Last probe sent: (sequence, when).
+    probe: Mutex<(u64, Option<Instant>)>,
+    /// Last probe sequence the thread answered.
+    answered: Arc<AtomicU64>,
+    /// Retired: it left a probe unanswered for too long.
+    stuck: AtomicBool,
+}
+
+impl WorkerThread {
+    fn new(handle: ArbiterHandle) -> Arc<Self> {
+        Arc::new(Self {
+            handle,
+            load: AtomicUsize::new(0),
+            probe: Mutex::new((0, None)),
+            answered: Arc::new(AtomicU64::new(0)),
+            stuck: AtomicBool::new(false),
+        })
+    }
+}
+
+/// A worker thread changed its stuck state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadChange {
+    Stuck(Placement),
+    Recovered(Placement),
 }
 
 /// What every supervisor of a runtime shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) control: ArbiterHandle,
-    workers: Vec<ArbiterHandle>,
-    /// Live children per worker thread, for least-loaded placement.
-    loads: Vec<AtomicUsize>,
+    workers: RwLock<Vec<Arc<WorkerThread>>>,
+    /// Threads this runtime started (stopped when it is dropped).
+    owned: Mutex<Vec<Arbiter>>,
+    /// Whether a retired thread can be replaced by a new one.
+    can_replace: bool,
     pub(crate) bus: EventBus,
     pub(crate) seed: Option<u64>,
     pub(crate) alert_sink: Arc<dyn AlertSink>,
 }
 
 impl Shared {
-    /// Picks the worker thread with the fewest live children and counts the new one.
-    pub(crate) fn place_worker(&self) -> (Placement, &ArbiterHandle) {
-        let (index, load) = self
-            .loads
+    fn workers(&self) -> Vec<Arc<WorkerThread>> {
+        self.workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Picks the worker thread with the fewest live children, avoiding stuck
+    /// threads while any other is available, and counts the new child.
+    pub(crate) fn place_worker(&self) -> (Placement, ArbiterHandle) {
+        let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
+        let healthy = workers.iter().any(|w| !w.stuck.load(Ordering::Relaxed));
+        let (index, worker) = workers
             .iter()
             .enumerate()
-            .min_by_key(|(_, load)| load.load(Ordering::Relaxed))
+            .filter(|(_, w)| !healthy || !w.stuck.load(Ordering::Relaxed))
+            .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
             .expect("a runtime has at least one worker thread");
-        load.fetch_add(1, Ordering::Relaxed);
-        (Placement::Worker(index), &self.workers[index])
+        worker.load.fetch_add(1, Ordering::Relaxed);
+        (Placement::Worker(index), worker.handle.clone())
     }
 
     /// Forgets a child that left a worker thread.
     pub(crate) fn release(&self, placement: Placement) {
         if let Placement::Worker(index) = placement {
-            if let Some(load) = self.loads.get(index) {
-                let _ =
-                    load.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = workers.get(index) {
+                let _ = w
+                    .load
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
         }
+    }
+
+    /// Probes every worker thread: a thread that left a probe unanswered for
+    /// `stuck_after` is retired (and replaced, when the runtime owns its
+    /// threads); a retired thread that answers again is back in service.
+    pub(crate) fn probe_threads(&self, now: Instant, stuck_after: Duration) -> Vec<ThreadChange> {
+        let mut changes = Vec::new();
+        for (index, worker) in self.workers().iter().enumerate() {
+            let placement = Placement::Worker(index);
+            let mut probe = worker.probe.lock().unwrap_or_else(|p| p.into_inner());
+            let (seq, sent) = *probe;
+            if sent.is_some() && worker.answered.load(Ordering::Acquire) >= seq {
+                *probe = (seq, None);
+                if worker.stuck.swap(false, Ordering::Relaxed) {
+                    changes.push(ThreadChange::Recovered(placement));
+                }
+            }
+            match probe.1 {
+                None => {
+                    let next = seq + 1;
+                    let answered = worker.answered.clone();
+                    if worker
+                        .handle
+                        .spawn_fn(move || answered.store(next, Ordering::Release))
+                    {
+                        *probe = (next, Some(now));
+                    } else if !worker.stuck.swap(true, Ordering::Relaxed) {
+                        changes.push(ThreadChange::Stuck(placement));
+                    }
+                }
+                Some(at) if now.duration_since(at) >= stuck_after => {
+                    if !worker.stuck.swap(true, Ordering::Relaxed) {
+                        changes.push(ThreadChange::Stuck(placement));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        let newly_stuck = changes
+            .iter()
+            .filter(|c| matches!(c, ThreadChange::Stuck(_)))
+            .count();
+        if self.can_replace {
+            for _ in 0..newly_stuck {
+                let arbiter = Arbiter::new();
+                let handle = arbiter.handle();
+                self.owned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(arbiter);
+                self.workers
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(WorkerThread::new(handle));
+            }
+        }
+        changes
     }
 }

@@ -14,6 +14,10 @@ pub struct Wants {
     pub heartbeat: Option<Duration>,
     /// The supervisor pings every running child on this interval.
     pub ping: Option<Duration>,
+    /// The supervisor probes the worker threads on every tick and retires a
+    /// thread that leaves a probe unanswered this long (its children are
+    /// restarted elsewhere; a replacement thread is started).
+    pub thread_watch: Option<Duration>,
 }
 
 /// Verdicts a strategy hands back from one call.

@@ -178,6 +178,7 @@ impl HealthStrategy for Liveness {
         Wants {
             heartbeat: self.config.heartbeat_interval,
             ping: self.config.ping_interval,
+            thread_watch: Some(self.config.heartbeat_timeout),
         }
     }
 

@@ -299,6 +299,7 @@ impl HealthStrategy for MemoryGuard {
         Wants {
             heartbeat: Some(self.config.report_interval),
             ping: None,
+            thread_watch: None,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::alert::Alerter;
 use crate::event::EventKind;
 use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, Wants};
 use crate::link::Control;
+use crate::runtime::ThreadChange;
 use crate::{AlertLevel, ExitReason, HealthStatus, SupervisorSpec};
 
 /// One strategy and its standing verdicts (healthy verdicts are not stored).
@@ -55,6 +56,7 @@ impl Health {
         let wants = Wants {
             heartbeat: shortest(|w| w.heartbeat),
             ping: shortest(|w| w.ping),
+            thread_watch: shortest(|w| w.thread_watch),
         };
         Self {
             slots,
@@ -87,6 +89,14 @@ impl Supervisor {
     /// Ticks every strategy, retries deferred heals and repeats standing alerts.
     pub(super) fn health_tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
+        if let Some(stuck_after) = self.health.wants.thread_watch {
+            for change in self.shared.probe_threads(now, stuck_after) {
+                self.emit(match change {
+                    ThreadChange::Stuck(placement) => EventKind::ThreadStuck { placement },
+                    ThreadChange::Recovered(placement) => EventKind::ThreadRecovered { placement },
+                });
+            }
+        }
         for slot in 0..self.health.slots.len() {
             let mut out = Decisions::default();
             self.health.slots[slot].strategy.on_tick(now, &mut out);

@@ -241,7 +241,7 @@ impl Supervisor {
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
-                factory.clone().spawn(thread, link, wiring, incarnation);
+                factory.clone().spawn(&thread, link, wiring, incarnation);
                 placement
             }
             ChildBody::Supervisor(spec) => {
