@@ -605,3 +605,47 @@ fn the_heal_limit_defers_then_refuses_restarts_and_raises_a_critical_alert() {
         root.shutdown().await;
     });
 }
+
+#[test]
+fn the_tree_summary_is_the_worst_health_anywhere_below() {
+    run_paused(|| async {
+        let sampler = FixedSampler::new(sample(10, 90 * GIB));
+        let guard = MemoryGuard::new(MemoryConfig {
+            child_warning_bytes: Some(GIB),
+            ..Default::default()
+        })
+        .unwrap()
+        .with_sampler(sampler);
+        let spec = SupervisorSpec::new("root")
+            .child(ChildSpec::worker("top", Echo::new))
+            .child(ChildSpec::supervisor(
+                SupervisorSpec::new("mid").child(ChildSpec::supervisor(
+                    SupervisorSpec::new("leaf")
+                        .health(guard)
+                        .child(ChildSpec::worker("w", Echo::new)),
+                )),
+            ));
+        let (_rt, _events, root) = start_local(spec).await;
+        assert_eq!(root.tree_health().await.unwrap(), HealthStatus::Healthy);
+        let leaf = root
+            .supervisor("mid")
+            .await
+            .unwrap()
+            .supervisor("leaf")
+            .await
+            .unwrap();
+        leaf.worker::<Echo>("w")
+            .await
+            .unwrap()
+            .do_send(ReportMemory(2 * GIB));
+        advance(Duration::from_secs(3)).await;
+        assert_eq!(leaf.info().await.unwrap().health, HealthStatus::Degraded);
+        assert_eq!(
+            root.info().await.unwrap().health,
+            HealthStatus::Healthy,
+            "root's own children are fine"
+        );
+        assert_eq!(root.tree_health().await.unwrap(), HealthStatus::Degraded);
+        root.shutdown().await;
+    });
+}

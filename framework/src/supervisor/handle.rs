@@ -8,7 +8,7 @@ use tokio::sync::{oneshot, watch};
 use super::messages::Request;
 use super::Supervisor;
 use crate::info::{ChildInfo, SupervisorInfo};
-use crate::{ChildSpec, ExitReason, SupervisorError};
+use crate::{ChildKind, ChildSpec, ChildStatus, ExitReason, HealthStatus, SupervisorError};
 
 /// A handle to a running supervisor: introspection, dynamic children, lookup
 /// of children's addresses, and shutdown. Cheap to clone.
@@ -75,6 +75,26 @@ impl SupervisorRef {
     /// Its children in start order: state, restart count, last exit reason, uptime.
     pub async fn children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
         Ok(self.info().await?.children)
+    }
+
+    /// The worst health anywhere below this supervisor: its own children's
+    /// and, recursively, its child supervisors' (healthy / degraded / critical).
+    pub async fn tree_health(&self) -> Result<HealthStatus, SupervisorError> {
+        let info = self.info().await?;
+        let mut worst = info.health;
+        let subtrees = info
+            .children
+            .iter()
+            .filter(|c| c.kind == ChildKind::Supervisor && c.status == ChildStatus::Running);
+        for child in subtrees {
+            // A subtree that stops meanwhile has nothing left to report.
+            if let Ok(sub) = self.supervisor(&child.id).await {
+                if let Ok(health) = Box::pin(sub.tree_health()).await {
+                    worst = worst.max(health);
+                }
+            }
+        }
+        Ok(worst)
     }
 
     /// Adds and starts a child after the existing ones; returns once it is up.
