@@ -649,3 +649,93 @@ fn the_tree_summary_is_the_worst_health_anywhere_below() {
         root.shutdown().await;
     });
 }
+
+/// An application's own strategy: the verdict named by a failed outcome's dependency.
+#[derive(Clone, Default)]
+struct Scripted;
+
+impl candado::HealthStrategy for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn on_signal(
+        &mut self,
+        _: tokio::time::Instant,
+        child: &str,
+        signal: &candado::Signal,
+        out: &mut candado::Decisions,
+    ) {
+        if let candado::Signal::Outcome {
+            dependency: Some(order),
+            success: false,
+        } = signal
+        {
+            let reason = format!("ordered: {order}");
+            match order.as_str() {
+                "stop" => out.set(child, candado::Verdict::Stop { reason }),
+                "escalate" => out.set(child, candado::Verdict::Escalate { reason }),
+                _ => {}
+            }
+        }
+    }
+    fn on_tick(&mut self, _: tokio::time::Instant, _: &mut candado::Decisions) {}
+}
+
+#[test]
+fn a_custom_strategy_can_stop_a_child_or_escalate() {
+    run_paused(|| async {
+        let spec = SupervisorSpec::new("root").child(ChildSpec::supervisor(
+            SupervisorSpec::new("sub")
+                .health(Scripted)
+                .child(ChildSpec::worker("a", Echo::new))
+                .child(ChildSpec::worker("b", Echo::new)),
+        ));
+        let (_rt, mut events, root) = start_local(spec).await;
+        let sub = root.supervisor("sub").await.unwrap();
+
+        sub.worker::<Echo>("a")
+            .await
+            .unwrap()
+            .do_send(Outcome(Some("stop"), false));
+        let exit = events
+            .wait_for(|e| matches!(&e.kind, EventKind::ChildExited { child, .. } if child == "a"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&exit.kind, EventKind::ChildExited { reason: ExitReason::Unhealthy { strategy, reason }, .. }
+            if strategy == "scripted" && reason == "ordered: stop")
+        );
+        advance(Duration::from_secs(10)).await;
+        let a = &sub.children().await.unwrap()[0];
+        assert_eq!(
+            (a.status, a.incarnation),
+            (candado::ChildStatus::Stopped, 1),
+            "stopped, not restarted"
+        );
+
+        sub.worker::<Echo>("b")
+            .await
+            .unwrap()
+            .do_send(Outcome(Some("escalate"), false));
+        let escalated = events
+            .wait_for(|e| matches!(e.kind, EventKind::Escalated { .. }))
+            .await
+            .unwrap();
+        assert_eq!(escalated.supervisor, "root/sub");
+        // The parent restarts the subtree, fresh.
+        events
+            .wait_for(
+                |e| matches!(&e.kind, EventKind::ChildRestarted { child, .. } if child == "sub"),
+            )
+            .await
+            .unwrap();
+        let sub = root.supervisor("sub").await.unwrap();
+        assert!(sub
+            .children()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.status == candado::ChildStatus::Running));
+        root.shutdown().await;
+    });
+}
