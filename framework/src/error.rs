@@ -60,6 +60,16 @@ pub enum SpecError {
     },
 }
 
+impl SpecError {
+    /// A strategy knob is out of range.
+    pub(crate) fn strategy(strategy: &str, problem: impl Into<String>) -> Self {
+        SpecError::InvalidStrategy {
+            strategy: strategy.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
 /// The runtime (threads and event bus) could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RuntimeError {

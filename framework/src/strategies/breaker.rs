@@ -1,6 +1,6 @@
 //! Circuit breakers as a supervisor strategy, and their shared registry.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -200,7 +200,8 @@ impl Breakers {
 #[derive(Debug, Clone)]
 pub struct BreakerStrategy {
     breakers: Breakers,
-    children: HashSet<String>,
+    /// Children up now, with the verdict last handed out about each.
+    children: HashMap<String, Verdict>,
 }
 
 impl BreakerStrategy {
@@ -217,13 +218,24 @@ impl BreakerStrategy {
                     opened: 0,
                 })),
             },
-            children: HashSet::new(),
+            children: HashMap::new(),
         })
     }
 
     /// The shared handle to its breakers.
     pub fn breakers(&self) -> Breakers {
         self.breakers.clone()
+    }
+
+    /// Hands out the child's verdict if it changed.
+    fn report(&mut self, now: Instant, child: &str, out: &mut Decisions) {
+        let verdict = self.breakers.child_verdict(child, now);
+        if let Some(last) = self.children.get_mut(child) {
+            if *last != verdict {
+                *last = verdict.clone();
+                out.set(child, verdict);
+            }
+        }
     }
 }
 
@@ -235,8 +247,9 @@ impl HealthStrategy for BreakerStrategy {
     fn on_signal(&mut self, now: Instant, child: &str, signal: &Signal, out: &mut Decisions) {
         match signal {
             Signal::Started { .. } => {
-                self.children.insert(child.to_owned());
-                out.set(child, self.breakers.child_verdict(child, now));
+                let verdict = self.breakers.child_verdict(child, now);
+                self.children.insert(child.to_owned(), verdict.clone());
+                out.set(child, verdict);
             }
             Signal::Exited { .. } => {
                 self.children.remove(child);
@@ -259,8 +272,9 @@ impl HealthStrategy for BreakerStrategy {
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Decisions) {
-        for child in &self.children {
-            out.set(child.clone(), self.breakers.child_verdict(child, now));
+        let children: Vec<String> = self.children.keys().cloned().collect();
+        for child in children {
+            self.report(now, &child, out);
         }
     }
 }

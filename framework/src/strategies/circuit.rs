@@ -53,12 +53,7 @@ impl Default for BreakerConfig {
 impl BreakerConfig {
     /// Checks the knobs, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |problem: &str| {
-            Err(SpecError::InvalidStrategy {
-                strategy: "breaker".into(),
-                problem: problem.into(),
-            })
-        };
+        let bad = |problem: &str| Err(SpecError::strategy("breaker", problem));
         if self.failure_threshold == 0 {
             return bad("failure_threshold must be at least 1");
         }

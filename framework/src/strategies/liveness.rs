@@ -47,12 +47,7 @@ impl Default for LivenessConfig {
 impl LivenessConfig {
     /// Checks the knobs, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |problem: &str| {
-            Err(SpecError::InvalidStrategy {
-                strategy: "liveness".into(),
-                problem: problem.into(),
-            })
-        };
+        let bad = |problem: &str| Err(SpecError::strategy("liveness", problem));
         match self.heartbeat_interval {
             Some(d) if d.is_zero() => return bad("heartbeat_interval must be greater than zero"),
             Some(d) if self.heartbeat_timeout <= d => {
@@ -84,6 +79,8 @@ struct Track {
     misses: u32,
     /// Current unit of work and when it last progressed.
     work: Option<(String, Instant)>,
+    /// Verdict last handed out, so a tick reports only changes.
+    last: Verdict,
 }
 
 /// Restarts children that are zombies (no heartbeat), deaf (unanswered pings)
@@ -192,6 +189,7 @@ impl HealthStrategy for Liveness {
                         pending: VecDeque::new(),
                         misses: 0,
                         work: None,
+                        last: Verdict::Healthy,
                     },
                 );
                 out.set(child, Verdict::Healthy);
@@ -228,7 +226,10 @@ impl HealthStrategy for Liveness {
                         | Signal::WorkFinished
                 ) {
                     let verdict = Self::judge(&self.config, track, now);
-                    out.set(child, verdict);
+                    if verdict != track.last {
+                        track.last = verdict.clone();
+                        out.set(child, verdict);
+                    }
                 }
             }
         }
@@ -237,7 +238,10 @@ impl HealthStrategy for Liveness {
     fn on_tick(&mut self, now: Instant, out: &mut Decisions) {
         for (child, track) in &mut self.tracks {
             let verdict = Self::judge(&self.config, track, now);
-            out.set(child.clone(), verdict);
+            if verdict != track.last {
+                track.last = verdict.clone();
+                out.set(child.clone(), verdict);
+            }
         }
     }
 }
@@ -246,11 +250,12 @@ impl HealthStrategy for Liveness {
 mod tests {
     use super::*;
 
+    /// Ticks and returns the standing verdict (strategies report only changes).
     fn verdict_after(l: &mut Liveness, now: Instant) -> Verdict {
         let mut out = Decisions::default();
         l.on_tick(now, &mut out);
-        let verdict = out.iter().next().map(|(_, v)| v.clone()).unwrap();
-        verdict
+        let changed = out.iter().next().map(|(_, v)| v.clone());
+        changed.unwrap_or_else(|| l.tracks["w"].last.clone())
     }
 
     #[test]

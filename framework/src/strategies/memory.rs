@@ -91,12 +91,7 @@ impl Default for MemoryConfig {
 impl MemoryConfig {
     /// Checks the knobs, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |problem: String| {
-            Err(SpecError::InvalidStrategy {
-                strategy: "memory".into(),
-                problem,
-            })
-        };
+        let bad = |problem: String| Err(SpecError::strategy("memory", problem));
         for (name, value) in [
             ("warning_percent", self.warning_percent),
             ("critical_percent", self.critical_percent),

@@ -23,6 +23,8 @@ pub(super) struct ChildHealth {
     pub(super) heal_at: Option<Instant>,
     /// Ordered restarts, across incarnations.
     pub(super) window: HealWindow,
+    /// Its alert keys have a streak going (cleared once it is healthy again).
+    pub(super) alerting: bool,
 }
 
 /// Lifecycle of the current incarnation.

@@ -88,6 +88,9 @@ impl Supervisor {
 
     /// Ticks every strategy, retries deferred heals and repeats standing alerts.
     pub(super) fn health_tick(&mut self, ctx: &mut Context<Self>) {
+        if self.health.slots.is_empty() {
+            return;
+        }
         let now = Instant::now();
         if let Some(stuck_after) = self.health.wants.thread_watch {
             for change in self.shared.probe_threads(now, stuck_after) {
@@ -114,10 +117,15 @@ impl Supervisor {
             }
             self.reconcile(key, ctx);
         }
+        // Standing conditions count one alert occurrence per tick.
         let standing: Vec<_> = self
             .children
-            .values()
-            .map(|c| (c.id().clone(), c.health.status, c.health.reason.clone()))
+            .values_mut()
+            .filter(|c| c.health.status != HealthStatus::Healthy || c.health.alerting)
+            .map(|c| {
+                c.health.alerting = c.health.status != HealthStatus::Healthy;
+                (c.id().clone(), c.health.status, c.health.reason.clone())
+            })
             .collect();
         for (id, status, reason) in standing {
             let degraded = format!("{}/{id}:degraded", self.path);
@@ -128,18 +136,16 @@ impl Supervisor {
                     self.health.alerter.clear(&degraded);
                     self.health.alerter.clear(&critical);
                 }
-                HealthStatus::Degraded => self.alert(
-                    now,
-                    AlertLevel::Warning,
-                    &degraded,
-                    &format!("`{id}` is degraded: {reason}"),
-                ),
-                HealthStatus::Critical => self.alert(
-                    now,
-                    AlertLevel::Critical,
-                    &critical,
-                    &format!("`{id}` needs a restart the heal limit forbids: {reason}"),
-                ),
+                HealthStatus::Degraded => {
+                    self.health.alerter.clear(&critical);
+                    let message = format!("`{id}` is degraded: {reason}");
+                    self.alert(now, AlertLevel::Warning, &degraded, &message);
+                }
+                HealthStatus::Critical => {
+                    let message =
+                        format!("`{id}` needs a restart the heal limit forbids: {reason}");
+                    self.alert(now, AlertLevel::Critical, &critical, &message);
+                }
             }
         }
     }
