@@ -185,6 +185,13 @@ impl Runtime {
             .collect()
     }
 
+    /// The control thread, for control-plane services built on Candado (a
+    /// task router, a dead-letter store). Never run user code there: it is
+    /// the thread every supervisor's timers depend on.
+    pub fn control_arbiter(&self) -> ArbiterHandle {
+        self.shared.control.clone()
+    }
+
     /// Subscribes to every event of every tree of this runtime, from now on.
     pub fn subscribe(&self) -> EventStream {
         self.shared.bus.subscribe()

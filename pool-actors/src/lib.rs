@@ -1,6 +1,47 @@
-//! `candado-pool`: the worker pool built on Candado's supervision core.
+//! `candado-pool`: a persistent pool of supervised workers.
 //!
-//! Not built yet: this crate has no public API so far. It is where the priority
-//! task router, round-robin and least-loaded dispatch, retries with backoff and
-//! the dead-letter actor will live, on top of the `candado` supervisors.
+//! Applications implement [`TaskHandler`] and [`submit`](Pool::submit) tasks.
+//! Workers are Candado children, with liveness, memory and breaker strategies
+//! from the [`PoolConfig`]. A heap-based priority router dispatches tasks
+//! round-robin or least-loaded, retries failed attempts with exponential
+//! backoff, and sends tasks that exhaust their retries to the dead-letter
+//! store. Every accepted task ends exactly once: completed, dead-lettered
+//! (with its full history), or returned at shutdown.
+//!
+//! # Layout
+//! - [`PoolBuilder`], [`Pool`], [`TaskHandle`] — build, submit, observe, scale, shut down.
+//! - [`TaskHandler`], [`TaskContext`] — what users implement, and what a task can do.
+//! - [`PoolConfig`] — every knob, from TOML or JSON.
+//! - [`PoolMetrics`], [`PoolEvent`] — the snapshot and the event stream.
+//! - [`DeadTask`] — what the dead-letter store keeps.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod config;
+mod dead_letter;
+mod error;
+mod events;
+mod handler;
+mod metrics;
+mod pool;
+mod queue;
+mod retry;
+mod router;
+mod task;
+mod worker;
+
+pub use config::{
+    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, LivenessSettings,
+    MemorySettings, PoolConfig, RestartSettings, ShutdownMode, ShutdownReport, UnfinishedAction,
+};
+pub use dead_letter::{DeadTask, DeadTaskSummary};
+pub use error::{ConfigError, PoolError, SubmitError};
+pub use events::PoolEvent;
+pub use handler::{TaskContext, TaskHandler};
+pub use metrics::{
+    HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection, TasksSection,
+    WorkerStatus, WorkersSection,
+};
+pub use pool::{Pool, PoolBuilder, PoolEvents, TaskHandle};
+pub use retry::RetryConfig;
+pub use task::{Attempt, AttemptError, TaskFailure, TaskId, TaskOptions, DEFAULT_PRIORITY};

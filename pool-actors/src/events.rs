@@ -1,0 +1,95 @@
+//! What a pool publishes about its tasks and workers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AttemptError, ShutdownReport, TaskId};
+
+/// One thing that happened in a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PoolEvent {
+    /// A task finished successfully.
+    TaskCompleted {
+        /// The task.
+        id: TaskId,
+        /// Worker that ran it.
+        worker: String,
+        /// Attempt that succeeded (1 for the first).
+        attempt: u32,
+        /// Submit-to-result time in milliseconds.
+        latency_ms: u64,
+    },
+    /// One attempt of a task failed.
+    TaskFailed {
+        /// The task.
+        id: TaskId,
+        /// Worker that ran it.
+        worker: String,
+        /// The attempt.
+        attempt: u32,
+        /// Why.
+        error: AttemptError,
+    },
+    /// A failed task will run again after a delay.
+    TaskRetried {
+        /// The task.
+        id: TaskId,
+        /// The attempt that will run next.
+        next_attempt: u32,
+        /// Delay before it is queued again, in milliseconds.
+        delay_ms: u64,
+    },
+    /// A task exhausted its retries (or was dead-lettered at shutdown).
+    TaskDeadLettered {
+        /// The task.
+        id: TaskId,
+        /// Attempts made.
+        attempts: u32,
+        /// Why it is dead.
+        reason: String,
+    },
+    /// The dead-letter store was full; its oldest task was dropped.
+    DeadLetterEvicted {
+        /// The evicted task.
+        id: TaskId,
+    },
+    /// A worker incarnation registered and takes work.
+    WorkerStarted {
+        /// Worker id.
+        worker: String,
+        /// Incarnation.
+        incarnation: u64,
+    },
+    /// A worker incarnation left; the attempts it held failed.
+    WorkerExited {
+        /// Worker id.
+        worker: String,
+        /// Incarnation.
+        incarnation: u64,
+        /// Attempts it held.
+        lost_attempts: u32,
+    },
+    /// A worker came back as a new incarnation.
+    WorkerRestarted {
+        /// Worker id.
+        worker: String,
+        /// New incarnation.
+        incarnation: u64,
+    },
+    /// Liveness found a worker silent or stuck and ordered its restart.
+    ZombieDetected {
+        /// Worker id.
+        worker: String,
+        /// Liveness's reason.
+        reason: String,
+    },
+    /// The pool changed size.
+    Scaled {
+        /// Size before.
+        from: usize,
+        /// Size after.
+        to: usize,
+    },
+    /// The pool shut down.
+    ShutDown(ShutdownReport),
+}

@@ -1,0 +1,118 @@
+//! What users implement: a task handler, and the context each task gets.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use candado::ChildLink;
+
+use crate::TaskId;
+
+/// Runs tasks on a pool worker. One handler instance lives in each worker
+/// incarnation (built by the pool's factory on the worker's thread) and
+/// serves many tasks.
+///
+/// The returned future must not borrow the handler (`'static`): clone what it
+/// needs. It runs on the worker's thread; it need not be `Send`.
+///
+/// ```
+/// use candado_pool::{TaskContext, TaskHandler};
+///
+/// struct Square;
+///
+/// impl TaskHandler for Square {
+///     type Task = u64;
+///     type Output = u64;
+///     type Error = String;
+///
+///     fn handle(&mut self, n: u64, mut ctx: TaskContext) -> impl std::future::Future<Output = Result<u64, String>> + 'static {
+///         async move {
+///             let mut acc = 0;
+///             for _ in 0..n {
+///                 acc += n;
+///                 ctx.checkpoint().await; // yields every N iterations
+///             }
+///             Ok(acc)
+///         }
+///     }
+/// }
+/// ```
+pub trait TaskHandler: Unpin + 'static {
+    /// The task payload. Cloned for each attempt, so the pool can retry it.
+    type Task: Clone + Send + Unpin + 'static;
+    /// What a successful task yields.
+    type Output: Send + Unpin + 'static;
+    /// What a failed attempt reports.
+    type Error: fmt::Display + 'static;
+
+    /// Runs one attempt of `task`.
+    fn handle(
+        &mut self,
+        task: Self::Task,
+        ctx: TaskContext,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + 'static;
+}
+
+/// What a running task can do: report progress, notice cancellation, and
+/// yield cooperatively.
+#[derive(Debug)]
+pub struct TaskContext {
+    id: TaskId,
+    attempt: u32,
+    link: ChildLink,
+    cancelled: Arc<AtomicBool>,
+    yield_every: u32,
+    steps: u32,
+}
+
+impl TaskContext {
+    pub(crate) fn new(
+        id: TaskId,
+        attempt: u32,
+        link: ChildLink,
+        cancelled: Arc<AtomicBool>,
+        yield_every: u32,
+    ) -> Self {
+        Self {
+            id,
+            attempt,
+            link,
+            cancelled,
+            yield_every: yield_every.max(1),
+            steps: 0,
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Which attempt this is (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Reports progress (liveness's stuck-task detection watches it).
+    pub fn progress(&self) {
+        self.link.progress();
+    }
+
+    /// Whether the pool asked this attempt to stop (timeout or shutdown).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Call once per iteration of a CPU-heavy loop: every `yield_every`-th call
+    /// yields to the worker's thread, so the worker keeps heartbeating and
+    /// answering pings. Reports progress at the same time.
+    pub async fn checkpoint(&mut self) {
+        self.steps += 1;
+        if self.steps >= self.yield_every {
+            self.steps = 0;
+            self.link.progress();
+            tokio::task::yield_now().await;
+        }
+    }
+}

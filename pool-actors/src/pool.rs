@@ -1,0 +1,714 @@
+//! The pool facade: build, submit, observe, scale, shut down.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use candado::{
+    BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventKind, ExitReason, HealLimit,
+    Liveness, MemoryGuard, Runtime, SupervisorRef, SupervisorSpec, VerdictKind,
+};
+use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
+
+use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
+use crate::router::{
+    Drain, Gauges, Router, RouterSettings, Shutdown, Snapshot, Submit, SubmitBatch, TaskResult,
+    WorkerNews,
+};
+use crate::worker::PoolWorker;
+use crate::{
+    ConfigError, DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics,
+    ShutdownMode, ShutdownReport, SubmitError, TaskFailure, TaskHandler, TaskId, TaskOptions,
+    UnfinishedAction,
+};
+
+type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
+type Capabilities = Arc<dyn Fn(usize) -> Vec<String> + Send + Sync>;
+
+/// Builds a [`Pool`].
+///
+/// ```no_run
+/// use candado::Runtime;
+/// use candado_pool::{PoolBuilder, PoolConfig, TaskContext, TaskHandler};
+///
+/// struct Echo;
+/// impl TaskHandler for Echo {
+///     type Task = String;
+///     type Output = String;
+///     type Error = String;
+///     fn handle(&mut self, s: String, _: TaskContext) -> impl std::future::Future<Output = Result<String, String>> + 'static {
+///         async move { Ok(s) }
+///     }
+/// }
+///
+/// # actix::System::new().block_on(async {
+/// let runtime = Runtime::builder().build().unwrap();
+/// let pool = PoolBuilder::new(|| Echo).config(PoolConfig::default()).start(&runtime).await.unwrap();
+/// let answer = pool.submit("hi".to_owned()).unwrap().await.unwrap();
+/// assert_eq!(answer, "hi");
+/// pool.shutdown(candado_pool::ShutdownMode::Graceful { deadline: std::time::Duration::from_secs(5) }).await;
+/// # });
+/// ```
+pub struct PoolBuilder<H: TaskHandler> {
+    factory: Factory<H>,
+    config: PoolConfig,
+    capabilities: Option<Capabilities>,
+}
+
+impl<H: TaskHandler> std::fmt::Debug for PoolBuilder<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: TaskHandler> PoolBuilder<H> {
+    /// A builder with the default config; `factory` builds one handler per
+    /// worker incarnation, on the worker's thread.
+    pub fn new(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
+        Self {
+            factory: Arc::new(factory),
+            config: PoolConfig::default(),
+            capabilities: None,
+        }
+    }
+
+    /// Uses `config` (validated at [`start`](Self::start)).
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Gives worker number `n` (0-based, in creation order) its own
+    /// capabilities, in addition to `config.capabilities`.
+    pub fn capabilities_for(
+        mut self,
+        f: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.capabilities = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the router, the dead-letter store and the workers.
+    pub async fn start(self, runtime: &Runtime) -> Result<Pool<H>, PoolError> {
+        let config = self.config;
+        config.validate()?;
+        let (events, _) = broadcast::channel(4096);
+        let gauges = Arc::new(Gauges::default());
+        let breakers = match config.breaker {
+            Some(b) => Some(
+                BreakerStrategy::new(b.into())
+                    .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let settings = RouterSettings {
+            name: config.name.clone(),
+            concurrency: config.concurrency,
+            dispatch: config.dispatch,
+            task_timeout: config.task_timeout,
+            retry: config.retry,
+            promote_after: config.promote_after,
+            tick: config.router_tick,
+        };
+        let (tx, rx) = oneshot::channel();
+        let (ev, g, handles) = (
+            events.clone(),
+            gauges.clone(),
+            breakers.as_ref().map(|b| b.breakers()),
+        );
+        let capacity = config.dead_letter_capacity;
+        runtime.control_arbiter().spawn_fn(move || {
+            let dead = DeadLetters::new(capacity, ev.clone()).start();
+            let router = Router::<H>::new(settings, g, ev, dead.clone(), handles).start();
+            let _ = tx.send((router, dead));
+        });
+        let (router, dead) = rx.await.map_err(|_| PoolError::Stopped)?;
+
+        let base_caps = config.capabilities.clone();
+        let extra = self.capabilities.clone();
+        let capabilities_of = move |n: usize| {
+            let mut caps = base_caps.clone();
+            if let Some(f) = &extra {
+                caps.extend(f(n));
+            }
+            caps
+        };
+        let advertised: HashSet<String> = (0..config.max_size).flat_map(&capabilities_of).collect();
+        let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
+            let (factory, router, yield_every) =
+                (self.factory.clone(), router.clone(), config.yield_every);
+            Arc::new(move |n| {
+                let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
+                ChildSpec::worker(worker_id(n), move |link| {
+                    PoolWorker::new(link, factory(), router.clone(), caps.clone(), yield_every)
+                })
+            })
+        };
+        let mut spec = SupervisorSpec::new(config.name.clone())
+            .intensity(config.restart.max_restarts, config.restart.period)
+            .backoff(BackoffConfig {
+                base: config.restart.backoff_base,
+                cap: config.restart.backoff_cap,
+                ..BackoffConfig::default()
+            })
+            .heal_limit(HealLimit {
+                max: config.heal_limit.max,
+                period: config.heal_limit.period,
+                min_gap: config.heal_limit.min_gap,
+            });
+        if let Some(l) = config.liveness {
+            spec = spec.health(
+                Liveness::new(l.into())
+                    .map_err(|e| ConfigError::invalid("liveness", e.to_string()))?,
+            );
+        }
+        if let Some(m) = config.memory {
+            spec = spec.health(
+                MemoryGuard::new(m.into())
+                    .map_err(|e| ConfigError::invalid("memory", e.to_string()))?,
+            );
+        }
+        if let Some(b) = &breakers {
+            spec = spec.health(b.clone());
+        }
+        for n in 0..config.size {
+            spec = spec.child(make_worker(n));
+        }
+        forward_supervision_events(runtime, &config.name, router.clone());
+        let supervisor = runtime.start(spec).await?;
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                config,
+                router,
+                dead,
+                supervisor,
+                gauges,
+                events,
+                breakers: breakers.map(|b| b.breakers()),
+                advertised,
+                make_worker,
+                next_id: AtomicU64::new(1),
+                next_worker: AtomicUsize::new(0),
+                workers: Mutex::new(Vec::new()),
+            }),
+        };
+        {
+            let size = pool.inner.config.size;
+            pool.inner.next_worker.store(size, Ordering::Relaxed);
+            *pool.workers() = (0..size).map(worker_id).collect();
+        }
+        if let Some(auto) = pool.inner.config.autoscale {
+            let (pool, auto) = (pool.clone(), auto);
+            runtime
+                .control_arbiter()
+                .spawn(async move { pool.autoscale(auto).await });
+        }
+        Ok(pool)
+    }
+}
+
+fn worker_id(n: usize) -> String {
+    format!("worker-{n}")
+}
+
+/// Turns the worker supervisor's events into router news.
+fn forward_supervision_events<H: TaskHandler>(
+    runtime: &Runtime,
+    name: &str,
+    router: Addr<Router<H>>,
+) {
+    let mut events = runtime.subscribe();
+    let name = name.to_owned();
+    runtime.control_arbiter().spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(candado::EventStreamError::Lagged(_)) => continue,
+                Err(candado::EventStreamError::Closed) => return,
+            };
+            if !router.connected() {
+                return;
+            }
+            if event.supervisor != name {
+                continue;
+            }
+            let news = match event.kind {
+                EventKind::HealthChanged {
+                    child,
+                    status,
+                    isolated,
+                    ..
+                } => WorkerNews::Health {
+                    worker: child,
+                    status,
+                    isolated,
+                },
+                EventKind::ChildExited { child, reason, .. } => WorkerNews::Exited {
+                    worker: child,
+                    reason: restart_reason(&reason),
+                },
+                EventKind::ChildRestarted { child, .. } => WorkerNews::Restarted { worker: child },
+                EventKind::VerdictChanged {
+                    strategy,
+                    child,
+                    verdict: VerdictKind::Restart,
+                    reason,
+                } if strategy == "liveness" => WorkerNews::Zombie {
+                    worker: child,
+                    reason: reason.unwrap_or_default(),
+                },
+                EventKind::Alert(alert) => WorkerNews::Alert(alert),
+                _ => continue,
+            };
+            router.do_send(news);
+        }
+    });
+}
+
+/// The metric key of a worker restart's cause.
+fn restart_reason(reason: &ExitReason) -> String {
+    match reason {
+        ExitReason::Panic(_) => "panic".into(),
+        ExitReason::Unhealthy { strategy, reason }
+            if strategy == "memory" && reason.starts_with("recycled: up") =>
+        {
+            "age".into()
+        }
+        ExitReason::Unhealthy { strategy, reason }
+            if strategy == "memory" && reason.starts_with("recycled") =>
+        {
+            "tasks".into()
+        }
+        ExitReason::Unhealthy { strategy, .. } => strategy.clone(),
+        ExitReason::Failed(_) => "failed".into(),
+        ExitReason::Killed => "killed".into(),
+        ExitReason::StartFailed(_) => "start_failed".into(),
+        ExitReason::Escalated { .. } => "escalated".into(),
+        ExitReason::Normal => "normal".into(),
+        ExitReason::Shutdown => "shutdown".into(),
+    }
+}
+
+struct Inner<H: TaskHandler> {
+    config: PoolConfig,
+    router: Addr<Router<H>>,
+    dead: Addr<DeadLetters<H::Task>>,
+    supervisor: SupervisorRef,
+    gauges: Arc<Gauges>,
+    events: broadcast::Sender<PoolEvent>,
+    breakers: Option<Breakers>,
+    advertised: HashSet<String>,
+    make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync>,
+    next_id: AtomicU64,
+    next_worker: AtomicUsize,
+    /// Worker ids, oldest first (scale-down removes the newest).
+    workers: Mutex<Vec<String>>,
+}
+
+/// A running pool of supervised workers. Cheap to clone.
+pub struct Pool<H: TaskHandler> {
+    inner: Arc<Inner<H>>,
+}
+
+impl<H: TaskHandler> Clone for Pool<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H: TaskHandler> std::fmt::Debug for Pool<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.inner.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The eventual result of one task. Resolves exactly once.
+pub struct TaskHandle<H: TaskHandler> {
+    id: TaskId,
+    rx: oneshot::Receiver<TaskResult<H>>,
+}
+
+impl<H: TaskHandler> std::fmt::Debug for TaskHandle<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: TaskHandler> TaskHandle<H> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+}
+
+impl<H: TaskHandler> Future for TaskHandle<H> {
+    type Output = Result<H::Output, TaskFailure<H::Task>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(TaskFailure::PoolGone)))
+    }
+}
+
+/// A subscription to a pool's events.
+#[derive(Debug)]
+pub struct PoolEvents {
+    rx: broadcast::Receiver<PoolEvent>,
+}
+
+impl PoolEvents {
+    /// The next event; `None` once the pool is gone. Events a slow
+    /// subscriber missed are skipped.
+    pub async fn recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Option<PoolEvent> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl<H: TaskHandler> Pool<H> {
+    /// A builder.
+    pub fn builder(factory: impl Fn() -> H + Send + Sync + 'static) -> PoolBuilder<H> {
+        PoolBuilder::new(factory)
+    }
+
+    fn workers(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.inner.workers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks intake, capability and room for `n` tasks, and reserves the room.
+    fn admit(&self, n: usize, capabilities: &[Option<String>]) -> Result<(), AdmitError> {
+        if self.inner.gauges.closed.load(Ordering::Relaxed) {
+            return Err(AdmitError::Closed);
+        }
+        if let Some(c) = capabilities
+            .iter()
+            .flatten()
+            .find(|c| !self.inner.advertised.contains(*c))
+        {
+            return Err(AdmitError::Capability(c.clone()));
+        }
+        let bound = self.inner.config.queue_bound;
+        self.inner
+            .gauges
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w + n <= bound).then_some(w + n)
+            })
+            .map(|_| ())
+            .map_err(|_| AdmitError::Full(bound))
+    }
+
+    fn submission(
+        &self,
+        task: H::Task,
+        options: TaskOptions,
+        reply: Option<oneshot::Sender<TaskResult<H>>>,
+    ) -> (TaskId, Submit<H>) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let submit = Submit {
+            id,
+            task,
+            options,
+            reply,
+            submitted_at: Instant::now(),
+        };
+        (id, submit)
+    }
+
+    /// Submits a task with default options; the handle resolves with its result.
+    pub fn submit(&self, task: H::Task) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
+        self.submit_with(task, TaskOptions::default())
+    }
+
+    /// Submits a task with a priority, timeout, capability or dependency.
+    /// Returns at once: a full queue is an error, not a wait.
+    pub fn submit_with(
+        &self,
+        task: H::Task,
+        options: TaskOptions,
+    ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
+        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+            return Err(e.into_submit_error(task));
+        }
+        let (tx, rx) = oneshot::channel();
+        let (id, submit) = self.submission(task, options, Some(tx));
+        self.inner.router.do_send(submit);
+        Ok(TaskHandle { id, rx })
+    }
+
+    /// Submits a task whose result nobody awaits (it is still retried and,
+    /// if it keeps failing, dead-lettered).
+    pub fn send(
+        &self,
+        task: H::Task,
+        options: TaskOptions,
+    ) -> Result<TaskId, SubmitError<H::Task>> {
+        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+            return Err(e.into_submit_error(task));
+        }
+        let (id, submit) = self.submission(task, options, None);
+        self.inner.router.do_send(submit);
+        Ok(id)
+    }
+
+    /// Submits several tasks in one message: all are accepted, or none.
+    pub fn submit_batch(
+        &self,
+        tasks: Vec<(H::Task, TaskOptions)>,
+    ) -> Result<Vec<TaskHandle<H>>, SubmitError<Vec<H::Task>>> {
+        let capabilities: Vec<Option<String>> =
+            tasks.iter().map(|(_, o)| o.capability.clone()).collect();
+        if let Err(e) = self.admit(tasks.len(), &capabilities) {
+            return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect()));
+        }
+        let mut handles = Vec::with_capacity(tasks.len());
+        let mut batch = Vec::with_capacity(tasks.len());
+        for (task, options) in tasks {
+            let (tx, rx) = oneshot::channel();
+            let (id, submit) = self.submission(task, options, Some(tx));
+            handles.push(TaskHandle { id, rx });
+            batch.push(submit);
+        }
+        self.inner.router.do_send(SubmitBatch(batch));
+        Ok(handles)
+    }
+
+    /// Subscribes to the pool's events from now on.
+    pub fn subscribe(&self) -> PoolEvents {
+        PoolEvents {
+            rx: self.inner.events.subscribe(),
+        }
+    }
+
+    /// A metrics snapshot.
+    pub async fn metrics(&self) -> Result<PoolMetrics, PoolError> {
+        let mut metrics = self
+            .inner
+            .router
+            .send(Snapshot)
+            .await
+            .map_err(|_| PoolError::Stopped)?;
+        if let Ok(tree) = self.inner.supervisor.tree_health().await {
+            metrics.health.status = metrics.health.status.max(tree);
+        }
+        Ok(metrics)
+    }
+
+    /// The worker supervisor (introspection, events' `supervisor` path).
+    pub fn supervisor(&self) -> &SupervisorRef {
+        &self.inner.supervisor
+    }
+
+    /// The breakers of the pool's breaker strategy, if it has one.
+    pub fn breakers(&self) -> Option<&Breakers> {
+        self.inner.breakers.as_ref()
+    }
+
+    /// Current number of workers (not counting ones being drained).
+    pub fn size(&self) -> usize {
+        self.workers().len()
+    }
+
+    /// Adds `n` workers.
+    pub async fn scale_up(&self, n: usize) -> Result<usize, PoolError> {
+        let from = self.size();
+        let max = self.inner.config.max_size;
+        if from + n > max {
+            return Err(self.out_of_bounds(from + n));
+        }
+        for _ in 0..n {
+            let index = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
+            self.inner
+                .supervisor
+                .add_child((self.inner.make_worker)(index))
+                .await?;
+            self.workers().push(worker_id(index));
+        }
+        let to = self.size();
+        let _ = self.inner.events.send(PoolEvent::Scaled { from, to });
+        Ok(to)
+    }
+
+    /// Removes the `n` newest workers: they get no new work, finish what they
+    /// hold, then stop.
+    pub async fn scale_down(&self, n: usize) -> Result<usize, PoolError> {
+        let from = self.size();
+        if n > from || from - n < self.inner.config.min_size {
+            return Err(self.out_of_bounds(from.saturating_sub(n)));
+        }
+        let leaving: Vec<String> = {
+            let mut workers = self.workers();
+            let keep = workers.len() - n;
+            workers.split_off(keep)
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner.router.do_send(Drain {
+            workers: leaving.clone(),
+            reply: tx,
+        });
+        rx.await.map_err(|_| PoolError::Stopped)?;
+        for id in &leaving {
+            self.inner.supervisor.remove_child(id).await?;
+        }
+        let to = self.size();
+        let _ = self.inner.events.send(PoolEvent::Scaled { from, to });
+        Ok(to)
+    }
+
+    fn out_of_bounds(&self, requested: usize) -> PoolError {
+        PoolError::ScaleOutOfBounds {
+            requested,
+            min: self.inner.config.min_size,
+            max: self.inner.config.max_size,
+        }
+    }
+
+    async fn autoscale(&self, settings: crate::AutoscaleSettings) {
+        let mut idle_checks = 0;
+        loop {
+            tokio::time::sleep(settings.check_every).await;
+            let Ok(metrics) = self.inner.router.send(Snapshot).await else {
+                return;
+            };
+            if self.inner.gauges.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            let size = self.size();
+            let waiting = metrics.tasks.queued as usize;
+            if waiting > size * settings.queue_per_worker && size < self.inner.config.max_size {
+                idle_checks = 0;
+                let _ = self.scale_up(1).await;
+            } else if waiting == 0 && metrics.workers.ready > 0 && size > self.inner.config.min_size
+            {
+                idle_checks += 1;
+                if idle_checks >= settings.idle_checks {
+                    idle_checks = 0;
+                    let _ = self.scale_down(1).await;
+                }
+            } else {
+                idle_checks = 0;
+            }
+        }
+    }
+
+    /// Lists the dead-letter store.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadTaskSummary>, PoolError> {
+        match self.inner.dead.send(Ask::new(DeadRequest::List)).await {
+            Ok(DeadReply::List(list)) => Ok(list),
+            _ => Err(PoolError::Stopped),
+        }
+    }
+
+    /// A dead task with its payload and history.
+    pub async fn inspect_dead(&self, id: TaskId) -> Result<DeadTask<H::Task>, PoolError> {
+        match self
+            .inner
+            .dead
+            .send(Ask::new(DeadRequest::Inspect(id)))
+            .await
+        {
+            Ok(DeadReply::Task(Some(task))) => Ok(task),
+            Ok(_) => Err(PoolError::UnknownDeadTask(id)),
+            Err(_) => Err(PoolError::Stopped),
+        }
+    }
+
+    /// Takes a dead task out of the store and submits it again (fresh
+    /// attempts, same options); returns its new handle.
+    pub async fn replay(&self, id: TaskId) -> Result<TaskHandle<H>, PoolError> {
+        let dead = match self.inner.dead.send(Ask::new(DeadRequest::Take(id))).await {
+            Ok(DeadReply::Task(Some(task))) => task,
+            Ok(_) => return Err(PoolError::UnknownDeadTask(id)),
+            Err(_) => return Err(PoolError::Stopped),
+        };
+        self.submit_with(dead.task, dead.options)
+            .map_err(|e| match e {
+                SubmitError::ShuttingDown { .. } => PoolError::Stopped,
+                other => PoolError::Config(ConfigError::invalid("replay", other.to_string())),
+            })
+    }
+
+    /// Removes one dead task (or all, with `None`); returns how many.
+    pub async fn purge_dead(&self, id: Option<TaskId>) -> Result<usize, PoolError> {
+        match self.inner.dead.send(Ask::new(DeadRequest::Purge(id))).await {
+            Ok(DeadReply::Purged(n)) => Ok(n),
+            _ => Err(PoolError::Stopped),
+        }
+    }
+
+    /// Stops the pool (see [`ShutdownMode`]) and its workers; returns the
+    /// books. Calling it again returns the same report.
+    pub async fn shutdown(&self, mode: ShutdownMode) -> ShutdownReport {
+        self.inner.gauges.closed.store(true, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.router.do_send(Shutdown { mode, reply: tx });
+        let report = rx.await.unwrap_or(ShutdownReport {
+            submitted: 0,
+            completed: 0,
+            dead_lettered: 0,
+            returned: 0,
+            unfinished: Vec::new(),
+        });
+        self.inner.supervisor.shutdown().await;
+        report
+    }
+
+    /// Graceful shutdown with `deadline` (see [`ShutdownMode::Graceful`]).
+    pub async fn shutdown_gracefully(&self, deadline: Duration) -> ShutdownReport {
+        self.shutdown(ShutdownMode::Graceful { deadline }).await
+    }
+
+    /// Immediate shutdown (see [`ShutdownMode::Immediate`]).
+    pub async fn shutdown_now(&self, unfinished: UnfinishedAction) -> ShutdownReport {
+        self.shutdown(ShutdownMode::Immediate { unfinished }).await
+    }
+}
+
+enum AdmitError {
+    Closed,
+    Full(usize),
+    Capability(String),
+}
+
+impl AdmitError {
+    fn into_submit_error<T>(self, task: T) -> SubmitError<T> {
+        match self {
+            AdmitError::Closed => SubmitError::ShuttingDown { task },
+            AdmitError::Full(bound) => SubmitError::QueueFull { task, bound },
+            AdmitError::Capability(capability) => {
+                SubmitError::UnknownCapability { task, capability }
+            }
+        }
+    }
+}

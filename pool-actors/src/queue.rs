@@ -1,0 +1,221 @@
+//! The ready queue: priority heaps per capability, FIFO among equals, with
+//! starvation promotion.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use priority_queue::PriorityQueue;
+use tokio::time::Instant;
+
+use crate::TaskId;
+
+/// Heap key: higher pops first. Lower priority numbers and earlier sequence
+/// numbers are "higher".
+pub(crate) type Rank = (Reverse<u8>, Reverse<u64>);
+
+fn rank(priority: u8, seq: u64) -> Rank {
+    (Reverse(priority), Reverse(seq))
+}
+
+#[derive(Debug)]
+struct Entry {
+    priority: u8,
+    seq: u64,
+    capability: Option<String>,
+}
+
+/// Tasks ready to run, one heap per capability (`None` = any worker).
+#[derive(Debug)]
+pub(crate) struct ReadyQueues {
+    heaps: HashMap<Option<String>, PriorityQueue<TaskId, Rank>>,
+    entries: HashMap<TaskId, Entry>,
+    /// Waiting tasks in the order they (last) got their priority, for promotion.
+    ages: VecDeque<(Instant, TaskId)>,
+    promote_after: Option<Duration>,
+}
+
+impl ReadyQueues {
+    pub(crate) fn new(promote_after: Option<Duration>) -> Self {
+        Self {
+            heaps: HashMap::new(),
+            entries: HashMap::new(),
+            ages: VecDeque::new(),
+            promote_after,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Queues a task. `seq` orders equal priorities (FIFO): keep a retried
+    /// task's original `seq` so it does not fall behind later submissions.
+    pub(crate) fn push(
+        &mut self,
+        now: Instant,
+        id: TaskId,
+        priority: u8,
+        seq: u64,
+        capability: Option<String>,
+    ) {
+        self.heaps
+            .entry(capability.clone())
+            .or_default()
+            .push(id, rank(priority, seq));
+        self.entries.insert(
+            id,
+            Entry {
+                priority,
+                seq,
+                capability,
+            },
+        );
+        self.ages.push_back((now, id));
+    }
+
+    /// The best waiting task that `accepts` a capability.
+    #[cfg(test)]
+    pub(crate) fn peek_best(
+        &self,
+        accepts: impl Fn(Option<&str>) -> bool,
+    ) -> Option<(TaskId, Rank)> {
+        self.heaps
+            .iter()
+            .filter(|(cap, _)| accepts(cap.as_deref()))
+            .filter_map(|(_, heap)| heap.peek().map(|(id, r)| (*id, *r)))
+            .max_by_key(|(_, r)| *r)
+    }
+
+    /// Every capability that has waiting tasks, best head first.
+    pub(crate) fn heads(&self) -> Vec<(Option<String>, TaskId, Rank)> {
+        let mut heads: Vec<_> = self
+            .heaps
+            .iter()
+            .filter_map(|(cap, heap)| heap.peek().map(|(id, r)| (cap.clone(), *id, *r)))
+            .collect();
+        heads.sort_by_key(|h| std::cmp::Reverse(h.2));
+        heads
+    }
+
+    /// Takes a task out (dispatched, or cancelled).
+    pub(crate) fn remove(&mut self, id: TaskId) -> bool {
+        let Some(entry) = self.entries.remove(&id) else {
+            return false;
+        };
+        if let Some(heap) = self.heaps.get_mut(&entry.capability) {
+            heap.remove(&id);
+            if heap.is_empty() {
+                self.heaps.remove(&entry.capability);
+            }
+        }
+        true
+    }
+
+    /// Drains every waiting task, best first.
+    pub(crate) fn drain(&mut self) -> Vec<TaskId> {
+        let mut all: Vec<(TaskId, Rank)> = self
+            .heaps
+            .values_mut()
+            .flat_map(|h| std::mem::take(h).into_iter())
+            .collect();
+        all.sort_by_key(|t| std::cmp::Reverse(t.1));
+        self.heaps.clear();
+        self.entries.clear();
+        self.ages.clear();
+        all.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// Promotes every task that has waited `promote_after` at its current
+    /// priority by one level (towards 0). Returns how many were promoted.
+    pub(crate) fn promote(&mut self, now: Instant) -> usize {
+        let Some(after) = self.promote_after else {
+            return 0;
+        };
+        let mut promoted = 0;
+        while let Some(&(since, id)) = self.ages.front() {
+            if now.duration_since(since) < after {
+                break;
+            }
+            self.ages.pop_front();
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if entry.priority == 0 {
+                continue;
+            }
+            entry.priority -= 1;
+            let new_rank = rank(entry.priority, entry.seq);
+            if let Some(heap) = self.heaps.get_mut(&entry.capability) {
+                heap.change_priority(&id, new_rank);
+            }
+            promoted += 1;
+            // Waits again at its new level.
+            self.ages.push_back((since + after, id));
+        }
+        promoted
+    }
+
+    /// Current priority of a waiting task.
+    #[cfg(test)]
+    pub(crate) fn priority_of(&self, id: TaskId) -> Option<u8> {
+        self.entries.get(&id).map(|e| e.priority)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pop_all(q: &mut ReadyQueues) -> Vec<TaskId> {
+        let mut out = Vec::new();
+        while let Some((id, _)) = q.peek_best(|_| true) {
+            q.remove(id);
+            out.push(id);
+        }
+        out
+    }
+
+    #[test]
+    fn lower_numbers_first_fifo_among_equals() {
+        let now = Instant::now();
+        let mut q = ReadyQueues::new(None);
+        let tasks = [(1, 10), (2, 0), (3, 10), (4, 5), (5, 0), (6, 10)];
+        for (seq, (id, prio)) in tasks.iter().enumerate() {
+            q.push(now, *id, *prio, seq as u64, None);
+        }
+        assert_eq!(pop_all(&mut q), [2, 5, 4, 1, 3, 6]);
+    }
+
+    #[test]
+    fn capabilities_only_match_their_workers() {
+        let now = Instant::now();
+        let mut q = ReadyQueues::new(None);
+        q.push(now, 1, 5, 0, Some("gpu".into()));
+        q.push(now, 2, 10, 1, None);
+        // A worker without the gpu capability sees only task 2.
+        assert_eq!(q.peek_best(|cap| cap.is_none()).map(|(id, _)| id), Some(2));
+        assert_eq!(
+            q.peek_best(|cap| cap.is_none() || cap == Some("gpu"))
+                .map(|(id, _)| id),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn waiting_tasks_climb_one_level_per_age_step() {
+        let t0 = Instant::now();
+        let step = Duration::from_secs(10);
+        let mut q = ReadyQueues::new(Some(step));
+        q.push(t0, 1, 3, 0, None);
+        assert_eq!(q.promote(t0 + step - Duration::from_millis(1)), 0);
+        assert_eq!(q.promote(t0 + step), 1);
+        assert_eq!(q.priority_of(1), Some(2));
+        assert_eq!(q.promote(t0 + 3 * step), 2);
+        assert_eq!(q.priority_of(1), Some(0));
+        assert_eq!(q.promote(t0 + 10 * step), 0, "0 is the top");
+        // A newer priority-0 task still comes after the promoted older one (FIFO).
+        q.push(t0 + 10 * step, 2, 0, 1, None);
+        assert_eq!(pop_all(&mut q), [1, 2]);
+    }
+}

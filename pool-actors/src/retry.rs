@@ -1,0 +1,142 @@
+//! Retry policy and the delayed heap that holds waiting retries.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use candado::BackoffConfig;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::{ConfigError, TaskId};
+
+/// Retries with exponential backoff and jitter. Defaults from the seeds:
+/// 1 s base, ×2 per retry, 30 s cap, 3 retries (4 attempts in all), 10% jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first attempt; 0 dead-letters on the first failure.
+    pub max_retries: u32,
+    /// Delay before the first retry.
+    #[serde(with = "humantime_serde")]
+    pub base: Duration,
+    /// Longest delay.
+    #[serde(with = "humantime_serde")]
+    pub cap: Duration,
+    /// Fraction (0.0..=1.0) of each delay removed at random.
+    pub jitter: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+            jitter: 0.1,
+        }
+    }
+}
+
+impl RetryConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.cap < self.base {
+            return Err(ConfigError::invalid(
+                "retry.cap",
+                "must be at least retry.base",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(ConfigError::invalid(
+                "retry.jitter",
+                "must be within 0.0..=1.0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// As a Candado backoff (same doubling and monotone jitter).
+    pub(crate) fn backoff(&self) -> BackoffConfig {
+        BackoffConfig {
+            base: self.base,
+            cap: self.cap,
+            jitter: self.jitter,
+            stability_window: Duration::MAX,
+        }
+    }
+}
+
+/// Retries waiting for their time, ordered by due time. One timer serves the
+/// whole heap (the router arms it for the earliest due time).
+#[derive(Debug, Default)]
+pub(crate) struct DelayedRetries {
+    heap: BinaryHeap<Reverse<(Instant, TaskId)>>,
+}
+
+impl DelayedRetries {
+    pub(crate) fn push(&mut self, due: Instant, id: TaskId) {
+        self.heap.push(Reverse((due, id)));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// When the next retry is due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((due, _))| *due)
+    }
+
+    /// Takes every retry due at `now`, earliest first.
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<TaskId> {
+        let mut due = Vec::new();
+        while self.heap.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            if let Some(Reverse((_, id))) = self.heap.pop() {
+                due.push(id);
+            }
+        }
+        due
+    }
+
+    pub(crate) fn drain(&mut self) -> Vec<TaskId> {
+        std::mem::take(&mut self.heap)
+            .into_sorted_vec()
+            .into_iter()
+            .rev()
+            .map(|Reverse((_, id))| id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candado::Backoff;
+    use rand::{rngs::SmallRng, SeedableRng};
+
+    #[test]
+    fn seed_schedule_is_1_2_4_seconds() {
+        let cfg = RetryConfig {
+            jitter: 0.0,
+            ..Default::default()
+        };
+        let mut rng = SmallRng::seed_from_u64(0);
+        let mut b = Backoff::new();
+        let delays: Vec<u64> = (0..cfg.max_retries)
+            .map(|_| b.next_delay(&cfg.backoff(), &mut rng).as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4]);
+    }
+
+    #[test]
+    fn due_retries_come_out_in_time_order() {
+        let t0 = Instant::now();
+        let mut d = DelayedRetries::default();
+        d.push(t0 + Duration::from_secs(3), 1);
+        d.push(t0 + Duration::from_secs(1), 2);
+        d.push(t0 + Duration::from_secs(2), 3);
+        assert_eq!(d.next_due(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(d.take_due(t0 + Duration::from_secs(2)), [2, 3]);
+        assert_eq!(d.len(), 1);
+    }
+}

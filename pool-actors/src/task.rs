@@ -1,0 +1,114 @@
+//! Tasks as the pool sees them: ids, options, attempts and outcomes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Identifies a submitted task within its pool.
+pub type TaskId = u64;
+
+/// Default priority: 10. Lower numbers run first; 0 is the highest.
+pub const DEFAULT_PRIORITY: u8 = 10;
+
+/// How one task should run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TaskOptions {
+    /// Lower runs first (0 highest); `None` means [`DEFAULT_PRIORITY`].
+    pub priority: Option<u8>,
+    /// Per-attempt timeout; `None` means the pool's default.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Only workers that advertise this capability get the task.
+    pub capability: Option<String>,
+    /// The dependency the task calls, for the dependency's circuit breaker.
+    pub dependency: Option<String>,
+}
+
+impl TaskOptions {
+    /// Options with this priority.
+    pub fn priority(priority: u8) -> Self {
+        Self {
+            priority: Some(priority),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Restricts the task to workers with `capability`.
+    pub fn with_capability(mut self, capability: impl Into<String>) -> Self {
+        self.capability = Some(capability.into());
+        self
+    }
+
+    /// Names the dependency the task calls.
+    pub fn with_dependency(mut self, dependency: impl Into<String>) -> Self {
+        self.dependency = Some(dependency.into());
+        self
+    }
+}
+
+/// Why one attempt of a task failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Error)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum AttemptError {
+    /// The handler returned an error.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The handler panicked.
+    #[error("panicked: {0}")]
+    Panicked(String),
+    /// The attempt ran past its timeout and was cancelled.
+    #[error("timed out after {0:?}")]
+    TimedOut(#[serde(with = "humantime_serde")] Duration),
+    /// The worker running it exited (crash, restart, zombie) before it finished.
+    #[error("worker lost: {0}")]
+    WorkerLost(String),
+    /// The pool shut down while it ran.
+    #[error("cancelled by shutdown")]
+    Shutdown,
+}
+
+/// One attempt of a task, kept in its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// The worker that ran it.
+    pub worker: String,
+    /// When it was dispatched, in ms since the pool started.
+    pub started_ms: u64,
+    /// When it ended, in ms since the pool started.
+    pub ended_ms: u64,
+    /// Why it failed.
+    pub error: AttemptError,
+}
+
+/// The final failure of a task, as its submitter sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TaskFailure<T> {
+    /// Every attempt failed; the task is in the dead-letter store with its history.
+    #[error("task {id} dead-lettered after {} attempts", attempts.len())]
+    DeadLettered {
+        /// The task.
+        id: TaskId,
+        /// Every attempt, oldest first.
+        attempts: Vec<Attempt>,
+    },
+    /// The pool shut down before the task finished; here is the task back.
+    #[error("task {id} returned unfinished: the pool shut down")]
+    Returned {
+        /// The task.
+        id: TaskId,
+        /// Its payload, to run elsewhere.
+        task: T,
+    },
+    /// The pool vanished without answering (it was dropped, not shut down).
+    #[error("the pool stopped without answering")]
+    PoolGone,
+}

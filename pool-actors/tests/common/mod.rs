@@ -1,0 +1,171 @@
+//! A scripted task handler and a paused-time harness for pool tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use candado::Runtime;
+use candado_pool::{
+    Pool, PoolBuilder, PoolConfig, PoolEvent, PoolEvents, TaskContext, TaskHandler,
+};
+
+/// What a test task does.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Logs `tag` when it starts, works `ms` of (virtual) time, returns `tag`.
+    Work { ms: u64, tag: u64 },
+    /// Always fails.
+    Fail,
+    /// Fails its first `n` attempts.
+    FailTimes(u32),
+    /// Panics inside the task.
+    Panic,
+    /// Panics in the handler itself, killing the worker actor.
+    CrashWorker,
+    /// Fails until the flag is set.
+    Until(Arc<AtomicBool>),
+}
+
+pub fn work(ms: u64, tag: u64) -> Job {
+    Job::Work { ms, tag }
+}
+
+/// Runs `Job`s; logs the tags of `Work` in start order.
+pub struct Tester {
+    pub log: Arc<Mutex<Vec<u64>>>,
+}
+
+impl TaskHandler for Tester {
+    type Task = Job;
+    type Output = u64;
+    type Error = String;
+
+    fn handle(
+        &mut self,
+        job: Job,
+        ctx: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
+        if matches!(job, Job::CrashWorker) {
+            panic!("the worker itself crashes");
+        }
+        let log = self.log.clone();
+        async move {
+            match job {
+                Job::Work { ms, tag } => {
+                    log.lock().unwrap().push(tag);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok(tag)
+                }
+                Job::Fail => Err("always fails".into()),
+                Job::FailTimes(n) if ctx.attempt() <= n => {
+                    Err(format!("attempt {} fails", ctx.attempt()))
+                }
+                Job::FailTimes(_) => Ok(0),
+                Job::Panic => panic!("the task panics"),
+                Job::Until(flag) if flag.load(Ordering::SeqCst) => Ok(1),
+                Job::Until(_) => Err("not yet".into()),
+                Job::CrashWorker => unreachable!(),
+            }
+        }
+    }
+}
+
+/// Runs `body` inside an actix System whose clock is paused (virtual time).
+pub fn run_paused<F, Fut>(body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("test runtime")
+    });
+    system.block_on(body());
+}
+
+/// A pool on a single-threaded runtime (deterministic on virtual time).
+pub struct Harness {
+    pub runtime: Runtime,
+    pub pool: Pool<Tester>,
+    pub log: Arc<Mutex<Vec<u64>>>,
+    pub events: PoolEvents,
+}
+
+pub async fn start(config: PoolConfig) -> Harness {
+    start_with(config, None).await
+}
+
+/// Like [`start`], with per-worker capabilities.
+pub async fn start_with(
+    config: PoolConfig,
+    capabilities: Option<fn(usize) -> Vec<String>>,
+) -> Harness {
+    let runtime = Runtime::builder().current_thread().build().unwrap();
+    let log: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let shared = log.clone();
+    let mut builder = PoolBuilder::new(move || Tester {
+        log: shared.clone(),
+    })
+    .config(config);
+    if let Some(f) = capabilities {
+        builder = builder.capabilities_for(f);
+    }
+    let pool = builder.start(&runtime).await.unwrap();
+    let events = pool.subscribe();
+    Harness {
+        runtime,
+        pool,
+        log,
+        events,
+    }
+}
+
+/// A config with quick retries and no jitter; liveness off unless a test wants it.
+pub fn config(size: usize) -> PoolConfig {
+    PoolConfig {
+        name: "pool".into(),
+        size,
+        retry: candado_pool::RetryConfig {
+            jitter: 0.0,
+            ..Default::default()
+        },
+        ..PoolConfig::default()
+    }
+}
+
+/// Lets ready tasks run without moving time.
+pub async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+pub async fn advance(d: Duration) {
+    tokio::time::sleep(d).await;
+    settle().await;
+}
+
+/// Every queued event.
+pub fn drain(events: &mut PoolEvents) -> Vec<PoolEvent> {
+    let mut out = Vec::new();
+    while let Some(e) = events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// Worker of each completed task, by task tag order of completion.
+pub fn completions(events: &[PoolEvent]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            PoolEvent::TaskCompleted { id, worker, .. } => Some((*id, worker.clone())),
+            _ => None,
+        })
+        .collect()
+}
