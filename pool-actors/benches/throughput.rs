@@ -23,7 +23,11 @@ impl TaskHandler for Noop {
     type Output = u64;
     type Error = String;
 
-    fn handle(&mut self, n: u64, _: TaskContext) -> impl Future<Output = Result<u64, String>> + 'static {
+    fn handle(
+        &mut self,
+        n: u64,
+        _: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
         std::future::ready(Ok(n))
     }
 }
@@ -71,7 +75,9 @@ where
 fn throughput(c: &mut Criterion) {
     let system = actix::System::new();
     let mut group = c.benchmark_group("noop_4_workers_64_submitters");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(1));
 
     // Baseline: raw actix request/reply, 4 actors on 4 arbiters, round-robin.
@@ -100,7 +106,11 @@ fn throughput(c: &mut Criterion) {
             queue_bound: 1_000_000,
             ..PoolConfig::default()
         };
-        let pool = PoolBuilder::new(|| Noop).config(config).start(&runtime).await.unwrap();
+        let pool = PoolBuilder::new(|| Noop)
+            .config(config)
+            .start(&runtime)
+            .await
+            .unwrap();
         (runtime, pool)
     });
     group.bench_function(BenchmarkId::new("candado_pool", WORKERS), |b| {

@@ -109,7 +109,10 @@ impl Default for RestartSettings {
     }
 }
 
-/// Liveness knobs (see `candado::LivenessConfig`; same defaults).
+/// Liveness knobs (see `candado::LivenessConfig`; same defaults, except that
+/// stuck-work detection is off: enable `progress_timeout` when your tasks call
+/// `TaskContext::progress` or `checkpoint`, otherwise any task longer than the
+/// timeout would count as stuck. The per-task timeout bounds them anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessSettings {
@@ -141,7 +144,7 @@ impl Default for LivenessSettings {
             ping_interval: c.ping_interval,
             pong_timeout: c.pong_timeout,
             miss_threshold: c.miss_threshold,
-            progress_timeout: c.progress_timeout,
+            progress_timeout: None,
         }
     }
 }

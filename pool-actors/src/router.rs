@@ -106,6 +106,8 @@ pub(crate) struct Router<H: TaskHandler> {
     cursor: Option<Arc<str>>,
     drains: Vec<(HashSet<Arc<str>>, oneshot::Sender<()>)>,
     phase: Phase,
+    /// Ending every held task at shutdown; the shutdown finishes afterwards.
+    abandoning: bool,
     seq: u64,
     rng: SmallRng,
     epoch: Instant,
@@ -152,6 +154,7 @@ impl<H: TaskHandler> Router<H> {
             cursor: None,
             drains: Vec::new(),
             phase: Phase::Running,
+            abandoning: false,
             seq: 0,
             rng: SmallRng::seed_from_u64(0x5eed),
             epoch: Instant::now(),
@@ -470,13 +473,15 @@ impl<H: TaskHandler> Router<H> {
 
     /// In graceful shutdown, finishes once no task is left.
     fn check_finished(&mut self) {
-        if matches!(self.phase, Phase::Draining { .. }) && self.tasks.is_empty() {
+        if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.tasks.is_empty()
+        {
             self.finish(Vec::new());
         }
     }
 
     /// Ends every task still held, by `action`; returns their ids.
     fn abandon(&mut self, action: UnfinishedAction) -> Vec<TaskId> {
+        self.abandoning = true;
         let now = self.ms(Instant::now());
         self.queues.drain();
         self.delayed.drain();
@@ -520,6 +525,7 @@ impl<H: TaskHandler> Router<H> {
                 }
             }
         }
+        self.abandoning = false;
         ids
     }
 

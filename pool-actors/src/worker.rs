@@ -156,6 +156,10 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
             });
             me.do_send(Finished(id));
         });
+        if self.running.is_empty() {
+            // Liveness watches progress while the worker holds any task.
+            self.link.begin_work(format!("task {}", run.id));
+        }
         self.running.insert(run.id, Running { handle, cancelled });
         self.link.set_in_flight(self.running.len() as u64);
     }
@@ -169,6 +173,11 @@ impl<H: TaskHandler> Handler<Finished> for PoolWorker<H> {
             self.done += 1;
             self.link.add_tasks_done(1);
             self.link.set_in_flight(self.running.len() as u64);
+            if self.running.is_empty() {
+                self.link.end_work();
+            } else {
+                self.link.progress();
+            }
         }
     }
 }

@@ -22,10 +22,28 @@ pub enum Job {
     FailTimes(u32),
     /// Panics inside the task.
     Panic,
-    /// Panics in the handler itself, killing the worker actor.
+    /// On its first attempt, panics in the handler itself, killing the
+    /// worker actor; later attempts succeed.
     CrashWorker,
     /// Fails until the flag is set.
     Until(Arc<AtomicBool>),
+    /// Never finishes and never reports progress.
+    Hang,
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Job::Work { ms: a, tag: t }, Job::Work { ms: b, tag: u }) => a == b && t == u,
+            (Job::FailTimes(a), Job::FailTimes(b)) => a == b,
+            (Job::Until(a), Job::Until(b)) => Arc::ptr_eq(a, b),
+            (Job::Fail, Job::Fail)
+            | (Job::Panic, Job::Panic)
+            | (Job::CrashWorker, Job::CrashWorker)
+            | (Job::Hang, Job::Hang) => true,
+            _ => false,
+        }
+    }
 }
 
 pub fn work(ms: u64, tag: u64) -> Job {
@@ -47,7 +65,7 @@ impl TaskHandler for Tester {
         job: Job,
         ctx: TaskContext,
     ) -> impl Future<Output = Result<u64, String>> + 'static {
-        if matches!(job, Job::CrashWorker) {
+        if matches!(job, Job::CrashWorker) && ctx.attempt() == 1 {
             panic!("the worker itself crashes");
         }
         let log = self.log.clone();
@@ -66,7 +84,8 @@ impl TaskHandler for Tester {
                 Job::Panic => panic!("the task panics"),
                 Job::Until(flag) if flag.load(Ordering::SeqCst) => Ok(1),
                 Job::Until(_) => Err("not yet".into()),
-                Job::CrashWorker => unreachable!(),
+                Job::CrashWorker => Ok(99),
+                Job::Hang => std::future::pending().await,
             }
         }
     }
