@@ -198,6 +198,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 next_id: AtomicU64::new(1),
                 next_worker: AtomicUsize::new(0),
                 workers: Mutex::new(Vec::new()),
+                report: Mutex::new(None),
             }),
         };
         {
@@ -227,6 +228,8 @@ fn forward_supervision_events<H: TaskHandler>(
 ) {
     let mut events = runtime.subscribe();
     let name = name.to_owned();
+    // Weak: the forwarder must not keep a dropped pool's router alive.
+    let router = router.downgrade();
     runtime.control_arbiter().spawn(async move {
         loop {
             let event = match events.recv().await {
@@ -234,9 +237,9 @@ fn forward_supervision_events<H: TaskHandler>(
                 Err(candado::EventStreamError::Lagged(_)) => continue,
                 Err(candado::EventStreamError::Closed) => return,
             };
-            if !router.connected() {
+            let Some(router) = router.upgrade() else {
                 return;
-            }
+            };
             if event.supervisor != name {
                 continue;
             }
@@ -311,6 +314,8 @@ struct Inner<H: TaskHandler> {
     next_worker: AtomicUsize,
     /// Worker ids, oldest first (scale-down removes the newest).
     workers: Mutex<Vec<String>>,
+    /// The books, once shut down.
+    report: Mutex<Option<ShutdownReport>>,
 }
 
 /// A running pool of supervised workers. Cheap to clone.
@@ -670,10 +675,20 @@ impl<H: TaskHandler> Pool<H> {
     /// Stops the pool (see [`ShutdownMode`]) and its workers; returns the
     /// books. Calling it again returns the same report.
     pub async fn shutdown(&self, mode: ShutdownMode) -> ShutdownReport {
+        if let Some(report) = self
+            .inner
+            .report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return report;
+        }
         self.inner.gauges.closed.store(true, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner.router.do_send(Shutdown { mode, reply: tx });
-        let report = rx.await.unwrap_or(ShutdownReport {
+        // The router always answers; only a router that died (a bug) would not.
+        let report = rx.await.unwrap_or_else(|_| ShutdownReport {
             submitted: 0,
             completed: 0,
             dead_lettered: 0,
@@ -681,6 +696,7 @@ impl<H: TaskHandler> Pool<H> {
             unfinished: Vec::new(),
         });
         self.inner.supervisor.shutdown().await;
+        *self.inner.report.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
     }
 

@@ -108,6 +108,9 @@ pub(crate) struct Router<H: TaskHandler> {
     phase: Phase,
     /// Ending every held task at shutdown; the shutdown finishes afterwards.
     abandoning: bool,
+    /// Housekeeping timer; cancelled once stopped, so the router can end
+    /// when the pool lets go of it.
+    tick: Option<SpawnHandle>,
     seq: u64,
     rng: SmallRng,
     epoch: Instant,
@@ -155,6 +158,7 @@ impl<H: TaskHandler> Router<H> {
             drains: Vec::new(),
             phase: Phase::Running,
             abandoning: false,
+            tick: None,
             seq: 0,
             rng: SmallRng::seed_from_u64(0x5eed),
             epoch: Instant::now(),
@@ -261,7 +265,8 @@ impl<H: TaskHandler> Router<H> {
     }
 
     fn pick_worker(&mut self, capability: Option<&str>) -> Option<Arc<str>> {
-        let mut refused: HashSet<Arc<str>> = HashSet::new();
+        // Half-open workers that refused a probe; rare, so no allocation up front.
+        let mut refused: Vec<Arc<str>> = Vec::new();
         loop {
             let candidate = {
                 let mut candidates = self
@@ -283,7 +288,7 @@ impl<H: TaskHandler> Router<H> {
                     .as_ref()
                     .is_some_and(|b| b.allow_child(&candidate))
             {
-                refused.insert(candidate);
+                refused.push(candidate);
                 continue;
             }
             self.cursor = Some(candidate.clone());
@@ -624,11 +629,16 @@ impl<H: TaskHandler> Actor for Router<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.settings.tick, |act, _| {
-            if act.queues.promote(Instant::now()) > 0 {
+        let tick = ctx.run_interval(self.settings.tick, |act, ctx| {
+            if matches!(act.phase, Phase::Stopped(_)) {
+                if let Some(tick) = act.tick.take() {
+                    ctx.cancel_future(tick);
+                }
+            } else if act.queues.promote(Instant::now()) > 0 {
                 act.pump();
             }
         });
+        self.tick = Some(tick);
     }
 }
 

@@ -64,7 +64,6 @@ pub(crate) struct PoolWorker<H: TaskHandler> {
     capabilities: Vec<String>,
     yield_every: u32,
     running: HashMap<TaskId, Running>,
-    done: u64,
     _goodbye: Goodbye<H>,
 }
 
@@ -90,7 +89,6 @@ impl<H: TaskHandler> PoolWorker<H> {
             capabilities,
             yield_every,
             running: HashMap::new(),
-            done: 0,
         }
     }
 }
@@ -170,7 +168,6 @@ impl<H: TaskHandler> Handler<Finished> for PoolWorker<H> {
 
     fn handle(&mut self, Finished(id): Finished, _: &mut Context<Self>) {
         if self.running.remove(&id).is_some() {
-            self.done += 1;
             self.link.add_tasks_done(1);
             self.link.set_in_flight(self.running.len() as u64);
             if self.running.is_empty() {
