@@ -223,19 +223,42 @@ impl<H: TaskHandler> Router<H> {
     }
 
     /// Dispatches waiting tasks, best first, while some worker can take them.
-    fn pump(&mut self) {
+    fn pump(&mut self, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Stopped(_)) {
             return;
         }
         'dispatch: loop {
             for (capability, id, _) in self.queues.heads() {
                 if let Some(worker) = self.pick_worker(capability.as_deref()) {
-                    self.dispatch(id, worker);
+                    if let Some(until) = self.dependency_closed(id) {
+                        // Its dependency's breaker is open: park it until the
+                        // cooldown ends (then probes may go through).
+                        self.queues.remove(id);
+                        self.delayed.push(until, id);
+                        self.arm_retry_timer(ctx);
+                    } else {
+                        self.dispatch(id, worker);
+                    }
                     continue 'dispatch;
                 }
             }
             return;
         }
+    }
+
+    /// `Some(retry time)` if the task's dependency may not be called now.
+    fn dependency_closed(&self, id: TaskId) -> Option<Instant> {
+        let breakers = self.breakers.as_ref()?;
+        let dependency = self.tasks.get(&id)?.options.dependency.as_deref()?;
+        if breakers.allow_dependency(dependency) {
+            return None;
+        }
+        // Half-open with every probe out: look again a tick later.
+        Some(
+            breakers
+                .dependency_open_until(dependency)
+                .unwrap_or_else(|| Instant::now() + self.settings.tick),
+        )
     }
 
     fn eligible(&self, slot: &Slot<H>, capability: Option<&str>) -> bool {
@@ -438,7 +461,7 @@ impl<H: TaskHandler> Router<H> {
                 act.enqueue(id, now);
             }
             act.arm_retry_timer(ctx);
-            act.pump();
+            act.pump(ctx);
         });
         self.retry_timer = Some((due, handle));
     }
@@ -635,7 +658,7 @@ impl<H: TaskHandler> Actor for Router<H> {
                     ctx.cancel_future(tick);
                 }
             } else if act.queues.promote(Instant::now()) > 0 {
-                act.pump();
+                act.pump(ctx);
             }
         });
         self.tick = Some(tick);
@@ -661,21 +684,21 @@ pub(crate) struct SubmitBatch<H: TaskHandler>(pub(crate) Vec<Submit<H>>);
 impl<H: TaskHandler> Handler<Submit<H>> for Router<H> {
     type Result = ();
 
-    fn handle(&mut self, submit: Submit<H>, _: &mut Context<Self>) {
+    fn handle(&mut self, submit: Submit<H>, ctx: &mut Context<Self>) {
         self.accept(submit, Instant::now());
-        self.pump();
+        self.pump(ctx);
     }
 }
 
 impl<H: TaskHandler> Handler<SubmitBatch<H>> for Router<H> {
     type Result = ();
 
-    fn handle(&mut self, batch: SubmitBatch<H>, _: &mut Context<Self>) {
+    fn handle(&mut self, batch: SubmitBatch<H>, ctx: &mut Context<Self>) {
         let now = Instant::now();
         for submit in batch.0 {
             self.accept(submit, now);
         }
-        self.pump();
+        self.pump(ctx);
     }
 }
 
@@ -725,7 +748,7 @@ impl<H: TaskHandler> Handler<Register<H>> for Router<H> {
             });
         }
         // A replacement takes work from the queue at once, in priority order.
-        self.pump();
+        self.pump(ctx);
     }
 }
 
@@ -747,7 +770,7 @@ impl<H: TaskHandler> Handler<Unregister> for Router<H> {
             .is_some_and(|s| s.incarnation == msg.incarnation)
         {
             self.lose_worker(&msg.worker, "exited", ctx);
-            self.pump();
+            self.pump(ctx);
         }
     }
 }
@@ -786,7 +809,7 @@ impl<H: TaskHandler> Handler<Done<H::Output>> for Router<H> {
             Err(error) => self.fail_attempt(done.id, error, ctx),
         }
         self.check_drains();
-        self.pump();
+        self.pump(ctx);
     }
 }
 
@@ -816,7 +839,7 @@ pub(crate) enum WorkerNews {
 impl<H: TaskHandler> Handler<WorkerNews> for Router<H> {
     type Result = ();
 
-    fn handle(&mut self, news: WorkerNews, _: &mut Context<Self>) {
+    fn handle(&mut self, news: WorkerNews, ctx: &mut Context<Self>) {
         match news {
             WorkerNews::Health {
                 worker,
@@ -827,7 +850,7 @@ impl<H: TaskHandler> Handler<WorkerNews> for Router<H> {
                     slot.health = status;
                     slot.isolated = isolated;
                 }
-                self.pump();
+                self.pump(ctx);
             }
             WorkerNews::Exited { worker, reason } => {
                 self.stats.last_exit.insert(worker, reason);
@@ -903,7 +926,7 @@ impl<H: TaskHandler> Handler<Shutdown> for Router<H> {
                     }
                 });
                 self.check_finished();
-                self.pump();
+                self.pump(ctx);
             }
             ShutdownMode::Immediate { unfinished } => {
                 let ids = self.abandon(unfinished);

@@ -278,3 +278,50 @@ fn events_name_the_worker_and_the_attempt() {
         h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn tasks_for_a_dependency_whose_breaker_is_open_wait_until_it_half_opens() {
+    run_paused(|| async {
+        let mut h = start(PoolConfig {
+            retry: candado_pool::RetryConfig {
+                max_retries: 0,
+                ..config(2).retry
+            },
+            ..config(2)
+        })
+        .await;
+        let payments = || TaskOptions::default().with_dependency("payments");
+        // Five failures through `payments` open its breaker (5 s cooldown).
+        for _ in 0..5 {
+            let _ = h.pool.submit_with(Job::Fail, payments()).unwrap().await;
+        }
+        let opened = tokio::time::Instant::now();
+        let breakers = h.pool.breakers().unwrap().clone();
+        assert_eq!(
+            breakers.dependency_state("payments"),
+            Some(candado::BreakerState::Open)
+        );
+        drain(&mut h.events);
+        // Work for the dependency waits; other work flows.
+        let waiting: Vec<_> = (0..3)
+            .map(|tag| h.pool.submit_with(work(10, tag), payments()).unwrap())
+            .collect();
+        let other = h.pool.submit(work(10, 99)).unwrap();
+        assert_eq!(other.await, Ok(99));
+        assert_eq!(h.pool.metrics().await.unwrap().tasks.queued, 3);
+        // At half-open, probes go through; two successes close it and the rest follow.
+        for (t, tag) in waiting.into_iter().zip(0..) {
+            assert_eq!(t.await, Ok(tag));
+        }
+        assert!(
+            opened.elapsed() >= Duration::from_secs(5),
+            "nothing ran before the cooldown ended"
+        );
+        assert_eq!(
+            breakers.dependency_state("payments"),
+            Some(candado::BreakerState::Closed)
+        );
+        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced());
+    });
+}

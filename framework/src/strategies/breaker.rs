@@ -129,6 +129,15 @@ impl Breakers {
             .map(|b| b.state(now))
     }
 
+    /// When the open breaker of `dependency` goes half-open (`None` if it is not open).
+    pub fn dependency_open_until(&self, dependency: &str) -> Option<Instant> {
+        let now = Instant::now();
+        let mut registry = self.lock();
+        let breaker = registry.dependencies.get_mut(dependency)?;
+        breaker.state(now);
+        breaker.open_until()
+    }
+
     /// State of the breaker of `child`, if it has one.
     pub fn child_state(&self, child: &str) -> Option<BreakerState> {
         let now = Instant::now();
