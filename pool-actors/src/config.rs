@@ -383,6 +383,10 @@ pub struct PoolConfig {
     pub dispatch: Dispatch,
     /// Tasks that may wait (ready or retrying) before `submit` refuses (default 10,000).
     pub queue_bound: usize,
+    /// Time a worker gets to stop before it is killed (default 5 s). A worker
+    /// whose thread is starved cannot stop: this is how long its replacement waits.
+    #[serde(with = "humantime_serde")]
+    pub worker_shutdown_timeout: Duration,
     /// Default per-attempt timeout (default 5 min, as in seed 001).
     #[serde(with = "humantime_serde")]
     pub task_timeout: Duration,
@@ -424,6 +428,7 @@ impl Default for PoolConfig {
             concurrency: 1,
             dispatch: Dispatch::default(),
             queue_bound: 10_000,
+            worker_shutdown_timeout: Duration::from_secs(5),
             task_timeout: Duration::from_secs(300),
             promote_after: Some(Duration::from_secs(30)),
             yield_every: 64,

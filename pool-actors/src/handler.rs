@@ -99,6 +99,12 @@ impl TaskContext {
         self.link.progress();
     }
 
+    /// Reports the memory the worker holds (sent with its heartbeats; the
+    /// memory strategy's per-worker thresholds and leak detection use it).
+    pub fn report_memory(&self, bytes: u64) {
+        self.link.set_memory(bytes);
+    }
+
     /// Whether the pool asked this attempt to stop (timeout or shutdown).
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::{Actor, Addr};
 use candado::{
     BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventKind, ExitReason, HealLimit,
-    Liveness, MemoryGuard, Runtime, SupervisorRef, SupervisorSpec, VerdictKind,
+    Liveness, MemoryGuard, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec, VerdictKind,
 };
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
@@ -145,11 +145,13 @@ impl<H: TaskHandler> PoolBuilder<H> {
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
             let (factory, router, yield_every) =
                 (self.factory.clone(), router.clone(), config.yield_every);
+            let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
                 let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
                 ChildSpec::worker(worker_id(n), move |link| {
                     PoolWorker::new(link, factory(), router.clone(), caps.clone(), yield_every)
                 })
+                .shutdown(shutdown)
             })
         };
         let mut spec = SupervisorSpec::new(config.name.clone())
