@@ -1,0 +1,129 @@
+//! The run's report: a table for people, one JSON object for machines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use candado::Alert;
+use serde::{Deserialize, Serialize};
+
+/// Latency of completed tasks, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// What one run did. `lost = submitted - completed - dead_lettered - returned`,
+/// counted from the submitter's side (every task handle awaited).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Tasks the pool accepted.
+    pub submitted: u64,
+    /// Tasks refused by backpressure (never accepted, so never lost).
+    pub rejected: u64,
+    /// Tasks that succeeded.
+    pub completed: u64,
+    /// Tasks dead-lettered after their retries.
+    pub dead_lettered: u64,
+    /// Tasks handed back at shutdown.
+    pub returned: u64,
+    /// Accepted tasks with none of the three outcomes. Must be 0.
+    pub lost: i64,
+    /// Whether the pool's own books agree with the submitter's count.
+    pub books_agree: bool,
+    /// Retries scheduled.
+    pub retries: u64,
+    /// Failed attempts.
+    pub failed_attempts: u64,
+    /// Worker restarts by reason (`panic`, `liveness`, `memory`, `age`, ...).
+    pub restarts: BTreeMap<String, u64>,
+    /// Times any breaker opened.
+    pub breaker_opens: u64,
+    /// Breaker openings of the flaky dependency that closed again by the end.
+    pub dependency_breaker_closed: bool,
+    /// Worker threads retired as stuck during the run.
+    pub stuck_threads: u64,
+    /// Alerts delivered.
+    pub alerts: Vec<Alert>,
+    /// Submit-to-result latency of completed tasks.
+    pub latency_ms: Latency,
+    /// Wall time of the run.
+    pub elapsed_ms: u64,
+    /// Share of attempts that ran on an already running worker.
+    pub worker_reuse_rate: f64,
+    /// Workers at the end.
+    pub final_workers: usize,
+}
+
+impl Report {
+    /// Whether the run's accounting adds up and nothing was lost.
+    pub fn ok(&self) -> bool {
+        self.lost == 0 && self.books_agree
+    }
+
+    /// A human-readable table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut row = |k: &str, v: String| {
+            let _ = writeln!(out, "  {k:<30} {v}");
+        };
+        row("scenario", self.scenario.clone());
+        row(
+            "elapsed",
+            format!("{:.1} s", self.elapsed_ms as f64 / 1000.0),
+        );
+        row("submitted", self.submitted.to_string());
+        row("  completed", self.completed.to_string());
+        row("  dead-lettered", self.dead_lettered.to_string());
+        row("  returned at shutdown", self.returned.to_string());
+        row("  LOST", self.lost.to_string());
+        row("rejected (backpressure)", self.rejected.to_string());
+        row("pool books agree", self.books_agree.to_string());
+        row(
+            "failed attempts / retries",
+            format!("{} / {}", self.failed_attempts, self.retries),
+        );
+        let restarts = if self.restarts.is_empty() {
+            "none".to_owned()
+        } else {
+            self.restarts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row("worker restarts", restarts);
+        row("breaker openings", self.breaker_opens.to_string());
+        row(
+            "dependency breaker closed again",
+            self.dependency_breaker_closed.to_string(),
+        );
+        row("stuck threads retired", self.stuck_threads.to_string());
+        row("alerts", self.alerts.len().to_string());
+        row(
+            "latency p50 / p99 / max",
+            format!(
+                "{:.1} / {:.1} / {:.1} ms",
+                self.latency_ms.p50, self.latency_ms.p99, self.latency_ms.max
+            ),
+        );
+        row(
+            "worker reuse rate",
+            format!("{:.1}%", self.worker_reuse_rate * 100.0),
+        );
+        row("workers at the end", self.final_workers.to_string());
+        let verdict = if self.ok() {
+            "OK: every accepted task completed, was dead-lettered with its history, or was handed back"
+        } else {
+            "FAILED: the books do not add up"
+        };
+        let _ = writeln!(out, "\n  {verdict}");
+        out
+    }
+}

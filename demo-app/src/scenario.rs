@@ -1,0 +1,302 @@
+//! Scenarios: what the demo submits and which faults it injects.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DemoError;
+
+/// Probability, per task, of each injected fault. Faults hit a task's first
+/// attempt only (they are transient), so retries show recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// The task panics (fails its attempt; the worker lives on).
+    pub panic: f64,
+    /// The handler panics outside the task: the worker itself crashes and is
+    /// restarted (restart reason `panic`).
+    pub crash: f64,
+    /// The task hangs without progress: liveness finds it stuck and restarts
+    /// the worker (reason `liveness`).
+    pub hang: f64,
+    /// The task runs an unchunked CPU loop that starves its worker's thread:
+    /// heartbeats stop, the worker is restarted elsewhere (reason `liveness`)
+    /// and the thread is reported stuck until it returns.
+    pub starve: f64,
+    /// The task is slow but alive and runs past its timeout (attempt cancelled).
+    pub slow: f64,
+    /// The task leaks memory into its worker (real and reported), until the
+    /// memory strategy restarts the worker (reason `memory`).
+    pub leak: f64,
+}
+
+/// A window in which the flaky dependency is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    /// When it goes down, from the start of the run.
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    /// How long it stays down.
+    #[serde(with = "humantime_serde")]
+    pub length: Duration,
+}
+
+/// One demo run. Deserialises from TOML (`--scenario-file`); missing fields
+/// take the `calm` values, unknown fields are errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// Name shown in the report.
+    pub name: String,
+    /// One line on what to watch.
+    pub description: String,
+    /// How long tasks are submitted.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Tasks submitted per second.
+    pub rate: u32,
+    /// Workers at start.
+    pub workers: usize,
+    /// Upper bound for autoscaling (equal to `workers`: no autoscaling).
+    pub max_workers: usize,
+    /// Tasks per worker at once.
+    pub concurrency: usize,
+    /// Waiting tasks before submissions are refused (backpressure).
+    pub queue_bound: usize,
+    /// Share of tasks that call the flaky dependency (the rest are CPU "predictions").
+    pub io_share: f64,
+    /// Iterations of a prediction (CPU work, chunked with `checkpoint`).
+    pub predict_iterations: u32,
+    /// Injected faults.
+    pub faults: Faults,
+    /// When the dependency is down, if ever.
+    pub outage: Option<Outage>,
+    /// Memory a leaking task adds to its worker, in MiB.
+    pub leak_mib: u64,
+    /// Memory a worker may report before it is restarted, in MiB.
+    pub worker_memory_limit_mib: u64,
+    /// Workers older than this are recycled (restart reason `age`).
+    #[serde(with = "humantime_serde")]
+    pub max_worker_age: Option<Duration>,
+    /// Per-attempt timeout.
+    #[serde(with = "humantime_serde")]
+    pub task_timeout: Duration,
+    /// Graceful-shutdown deadline after the last submission.
+    #[serde(with = "humantime_serde")]
+    pub drain_deadline: Duration,
+    /// Seed of the task stream and its faults.
+    pub seed: u64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            name: "custom".into(),
+            description: "a custom scenario".into(),
+            duration: Duration::from_secs(8),
+            rate: 150,
+            workers: 4,
+            max_workers: 4,
+            concurrency: 2,
+            queue_bound: 5_000,
+            io_share: 0.3,
+            predict_iterations: 20_000,
+            faults: Faults::default(),
+            outage: None,
+            leak_mib: 8,
+            worker_memory_limit_mib: 96,
+            max_worker_age: None,
+            task_timeout: Duration::from_millis(1_500),
+            drain_deadline: Duration::from_secs(20),
+            seed: 7,
+        }
+    }
+}
+
+/// Names of the built-in scenarios.
+pub const BUILT_IN: [&str; 5] = ["calm", "chaos", "leak", "outage", "overload"];
+
+impl Scenario {
+    /// A built-in scenario by name.
+    pub fn built_in(name: &str) -> Result<Self, DemoError> {
+        let s = |secs: u64| Duration::from_secs(secs);
+        let scenario = match name {
+            "calm" => Scenario {
+                name: "calm".into(),
+                description: "steady prioritised work, no faults: every task completes on its first attempt".into(),
+                ..Scenario::default()
+            },
+            "chaos" => Scenario {
+                name: "chaos".into(),
+                description: "every fault from the seeds at once, plus a dependency outage".into(),
+                duration: s(25),
+                rate: 120,
+                faults: Faults {
+                    panic: 0.02,
+                    crash: 0.004,
+                    hang: 0.004,
+                    starve: 0.002,
+                    slow: 0.01,
+                    leak: 0.02,
+                },
+                outage: Some(Outage {
+                    start: s(8),
+                    length: s(5),
+                }),
+                worker_memory_limit_mib: 48,
+                max_worker_age: Some(s(20)),
+                ..Scenario::default()
+            },
+            "leak" => Scenario {
+                name: "leak".into(),
+                description: "workers leak real memory until the memory strategy restarts them and frees it".into(),
+                duration: s(20),
+                rate: 100,
+                workers: 3,
+                max_workers: 3,
+                io_share: 0.0,
+                faults: Faults {
+                    leak: 0.06,
+                    ..Faults::default()
+                },
+                leak_mib: 16,
+                ..Scenario::default()
+            },
+            "outage" => Scenario {
+                name: "outage".into(),
+                description: "the dependency is down for 8 s: its breaker opens, probes half-open, and closes again".into(),
+                duration: s(20),
+                rate: 100,
+                io_share: 0.7,
+                outage: Some(Outage {
+                    start: s(4),
+                    length: s(8),
+                }),
+                ..Scenario::default()
+            },
+            "overload" => Scenario {
+                name: "overload".into(),
+                description: "far more work than the pool can take: backpressure refuses, autoscaling adds workers".into(),
+                duration: s(15),
+                rate: 1_500,
+                workers: 2,
+                max_workers: 6,
+                queue_bound: 400,
+                io_share: 0.0,
+                predict_iterations: 3_000_000,
+                ..Scenario::default()
+            },
+            other => {
+                return Err(DemoError::UnknownScenario {
+                    name: other.to_owned(),
+                    known: BUILT_IN.join(", "),
+                })
+            }
+        };
+        Ok(scenario)
+    }
+
+    /// Parses a TOML scenario and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, DemoError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| DemoError::ScenarioFile(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The same scenario, with every duration scaled by `factor` (for quick runs).
+    pub fn shortened(&self, factor: f64) -> Self {
+        let scale = |d: Duration| d.mul_f64(factor);
+        Scenario {
+            duration: scale(self.duration),
+            outage: self.outage.map(|o| Outage {
+                start: scale(o.start),
+                length: scale(o.length),
+            }),
+            max_worker_age: self.max_worker_age.map(scale),
+            ..self.clone()
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), DemoError> {
+        let bad = |field: &str, problem: &str| {
+            Err(DemoError::InvalidScenario {
+                field: field.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.duration.is_zero() || self.duration > Duration::from_secs(3600) {
+            return bad("duration", "must be within (0, 1h]");
+        }
+        if self.rate == 0 {
+            return bad("rate", "must be at least 1");
+        }
+        if self.workers == 0 || self.max_workers < self.workers {
+            return bad("workers", "must be at least 1 and at most max_workers");
+        }
+        if self.concurrency == 0 || self.queue_bound == 0 {
+            return bad(
+                "concurrency",
+                "concurrency and queue_bound must be at least 1",
+            );
+        }
+        if self.task_timeout.is_zero() {
+            return bad("task_timeout", "must be greater than zero");
+        }
+        let f = &self.faults;
+        for (field, p) in [
+            ("io_share", self.io_share),
+            ("faults.panic", f.panic),
+            ("faults.crash", f.crash),
+            ("faults.hang", f.hang),
+            ("faults.starve", f.starve),
+            ("faults.slow", f.slow),
+            ("faults.leak", f.leak),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(field, "must be a probability within 0.0..=1.0");
+            }
+        }
+        if f.panic + f.crash + f.hang + f.starve + f.slow + f.leak > 1.0 {
+            return bad("faults", "the fault probabilities add up to more than 1");
+        }
+        if self.worker_memory_limit_mib == 0 {
+            return bad("worker_memory_limit_mib", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_is_valid() {
+        for name in BUILT_IN {
+            Scenario::built_in(name).unwrap().validate().unwrap();
+        }
+        assert!(matches!(
+            Scenario::built_in("nope"),
+            Err(DemoError::UnknownScenario { .. })
+        ));
+    }
+
+    #[test]
+    fn files_parse_and_errors_name_the_field() {
+        let s = Scenario::from_toml("name = \"mine\"\nrate = 10\n[faults]\npanic = 0.1\n[outage]\nstart = \"1s\"\nlength = \"2s\"").unwrap();
+        assert_eq!((s.rate, s.faults.panic), (10, 0.1));
+        let err = Scenario::from_toml("[faults]\npanic = 1.5").unwrap_err();
+        assert!(err.to_string().contains("faults.panic"), "{err}");
+        assert!(matches!(
+            Scenario::from_toml("rate = \"fast\""),
+            Err(DemoError::ScenarioFile(_))
+        ));
+        assert!(matches!(
+            Scenario::from_toml("colour = 1"),
+            Err(DemoError::ScenarioFile(_))
+        ));
+    }
+}
