@@ -1,0 +1,187 @@
+//! Property 4 (backoff) and property 6 (breaker against a reference model).
+
+mod common;
+
+use std::time::Duration;
+
+use candado::{Backoff, BackoffConfig, BreakerConfig, BreakerState, CircuitBreaker};
+use proptest::prelude::*;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::time::Instant;
+
+/// One step of a breaker's life.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Success,
+    Failure,
+    Allow,
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Failure),
+        2 => Just(Op::Success),
+        2 => Just(Op::Allow),
+        2 => (0u64..20_000).prop_map(Op::Advance),
+    ]
+}
+
+/// A small, obviously-correct model of the breaker's documented behaviour.
+#[derive(Debug)]
+struct Model {
+    cfg: BreakerConfig,
+    state: BreakerState,
+    opens: u32,
+    failures: u32,
+    probes: u32,
+    successes: u32,
+    until_ms: u64,
+    closed_since_ms: Option<u64>,
+}
+
+impl Model {
+    fn new(cfg: BreakerConfig) -> Self {
+        Self {
+            cfg,
+            state: BreakerState::Closed,
+            opens: 0,
+            failures: 0,
+            probes: 0,
+            successes: 0,
+            until_ms: 0,
+            closed_since_ms: None,
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        if self.state == BreakerState::Open && now >= self.until_ms {
+            self.state = BreakerState::HalfOpen;
+            self.probes = 0;
+            self.successes = 0;
+        }
+        let stable = self.cfg.stability_window.as_millis() as u64;
+        if self.state == BreakerState::Closed && self.closed_since_ms.is_some_and(|t| now - t >= stable) {
+            self.opens = 0;
+        }
+    }
+
+    fn open(&mut self, now: u64) {
+        self.opens += 1;
+        let cooldown = (self.cfg.cooldown_base.as_millis() as u64)
+            .saturating_mul(1 << (self.opens - 1).min(31))
+            .min(self.cfg.cooldown_cap.as_millis() as u64);
+        self.until_ms = now + cooldown;
+        self.state = BreakerState::Open;
+        self.failures = 0;
+    }
+
+    fn record(&mut self, now: u64, ok: bool) {
+        self.tick(now);
+        match (self.state, ok) {
+            (BreakerState::Closed, true) => self.failures = 0,
+            (BreakerState::Closed, false) => {
+                self.failures += 1;
+                if self.failures >= self.cfg.failure_threshold {
+                    self.open(now);
+                }
+            }
+            (BreakerState::HalfOpen, true) => {
+                self.successes += 1;
+                if self.successes >= self.cfg.success_threshold {
+                    self.state = BreakerState::Closed;
+                    self.closed_since_ms = Some(now);
+                    self.failures = 0;
+                }
+            }
+            (BreakerState::HalfOpen, false) => self.open(now),
+            (BreakerState::Open, _) => {}
+        }
+    }
+
+    fn allow(&mut self, now: u64) -> bool {
+        self.tick(now);
+        match self.state {
+            BreakerState::Closed => true,
+            BreakerState::Open => false,
+            BreakerState::HalfOpen if self.probes < self.cfg.half_open_probes => {
+                self.probes += 1;
+                true
+            }
+            BreakerState::HalfOpen => false,
+        }
+    }
+}
+
+fn breaker_config() -> impl Strategy<Value = BreakerConfig> {
+    (1u32..6, 1u32..4, 0u32..3, 100u64..5_000, 1u64..8, 1_000u64..60_000).prop_map(
+        |(failure_threshold, success_threshold, extra_probes, base, cap_factor, stability)| BreakerConfig {
+            failure_threshold,
+            success_threshold,
+            half_open_probes: success_threshold + extra_probes,
+            cooldown_base: Duration::from_millis(base),
+            cooldown_cap: Duration::from_millis(base * cap_factor),
+            stability_window: Duration::from_millis(stability),
+            ..BreakerConfig::default()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(common::config(256))]
+
+    /// Property 6: for any sequence of outcomes, permission checks and clock
+    /// advances, the breaker agrees with the reference model.
+    #[test]
+    fn breaker_matches_the_reference_model(cfg in breaker_config(), ops in prop::collection::vec(op(), 1..120)) {
+        let t0 = Instant::now();
+        let mut real = CircuitBreaker::new(cfg).unwrap();
+        let mut model = Model::new(cfg);
+        let mut now = 0u64;
+        for (i, op) in ops.iter().enumerate() {
+            let at = t0 + Duration::from_millis(now);
+            match *op {
+                Op::Success => { real.record(at, true); model.record(now, true); }
+                Op::Failure => { real.record(at, false); model.record(now, false); }
+                Op::Allow => prop_assert_eq!(real.allow(at), model.allow(now), "step {}: allow", i),
+                Op::Advance(ms) => now += ms,
+            }
+            let at = t0 + Duration::from_millis(now);
+            model.tick(now);
+            prop_assert_eq!(real.state(at), model.state, "step {} ({:?}): state", i, op);
+            prop_assert_eq!(real.opens(), model.opens, "step {}: opens", i);
+        }
+    }
+
+    /// Property 4: successive restart delays of one child never shrink until
+    /// the streak resets, and never exceed the cap.
+    #[test]
+    fn backoff_delays_never_shrink_nor_exceed_the_cap(
+        base in 0u64..5_000,
+        cap_factor in 1u64..64,
+        jitter in 0.0f64..=1.0,
+        seed in any::<u64>(),
+        resets in prop::collection::vec(any::<bool>(), 1..60),
+    ) {
+        let cfg = BackoffConfig {
+            base: Duration::from_millis(base),
+            cap: Duration::from_millis(base * cap_factor),
+            jitter,
+            stability_window: Duration::from_secs(60),
+        };
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut backoff = Backoff::new();
+        let mut previous = Duration::ZERO;
+        for (n, reset) in resets.into_iter().enumerate() {
+            if reset {
+                backoff.reset();
+                previous = Duration::ZERO;
+            }
+            let delay = backoff.next_delay(&cfg, &mut rng);
+            prop_assert!(delay >= previous, "step {}: {:?} shrank below {:?}", n, delay, previous);
+            prop_assert!(delay <= cfg.cap, "step {}: {:?} above the cap", n, delay);
+            previous = delay;
+        }
+    }
+}
