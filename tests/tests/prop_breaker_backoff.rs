@@ -62,7 +62,9 @@ impl Model {
             self.successes = 0;
         }
         let stable = self.cfg.stability_window.as_millis() as u64;
-        if self.state == BreakerState::Closed && self.closed_since_ms.is_some_and(|t| now - t >= stable) {
+        if self.state == BreakerState::Closed
+            && self.closed_since_ms.is_some_and(|t| now - t >= stable)
+        {
             self.opens = 0;
         }
     }
@@ -115,17 +117,27 @@ impl Model {
 }
 
 fn breaker_config() -> impl Strategy<Value = BreakerConfig> {
-    (1u32..6, 1u32..4, 0u32..3, 100u64..5_000, 1u64..8, 1_000u64..60_000).prop_map(
-        |(failure_threshold, success_threshold, extra_probes, base, cap_factor, stability)| BreakerConfig {
-            failure_threshold,
-            success_threshold,
-            half_open_probes: success_threshold + extra_probes,
-            cooldown_base: Duration::from_millis(base),
-            cooldown_cap: Duration::from_millis(base * cap_factor),
-            stability_window: Duration::from_millis(stability),
-            ..BreakerConfig::default()
-        },
+    (
+        1u32..6,
+        1u32..4,
+        0u32..3,
+        100u64..5_000,
+        1u64..8,
+        1_000u64..60_000,
     )
+        .prop_map(
+            |(failure_threshold, success_threshold, extra_probes, base, cap_factor, stability)| {
+                BreakerConfig {
+                    failure_threshold,
+                    success_threshold,
+                    half_open_probes: success_threshold + extra_probes,
+                    cooldown_base: Duration::from_millis(base),
+                    cooldown_cap: Duration::from_millis(base * cap_factor),
+                    stability_window: Duration::from_millis(stability),
+                    ..BreakerConfig::default()
+                }
+            },
+        )
 }
 
 proptest! {

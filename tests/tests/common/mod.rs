@@ -1,6 +1,8 @@
 //! Shared harness of the property tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tree;
+
 use std::future::Future;
 
 use proptest::test_runner::Config;
