@@ -38,6 +38,7 @@ struct Model {
     probes: u32,
     successes: u32,
     until_ms: u64,
+    probing_since_ms: u64,
     closed_since_ms: Option<u64>,
 }
 
@@ -51,8 +52,15 @@ impl Model {
             probes: 0,
             successes: 0,
             until_ms: 0,
+            probing_since_ms: 0,
             closed_since_ms: None,
         }
+    }
+
+    fn cooldown(&self) -> u64 {
+        (self.cfg.cooldown_base.as_millis() as u64)
+            .saturating_mul(1 << (self.opens.max(1) - 1).min(31))
+            .min(self.cfg.cooldown_cap.as_millis() as u64)
     }
 
     fn tick(&mut self, now: u64) {
@@ -60,6 +68,15 @@ impl Model {
             self.state = BreakerState::HalfOpen;
             self.probes = 0;
             self.successes = 0;
+            self.probing_since_ms = now;
+        }
+        // Unanswered probes are released after one cooldown.
+        if self.state == BreakerState::HalfOpen
+            && self.probes >= self.cfg.half_open_probes
+            && now - self.probing_since_ms >= self.cooldown()
+        {
+            self.probes = 0;
+            self.probing_since_ms = now;
         }
         let stable = self.cfg.stability_window.as_millis() as u64;
         if self.state == BreakerState::Closed
@@ -71,10 +88,7 @@ impl Model {
 
     fn open(&mut self, now: u64) {
         self.opens += 1;
-        let cooldown = (self.cfg.cooldown_base.as_millis() as u64)
-            .saturating_mul(1 << (self.opens - 1).min(31))
-            .min(self.cfg.cooldown_cap.as_millis() as u64);
-        self.until_ms = now + cooldown;
+        self.until_ms = now + self.cooldown();
         self.state = BreakerState::Open;
         self.failures = 0;
     }

@@ -152,6 +152,8 @@ pub struct CircuitBreaker {
     probes: u32,
     successes: u32,
     open_until: Option<Instant>,
+    /// When the current half-open round of probes began.
+    probing_since: Option<Instant>,
     closed_since: Option<Instant>,
     recent: VecDeque<bool>,
 }
@@ -168,6 +170,7 @@ impl CircuitBreaker {
             probes: 0,
             successes: 0,
             open_until: None,
+            probing_since: None,
             closed_since: None,
             recent: VecDeque::new(),
         })
@@ -181,6 +184,19 @@ impl CircuitBreaker {
             self.state = BreakerState::HalfOpen;
             self.probes = 0;
             self.successes = 0;
+            self.probing_since = Some(now);
+        }
+        // Probes that never reported back (their caller was lost, or reported
+        // elsewhere) are released after one cooldown, so a half-open breaker
+        // cannot stay shut for good.
+        if self.state == BreakerState::HalfOpen
+            && self.probes >= self.config.half_open_probes
+            && self
+                .probing_since
+                .is_some_and(|t| now.duration_since(t) >= self.config.cooldown(self.opens.max(1)))
+        {
+            self.probes = 0;
+            self.probing_since = Some(now);
         }
         if self.state == BreakerState::Closed
             && self.opens > 0
@@ -301,7 +317,7 @@ impl CircuitBreaker {
                 breaker.open_until = Some(now + left);
             }
             BreakerState::Closed => breaker.closed_since = Some(now),
-            BreakerState::HalfOpen => {}
+            BreakerState::HalfOpen => breaker.probing_since = Some(now),
         }
         Ok(breaker)
     }
@@ -367,6 +383,25 @@ mod tests {
         assert_eq!(b.state(later), BreakerState::HalfOpen);
         b.record(later, true);
         assert_eq!(b.state(later), BreakerState::Closed);
+    }
+
+    #[test]
+    fn probes_that_never_report_are_released_after_a_cooldown() {
+        let now = Instant::now();
+        let mut b = CircuitBreaker::new(BreakerConfig::default()).unwrap();
+        open(&mut b, now);
+        let half = now + Duration::from_secs(5);
+        assert!(b.allow(half) && b.allow(half));
+        // Both probes were lost: no outcome ever comes back.
+        assert!(!b.allow(half + Duration::from_secs(4)));
+        assert!(
+            b.allow(half + Duration::from_secs(5)),
+            "released after one cooldown"
+        );
+        assert_eq!(
+            b.state(half + Duration::from_secs(5)),
+            BreakerState::HalfOpen
+        );
     }
 
     #[test]
