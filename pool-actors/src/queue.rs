@@ -23,6 +23,9 @@ struct Entry {
     priority: u8,
     seq: u64,
     capability: Option<String>,
+    /// When it last started waiting at its priority; `ages` entries with
+    /// another time are stale (the task left and came back).
+    since: Instant,
 }
 
 /// Tasks ready to run, one heap per capability (`None` = any worker).
@@ -69,6 +72,7 @@ impl ReadyQueues {
                 priority,
                 seq,
                 capability,
+                since: now,
             },
         );
         self.ages.push_back((now, id));
@@ -141,7 +145,7 @@ impl ReadyQueues {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
-            if entry.priority == 0 {
+            if entry.since != since || entry.priority == 0 {
                 continue;
             }
             entry.priority -= 1;
@@ -151,6 +155,7 @@ impl ReadyQueues {
             }
             promoted += 1;
             // Waits again at its new level.
+            entry.since = since + after;
             self.ages.push_back((since + after, id));
         }
         promoted
@@ -200,6 +205,20 @@ mod tests {
                 .map(|(id, _)| id),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_requeued_task_waits_a_full_step_again() {
+        let t0 = Instant::now();
+        let step = Duration::from_secs(10);
+        let mut q = ReadyQueues::new(Some(step));
+        q.push(t0, 1, 5, 0, None);
+        q.remove(1);
+        // Back (a retry) 8 s later: its first stay must not count.
+        q.push(t0 + Duration::from_secs(8), 1, 5, 0, None);
+        assert_eq!(q.promote(t0 + step), 0);
+        assert_eq!(q.promote(t0 + Duration::from_secs(18)), 1);
+        assert_eq!(q.priority_of(1), Some(4));
     }
 
     #[test]
