@@ -448,10 +448,21 @@ fn a_child_breaker_isolates_probes_half_open_and_closes() {
             "half-open on the tick when the 5 s cooldown ends"
         );
         assert!(!root.children().await.unwrap()[0].isolated);
-        for _ in 0..2 {
-            assert!(breakers.allow_child("w"));
-            w.do_send(Outcome(None, true));
-        }
+        // Both probes out: no more work for `w` until one reports back.
+        assert!(breakers.allow_child("w") && breakers.allow_child("w"));
+        assert!(!breakers.allow_child("w"));
+        // A probe that failed through a dependency proves nothing against the
+        // child, but frees its probe slot.
+        w.do_send(Outcome(Some("payments"), false));
+        advance(Duration::from_millis(10)).await;
+        assert!(breakers.allow_child("w"), "the probe slot came back");
+        assert_eq!(
+            breakers.child_state("w"),
+            Some(candado::BreakerState::HalfOpen)
+        );
+        // Successes through a dependency count for the child too.
+        w.do_send(Outcome(Some("payments"), true));
+        w.do_send(Outcome(None, true));
         events
             .wait_for(|e| {
                 matches!(

@@ -413,7 +413,8 @@ pub struct PoolConfig {
     pub heal_limit: HealLimitSettings,
     /// Automatic scaling (default off).
     pub autoscale: Option<AutoscaleSettings>,
-    /// Router housekeeping period (starvation promotion), default 1 s.
+    /// Router housekeeping period (starvation promotion, and a fresh dispatch
+    /// attempt while work waits), default 1 s.
     #[serde(with = "humantime_serde")]
     pub router_tick: Duration,
 }

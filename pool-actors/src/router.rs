@@ -229,10 +229,16 @@ impl<H: TaskHandler> Router<H> {
         }
         'dispatch: loop {
             for (capability, id, _) in self.queues.heads() {
-                if let Some(worker) = self.pick_worker(capability.as_deref()) {
+                if let Some((worker, probe)) = self.pick_worker(capability.as_deref()) {
                     if let Some(until) = self.dependency_closed(id) {
                         // Its dependency's breaker is open: park it until the
-                        // cooldown ends (then probes may go through).
+                        // cooldown ends (then probes may go through), and give
+                        // back the worker's probe if it took one.
+                        if probe {
+                            if let Some(breakers) = &self.breakers {
+                                breakers.release_child(&worker);
+                            }
+                        }
                         self.queues.remove(id);
                         self.delayed.push(until, id);
                         self.arm_retry_timer(ctx);
@@ -287,7 +293,9 @@ impl<H: TaskHandler> Router<H> {
         after.chain(before)
     }
 
-    fn pick_worker(&mut self, capability: Option<&str>) -> Option<Arc<str>> {
+    /// The next worker for a task needing `capability`, and whether taking
+    /// it used a probe of its half-open breaker.
+    fn pick_worker(&mut self, capability: Option<&str>) -> Option<(Arc<str>, bool)> {
         // Half-open workers that refused a probe; rare, so no allocation up front.
         let mut refused: Vec<Arc<str>> = Vec::new();
         loop {
@@ -315,7 +323,7 @@ impl<H: TaskHandler> Router<H> {
                 continue;
             }
             self.cursor = Some(candidate.clone());
-            return Some(candidate);
+            return Some((candidate, half_open));
         }
     }
 
@@ -657,8 +665,13 @@ impl<H: TaskHandler> Actor for Router<H> {
                 if let Some(tick) = act.tick.take() {
                     ctx.cancel_future(tick);
                 }
-            } else if act.queues.promote(Instant::now()) > 0 {
-                act.pump(ctx);
+            } else {
+                // Promotions, and half-open probes freed by the clock alone
+                // (no message announces them), may let waiting work go.
+                let promoted = act.queues.promote(Instant::now()) > 0;
+                if promoted || act.queues.len() > 0 {
+                    act.pump(ctx);
+                }
             }
         });
         self.tick = Some(tick);

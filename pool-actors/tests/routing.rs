@@ -325,3 +325,101 @@ fn tasks_for_a_dependency_whose_breaker_is_open_wait_until_it_half_opens() {
         assert!(report.balanced());
     });
 }
+
+#[test]
+fn a_task_parked_for_its_dependency_gives_back_the_probe_it_took() {
+    run_paused(|| async {
+        let mut h = start(PoolConfig {
+            retry: candado_pool::RetryConfig {
+                max_retries: 0,
+                ..config(1).retry
+            },
+            ..config(1)
+        })
+        .await;
+        let payments = || TaskOptions::default().with_dependency("payments");
+        let breakers = h.pool.breakers().unwrap().clone();
+        // `payments` opens, half-opens at 5 s, fails its probe and reopens for 10 s.
+        for _ in 0..5 {
+            let _ = h.pool.submit_with(Job::Fail, payments()).unwrap().await;
+        }
+        advance(Duration::from_secs(5)).await;
+        let _ = h.pool.submit_with(Job::Fail, payments()).unwrap().await;
+        // Then the worker's own failures open its breaker (5 s cooldown).
+        for _ in 0..5 {
+            let _ = h.pool.submit(Job::Fail).unwrap().await;
+        }
+        advance(Duration::from_secs(7)).await;
+        assert_eq!(
+            breakers.child_state("worker-0"),
+            Some(candado::BreakerState::HalfOpen)
+        );
+        assert_eq!(
+            breakers.dependency_state("payments"),
+            Some(candado::BreakerState::Open)
+        );
+        drain(&mut h.events);
+        // Work for `payments` is picked for the half-open worker, then parked:
+        // the worker's probes must not go with it.
+        let parked: Vec<_> = (0..2)
+            .map(|tag| h.pool.submit_with(work(10, tag), payments()).unwrap())
+            .collect();
+        settle().await;
+        let asked = tokio::time::Instant::now();
+        assert_eq!(h.pool.submit(work(10, 9)).unwrap().await, Ok(9));
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "the worker's probe was free at once, not after {:?}",
+            asked.elapsed()
+        );
+        for (t, tag) in parked.into_iter().zip(0..) {
+            assert_eq!(t.await, Ok(tag));
+        }
+        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced());
+    });
+}
+
+#[test]
+fn a_probe_lost_with_its_worker_is_freed_by_the_clock_and_work_resumes() {
+    run_paused(|| async {
+        let mut h = start(PoolConfig {
+            retry: candado_pool::RetryConfig {
+                max_retries: 0,
+                ..config(1).retry
+            },
+            breaker: Some(candado_pool::BreakerSettings {
+                half_open_probes: 1,
+                success_threshold: 1,
+                ..Default::default()
+            }),
+            ..config(1)
+        })
+        .await;
+        let breakers = h.pool.breakers().unwrap().clone();
+        for _ in 0..5 {
+            let _ = h.pool.submit(Job::Fail).unwrap().await;
+        }
+        advance(Duration::from_secs(6)).await;
+        assert_eq!(
+            breakers.child_state("worker-0"),
+            Some(candado::BreakerState::HalfOpen)
+        );
+        // The only probe dies with its worker and never reports an outcome.
+        let _ = h.pool.submit(Job::CrashWorker).unwrap().await;
+        let lost = tokio::time::Instant::now();
+        drain(&mut h.events);
+        // Once the clock frees the probe (one 5 s cooldown), the router must
+        // notice by itself: no message announces it.
+        let next = h.pool.submit(work(10, 1)).unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(60), next).await;
+        assert_eq!(done, Ok(Ok(1)), "work never resumed");
+        assert!(
+            lost.elapsed() <= Duration::from_secs(7),
+            "{:?}",
+            lost.elapsed()
+        );
+        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced());
+    });
+}

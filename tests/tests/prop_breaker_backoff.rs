@@ -16,6 +16,8 @@ enum Op {
     Success,
     Failure,
     Allow,
+    /// Gives back a probe that was let through but not used.
+    Release,
     Advance(u64),
 }
 
@@ -24,6 +26,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Failure),
         2 => Just(Op::Success),
         2 => Just(Op::Allow),
+        1 => Just(Op::Release),
         2 => (0u64..20_000).prop_map(Op::Advance),
     ]
 }
@@ -128,6 +131,13 @@ impl Model {
             BreakerState::HalfOpen => false,
         }
     }
+
+    fn release(&mut self, now: u64) {
+        self.tick(now);
+        if self.state == BreakerState::HalfOpen {
+            self.probes = self.probes.saturating_sub(1);
+        }
+    }
 }
 
 fn breaker_config() -> impl Strategy<Value = BreakerConfig> {
@@ -170,6 +180,7 @@ proptest! {
             match *op {
                 Op::Success => { real.record(at, true); model.record(now, true); }
                 Op::Failure => { real.record(at, false); model.record(now, false); }
+                Op::Release => { real.release_probe(at); model.release(now); }
                 Op::Allow => prop_assert_eq!(real.allow(at), model.allow(now), "step {}: allow", i),
                 Op::Advance(ms) => now += ms,
             }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    AttemptError, PoolBuilder, PoolConfig, PoolEvent, RetryConfig, TaskContext, TaskFailure,
-    TaskHandler, TaskOptions,
+    AttemptError, BreakerSettings, PoolBuilder, PoolConfig, PoolEvent, RetryConfig, TaskContext,
+    TaskFailure, TaskHandler, TaskOptions,
 };
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
@@ -34,6 +34,8 @@ struct Task {
     priority: u8,
     timeout_ms: Option<u64>,
     needs_gpu: bool,
+    /// Calls the `dep` dependency, so its failures feed that breaker.
+    uses_dependency: bool,
 }
 
 struct Runner {
@@ -83,19 +85,23 @@ fn tasks(max: usize) -> impl Strategy<Value = Vec<Task>> {
             0u8..20,
             prop::option::of(100u64..3_000),
             any::<bool>(),
+            any::<bool>(),
         ),
         1..max,
     )
     .prop_map(|v| {
         v.into_iter()
             .enumerate()
-            .map(|(tag, (script, priority, timeout_ms, needs_gpu))| Task {
-                tag,
-                script,
-                priority,
-                timeout_ms,
-                needs_gpu,
-            })
+            .map(
+                |(tag, (script, priority, timeout_ms, needs_gpu, uses_dependency))| Task {
+                    tag,
+                    script,
+                    priority,
+                    timeout_ms,
+                    needs_gpu,
+                    uses_dependency,
+                },
+            )
             .collect()
     })
 }
@@ -123,7 +129,156 @@ fn options(task: &Task) -> TaskOptions {
     if task.needs_gpu {
         o = o.with_capability("gpu");
     }
+    if task.uses_dependency {
+        o = o.with_dependency("dep");
+    }
     o
+}
+
+/// Runs `tasks` through a pool of `shape` on virtual time; returns every
+/// broken accounting rule (property 1).
+fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) -> Vec<String> {
+    run_paused(|| async move {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (shared, epoch) = (log.clone(), tokio::time::Instant::now());
+        let config = PoolConfig {
+            size: shape.workers,
+            concurrency: shape.concurrency,
+            task_timeout: Duration::from_secs(2),
+            retry: RetryConfig {
+                max_retries: shape.max_retries,
+                base: Duration::from_millis(100),
+                cap: Duration::from_secs(1),
+                jitter: 0.3,
+            },
+            breaker: Some(breaker),
+            ..PoolConfig::default()
+        };
+        let pool = PoolBuilder::new(move || Runner {
+            log: shared.clone(),
+            epoch,
+        })
+        .config(config)
+        .capabilities_for(|n| {
+            if n == 0 {
+                vec!["gpu".into()]
+            } else {
+                Vec::new()
+            }
+        })
+        .start(&runtime)
+        .await
+        .unwrap();
+        let mut events = pool.subscribe();
+        let handles: Vec<_> = tasks
+            .iter()
+            .map(|t| (t.clone(), pool.submit_with(t.clone(), options(t)).unwrap()))
+            .collect();
+        let gpu_ids: std::collections::BTreeSet<u64> = handles
+            .iter()
+            .filter(|(t, _)| t.needs_gpu)
+            .map(|(_, h)| h.id())
+            .collect();
+        let mut problems = Vec::new();
+        let attempts_allowed = shape.max_retries as usize + 1;
+        // A generous virtual-time deadline turns a lost task into a
+        // failing (and shrinkable) case instead of a hang.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4 * 3_600);
+        for (task, handle) in handles {
+            let id = handle.id();
+            let Ok(outcome) = tokio::time::timeout_at(deadline, handle).await else {
+                problems.push(format!("task {} ({:?}) never ended", task.tag, task.script));
+                continue;
+            };
+            let should_succeed = match task.script {
+                Script::Succeed => true,
+                Script::FailThenSucceed(n) => (n as usize) < attempts_allowed,
+                _ => false,
+            };
+            match (should_succeed, outcome) {
+                (true, Ok(tag)) if tag == task.tag => {}
+                (false, Err(TaskFailure::DeadLettered { id: dead, attempts })) => {
+                    if dead != id {
+                        problems.push(format!("task {} dead-lettered as {dead}", task.tag));
+                    }
+                    if attempts.len() != attempts_allowed {
+                        problems.push(format!(
+                            "task {}: {} history entries for {attempts_allowed} attempts",
+                            task.tag,
+                            attempts.len()
+                        ));
+                    }
+                    let numbers: Vec<u32> = attempts.iter().map(|a| a.number).collect();
+                    if numbers != (1..=attempts_allowed as u32).collect::<Vec<_>>() {
+                        problems.push(format!("task {}: attempt numbers {numbers:?}", task.tag));
+                    }
+                    let kind_ok = attempts.iter().all(|a| {
+                        matches!(
+                            (task.script, &a.error),
+                            (Script::Panic, AttemptError::Panicked(_))
+                                | (Script::Hang, AttemptError::TimedOut(_))
+                                | (
+                                    Script::AlwaysFail | Script::FailThenSucceed(_),
+                                    AttemptError::Failed(_)
+                                )
+                        )
+                    });
+                    if !kind_ok {
+                        problems.push(format!(
+                            "task {} ({:?}): errors {:?}",
+                            task.tag,
+                            task.script,
+                            attempts.iter().map(|a| &a.error).collect::<Vec<_>>()
+                        ));
+                    }
+                }
+                (_, other) => {
+                    problems.push(format!("task {} ({:?}): {other:?}", task.tag, task.script))
+                }
+            }
+        }
+        let report = pool.shutdown_gracefully(Duration::from_secs(5)).await;
+        if !report.balanced() || report.submitted != tasks.len() as u64 || report.returned != 0 {
+            problems.push(format!("books: {report:?}"));
+        }
+        // Exactly one terminal event per task; gpu tasks only ever ran on
+        // worker-0, the only worker with that capability.
+        let mut terminal = std::collections::BTreeMap::<u64, u32>::new();
+        while let Some(e) = events.try_recv() {
+            let ran_on = match &e {
+                PoolEvent::TaskCompleted { id, worker, .. }
+                | PoolEvent::TaskFailed { id, worker, .. } => Some((*id, worker.clone())),
+                _ => None,
+            };
+            if let Some((id, worker)) = ran_on {
+                if gpu_ids.contains(&id) && worker != "worker-0" {
+                    problems.push(format!("gpu task {id} ran on {worker}"));
+                }
+            }
+            match e {
+                PoolEvent::TaskCompleted { id, .. } | PoolEvent::TaskDeadLettered { id, .. } => {
+                    *terminal.entry(id).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+        if terminal.len() != tasks.len() || terminal.values().any(|n| *n != 1) {
+            problems.push(format!("terminal events per task: {terminal:?}"));
+        }
+        runtime.shutdown().await;
+        problems
+    })
+}
+
+/// Short cooldowns: a single worker failing most scripts would otherwise
+/// spend hours of virtual time isolated, one probe a minute.
+fn fast_breaker() -> BreakerSettings {
+    BreakerSettings {
+        cooldown_base: Duration::from_secs(1),
+        cooldown_cap: Duration::from_secs(4),
+        ..BreakerSettings::default()
+    }
 }
 
 proptest! {
@@ -134,93 +289,7 @@ proptest! {
     #[test]
     fn every_task_ends_exactly_once_with_a_full_history(shape in shape(), tasks in tasks(40)) {
         let (shown_shape, shown_tasks) = (shape.clone(), tasks.clone());
-        let problems = run_paused(|| async move {
-            let runtime = Runtime::builder().current_thread().build().unwrap();
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let (shared, epoch) = (log.clone(), tokio::time::Instant::now());
-            let config = PoolConfig {
-                size: shape.workers,
-                concurrency: shape.concurrency,
-                task_timeout: Duration::from_secs(2),
-                retry: RetryConfig { max_retries: shape.max_retries, base: Duration::from_millis(100), cap: Duration::from_secs(1), jitter: 0.3 },
-                ..PoolConfig::default()
-            };
-            let pool = PoolBuilder::new(move || Runner { log: shared.clone(), epoch })
-                .config(config)
-                .capabilities_for(|n| if n == 0 { vec!["gpu".into()] } else { Vec::new() })
-                .start(&runtime)
-                .await
-                .unwrap();
-            let mut events = pool.subscribe();
-            let handles: Vec<_> = tasks.iter().map(|t| (t.clone(), pool.submit_with(t.clone(), options(t)).unwrap())).collect();
-            let gpu_ids: std::collections::BTreeSet<u64> =
-                handles.iter().filter(|(t, _)| t.needs_gpu).map(|(_, h)| h.id()).collect();
-            let mut problems = Vec::new();
-            let attempts_allowed = shape.max_retries as usize + 1;
-            for (task, handle) in handles {
-                let id = handle.id();
-                let outcome = handle.await;
-                let should_succeed = match task.script {
-                    Script::Succeed => true,
-                    Script::FailThenSucceed(n) => (n as usize) < attempts_allowed,
-                    _ => false,
-                };
-                match (should_succeed, outcome) {
-                    (true, Ok(tag)) if tag == task.tag => {}
-                    (false, Err(TaskFailure::DeadLettered { id: dead, attempts })) => {
-                        if dead != id {
-                            problems.push(format!("task {} dead-lettered as {dead}", task.tag));
-                        }
-                        if attempts.len() != attempts_allowed {
-                            problems.push(format!("task {}: {} history entries for {attempts_allowed} attempts", task.tag, attempts.len()));
-                        }
-                        let numbers: Vec<u32> = attempts.iter().map(|a| a.number).collect();
-                        if numbers != (1..=attempts_allowed as u32).collect::<Vec<_>>() {
-                            problems.push(format!("task {}: attempt numbers {numbers:?}", task.tag));
-                        }
-                        let kind_ok = attempts.iter().all(|a| {
-                            matches!(
-                                (task.script, &a.error),
-                                (Script::Panic, AttemptError::Panicked(_))
-                                    | (Script::Hang, AttemptError::TimedOut(_))
-                                    | (Script::AlwaysFail | Script::FailThenSucceed(_), AttemptError::Failed(_))
-                            )
-                        });
-                        if !kind_ok {
-                            problems.push(format!("task {} ({:?}): errors {:?}", task.tag, task.script, attempts.iter().map(|a| &a.error).collect::<Vec<_>>()));
-                        }
-                    }
-                    (_, other) => problems.push(format!("task {} ({:?}): {other:?}", task.tag, task.script)),
-                }
-            }
-            let report = pool.shutdown_gracefully(Duration::from_secs(5)).await;
-            if !report.balanced() || report.submitted != tasks.len() as u64 || report.returned != 0 {
-                problems.push(format!("books: {report:?}"));
-            }
-            // Exactly one terminal event per task; gpu tasks only ever ran on
-            // worker-0, the only worker with that capability.
-            let mut terminal = std::collections::BTreeMap::<u64, u32>::new();
-            while let Some(e) = events.try_recv() {
-                let ran_on = match &e {
-                    PoolEvent::TaskCompleted { id, worker, .. } | PoolEvent::TaskFailed { id, worker, .. } => Some((*id, worker.clone())),
-                    _ => None,
-                };
-                if let Some((id, worker)) = ran_on {
-                    if gpu_ids.contains(&id) && worker != "worker-0" {
-                        problems.push(format!("gpu task {id} ran on {worker}"));
-                    }
-                }
-                match e {
-                    PoolEvent::TaskCompleted { id, .. } | PoolEvent::TaskDeadLettered { id, .. } => *terminal.entry(id).or_default() += 1,
-                    _ => {}
-                }
-            }
-            if terminal.len() != tasks.len() || terminal.values().any(|n| *n != 1) {
-                problems.push(format!("terminal events per task: {terminal:?}"));
-            }
-            runtime.shutdown().await;
-            problems
-        });
+        let problems = check_accounting(shape, tasks, fast_breaker());
         prop_assert!(problems.is_empty(), "{:#?}\nshape {:?}\ntasks {:#?}", problems, shown_shape, shown_tasks);
     }
 
@@ -238,7 +307,7 @@ proptest! {
             // Occupy every worker, then queue everything at once.
             let blockers: Vec<_> = (0..workers)
                 .map(|i| {
-                    let t = Task { tag: 1_000 + i, script: Script::Succeed, priority: 0, timeout_ms: None, needs_gpu: false };
+                    let t = Task { tag: 1_000 + i, script: Script::Succeed, priority: 0, timeout_ms: None, needs_gpu: false, uses_dependency: false };
                     pool.submit(t).unwrap()
                 })
                 .collect();
@@ -246,7 +315,7 @@ proptest! {
             let batch: Vec<_> = priorities
                 .iter()
                 .enumerate()
-                .map(|(tag, p)| (Task { tag, script: Script::Succeed, priority: *p, timeout_ms: None, needs_gpu: false }, TaskOptions::priority(*p)))
+                .map(|(tag, p)| (Task { tag, script: Script::Succeed, priority: *p, timeout_ms: None, needs_gpu: false, uses_dependency: false }, TaskOptions::priority(*p)))
                 .collect();
             let handles = pool.submit_batch(batch).unwrap();
             for h in blockers.into_iter().chain(handles) {
@@ -268,4 +337,54 @@ proptest! {
         });
         prop_assert!(problems.is_empty(), "{:#?}\npriorities {:?}", problems, shown);
     }
+}
+
+/// Regression (found by property 1 with dependency tasks): one worker whose
+/// half-open breaker lent its probes to tasks that then failed through, or
+/// were parked for, an open dependency. Nothing gave the probes back, and
+/// nothing woke the router once the clock alone released them, so the queue
+/// stalled for good. Default (slow) breakers, so it takes virtual hours.
+#[test]
+fn a_lone_worker_sharing_probes_with_a_dependency_finishes_every_task() {
+    use Script::{AlwaysFail, FailThenSucceed, Hang, Succeed};
+    let scripts = [
+        (FailThenSucceed(3), 5, true),
+        (AlwaysFail, 8, true),
+        (AlwaysFail, 3, false),
+        (AlwaysFail, 3, false),
+        (FailThenSucceed(2), 0, true),
+        (FailThenSucceed(3), 14, false),
+        (AlwaysFail, 16, true),
+        (FailThenSucceed(2), 17, true),
+        (Hang, 11, true),
+        (AlwaysFail, 10, false),
+        (AlwaysFail, 16, true),
+        (AlwaysFail, 11, true),
+        (AlwaysFail, 10, false),
+        (AlwaysFail, 15, false),
+        (FailThenSucceed(3), 10, false),
+        (Hang, 0, true),
+        (Succeed, 3, false),
+        (AlwaysFail, 10, true),
+        (Hang, 13, true),
+    ];
+    let tasks = scripts
+        .into_iter()
+        .enumerate()
+        .map(|(tag, (script, priority, uses_dependency))| Task {
+            tag,
+            script,
+            priority,
+            timeout_ms: None,
+            needs_gpu: false,
+            uses_dependency,
+        })
+        .collect();
+    let shape = Shape {
+        workers: 1,
+        concurrency: 1,
+        max_retries: 3,
+    };
+    let problems = check_accounting(shape, tasks, BreakerSettings::default());
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -138,6 +138,14 @@ impl Breakers {
         breaker.open_until()
     }
 
+    /// Gives back a probe of `child`'s half-open breaker that
+    /// [`allow_child`](Self::allow_child) granted but no work used.
+    pub fn release_child(&self, child: &str) {
+        if let Some(breaker) = self.lock().children.get_mut(child) {
+            breaker.release_probe(Instant::now());
+        }
+    }
+
     /// State of the breaker of `child`, if it has one.
     pub fn child_state(&self, child: &str) -> Option<BreakerState> {
         let now = Instant::now();
@@ -205,7 +213,9 @@ impl Breakers {
 /// A child whose breaker is open is isolated (no work is routed to it) until
 /// its cooldown ends; half-open it is degraded while probes run. Dependency
 /// breakers do not judge children: whoever routes work asks
-/// [`Breakers::allow_dependency`].
+/// [`Breakers::allow_dependency`]. An outcome through a dependency counts for
+/// the child only when it succeeded; a failed one frees the probe it held on
+/// the child's half-open breaker.
 #[derive(Debug, Clone)]
 pub struct BreakerStrategy {
     breakers: Breakers,
@@ -267,7 +277,18 @@ impl HealthStrategy for BreakerStrategy {
                 dependency: Some(dependency),
                 success,
             } => {
-                self.breakers.lock().record(true, dependency, now, *success);
+                let mut registry = self.breakers.lock();
+                registry.record(true, dependency, now, *success);
+                // A success through a dependency shows the child works too; a
+                // failure is the dependency's, but it still ends a probe the
+                // child's half-open breaker let through.
+                if *success {
+                    registry.record(false, child, now, true);
+                } else if let Some(breaker) = registry.children.get_mut(child) {
+                    breaker.release_probe(now);
+                }
+                drop(registry);
+                self.report(now, child, out);
             }
             Signal::Outcome {
                 dependency: None,

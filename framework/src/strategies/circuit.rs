@@ -234,6 +234,15 @@ impl CircuitBreaker {
         }
     }
 
+    /// Gives back a probe that [`allow`](Self::allow) let through but that
+    /// will never report an outcome here (the call was not made, or its
+    /// outcome belongs to another breaker). Does nothing unless half-open.
+    pub fn release_probe(&mut self, now: Instant) {
+        if self.state(now) == BreakerState::HalfOpen {
+            self.probes = self.probes.saturating_sub(1);
+        }
+    }
+
     /// Records a call's outcome.
     pub fn record(&mut self, now: Instant, success: bool) {
         match self.state(now) {
@@ -383,6 +392,20 @@ mod tests {
         assert_eq!(b.state(later), BreakerState::HalfOpen);
         b.record(later, true);
         assert_eq!(b.state(later), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_probe_given_back_lets_another_through() {
+        let now = Instant::now();
+        let mut b = CircuitBreaker::new(BreakerConfig::default()).unwrap();
+        b.release_probe(now);
+        assert!(b.allow(now), "closed: releasing changes nothing");
+        open(&mut b, now);
+        let half = now + Duration::from_secs(5);
+        assert!(b.allow(half) && b.allow(half) && !b.allow(half));
+        b.release_probe(half);
+        assert!(b.allow(half));
+        assert!(!b.allow(half));
     }
 
     #[test]

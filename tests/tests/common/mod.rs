@@ -5,7 +5,7 @@ pub mod tree;
 
 use std::future::Future;
 
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// Cases per property: a fixed, quick number in CI; raise it for long local
 /// runs with `CANDADO_PROPTEST_CASES=5000 cargo test -p candado-tests`.
@@ -16,6 +16,11 @@ pub fn config(default_cases: u32) -> Config {
         .unwrap_or(default_cases);
     Config {
         cases,
+        // Failures found are saved beside each test file
+        // (`prop_x.proptest-regressions`) and replayed first on every run.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }
