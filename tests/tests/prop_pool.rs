@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    AttemptError, BreakerSettings, PoolBuilder, PoolConfig, PoolEvent, RetryConfig, TaskContext,
-    TaskFailure, TaskHandler, TaskOptions,
+    AttemptError, BreakerSettings, LivenessSettings, PoolBuilder, PoolConfig, PoolEvent,
+    RetryConfig, TaskContext, TaskFailure, TaskHandler, TaskOptions,
 };
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
@@ -111,14 +111,26 @@ struct Shape {
     workers: usize,
     concurrency: usize,
     max_retries: u32,
+    /// Liveness restarts a worker whose task makes no progress this long
+    /// (stuck tasks); its other attempts are then lost with it.
+    progress_timeout_ms: Option<u64>,
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
-    (1usize..4, 1usize..3, 0u32..4).prop_map(|(workers, concurrency, max_retries)| Shape {
-        workers,
-        concurrency,
-        max_retries,
-    })
+    (
+        1usize..4,
+        1usize..3,
+        0u32..4,
+        prop::option::of(300u64..2_500),
+    )
+        .prop_map(
+            |(workers, concurrency, max_retries, progress_timeout_ms)| Shape {
+                workers,
+                concurrency,
+                max_retries,
+                progress_timeout_ms,
+            },
+        )
 }
 
 fn options(task: &Task) -> TaskOptions {
@@ -153,6 +165,10 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
                 jitter: 0.3,
             },
             breaker: Some(breaker),
+            liveness: Some(LivenessSettings {
+                progress_timeout: shape.progress_timeout_ms.map(Duration::from_millis),
+                ..LivenessSettings::default()
+            }),
             ..PoolConfig::default()
         };
         let pool = PoolBuilder::new(move || Runner {
@@ -191,6 +207,7 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
                 problems.push(format!("task {} ({:?}) never ended", task.tag, task.script));
                 continue;
             };
+            let stuck_restarts = shape.progress_timeout_ms.is_some();
             let should_succeed = match task.script {
                 Script::Succeed => true,
                 Script::FailThenSucceed(n) => (n as usize) < attempts_allowed,
@@ -198,7 +215,12 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
             };
             match (should_succeed, outcome) {
                 (true, Ok(tag)) if tag == task.tag => {}
-                (false, Err(TaskFailure::DeadLettered { id: dead, attempts })) => {
+                (_, Err(TaskFailure::DeadLettered { id: dead, attempts }))
+                    if !should_succeed
+                        || attempts
+                            .iter()
+                            .any(|a| matches!(a.error, AttemptError::WorkerLost(_))) =>
+                {
                     if dead != id {
                         problems.push(format!("task {} dead-lettered as {dead}", task.tag));
                     }
@@ -222,7 +244,7 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
                                     Script::AlwaysFail | Script::FailThenSucceed(_),
                                     AttemptError::Failed(_)
                                 )
-                        )
+                        ) || (stuck_restarts && matches!(a.error, AttemptError::WorkerLost(_)))
                     });
                     if !kind_ok {
                         problems.push(format!(
@@ -384,6 +406,7 @@ fn a_lone_worker_sharing_probes_with_a_dependency_finishes_every_task() {
         workers: 1,
         concurrency: 1,
         max_retries: 3,
+        progress_timeout_ms: None,
     };
     let problems = check_accounting(shape, tasks, BreakerSettings::default());
     assert!(problems.is_empty(), "{problems:#?}");
