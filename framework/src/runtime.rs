@@ -265,7 +265,23 @@ pub(crate) struct WorkerThread {
     stuck: AtomicBool,
 }
 
+/// A thread that has not answered a probe for this long is suspect: new
+/// children avoid it while another thread is fine (a healthy thread answers
+/// in microseconds; retiring it as stuck takes a whole heartbeat timeout).
+const SUSPECT_AFTER: Duration = Duration::from_millis(50);
+
 impl WorkerThread {
+    /// Retired, or sitting on an overdue probe.
+    fn avoid(&self, now: Instant) -> bool {
+        if self.stuck.load(Ordering::Relaxed) {
+            return true;
+        }
+        let (seq, sent) = *self.probe.lock().unwrap_or_else(|p| p.into_inner());
+        sent.is_some_and(|at| {
+            now.duration_since(at) >= SUSPECT_AFTER && self.answered.load(Ordering::Acquire) < seq
+        })
+    }
+
     fn new(handle: ArbiterHandle) -> Arc<Self> {
         Arc::new(Self {
             handle,
@@ -307,14 +323,18 @@ impl Shared {
     }
 
     /// Picks the worker thread with the fewest live children, avoiding stuck
-    /// threads while any other is available, and counts the new child.
+    /// and suspect threads while any other is available, and counts the new
+    /// child. So the replacement of a child whose thread is blocked starts
+    /// elsewhere at once, before that thread is formally retired.
     pub(crate) fn place_worker(&self) -> (Placement, ArbiterHandle) {
         let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
-        let healthy = workers.iter().any(|w| !w.stuck.load(Ordering::Relaxed));
+        let now = Instant::now();
+        let avoided: Vec<bool> = workers.iter().map(|w| w.avoid(now)).collect();
+        let healthy = avoided.iter().any(|a| !a);
         let (index, worker) = workers
             .iter()
             .enumerate()
-            .filter(|(_, w)| !healthy || !w.stuck.load(Ordering::Relaxed))
+            .filter(|(i, _)| !healthy || !avoided[*i])
             .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
             .expect("a runtime has at least one worker thread");
         worker.load.fetch_add(1, Ordering::Relaxed);
@@ -388,5 +408,26 @@ impl Shared {
             }
         }
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_sitting_on_an_overdue_probe_is_avoided_until_it_answers() {
+        actix::System::new().block_on(async {
+            let thread = WorkerThread::new(actix::Arbiter::current());
+            let t0 = Instant::now();
+            assert!(!thread.avoid(t0), "no probe out");
+            *thread.probe.lock().unwrap() = (1, Some(t0));
+            assert!(!thread.avoid(t0 + Duration::from_millis(10)), "not overdue yet");
+            assert!(thread.avoid(t0 + SUSPECT_AFTER));
+            thread.answered.store(1, Ordering::Release);
+            assert!(!thread.avoid(t0 + SUSPECT_AFTER), "answered");
+            thread.stuck.store(true, Ordering::Relaxed);
+            assert!(thread.avoid(t0), "retired");
+        });
     }
 }
