@@ -10,13 +10,14 @@
 //!   The guard then reports the exit, with its reason, to the supervisor.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{self, Poll};
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context};
 use tokio::sync::mpsc;
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::exit::ExitReason;
 use crate::health::{Metrics, Signal};
@@ -43,8 +44,70 @@ struct ExitNote {
     stop_requested: bool,
     /// The supervisor killed it.
     killed: bool,
-    /// Latest metrics, carried by the next heartbeat.
+}
+
+/// An incarnation's heartbeats and metrics, left by the child for its
+/// supervisor to collect on its next tick: a heartbeat is a clock read and
+/// an atomic increment on the child's thread, never a message.
+#[derive(Debug, Default)]
+pub(crate) struct Pulse {
+    /// Heartbeats and pongs so far (the supervisor compares it to what it saw).
+    news: AtomicU64,
+    state: Mutex<PulseState>,
+}
+
+#[derive(Debug, Default)]
+struct PulseState {
+    last_beat: Option<Instant>,
+    /// The highest ping answered, and when.
+    pong: Option<(u64, Instant)>,
     metrics: Metrics,
+}
+
+/// What a child left in its [`Pulse`] since the supervisor last looked.
+#[derive(Debug, Default)]
+pub(crate) struct PulseNews {
+    /// The latest heartbeat: when, and the metrics then.
+    pub(crate) beat: Option<(Instant, Metrics)>,
+    /// The highest ping answered, and when.
+    pub(crate) pong: Option<(u64, Instant)>,
+}
+
+impl Pulse {
+    fn lock(&self) -> MutexGuard<'_, PulseState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn beat(&self, at: Instant) {
+        self.lock().last_beat = Some(at);
+        self.news.fetch_add(1, Ordering::Release);
+    }
+
+    fn pong(&self, seq: u64, at: Instant) {
+        let mut state = self.lock();
+        if state.pong.is_none_or(|(s, _)| s < seq) {
+            state.pong = Some((seq, at));
+        }
+        drop(state);
+        self.news.fetch_add(1, Ordering::Release);
+    }
+
+    /// What came since the supervisor had seen `seen` pieces of news (none
+    /// if nothing did); updates `seen`. Taken heartbeats and pongs are not
+    /// reported twice.
+    pub(crate) fn collect(&self, seen: &mut u64) -> Option<PulseNews> {
+        let news = self.news.load(Ordering::Acquire);
+        if news == *seen {
+            return None;
+        }
+        *seen = news;
+        let mut state = self.lock();
+        let beat = state.last_beat.take().map(|at| (at, state.metrics.clone()));
+        Some(PulseNews {
+            beat,
+            pong: state.pong.take(),
+        })
+    }
 }
 
 /// Identity of one incarnation of one child, as seen by its supervisor.
@@ -54,6 +117,7 @@ pub(crate) struct Incarnation {
     pub(crate) key: u64,
     pub(crate) id: Arc<str>,
     pub(crate) number: u64,
+    pub(crate) pulse: Arc<Pulse>,
 }
 
 /// A supervised child's link to its supervisor, handed to the child's factory.
@@ -105,23 +169,25 @@ impl ChildLink {
 
     /// Sets the memory this child attributes to itself (sent with heartbeats).
     pub fn set_memory(&self, bytes: u64) {
-        lock(&self.note).metrics.memory_bytes = Some(bytes);
+        self.incarnation.pulse.lock().metrics.memory_bytes = Some(bytes);
     }
 
     /// Sets the number of work units in progress (sent with heartbeats).
     pub fn set_in_flight(&self, n: u64) {
-        lock(&self.note).metrics.in_flight = n;
+        self.incarnation.pulse.lock().metrics.in_flight = n;
     }
 
     /// Adds `n` finished work units (sent with heartbeats).
     pub fn add_tasks_done(&self, n: u64) {
-        let mut note = lock(&self.note);
-        note.metrics.tasks_done = note.metrics.tasks_done.saturating_add(n);
+        let mut pulse = self.incarnation.pulse.lock();
+        pulse.metrics.tasks_done = pulse.metrics.tasks_done.saturating_add(n);
     }
 
     /// Sets an application counter (sent with heartbeats).
     pub fn set_counter(&self, name: &str, value: u64) {
-        lock(&self.note)
+        self.incarnation
+            .pulse
+            .lock()
             .metrics
             .counters
             .insert(name.to_owned(), value);
@@ -129,7 +195,7 @@ impl ChildLink {
 
     /// A snapshot of the metrics the next heartbeat will carry.
     pub fn metrics(&self) -> Metrics {
-        lock(&self.note).metrics.clone()
+        self.incarnation.pulse.lock().metrics.clone()
     }
 
     /// Reports that a long-running unit of work began. Liveness then expects
@@ -306,7 +372,7 @@ where
                     ctx.terminate();
                 }
                 Poll::Ready(Some(Control::Ping(seq))) => {
-                    this.guard.incarnation.signal(Signal::Pong { seq });
+                    this.guard.incarnation.pulse.pong(seq, Instant::now());
                 }
                 Poll::Ready(None) => {
                     // The supervisor died without stopping us: an orphan stops
@@ -320,8 +386,7 @@ where
         }
         if let Some(heartbeat) = &mut this.heartbeat {
             while heartbeat.poll_tick(task).is_ready() {
-                let metrics = lock(&this.guard.note).metrics.clone();
-                this.guard.incarnation.signal(Signal::Heartbeat(metrics));
+                this.guard.incarnation.pulse.beat(Instant::now());
             }
         }
         // Never completes: the guard must live exactly as long as the actor.

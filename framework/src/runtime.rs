@@ -422,7 +422,10 @@ mod tests {
             let t0 = Instant::now();
             assert!(!thread.avoid(t0), "no probe out");
             *thread.probe.lock().unwrap() = (1, Some(t0));
-            assert!(!thread.avoid(t0 + Duration::from_millis(10)), "not overdue yet");
+            assert!(
+                !thread.avoid(t0 + Duration::from_millis(10)),
+                "not overdue yet"
+            );
             assert!(thread.avoid(t0 + SUSPECT_AFTER));
             thread.answered.store(1, Ordering::Release);
             assert!(!thread.avoid(t0 + SUSPECT_AFTER), "answered");

@@ -154,7 +154,9 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 .shutdown(shutdown)
             })
         };
+        // Workers are alike and independent: start them all at once.
         let mut spec = SupervisorSpec::new(config.name.clone())
+            .concurrent_start(true)
             .intensity(config.restart.max_restarts, config.restart.period)
             .backoff(BackoffConfig {
                 base: config.restart.backoff_base,

@@ -205,7 +205,8 @@ impl HealthStrategy for Liveness {
                     Signal::Heartbeat(_) => track.last_heartbeat = now,
                     Signal::PingSent { seq } => track.pending.push_back((*seq, now)),
                     Signal::Pong { seq } => {
-                        track.pending.retain(|(s, _)| s != seq);
+                        // Pings are answered in order: this answers every earlier one.
+                        track.pending.retain(|(s, _)| s > seq);
                         track.misses = 0;
                     }
                     Signal::WorkStarted { label } => track.work = Some((label.clone(), now)),

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::child_spec::ErasedAddr;
 use crate::health::HealWindow;
 use crate::info::{ChildInfo, ChildStatus};
-use crate::link::Control;
+use crate::link::{Control, Pulse};
 use crate::{Backoff, ChildSpec, ExitReason, HealthStatus, Placement};
 
 /// What the supervisor's strategies concluded about the current incarnation.
@@ -65,6 +65,8 @@ pub(super) struct Child {
     pub(super) health: ChildHealth,
     /// The reason its next exit will be recorded with (a strategy condemned it).
     pub(super) exit_override: Option<ExitReason>,
+    /// The current incarnation's heartbeats, and how many were seen.
+    pub(super) pulse: (Arc<Pulse>, u64),
 }
 
 impl Child {
@@ -79,6 +81,7 @@ impl Child {
             plan: None,
             health: ChildHealth::default(),
             exit_override: None,
+            pulse: (Arc::new(Pulse::default()), 0),
         }
     }
 

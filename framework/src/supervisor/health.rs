@@ -17,7 +17,7 @@ use super::Supervisor;
 use crate::alert::Alerter;
 use crate::event::EventKind;
 use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, Wants};
-use crate::link::Control;
+use crate::link::{Control, PulseNews};
 use crate::runtime::ThreadChange;
 use crate::{AlertLevel, ExitReason, HealthStatus, SupervisorSpec};
 
@@ -70,13 +70,17 @@ impl Health {
 impl Supervisor {
     /// Feeds a signal about `key` to every strategy and acts on their answers.
     pub(super) fn dispatch(&mut self, key: u64, signal: &Signal, ctx: &mut Context<Self>) {
+        self.dispatch_at(key, signal, Instant::now(), ctx);
+    }
+
+    /// [`dispatch`](Self::dispatch) of a signal observed at `now`.
+    fn dispatch_at(&mut self, key: u64, signal: &Signal, now: Instant, ctx: &mut Context<Self>) {
         if self.health.slots.is_empty() {
             return;
         }
         let Some(id) = self.children.get(&key).map(|c| c.id().clone()) else {
             return;
         };
-        let now = Instant::now();
         for slot in 0..self.health.slots.len() {
             let mut out = Decisions::default();
             self.health.slots[slot]
@@ -99,6 +103,9 @@ impl Supervisor {
                     ThreadChange::Recovered(placement) => EventKind::ThreadRecovered { placement },
                 });
             }
+        }
+        if self.health.wants.heartbeat.is_some() || self.health.wants.ping.is_some() {
+            self.collect_pulses(ctx);
         }
         for slot in 0..self.health.slots.len() {
             let mut out = Decisions::default();
@@ -146,6 +153,28 @@ impl Supervisor {
                         format!("`{id}` needs a restart the heal limit forbids: {reason}");
                     self.alert(now, AlertLevel::Critical, &critical, &message);
                 }
+            }
+        }
+    }
+
+    /// Delivers each running child's latest heartbeat and pong since the
+    /// last tick, stamped with the times the child sent them.
+    fn collect_pulses(&mut self, ctx: &mut Context<Self>) {
+        let news: Vec<(u64, PulseNews)> = self
+            .children
+            .iter_mut()
+            .filter(|(_, c)| c.is_running())
+            .filter_map(|(key, c)| {
+                let (pulse, seen) = &mut c.pulse;
+                Some((*key, pulse.collect(seen)?))
+            })
+            .collect();
+        for (key, news) in news {
+            if let Some((at, metrics)) = news.beat {
+                self.dispatch_at(key, &Signal::Heartbeat(metrics), at, ctx);
+            }
+            if let Some((seq, at)) = news.pong {
+                self.dispatch_at(key, &Signal::Pong { seq }, at, ctx);
             }
         }
     }

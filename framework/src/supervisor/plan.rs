@@ -5,12 +5,15 @@
 //!    order first, each given its shutdown timeout;
 //! 2. **Waiting** — for a restart, the backoff delay;
 //! 3. **Starting** — members are started one at a time in start order, each
-//!    only after the previous one acknowledged.
+//!    only after the previous one acknowledged (or, with
+//!    `SupervisorSpec::concurrent_start`, all at once, the plan then waiting
+//!    for every acknowledgement).
 //!
 //! A plan re-evaluates its members' states each time one of them reports, so
 //! a new incarnation can never overlap the previous one. When a failure hits a
 //! child that another restart plan already owns, the plans merge.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{ActorContext, AsyncContext, Context};
@@ -21,7 +24,7 @@ use super::messages::{ChildExited, ChildStarted, Reply};
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
-use crate::link::{self, Control, Incarnation};
+use crate::link::{self, Control, Incarnation, Pulse};
 use crate::{
     ChildSpec, ExitReason, Placement, Restart, ShutdownPolicy, Signal, Strategy, SupervisorError,
 };
@@ -47,8 +50,9 @@ enum Phase {
         cursor: usize,
     },
     Waiting,
-    /// Index into `members` of the next child to start.
-    Starting(usize),
+    /// Index into `members` of the next child to start, and (concurrent
+    /// starts) of the first member whose acknowledgement may be missing.
+    Starting(usize, usize),
 }
 
 pub(super) struct Plan {
@@ -84,7 +88,7 @@ impl Supervisor {
             }
         }
         let phase = match purpose {
-            Purpose::Init | Purpose::Add(_) => Phase::Starting(0),
+            Purpose::Init | Purpose::Add(_) => Phase::Starting(0, 0),
             _ => Phase::Stopping {
                 cursor: members.len(),
             },
@@ -132,27 +136,39 @@ impl Supervisor {
                             ctx.run_later(delay, move |act, ctx| act.delay_elapsed(id, ctx));
                             return;
                         }
-                        Purpose::Init | Purpose::Add(_) => plan.phase = Phase::Starting(0),
+                        Purpose::Init | Purpose::Add(_) => plan.phase = Phase::Starting(0, 0),
                         Purpose::Remove(_) | Purpose::Shutdown | Purpose::Halt => {
                             return self.finish(id, ctx)
                         }
                     }
                 }
-                Phase::Starting(index) => {
-                    // One start at a time: wait for the previous member's acknowledgement.
-                    let previous = index.checked_sub(1).and_then(|i| plan.members.get(i));
-                    if previous
-                        .and_then(|k| self.children.get(k))
-                        .is_some_and(|c| {
-                            c.plan == Some(id) && matches!(c.state, State::Starting { .. })
-                        })
-                    {
-                        return;
+                Phase::Starting(index, mut acked) => {
+                    let starting =
+                        |c: &Child| c.plan == Some(id) && matches!(c.state, State::Starting { .. });
+                    let concurrent = self.spec.concurrent_start;
+                    if !concurrent {
+                        // One start at a time: wait for the previous member's acknowledgement.
+                        let previous = index.checked_sub(1).and_then(|i| plan.members.get(i));
+                        if previous
+                            .and_then(|k| self.children.get(k))
+                            .is_some_and(starting)
+                        {
+                            return;
+                        }
                     }
                     let Some(&key) = plan.members.get(index) else {
+                        // Every member asked to start: wait for all acknowledgements
+                        // (the cursor keeps the whole wait linear).
+                        while let Some(k) = plan.members.get(acked) {
+                            if self.children.get(k).is_some_and(starting) {
+                                plan.phase = Phase::Starting(index, acked);
+                                return;
+                            }
+                            acked += 1;
+                        }
                         return self.finish(id, ctx);
                     };
-                    plan.phase = Phase::Starting(index + 1);
+                    plan.phase = Phase::Starting(index + 1, acked);
                     let restarting = matches!(plan.purpose, Purpose::Restart { .. });
                     let Some(child) = self.children.get(&key) else {
                         continue;
@@ -165,7 +181,10 @@ impl Supervisor {
                         self.delete_child(key);
                         continue;
                     }
-                    return self.start_child(key, ctx);
+                    self.start_child(key, ctx);
+                    if !concurrent {
+                        return;
+                    }
                 }
             }
         }
@@ -174,7 +193,7 @@ impl Supervisor {
     fn delay_elapsed(&mut self, id: u64, ctx: &mut Context<Self>) {
         if let Some(plan) = self.plans.get_mut(&id) {
             if matches!(plan.phase, Phase::Waiting) {
-                plan.phase = Phase::Starting(0);
+                plan.phase = Phase::Starting(0, 0);
                 self.advance(id, ctx);
             }
         }
@@ -231,11 +250,14 @@ impl Supervisor {
             return;
         };
         child.incarnation += 1;
+        let pulse = Arc::new(Pulse::default());
+        child.pulse = (pulse.clone(), 0);
         let incarnation = Incarnation {
             supervisor: ctx.address(),
             key,
             id: child.id().clone(),
             number: child.incarnation,
+            pulse,
         };
         let (link, control, wiring) = link::wire(incarnation.clone(), self.health.wants.heartbeat);
         let placement = match &child.spec.body {
@@ -364,7 +386,7 @@ impl Supervisor {
         let (id, number) = (child.id().to_string(), child.incarnation);
         let mut restarted = false;
         if let Some(p) = plan.and_then(|p| self.plans.get(&p)) {
-            if matches!(p.phase, Phase::Starting(_)) {
+            if matches!(p.phase, Phase::Starting(..)) {
                 child.plan = None;
                 restarted = matches!(p.purpose, Purpose::Restart { .. });
             }
