@@ -10,13 +10,13 @@
 //!   The guard then reports the exit, with its reason, to the supervisor.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{self, Poll};
 use std::time::Duration;
 
 use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context};
-use tokio::sync::mpsc;
+use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::exit::ExitReason;
@@ -49,11 +49,56 @@ struct ExitNote {
 /// An incarnation's heartbeats and metrics, left by the child for its
 /// supervisor to collect on its next tick: a heartbeat is a clock read and
 /// an atomic increment on the child's thread, never a message.
+///
+/// It is also the incarnation's control line (orders from the supervisor,
+/// woken through `waker`) and its exit note: one allocation per incarnation.
 #[derive(Debug, Default)]
 pub(crate) struct Pulse {
     /// Heartbeats and pongs so far (the supervisor compares it to what it saw).
     news: AtomicU64,
     state: Mutex<PulseState>,
+    /// Pending orders: [`STOP`], [`KILL`], and [`CLOSED`] once the
+    /// supervisor's end is gone.
+    orders: AtomicU8,
+    /// The highest ping sent.
+    ping: AtomicU64,
+    /// The child's control item, to wake when an order arrives.
+    waker: AtomicWaker,
+    note: Mutex<ExitNote>,
+}
+
+const STOP: u8 = 1;
+const KILL: u8 = 2;
+const CLOSED: u8 = 4;
+
+/// The supervisor's end of an incarnation's control line. Dropping it tells
+/// the child its supervisor is gone (an orphan then stops itself).
+#[derive(Debug)]
+pub(crate) struct ControlSender(Arc<Pulse>);
+
+impl ControlSender {
+    /// Gives the child an order; it applies it from inside its own context.
+    pub(crate) fn send(&self, order: Control) {
+        match order {
+            Control::Stop => {
+                self.0.orders.fetch_or(STOP, Ordering::AcqRel);
+            }
+            Control::Kill => {
+                self.0.orders.fetch_or(KILL, Ordering::AcqRel);
+            }
+            Control::Ping(seq) => {
+                self.0.ping.fetch_max(seq, Ordering::AcqRel);
+            }
+        }
+        self.0.waker.wake();
+    }
+}
+
+impl Drop for ControlSender {
+    fn drop(&mut self) {
+        self.0.orders.fetch_or(CLOSED, Ordering::AcqRel);
+        self.0.waker.wake();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -147,7 +192,6 @@ pub(crate) struct Incarnation {
 #[derive(Debug, Clone)]
 pub struct ChildLink {
     incarnation: Incarnation,
-    note: Arc<Mutex<ExitNote>>,
 }
 
 impl ChildLink {
@@ -231,7 +275,7 @@ impl ChildLink {
 
     /// Records the exit reason the guard will report (used by supervisors to escalate).
     pub(crate) fn set_reason(&self, reason: ExitReason) {
-        lock(&self.note).reason = Some(reason);
+        lock(&self.incarnation.pulse.note).reason = Some(reason);
     }
 }
 
@@ -257,29 +301,18 @@ impl Incarnation {
 pub(crate) fn wire(
     incarnation: Incarnation,
     heartbeat: Option<Duration>,
-) -> (ChildLink, mpsc::UnboundedSender<Control>, Wiring) {
-    let note = Arc::new(Mutex::new(ExitNote::default()));
-    let (tx, rx) = mpsc::unbounded_channel();
+) -> (ChildLink, ControlSender, Wiring) {
     let link = ChildLink {
         incarnation: incarnation.clone(),
-        note: note.clone(),
     };
-    let guard = ExitGuard { incarnation, note };
-    (
-        link,
-        tx,
-        Wiring {
-            rx,
-            guard,
-            heartbeat,
-        },
-    )
+    let control = ControlSender(incarnation.pulse.clone());
+    let guard = ExitGuard { incarnation };
+    (link, control, Wiring { guard, heartbeat })
 }
 
 /// The parts that must travel to the child's thread.
 #[derive(Debug)]
 pub(crate) struct Wiring {
-    rx: mpsc::UnboundedReceiver<Control>,
     guard: ExitGuard,
     heartbeat: Option<Duration>,
 }
@@ -299,7 +332,7 @@ impl Wiring {
             interval
         });
         ctx.spawn(ControlItem {
-            rx: self.rx,
+            pinged: 0,
             guard: self.guard,
             heartbeat,
             closed: false,
@@ -311,7 +344,6 @@ impl Wiring {
 #[derive(Debug)]
 struct ExitGuard {
     incarnation: Incarnation,
-    note: Arc<Mutex<ExitNote>>,
 }
 
 impl Drop for ExitGuard {
@@ -319,7 +351,7 @@ impl Drop for ExitGuard {
         let reason = if std::thread::panicking() {
             ExitReason::Panic(panic_capture::take().unwrap_or_else(|| "panic".to_owned()))
         } else {
-            let mut note = lock(&self.note);
+            let mut note = lock(&self.incarnation.pulse.note);
             match note.reason.take() {
                 Some(reason) => reason,
                 None if note.killed => ExitReason::Killed,
@@ -340,7 +372,8 @@ impl Drop for ExitGuard {
 /// Applies supervisor orders inside the child's context and holds the guard.
 #[derive(Debug)]
 struct ControlItem {
-    rx: mpsc::UnboundedReceiver<Control>,
+    /// The highest ping answered.
+    pinged: u64,
     guard: ExitGuard,
     /// Runs inside the child's context: a starved context sends no heartbeat.
     heartbeat: Option<Interval>,
@@ -361,27 +394,30 @@ where
         task: &mut task::Context<'_>,
     ) -> Poll<()> {
         let this = self.get_mut();
-        while !this.closed {
-            match this.rx.poll_recv(task) {
-                Poll::Ready(Some(Control::Stop)) => {
-                    lock(&this.guard.note).stop_requested = true;
-                    ctx.stop();
-                }
-                Poll::Ready(Some(Control::Kill)) => {
-                    lock(&this.guard.note).killed = true;
-                    ctx.terminate();
-                }
-                Poll::Ready(Some(Control::Ping(seq))) => {
-                    this.guard.incarnation.pulse.pong(seq, Instant::now());
-                }
-                Poll::Ready(None) => {
-                    // The supervisor died without stopping us: an orphan stops
-                    // itself, like an OTP process linked to a dead supervisor.
-                    this.closed = true;
-                    lock(&this.guard.note).stop_requested = true;
-                    ctx.stop();
-                }
-                Poll::Pending => break,
+        if !this.closed {
+            let line = &this.guard.incarnation.pulse;
+            // Register first, so an order sent after the checks still wakes us.
+            line.waker.register(task.waker());
+            let orders = line.orders.fetch_and(CLOSED, Ordering::AcqRel);
+            if orders & STOP != 0 {
+                lock(&line.note).stop_requested = true;
+                ctx.stop();
+            }
+            if orders & KILL != 0 {
+                lock(&line.note).killed = true;
+                ctx.terminate();
+            }
+            let ping = line.ping.load(Ordering::Acquire);
+            if ping > this.pinged {
+                this.pinged = ping;
+                line.pong(ping, Instant::now());
+            }
+            if orders & CLOSED != 0 {
+                // The supervisor died without stopping us: an orphan stops
+                // itself, like an OTP process linked to a dead supervisor.
+                this.closed = true;
+                lock(&line.note).stop_requested = true;
+                ctx.stop();
             }
         }
         if let Some(heartbeat) = &mut this.heartbeat {

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use actix::SpawnHandle;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::child_spec::ErasedAddr;
 use crate::health::HealWindow;
 use crate::info::{ChildInfo, ChildStatus};
-use crate::link::{Control, Pulse};
+use crate::link::{ControlSender, Pulse};
 use crate::{Backoff, ChildSpec, ExitReason, HealthStatus, Placement};
 
 /// What the supervisor's strategies concluded about the current incarnation.
@@ -33,19 +32,19 @@ pub(super) enum State {
     Idle,
     /// Asked to start; waiting for the acknowledgement from its thread.
     Starting {
-        control: mpsc::UnboundedSender<Control>,
+        control: ControlSender,
         placement: Placement,
     },
     /// Up.
     Running {
-        control: mpsc::UnboundedSender<Control>,
+        control: ControlSender,
         placement: Placement,
         addr: Box<dyn ErasedAddr>,
         since: Instant,
     },
     /// Asked to stop; `deadline` kills it when the shutdown timeout passes.
     Stopping {
-        control: mpsc::UnboundedSender<Control>,
+        control: ControlSender,
         placement: Placement,
         deadline: Option<SpawnHandle>,
     },

@@ -199,7 +199,7 @@ impl Supervisor {
             let seq = self.health.next_ping;
             if let Some(State::Running { control, .. }) = self.children.get(&key).map(|c| &c.state)
             {
-                let _ = control.send(Control::Ping(seq));
+                control.send(Control::Ping(seq));
             }
             self.dispatch(key, &Signal::PingSent { seq }, ctx);
         }

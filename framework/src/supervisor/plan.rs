@@ -295,11 +295,11 @@ impl Supervisor {
                 } else {
                     Control::Stop
                 };
-                let _ = control.send(order);
+                control.send(order);
                 Some(ctx.run_later(timeout, move |act, ctx| act.stop_deadline(key, number, ctx)))
             }
             ShutdownPolicy::Infinity => {
-                let _ = control.send(Control::Stop);
+                control.send(Control::Stop);
                 None
             }
         };
@@ -326,7 +326,7 @@ impl Supervisor {
         else {
             return;
         };
-        let _ = control.send(Control::Kill);
+        control.send(Control::Kill);
         self.shared.release(placement);
         self.child_down(key, ExitReason::Killed, ctx);
     }
