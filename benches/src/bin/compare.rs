@@ -1,0 +1,326 @@
+//! Runs Candado and its peers side by side in one invocation and prints a
+//! Markdown report (throughput, latency, supervision cost, failure handling,
+//! targets). See `docs/performance.md`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use candado_bench::stats::{quantile, Summary};
+use candado_bench::supervision::{self, Kind, SpawnReport};
+use candado_bench::{failure, peers, pool, rate, Shape};
+use clap::Parser;
+
+/// Candado next to tokio mpsc, actix, ractor and kameo, on this machine, now.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Runs per measurement (the median and spread are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Requests per throughput run with many submitters (a tenth with one).
+    #[arg(long, default_value_t = 200_000)]
+    requests: usize,
+    /// Largest supervised spawn measured (10,000 and this).
+    #[arg(long, default_value_t = 100_000)]
+    max_spawn: usize,
+    /// A quick pass with small counts (a smoke test of the harness).
+    #[arg(long)]
+    quick: bool,
+    /// Internal: one spawn measurement in this fresh process, as JSON.
+    #[arg(long, hide = true, num_args = 4, value_names = ["KIND", "COUNT", "HEARTBEAT_MS", "IDLE_MS"])]
+    probe_spawn: Option<Vec<String>>,
+}
+
+const SYSTEMS: [&str; 5] = [
+    "tokio mpsc (floor)",
+    "actix",
+    "ractor factory",
+    "kameo pool",
+    "candado pool",
+];
+
+fn throughput(system: usize, shape: Shape) -> Duration {
+    match system {
+        0 => peers::tokio_mpsc::throughput(shape),
+        1 => peers::actix_rr::throughput(shape),
+        2 => peers::ractor_factory::throughput(shape),
+        3 => peers::kameo_pool::throughput(shape),
+        _ => pool::throughput(shape),
+    }
+}
+
+fn latency(system: usize, workers: usize, samples: usize) -> Vec<Duration> {
+    match system {
+        0 => peers::tokio_mpsc::latency(workers, samples),
+        1 => peers::actix_rr::latency(workers, samples),
+        2 => peers::ractor_factory::latency(workers, samples),
+        3 => peers::kameo_pool::latency(workers, samples),
+        _ => pool::latency(workers, samples),
+    }
+}
+
+fn repeat(runs: usize, mut f: impl FnMut() -> f64) -> Summary {
+    let values: Vec<f64> = (0..runs).map(|_| f()).collect();
+    Summary::of(&values)
+}
+
+fn fmt_rate(s: &Summary) -> String {
+    format!("{:.0}k ±{:.0}%", s.median / 1e3, s.spread_percent())
+}
+
+/// Runs one spawn measurement in a child process of this binary.
+fn probe(
+    kind: Kind,
+    count: usize,
+    heartbeat: Duration,
+    idle: Duration,
+) -> anyhow::Result<SpawnReport> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--probe-spawn")
+        .args([
+            serde_json::to_string(&kind)?,
+            count.to_string(),
+            heartbeat.as_millis().to_string(),
+            idle.as_millis().to_string(),
+        ])
+        .output()
+        .context("running the spawn probe")?;
+    if !out.status.success() {
+        bail!(
+            "spawn probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+struct Targets(Vec<(String, String, bool)>);
+
+impl Targets {
+    fn add(&mut self, target: &str, measured: String, met: bool) {
+        self.0.push((target.to_owned(), measured, met));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // The failure benchmarks crash workers on purpose: keep their panics quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    if let Some(p) = &args.probe_spawn {
+        let kind: Kind = serde_json::from_str(&p[0])?;
+        let report = supervision::spawn(
+            kind,
+            p[1].parse()?,
+            Duration::from_millis(p[2].parse()?),
+            Duration::from_millis(p[3].parse()?),
+        );
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let (runs, many, max_spawn, idle) = if args.quick {
+        (1, 2_000, 2_000, Duration::from_millis(300))
+    } else {
+        (
+            args.runs.max(1),
+            args.requests,
+            args.max_spawn,
+            Duration::from_secs(5),
+        )
+    };
+    let mut targets = Targets(Vec::new());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("# Candado side by side\n");
+    println!(
+        "{cpus} CPUs; every number is the median of {runs} run(s), ± half the spread as a percentage of the median.\n"
+    );
+
+    // 1–2. Throughput, every system, same shapes.
+    println!("## No-op request/reply throughput (requests/s)\n");
+    println!(
+        "| workers | submitters | {} | candado / floor | candado / actix |",
+        SYSTEMS.join(" | ")
+    );
+    println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
+    for workers in [1, 4, 64] {
+        for submitters in [1, 64] {
+            let requests = if submitters == 1 { many / 10 } else { many };
+            let shape = Shape {
+                workers,
+                submitters,
+                requests,
+            };
+            let results: Vec<Summary> = (0..SYSTEMS.len())
+                .map(|s| repeat(runs, || rate(shape, throughput(s, shape))))
+                .collect();
+            let cells: Vec<String> = results.iter().map(fmt_rate).collect();
+            let (floor, actix, ractor, kameo, candado) = (
+                results[0].median,
+                results[1].median,
+                results[2].median,
+                results[3].median,
+                results[4].median,
+            );
+            println!(
+                "| {workers} | {submitters} | {} | {:.2} | {:.2} |",
+                cells.join(" | "),
+                candado / floor,
+                candado / actix
+            );
+            if workers == 4 && submitters == 64 {
+                targets.add(
+                    "pool ≥ 50% of raw actix (4 workers, 64 submitters)",
+                    format!("{:.0}%", candado / actix * 100.0),
+                    candado >= actix * 0.5,
+                );
+                targets.add(
+                    "pool ahead of ractor's factory and kameo's pool",
+                    format!(
+                        "{:.2}× ractor, {:.2}× kameo",
+                        candado / ractor,
+                        candado / kameo
+                    ),
+                    candado > ractor && candado > kameo,
+                );
+            }
+        }
+    }
+
+    // 3. Latency on an idle set of 4 workers.
+    let samples = if args.quick { 200 } else { 2_000 };
+    println!("\n## Submit-to-result latency, one task at a time, 4 idle workers (µs)\n");
+    println!("| system | p50 | p99 |");
+    println!("|---|---|---|");
+    for (s, name) in SYSTEMS.iter().enumerate() {
+        let us: Vec<f64> = latency(s, 4, samples)
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e6)
+            .collect();
+        println!(
+            "| {name} | {:.0} | {:.0} |",
+            quantile(&us, 0.5),
+            quantile(&us, 0.99)
+        );
+    }
+
+    // 4. Supervision cost, each in a fresh process.
+    println!("\n## Supervision cost (idle workers, fresh process each)\n");
+    println!("| what | count | spawn time | RSS per actor | beyond a plain actix actor | idle CPU (% of one core) |");
+    println!("|---|---|---|---|---|---|");
+    let default_hb = Duration::from_secs(2);
+    for count in [(max_spawn / 2).min(10_000), max_spawn] {
+        let plain = probe(Kind::Actix, count, default_hb, idle)?;
+        let sup = probe(Kind::Supervised, count, default_hb, idle)?;
+        let beyond = sup.bytes_per_actor - plain.bytes_per_actor;
+        for (name, r, extra) in [
+            ("actix actor", &plain, String::from("—")),
+            ("supervised, heartbeat 2 s", &sup, format!("{beyond:.0} B")),
+        ] {
+            println!(
+                "| {name} | {count} | {:.0} ms | {:.0} B | {extra} | {:.2} |",
+                r.spawn_ms, r.bytes_per_actor, r.idle_cpu_percent
+            );
+        }
+        if count == max_spawn {
+            targets.add(
+                "memory per idle supervised worker < 2 KiB beyond the actor",
+                format!("{beyond:.0} B at {count}"),
+                beyond < 2048.0,
+            );
+            targets.add(
+                &format!("spawn {count} supervised workers < 1 s"),
+                format!("{:.2} s", sup.spawn_ms / 1e3),
+                sup.spawn_ms < 1_000.0,
+            );
+        } else {
+            targets.add(
+                &format!("heartbeats of {count} workers at the default interval < 2% of a core"),
+                format!("{:.2}%", sup.idle_cpu_percent),
+                sup.idle_cpu_percent < 2.0,
+            );
+        }
+    }
+    let fast = probe(
+        Kind::Supervised,
+        (max_spawn / 2).min(10_000),
+        Duration::from_millis(100),
+        idle,
+    )?;
+    println!(
+        "| supervised, heartbeat 100 ms | {} | {:.0} ms | {:.0} B | | {:.2} |",
+        fast.count, fast.spawn_ms, fast.bytes_per_actor, fast.idle_cpu_percent
+    );
+
+    // 5. Failure handling.
+    println!("\n## Failure handling\n");
+    println!("| measurement | median | spread |");
+    println!("|---|---|---|");
+    for backoff in [Duration::from_millis(100), Duration::from_millis(1)] {
+        let s = repeat(runs.max(3), || {
+            failure::panic_to_replacement(backoff).as_secs_f64() * 1e3
+        });
+        println!(
+            "| panic → replacement completes a task (restart backoff {} ms) | {:.1} ms | {:.1}–{:.1} ms |",
+            backoff.as_millis(),
+            s.median,
+            s.min,
+            s.max
+        );
+    }
+    let (interval, timeout) = (Duration::from_millis(200), Duration::from_secs(1));
+    let mut bound = Duration::ZERO;
+    let s = repeat(runs, || {
+        let (took, b) = failure::silence_to_replacement(interval, timeout);
+        bound = b;
+        took.as_secs_f64() * 1e3
+    });
+    println!(
+        "| thread blocked (heartbeat 200 ms, timeout 1 s) → replacement completes a task | {:.0} ms | {:.0}–{:.0} ms |",
+        s.median, s.min, s.max
+    );
+    targets.add(
+        "silent worker replaced within timeout + one tick of its last heartbeat",
+        format!("{:.0} ms (bound {} ms)", s.median, bound.as_millis()),
+        s.max <= (bound + interval).as_secs_f64() * 1e3,
+    );
+    let workers = 100;
+    let window = if args.quick {
+        Duration::from_millis(600)
+    } else {
+        Duration::from_secs(3)
+    };
+    let clean = repeat(runs, || {
+        failure::throughput_with_faults(workers, window, false).rate
+    });
+    let mut lost = 0;
+    let mut restarts = 0;
+    let faulty = repeat(runs, || {
+        let r = failure::throughput_with_faults(workers, window, true);
+        lost += r.not_completed;
+        restarts += r.restarts;
+        r.rate
+    });
+    let share = faulty.median / clean.median;
+    println!(
+        "| throughput, {workers} workers, fault-free | {} | |",
+        fmt_rate(&clean)
+    );
+    println!(
+        "| throughput, 10% of tasks fail once, 1% of workers hang | {} ({:.0}% of fault-free; {restarts} restarts, {lost} not completed) | |",
+        fmt_rate(&faulty),
+        share * 100.0
+    );
+    targets.add(
+        "≥ 80% of fault-free throughput under 10% failures and 1% hangs, none lost",
+        format!("{:.0}%, {lost} not completed", share * 100.0),
+        share >= 0.8 && lost == 0,
+    );
+
+    println!("\n## Targets\n");
+    println!("| target | measured | met |");
+    println!("|---|---|---|");
+    for (t, m, met) in &targets.0 {
+        println!("| {t} | {m} | {} |", if *met { "yes" } else { "**no**" });
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! How fast failures are handled: a panicking worker's replacement, a
+//! silent worker's replacement, and throughput while tasks fail and workers
+//! hang.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use candado::Runtime;
+use candado_pool::{
+    LivenessSettings, Pool, PoolBuilder, PoolConfig, PoolEvent, RestartSettings, RetryConfig,
+    TaskContext, TaskHandler,
+};
+
+/// What a benchmark task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Answers at once.
+    Noop(u64),
+    /// Panics in the handler itself, killing its worker actor.
+    CrashWorker,
+    /// Blocks its worker's thread for this long (a CPU-starved event loop:
+    /// no heartbeat leaves that thread).
+    BlockThread(Duration),
+    /// Fails its first attempt, then answers.
+    FailOnce(u64),
+    /// Hangs without progress on its first attempt, then answers.
+    HangOnce(u64),
+}
+
+/// A handler for [`Job`]s that records when a thread block began.
+#[derive(Debug, Clone, Default)]
+pub struct Faulty {
+    blocked_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl TaskHandler for Faulty {
+    type Task = Job;
+    type Output = u64;
+    type Error = String;
+
+    fn handle(
+        &mut self,
+        job: Job,
+        ctx: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
+        let first = ctx.attempt() == 1;
+        match job {
+            Job::CrashWorker => panic!("benchmark: the worker crashes"),
+            Job::BlockThread(d) => {
+                *self.blocked_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                std::thread::sleep(d);
+            }
+            _ => {}
+        }
+        async move {
+            match job {
+                Job::Noop(n) => Ok(n),
+                Job::FailOnce(_) if first => Err("benchmark: first attempt fails".into()),
+                Job::HangOnce(_) if first => std::future::pending().await,
+                Job::FailOnce(n) | Job::HangOnce(n) => Ok(n),
+                Job::CrashWorker | Job::BlockThread(_) => Ok(0),
+            }
+        }
+    }
+}
+
+async fn start(config: PoolConfig, handler: Faulty) -> (Runtime, Pool<Faulty>) {
+    let runtime = Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let pool = PoolBuilder::new(move || handler.clone())
+        .config(config)
+        .start(&runtime)
+        .await
+        .expect("pool starts");
+    (runtime, pool)
+}
+
+fn run<T>(body: impl Future<Output = T>) -> T {
+    let system = actix::System::new();
+    let out = system.block_on(body);
+    actix::System::current().stop();
+    out
+}
+
+/// Waits for the next restart of any worker.
+async fn restarted(events: &mut candado_pool::PoolEvents) {
+    while let Some(e) = events.recv().await {
+        if matches!(e, PoolEvent::WorkerRestarted { .. }) {
+            return;
+        }
+    }
+}
+
+/// Time from submitting a task that crashes the only worker until a task on
+/// its replacement completes, with the restart backoff set to `backoff`.
+pub fn panic_to_replacement(backoff: Duration) -> Duration {
+    run(async move {
+        let config = PoolConfig {
+            size: 1,
+            restart: RestartSettings {
+                backoff_base: backoff,
+                backoff_cap: backoff.max(Duration::from_millis(1)),
+                ..RestartSettings::default()
+            },
+            retry: RetryConfig {
+                max_retries: 0,
+                ..RetryConfig::default()
+            },
+            ..PoolConfig::default()
+        };
+        let (runtime, pool) = start(config, Faulty::default()).await;
+        pool.submit(Job::Noop(1))
+            .expect("accepted")
+            .await
+            .expect("warm-up");
+        let mut events = pool.subscribe();
+        let start = Instant::now();
+        let crash = pool.submit(Job::CrashWorker).expect("accepted");
+        restarted(&mut events).await;
+        let got = pool
+            .submit(Job::Noop(2))
+            .expect("accepted")
+            .await
+            .expect("replacement works");
+        let elapsed = start.elapsed();
+        assert_eq!(got, 2);
+        let _ = crash.await;
+        pool.shutdown_gracefully(Duration::from_secs(5)).await;
+        runtime.shutdown().await;
+        elapsed
+    })
+}
+
+/// A silent worker: its thread is blocked (no heartbeat leaves it). Returns
+/// the time from the block until a task on its replacement completes, and
+/// the bound liveness promises from the last heartbeat (timeout + one tick).
+pub fn silence_to_replacement(interval: Duration, timeout: Duration) -> (Duration, Duration) {
+    let tick = Duration::from_secs(1); // the supervisor's default tick
+    run(async move {
+        let config = PoolConfig {
+            size: 1,
+            worker_shutdown_timeout: Duration::from_millis(100),
+            liveness: Some(LivenessSettings {
+                heartbeat_interval: Some(interval),
+                heartbeat_timeout: timeout,
+                ping_interval: None,
+                ..LivenessSettings::default()
+            }),
+            retry: RetryConfig {
+                max_retries: 0,
+                ..RetryConfig::default()
+            },
+            ..PoolConfig::default()
+        };
+        let handler = Faulty::default();
+        let blocked_at = handler.blocked_at.clone();
+        let (runtime, pool) = start(config, handler).await;
+        pool.submit(Job::Noop(1))
+            .expect("accepted")
+            .await
+            .expect("warm-up");
+        let mut events = pool.subscribe();
+        let block = pool
+            .submit(Job::BlockThread(timeout + tick * 3))
+            .expect("accepted");
+        restarted(&mut events).await;
+        let got = pool
+            .submit(Job::Noop(2))
+            .expect("accepted")
+            .await
+            .expect("replacement works");
+        let since = blocked_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .expect("the block began");
+        let elapsed = since.elapsed();
+        assert_eq!(got, 2);
+        let _ = block.await;
+        pool.shutdown_gracefully(Duration::from_secs(10)).await;
+        runtime.shutdown().await;
+        (elapsed, timeout + tick)
+    })
+}
+
+/// Outcome of a throughput run with faults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultRun {
+    /// Tasks completed per second.
+    pub rate: f64,
+    /// Tasks that did not complete (dead-lettered or lost).
+    pub not_completed: u64,
+    /// Worker restarts seen.
+    pub restarts: u64,
+}
+
+/// Tasks completed per second over `window` through `workers` workers, with
+/// 4,096 tasks kept in flight (each loop submits its next task when the last
+/// one ends, so a task waiting for a retry does not hold the others up).
+/// With `faults`, one task in ten fails its first attempt (retried after
+/// 50 ms), and one worker in a hundred (at least one) is kept hung: every
+/// 500 ms as many tasks that hang without progress on their first attempt
+/// are injected; liveness (500 ms progress timeout) restarts their workers.
+/// Every task is awaited at the end, to count any that did not complete.
+pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) -> FaultRun {
+    const IN_FLIGHT: u64 = 4_096;
+    run(async move {
+        let config = PoolConfig {
+            size: workers,
+            max_size: workers.max(64),
+            queue_bound: 10_000_000,
+            task_timeout: Duration::from_secs(10),
+            retry: RetryConfig {
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(200),
+                ..RetryConfig::default()
+            },
+            liveness: Some(LivenessSettings {
+                progress_timeout: Some(Duration::from_millis(500)),
+                ..LivenessSettings::default()
+            }),
+            heal_limit: candado_pool::HealLimitSettings {
+                max: 1_000,
+                period: Duration::from_secs(60),
+                min_gap: Duration::ZERO,
+            },
+            ..PoolConfig::default()
+        };
+        let (runtime, pool) = start(config, Faulty::default()).await;
+        let start = Instant::now();
+        let deadline = start + window;
+        let loops: Vec<_> = (0..IN_FLIGHT)
+            .map(|l| {
+                let pool = pool.clone();
+                actix::spawn(async move {
+                    let (mut done, mut failed) = (0u64, 0u64);
+                    let mut n = l;
+                    while Instant::now() < deadline {
+                        let job = if faults && n % 10 == 0 {
+                            Job::FailOnce(n)
+                        } else {
+                            Job::Noop(n)
+                        };
+                        match pool.submit(job).expect("accepted").await {
+                            Ok(got) if got == n => done += 1,
+                            _ => failed += 1,
+                        }
+                        n += IN_FLIGHT;
+                    }
+                    (done, failed)
+                })
+            })
+            .collect();
+        let mut hangs = Vec::new();
+        if faults {
+            let hung = (workers / 100).max(1) as u64;
+            let mut next = u64::MAX / 2;
+            while Instant::now() < deadline {
+                for _ in 0..hung {
+                    hangs.push(pool.submit(Job::HangOnce(next)).expect("accepted"));
+                    next += 1;
+                }
+                actix_rt::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        let (mut completed, mut not_completed) = (0u64, 0u64);
+        for l in loops {
+            let (done, failed) = l.await.expect("submit loop");
+            completed += done;
+            not_completed += failed;
+        }
+        let elapsed = start.elapsed();
+        for h in hangs {
+            if h.await.is_err() {
+                not_completed += 1;
+            }
+        }
+        let restarts = pool
+            .metrics()
+            .await
+            .map(|m| m.performance.restarts_by_reason.values().sum::<u64>())
+            .unwrap_or(0);
+        pool.shutdown_gracefully(Duration::from_secs(10)).await;
+        runtime.shutdown().await;
+        FaultRun {
+            rate: completed as f64 / elapsed.as_secs_f64(),
+            not_completed,
+            restarts,
+        }
+    })
+}

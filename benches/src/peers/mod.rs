@@ -1,0 +1,59 @@
+//! The same no-op request/reply shapes on Candado's peers. Every function
+//! builds its own runtime, runs, and tears it down before returning.
+//!
+//! Each peer module exposes the same two functions, `throughput(shape)` and
+//! `latency(workers, samples)`, so the `compare` binary can drive them alike.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub mod actix_rr;
+pub mod kameo_pool;
+pub mod ractor_factory;
+pub mod tokio_mpsc;
+
+/// Untimed request/replies sent before the latency samples are taken.
+pub(crate) const WARMUP: usize = 200;
+
+/// Worker threads of the multi-thread tokio runtimes the peers run on.
+pub(crate) const RUNTIME_THREADS: usize = 2;
+
+/// Builds the multi-thread tokio runtime (2 worker threads) the tokio-based
+/// peers run on.
+pub(crate) fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RUNTIME_THREADS)
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime")
+}
+
+/// The worker request `n` of submitter `submitter` goes to: each submitter
+/// walks the workers round-robin, starting at its own offset so the
+/// submitters spread evenly without sharing a counter.
+pub(crate) fn worker_for(submitter: usize, n: usize, workers: usize) -> usize {
+    (submitter + n) % workers
+}
+
+/// Sends [`WARMUP`] untimed requests, then `samples` timed ones, one at a
+/// time through `call` (which routes request `i` round-robin itself), and
+/// returns the submit-to-reply time of each timed one. Every reply is
+/// checked against its request.
+pub(crate) async fn sample_latency<F, Fut>(samples: usize, mut call: F) -> Vec<Duration>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = u64>,
+{
+    for i in 0..WARMUP as u64 {
+        assert_eq!(call(i).await, i);
+    }
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let value = (WARMUP + i) as u64;
+        let start = Instant::now();
+        let reply = call(value).await;
+        out.push(start.elapsed());
+        assert_eq!(reply, value);
+    }
+    out
+}

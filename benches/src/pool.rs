@@ -1,0 +1,115 @@
+//! The Candado pool under the same shapes as its peers: no-op tasks through
+//! the router's priority heap, dispatch, a supervised worker, and the result
+//! back to the caller.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use candado::Runtime;
+use candado_pool::{Pool, PoolBuilder, PoolConfig, TaskContext, TaskHandler};
+
+use crate::Shape;
+
+/// A handler whose task is its own answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Noop;
+
+impl TaskHandler for Noop {
+    type Task = u64;
+    type Output = u64;
+    type Error = String;
+
+    fn handle(
+        &mut self,
+        n: u64,
+        _: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
+        std::future::ready(Ok(n))
+    }
+}
+
+/// The pool config the benchmarks use: defaults (liveness with heartbeats,
+/// breakers) with `workers` workers and a queue bound that never refuses.
+pub fn config(workers: usize) -> PoolConfig {
+    PoolConfig {
+        size: workers,
+        max_size: workers.max(PoolConfig::default().max_size),
+        queue_bound: 10_000_000,
+        ..PoolConfig::default()
+    }
+}
+
+/// Runs `body` against a fresh runtime (two worker threads, the machine's
+/// cores) and a pool of `workers` [`Noop`] workers, then shuts both down.
+pub fn with_pool<T>(workers: usize, body: impl AsyncFnOnce(&Pool<Noop>) -> T) -> T {
+    let system = actix::System::new();
+    let out = system.block_on(async {
+        let runtime = Runtime::builder()
+            .worker_threads(2)
+            .build()
+            .expect("runtime");
+        let pool = PoolBuilder::new(|| Noop)
+            .config(config(workers))
+            .start(&runtime)
+            .await
+            .expect("pool starts");
+        let out = body(&pool).await;
+        pool.shutdown_gracefully(Duration::from_secs(10)).await;
+        runtime.shutdown().await;
+        out
+    });
+    actix::System::current().stop();
+    drop(system);
+    out
+}
+
+/// Wall time of `shape.total()` no-op tasks from `shape.submitters`
+/// concurrent submitters, each awaiting its result before the next.
+pub fn throughput(shape: Shape) -> Duration {
+    with_pool(shape.workers, async |pool| {
+        let per = shape.per_submitter() as u64;
+        let start = Instant::now();
+        let joins: Vec<_> = (0..shape.submitters as u64)
+            .map(|s| {
+                let pool = pool.clone();
+                actix::spawn(async move {
+                    for i in 0..per {
+                        let n = s * per + i;
+                        let got = pool
+                            .submit(n)
+                            .expect("accepted")
+                            .await
+                            .expect("no-op succeeds");
+                        assert_eq!(got, n);
+                    }
+                })
+            })
+            .collect();
+        for j in joins {
+            j.await.expect("submitter");
+        }
+        start.elapsed()
+    })
+}
+
+/// Submit-to-result latency of `samples` single tasks on an idle pool of
+/// `workers`, one at a time, after a warm-up.
+pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
+    with_pool(workers, async |pool| {
+        for n in 0..100 {
+            pool.submit(n).expect("accepted").await.expect("warm-up");
+        }
+        let mut out = Vec::with_capacity(samples);
+        for n in 0..samples as u64 {
+            let start = Instant::now();
+            let got = pool
+                .submit(n)
+                .expect("accepted")
+                .await
+                .expect("no-op succeeds");
+            out.push(start.elapsed());
+            assert_eq!(got, n);
+        }
+        out
+    })
+}
