@@ -32,7 +32,7 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iters| peers::actix_rr::throughput(shape(iters)))
     });
     group.bench_function(BenchmarkId::new("candado_pool", 4), |b| {
-        b.iter_custom(|iters| pool::throughput(shape(iters)))
+        b.iter_custom(|iters| pool::throughput(shape(iters), 1))
     });
     group.finish();
 }

@@ -29,10 +29,12 @@ impl TaskHandler for Noop {
 }
 
 /// The pool config the benchmarks use: defaults (liveness with heartbeats,
-/// breakers) with `workers` workers and a queue bound that never refuses.
-pub fn config(workers: usize) -> PoolConfig {
+/// breakers) with `workers` workers, up to `concurrency` tasks in flight on
+/// each, and a queue bound that never refuses.
+pub fn config(workers: usize, concurrency: usize) -> PoolConfig {
     PoolConfig {
         size: workers,
+        concurrency,
         max_size: workers.max(PoolConfig::default().max_size),
         queue_bound: 10_000_000,
         ..PoolConfig::default()
@@ -41,7 +43,11 @@ pub fn config(workers: usize) -> PoolConfig {
 
 /// Runs `body` against a fresh runtime (two worker threads, the machine's
 /// cores) and a pool of `workers` [`Noop`] workers, then shuts both down.
-pub fn with_pool<T>(workers: usize, body: impl AsyncFnOnce(&Pool<Noop>) -> T) -> T {
+pub fn with_pool<T>(
+    workers: usize,
+    concurrency: usize,
+    body: impl AsyncFnOnce(&Pool<Noop>) -> T,
+) -> T {
     let system = actix::System::new();
     let out = system.block_on(async {
         let runtime = Runtime::builder()
@@ -49,7 +55,7 @@ pub fn with_pool<T>(workers: usize, body: impl AsyncFnOnce(&Pool<Noop>) -> T) ->
             .build()
             .expect("runtime");
         let pool = PoolBuilder::new(|| Noop)
-            .config(config(workers))
+            .config(config(workers, concurrency))
             .start(&runtime)
             .await
             .expect("pool starts");
@@ -64,9 +70,10 @@ pub fn with_pool<T>(workers: usize, body: impl AsyncFnOnce(&Pool<Noop>) -> T) ->
 }
 
 /// Wall time of `shape.total()` no-op tasks from `shape.submitters`
-/// concurrent submitters, each awaiting its result before the next.
-pub fn throughput(shape: Shape) -> Duration {
-    with_pool(shape.workers, async |pool| {
+/// concurrent submitters, each awaiting its result before the next, with
+/// `concurrency` tasks at most in flight per worker (the default is 1).
+pub fn throughput(shape: Shape, concurrency: usize) -> Duration {
+    with_pool(shape.workers, concurrency, async |pool| {
         let per = shape.per_submitter() as u64;
         let start = Instant::now();
         let joins: Vec<_> = (0..shape.submitters as u64)
@@ -95,7 +102,7 @@ pub fn throughput(shape: Shape) -> Duration {
 /// Submit-to-result latency of `samples` single tasks on an idle pool of
 /// `workers`, one at a time, after a warm-up.
 pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
-    with_pool(workers, async |pool| {
+    with_pool(workers, 1, async |pool| {
         for n in 0..100 {
             pool.submit(n).expect("accepted").await.expect("warm-up");
         }

@@ -106,7 +106,19 @@ struct PulseState {
     last_beat: Option<Instant>,
     /// The highest ping answered, and when.
     pong: Option<(u64, Instant)>,
+    /// The unit of work in progress, if any.
+    work: Option<Work>,
+    /// `work` changed since the supervisor last looked.
+    work_changed: bool,
     metrics: Metrics,
+}
+
+/// A unit of work in progress: its label, start and last progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Work {
+    pub(crate) label: String,
+    pub(crate) started: Instant,
+    pub(crate) progress: Instant,
 }
 
 /// What a child left in its [`Pulse`] since the supervisor last looked.
@@ -116,6 +128,8 @@ pub(crate) struct PulseNews {
     pub(crate) beat: Option<(Instant, Metrics)>,
     /// The highest ping answered, and when.
     pub(crate) pong: Option<(u64, Instant)>,
+    /// The work state, if it changed: `Some(None)` means no work now.
+    pub(crate) work: Option<Option<Work>>,
 }
 
 impl Pulse {
@@ -125,6 +139,14 @@ impl Pulse {
 
     fn beat(&self, at: Instant) {
         self.lock().last_beat = Some(at);
+        self.news.fetch_add(1, Ordering::Release);
+    }
+
+    fn update_work(&self, change: impl FnOnce(&mut Option<Work>)) {
+        let mut state = self.lock();
+        change(&mut state.work);
+        state.work_changed = true;
+        drop(state);
         self.news.fetch_add(1, Ordering::Release);
     }
 
@@ -148,9 +170,11 @@ impl Pulse {
         *seen = news;
         let mut state = self.lock();
         let beat = state.last_beat.take().map(|at| (at, state.metrics.clone()));
+        let work = std::mem::take(&mut state.work_changed).then(|| state.work.clone());
         Some(PulseNews {
             beat,
             pong: state.pong.take(),
+            work,
         })
     }
 }
@@ -244,20 +268,34 @@ impl ChildLink {
 
     /// Reports that a long-running unit of work began. Liveness then expects
     /// [`progress`](Self::progress) within its progress timeout.
+    ///
+    /// Like heartbeats, work reports are left in the incarnation's shared
+    /// record (no message each) and collected on the supervisor's tick.
     pub fn begin_work(&self, label: impl Into<String>) {
-        self.signal(Signal::WorkStarted {
-            label: label.into(),
+        let now = Instant::now();
+        let label = label.into();
+        self.incarnation.pulse.update_work(|work| {
+            *work = Some(Work {
+                label,
+                started: now,
+                progress: now,
+            });
         });
     }
 
     /// Reports progress on the current unit of work.
     pub fn progress(&self) {
-        self.signal(Signal::Progress);
+        let now = Instant::now();
+        self.incarnation.pulse.update_work(|work| {
+            if let Some(w) = work {
+                w.progress = now;
+            }
+        });
     }
 
     /// Reports that the current unit of work finished.
     pub fn end_work(&self) {
-        self.signal(Signal::WorkFinished);
+        self.incarnation.pulse.update_work(|work| *work = None);
     }
 
     /// Reports a task outcome, optionally through a named dependency (feeds

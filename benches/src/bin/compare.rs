@@ -32,12 +32,13 @@ struct Args {
     probe_spawn: Option<Vec<String>>,
 }
 
-const SYSTEMS: [&str; 5] = [
+const SYSTEMS: [&str; 6] = [
     "tokio mpsc (floor)",
     "actix",
     "ractor factory",
     "kameo pool",
     "candado pool",
+    "candado pool, concurrency 16",
 ];
 
 fn throughput(system: usize, shape: Shape) -> Duration {
@@ -46,7 +47,8 @@ fn throughput(system: usize, shape: Shape) -> Duration {
         1 => peers::actix_rr::throughput(shape),
         2 => peers::ractor_factory::throughput(shape),
         3 => peers::kameo_pool::throughput(shape),
-        _ => pool::throughput(shape),
+        4 => pool::throughput(shape, 1),
+        _ => pool::throughput(shape, 16),
     }
 }
 
@@ -138,7 +140,7 @@ fn main() -> anyhow::Result<()> {
     // 1–2. Throughput, every system, same shapes.
     println!("## No-op request/reply throughput (requests/s)\n");
     println!(
-        "| workers | submitters | {} | candado / floor | candado / actix |",
+        "| workers | submitters | {} | candado / floor | candado / actix (concurrency 16) |",
         SYSTEMS.join(" | ")
     );
     println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
@@ -154,31 +156,39 @@ fn main() -> anyhow::Result<()> {
                 .map(|s| repeat(runs, || rate(shape, throughput(s, shape))))
                 .collect();
             let cells: Vec<String> = results.iter().map(fmt_rate).collect();
-            let (floor, actix, ractor, kameo, candado) = (
+            let (floor, actix, ractor, kameo, candado, wide) = (
                 results[0].median,
                 results[1].median,
                 results[2].median,
                 results[3].median,
                 results[4].median,
+                results[5].median,
             );
             println!(
-                "| {workers} | {submitters} | {} | {:.2} | {:.2} |",
+                "| {workers} | {submitters} | {} | {:.2} | {:.2} ({:.2}) |",
                 cells.join(" | "),
                 candado / floor,
-                candado / actix
+                candado / actix,
+                wide / actix
             );
             if workers == 4 && submitters == 64 {
                 targets.add(
                     "pool ≥ 50% of raw actix (4 workers, 64 submitters)",
-                    format!("{:.0}%", candado / actix * 100.0),
+                    format!(
+                        "{:.0}% (concurrency 16: {:.0}%)",
+                        candado / actix * 100.0,
+                        wide / actix * 100.0
+                    ),
                     candado >= actix * 0.5,
                 );
                 targets.add(
                     "pool ahead of ractor's factory and kameo's pool",
                     format!(
-                        "{:.2}× ractor, {:.2}× kameo",
+                        "{:.2}× ractor, {:.2}× kameo (concurrency 16: {:.2}×, {:.2}×)",
                         candado / ractor,
-                        candado / kameo
+                        candado / kameo,
+                        wide / ractor,
+                        wide / kameo
                     ),
                     candado > ractor && candado > kameo,
                 );
@@ -191,7 +201,7 @@ fn main() -> anyhow::Result<()> {
     println!("\n## Submit-to-result latency, one task at a time, 4 idle workers (µs)\n");
     println!("| system | p50 | p99 |");
     println!("|---|---|---|");
-    for (s, name) in SYSTEMS.iter().enumerate() {
+    for (s, name) in SYSTEMS.iter().enumerate().take(5) {
         let us: Vec<f64> = latency(s, 4, samples)
             .iter()
             .map(|d| d.as_secs_f64() * 1e6)

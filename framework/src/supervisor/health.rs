@@ -104,9 +104,7 @@ impl Supervisor {
                 });
             }
         }
-        if self.health.wants.heartbeat.is_some() || self.health.wants.ping.is_some() {
-            self.collect_pulses(ctx);
-        }
+        self.collect_pulses(ctx);
         for slot in 0..self.health.slots.len() {
             let mut out = Decisions::default();
             self.health.slots[slot].strategy.on_tick(now, &mut out);
@@ -175,6 +173,15 @@ impl Supervisor {
             }
             if let Some((seq, at)) = news.pong {
                 self.dispatch_at(key, &Signal::Pong { seq }, at, ctx);
+            }
+            match news.work {
+                Some(Some(work)) => {
+                    let label = work.label;
+                    self.dispatch_at(key, &Signal::WorkStarted { label }, work.started, ctx);
+                    self.dispatch_at(key, &Signal::Progress, work.progress, ctx);
+                }
+                Some(None) => self.dispatch(key, &Signal::WorkFinished, ctx),
+                None => {}
             }
         }
     }
