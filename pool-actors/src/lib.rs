@@ -22,6 +22,7 @@ mod dead_letter;
 mod error;
 mod events;
 mod handler;
+mod inbox;
 mod metrics;
 mod pool;
 mod queue;

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
 use crate::router::{
-    Drain, Gauges, Router, RouterSettings, Shutdown, Snapshot, Submit, SubmitBatch, TaskResult,
-    WorkerNews,
+    Drain, Gauges, Mailboxes, Router, RouterSettings, Shutdown, Snapshot, Submit, SubmitBatch,
+    TaskResult, Wake, WorkerNews,
 };
 use crate::worker::PoolWorker;
 use crate::{
@@ -125,9 +125,12 @@ impl<H: TaskHandler> PoolBuilder<H> {
             breakers.as_ref().map(|b| b.breakers()),
         );
         let capacity = config.dead_letter_capacity;
+        let mail: Arc<Mailboxes<H>> = Arc::new(Mailboxes::default());
+        let router_mail = mail.clone();
         runtime.control_arbiter().spawn_fn(move || {
             let dead = DeadLetters::new(capacity, ev.clone()).start();
-            let router = Router::<H>::new(settings, g, ev, dead.clone(), handles).start();
+            let router =
+                Router::<H>::new(settings, g, ev, dead.clone(), handles, router_mail).start();
             let _ = tx.send((router, dead));
         });
         let (router, dead) = rx.await.map_err(|_| PoolError::Stopped)?;
@@ -143,13 +146,25 @@ impl<H: TaskHandler> PoolBuilder<H> {
         };
         let advertised: HashSet<String> = (0..config.max_size).flat_map(&capabilities_of).collect();
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
-            let (factory, router, yield_every) =
-                (self.factory.clone(), router.clone(), config.yield_every);
+            let (factory, router, yield_every, mail) = (
+                self.factory.clone(),
+                router.clone(),
+                config.yield_every,
+                mail.clone(),
+            );
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
                 let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
+                let mail = mail.clone();
                 ChildSpec::worker(worker_id(n), move |link| {
-                    PoolWorker::new(link, factory(), router.clone(), caps.clone(), yield_every)
+                    PoolWorker::new(
+                        link,
+                        factory(),
+                        router.clone(),
+                        mail.clone(),
+                        caps.clone(),
+                        yield_every,
+                    )
                 })
                 .shutdown(shutdown)
             })
@@ -192,6 +207,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
             inner: Arc::new(Inner {
                 config,
                 router,
+                mail,
                 dead,
                 supervisor,
                 gauges,
@@ -307,6 +323,8 @@ fn restart_reason(reason: &ExitReason) -> String {
 struct Inner<H: TaskHandler> {
     config: PoolConfig,
     router: Addr<Router<H>>,
+    /// Submissions, delivered to the router in batches.
+    mail: Arc<Mailboxes<H>>,
     dead: Addr<DeadLetters<H::Task>>,
     supervisor: SupervisorRef,
     gauges: Arc<Gauges>,
@@ -472,7 +490,9 @@ impl<H: TaskHandler> Pool<H> {
         }
         let (tx, rx) = oneshot::channel();
         let (id, submit) = self.submission(task, options, Some(tx));
-        self.inner.router.do_send(submit);
+        if self.inner.mail.submits.push(submit) {
+            self.inner.router.do_send(Wake);
+        }
         Ok(TaskHandle { id, rx })
     }
 

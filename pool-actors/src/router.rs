@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetters, DeadTask, Store};
+use crate::inbox::Inbox;
 use crate::metrics::{
     HealthSection, PerformanceSection, PoolMetrics, PoolSection, Samples, TasksSection,
     WorkerStatus, WorkersSection,
@@ -115,7 +116,29 @@ pub(crate) struct Router<H: TaskHandler> {
     rng: SmallRng,
     epoch: Instant,
     stats: Stats,
+    mail: Arc<Mailboxes<H>>,
 }
+
+/// Submissions and attempt results, delivered in batches (see [`Inbox`]):
+/// one [`Wake`] message per batch instead of one message per task.
+pub(crate) struct Mailboxes<H: TaskHandler> {
+    pub(crate) submits: Inbox<Submit<H>>,
+    pub(crate) dones: Inbox<Done<H::Output>>,
+}
+
+impl<H: TaskHandler> Default for Mailboxes<H> {
+    fn default() -> Self {
+        Self {
+            submits: Inbox::default(),
+            dones: Inbox::default(),
+        }
+    }
+}
+
+/// Something waits in the router's [`Mailboxes`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Wake;
 
 #[derive(Default)]
 struct Stats {
@@ -141,8 +164,10 @@ impl<H: TaskHandler> Router<H> {
         events: broadcast::Sender<PoolEvent>,
         dead: Addr<DeadLetters<H::Task>>,
         breakers: Option<Breakers>,
+        mail: Arc<Mailboxes<H>>,
     ) -> Self {
         Self {
+            mail,
             queues: ReadyQueues::new(settings.promote_after),
             settings,
             gauges,
@@ -352,7 +377,6 @@ impl<H: TaskHandler> Router<H> {
             attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
             task: record.task.clone(),
             timeout: record.options.timeout.unwrap_or(timeout),
-            dependency: record.options.dependency.clone(),
         });
     }
 
@@ -676,6 +700,12 @@ impl<H: TaskHandler> Actor for Router<H> {
         });
         self.tick = Some(tick);
     }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Submissions that raced with the end: their handles resolve
+        // `PoolGone` rather than wait forever.
+        drop(self.mail.submits.take());
+    }
 }
 
 /// A new task.
@@ -803,6 +833,35 @@ impl<H: TaskHandler> Handler<Done<H::Output>> for Router<H> {
     type Result = ();
 
     fn handle(&mut self, done: Done<H::Output>, ctx: &mut Context<Self>) {
+        self.on_done(done, ctx);
+        self.check_drains();
+        self.pump(ctx);
+    }
+}
+
+impl<H: TaskHandler> Handler<Wake> for Router<H> {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        for submit in self.mail.submits.take() {
+            self.accept(submit, now);
+        }
+        let dones = self.mail.dones.take();
+        let any_done = !dones.is_empty();
+        for done in dones {
+            self.on_done(done, ctx);
+        }
+        if any_done {
+            self.check_drains();
+        }
+        self.pump(ctx);
+    }
+}
+
+impl<H: TaskHandler> Router<H> {
+    /// An attempt ended.
+    fn on_done(&mut self, done: Done<H::Output>, ctx: &mut Context<Self>) {
         // Only the attempt the router is waiting for counts: a late report
         // from a lost worker, or of a cancelled attempt, is ignored.
         let current = self.tasks.get(&done.id).is_some_and(|r| {
@@ -817,12 +876,19 @@ impl<H: TaskHandler> Handler<Done<H::Output>> for Router<H> {
         if let Some(slot) = self.workers.get_mut(&done.worker) {
             slot.in_flight.remove(&done.id);
         }
+        // The router sees every outcome first-hand: it feeds the breakers
+        // itself, sparing the supervisor a message per task.
+        if let Some(breakers) = &self.breakers {
+            let dependency = self
+                .tasks
+                .get(&done.id)
+                .and_then(|r| r.options.dependency.as_deref());
+            breakers.record_outcome(&done.worker, dependency, done.result.is_ok());
+        }
         match done.result {
             Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
             Err(error) => self.fail_attempt(done.id, error, ctx),
         }
-        self.check_drains();
-        self.pump(ctx);
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use candado::ChildLink;
 
-use crate::router::{Done, Register, Router, Unregister};
+use crate::router::{Done, Mailboxes, Register, Router, Unregister, Wake};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -23,7 +23,6 @@ pub(crate) struct Run<T> {
     pub(crate) attempt: u32,
     pub(crate) task: T,
     pub(crate) timeout: Duration,
-    pub(crate) dependency: Option<String>,
 }
 
 /// Stops an attempt (shutdown).
@@ -61,6 +60,7 @@ pub(crate) struct PoolWorker<H: TaskHandler> {
     link: ChildLink,
     handler: H,
     router: Addr<Router<H>>,
+    mail: Arc<Mailboxes<H>>,
     capabilities: Vec<String>,
     yield_every: u32,
     running: HashMap<TaskId, Running>,
@@ -72,6 +72,7 @@ impl<H: TaskHandler> PoolWorker<H> {
         link: ChildLink,
         handler: H,
         router: Addr<Router<H>>,
+        mail: Arc<Mailboxes<H>>,
         capabilities: Vec<String>,
         yield_every: u32,
     ) -> Self {
@@ -86,6 +87,7 @@ impl<H: TaskHandler> PoolWorker<H> {
             link,
             handler,
             router,
+            mail,
             capabilities,
             yield_every,
             running: HashMap::new(),
@@ -130,10 +132,10 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
         );
         let attempt = self.handler.handle(run.task, task_ctx);
         let (router, me, worker) = (self.router.clone(), ctx.address(), self.id.clone());
+        let mail = self.mail.clone();
         let incarnation = self.link.incarnation();
-        let link = self.link.clone();
         let flag = cancelled.clone();
-        let (id, number, timeout, dependency) = (run.id, run.attempt, run.timeout, run.dependency);
+        let (id, number, timeout) = (run.id, run.attempt, run.timeout);
         let handle = actix::spawn(async move {
             let result = match tokio::time::timeout(timeout, CatchUnwind(Box::pin(attempt))).await {
                 Ok(Ok(Ok(output))) => Ok(output),
@@ -144,14 +146,16 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
                     Err(AttemptError::TimedOut(timeout))
                 }
             };
-            link.report_outcome(dependency.as_deref(), result.is_ok());
-            router.do_send(Done {
+            let done = Done {
                 worker,
                 incarnation,
                 id,
                 attempt: number,
                 result,
-            });
+            };
+            if mail.dones.push(done) {
+                router.do_send(Wake);
+            }
             me.do_send(Finished(id));
         });
         if self.running.is_empty() {

@@ -203,6 +203,9 @@ fn a_worker_whose_breaker_opened_gets_no_work_until_it_half_opens() {
         }
         let done = completions(&drain(&mut h.events));
         assert!(done.iter().all(|(_, w)| w == "worker-1"), "{done:?}");
+        // Routing reacted at once; the health verdict follows on the
+        // supervisor's next tick (1 s).
+        advance(Duration::from_secs(1)).await;
         let metrics = h.pool.metrics().await.unwrap();
         assert!(
             metrics.per_worker[0].isolated,

@@ -27,6 +27,9 @@ struct Args {
     /// A quick pass with small counts (a smoke test of the harness).
     #[arg(long)]
     quick: bool,
+    /// Only these sections (throughput, latency, supervision, failure).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Internal: one spawn measurement in this fresh process, as JSON.
     #[arg(long, hide = true, num_args = 4, value_names = ["KIND", "COUNT", "HEARTBEAT_MS", "IDLE_MS"])]
     probe_spawn: Option<Vec<String>>,
@@ -131,201 +134,208 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut targets = Targets(Vec::new());
+    let wants = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# Candado side by side\n");
     println!(
         "{cpus} CPUs; every number is the median of {runs} run(s), ± half the spread as a percentage of the median.\n"
     );
 
-    // 1–2. Throughput, every system, same shapes.
-    println!("## No-op request/reply throughput (requests/s)\n");
-    println!(
-        "| workers | submitters | {} | candado / floor | candado / actix (concurrency 16) |",
-        SYSTEMS.join(" | ")
-    );
-    println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
-    for workers in [1, 4, 64] {
-        for submitters in [1, 64] {
-            let requests = if submitters == 1 { many / 10 } else { many };
-            let shape = Shape {
-                workers,
-                submitters,
-                requests,
-            };
-            let results: Vec<Summary> = (0..SYSTEMS.len())
-                .map(|s| repeat(runs, || rate(shape, throughput(s, shape))))
-                .collect();
-            let cells: Vec<String> = results.iter().map(fmt_rate).collect();
-            let (floor, actix, ractor, kameo, candado, wide) = (
-                results[0].median,
-                results[1].median,
-                results[2].median,
-                results[3].median,
-                results[4].median,
-                results[5].median,
-            );
-            println!(
-                "| {workers} | {submitters} | {} | {:.2} | {:.2} ({:.2}) |",
-                cells.join(" | "),
-                candado / floor,
-                candado / actix,
-                wide / actix
-            );
-            if workers == 4 && submitters == 64 {
-                targets.add(
-                    "pool ≥ 50% of raw actix (4 workers, 64 submitters)",
-                    format!(
-                        "{:.0}% (concurrency 16: {:.0}%)",
-                        candado / actix * 100.0,
-                        wide / actix * 100.0
-                    ),
-                    candado >= actix * 0.5,
+    if wants("throughput") {
+        // 1–2. Throughput, every system, same shapes.
+        println!("## No-op request/reply throughput (requests/s)\n");
+        println!(
+            "| workers | submitters | {} | candado / floor | candado / actix (concurrency 16) |",
+            SYSTEMS.join(" | ")
+        );
+        println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
+        for workers in [1, 4, 64] {
+            for submitters in [1, 64] {
+                let requests = if submitters == 1 { many / 10 } else { many };
+                let shape = Shape {
+                    workers,
+                    submitters,
+                    requests,
+                };
+                let results: Vec<Summary> = (0..SYSTEMS.len())
+                    .map(|s| repeat(runs, || rate(shape, throughput(s, shape))))
+                    .collect();
+                let cells: Vec<String> = results.iter().map(fmt_rate).collect();
+                let (floor, actix, ractor, kameo, candado, wide) = (
+                    results[0].median,
+                    results[1].median,
+                    results[2].median,
+                    results[3].median,
+                    results[4].median,
+                    results[5].median,
                 );
-                targets.add(
-                    "pool ahead of ractor's factory and kameo's pool",
-                    format!(
-                        "{:.2}× ractor, {:.2}× kameo (concurrency 16: {:.2}×, {:.2}×)",
-                        candado / ractor,
-                        candado / kameo,
-                        wide / ractor,
-                        wide / kameo
-                    ),
-                    candado > ractor && candado > kameo,
+                println!(
+                    "| {workers} | {submitters} | {} | {:.2} | {:.2} ({:.2}) |",
+                    cells.join(" | "),
+                    candado / floor,
+                    candado / actix,
+                    wide / actix
                 );
+                if workers == 4 && submitters == 64 {
+                    targets.add(
+                        "pool ≥ 50% of raw actix (4 workers, 64 submitters)",
+                        format!(
+                            "{:.0}% (concurrency 16: {:.0}%)",
+                            candado / actix * 100.0,
+                            wide / actix * 100.0
+                        ),
+                        candado >= actix * 0.5,
+                    );
+                    targets.add(
+                        "pool ahead of ractor's factory and kameo's pool",
+                        format!(
+                            "{:.2}× ractor, {:.2}× kameo (concurrency 16: {:.2}×, {:.2}×)",
+                            candado / ractor,
+                            candado / kameo,
+                            wide / ractor,
+                            wide / kameo
+                        ),
+                        candado > ractor && candado > kameo,
+                    );
+                }
             }
         }
     }
-
-    // 3. Latency on an idle set of 4 workers.
-    let samples = if args.quick { 200 } else { 2_000 };
-    println!("\n## Submit-to-result latency, one task at a time, 4 idle workers (µs)\n");
-    println!("| system | p50 | p99 |");
-    println!("|---|---|---|");
-    for (s, name) in SYSTEMS.iter().enumerate().take(5) {
-        let us: Vec<f64> = latency(s, 4, samples)
-            .iter()
-            .map(|d| d.as_secs_f64() * 1e6)
-            .collect();
+    if wants("latency") {
+        // 3. Latency on an idle set of 4 workers.
+        let samples = if args.quick { 200 } else { 2_000 };
+        println!("\n## Submit-to-result latency, one task at a time, 4 idle workers (µs)\n");
+        println!("| system | p50 | p99 |");
+        println!("|---|---|---|");
+        for (s, name) in SYSTEMS.iter().enumerate().take(5) {
+            let us: Vec<f64> = latency(s, 4, samples)
+                .iter()
+                .map(|d| d.as_secs_f64() * 1e6)
+                .collect();
+            println!(
+                "| {name} | {:.0} | {:.0} |",
+                quantile(&us, 0.5),
+                quantile(&us, 0.99)
+            );
+        }
+    }
+    if wants("supervision") {
+        // 4. Supervision cost, each in a fresh process.
+        println!("\n## Supervision cost (idle workers, fresh process each)\n");
+        println!("| what | count | spawn time | RSS per actor | beyond a plain actix actor | idle CPU (% of one core) |");
+        println!("|---|---|---|---|---|---|");
+        let default_hb = Duration::from_secs(2);
+        for count in [(max_spawn / 2).min(10_000), max_spawn] {
+            let plain = probe(Kind::Actix, count, default_hb, idle)?;
+            let sup = probe(Kind::Supervised, count, default_hb, idle)?;
+            let beyond = sup.bytes_per_actor - plain.bytes_per_actor;
+            for (name, r, extra) in [
+                ("actix actor", &plain, String::from("—")),
+                ("supervised, heartbeat 2 s", &sup, format!("{beyond:.0} B")),
+            ] {
+                println!(
+                    "| {name} | {count} | {:.0} ms | {:.0} B | {extra} | {:.2} |",
+                    r.spawn_ms, r.bytes_per_actor, r.idle_cpu_percent
+                );
+            }
+            if count == max_spawn {
+                targets.add(
+                    "memory per idle supervised worker < 2 KiB beyond the actor",
+                    format!("{beyond:.0} B at {count}"),
+                    beyond < 2048.0,
+                );
+                targets.add(
+                    &format!("spawn {count} supervised workers < 1 s"),
+                    format!("{:.2} s", sup.spawn_ms / 1e3),
+                    sup.spawn_ms < 1_000.0,
+                );
+            } else {
+                targets.add(
+                    &format!(
+                        "heartbeats of {count} workers at the default interval < 2% of a core"
+                    ),
+                    format!("{:.2}%", sup.idle_cpu_percent),
+                    sup.idle_cpu_percent < 2.0,
+                );
+            }
+        }
+        let fast = probe(
+            Kind::Supervised,
+            (max_spawn / 2).min(10_000),
+            Duration::from_millis(100),
+            idle,
+        )?;
         println!(
-            "| {name} | {:.0} | {:.0} |",
-            quantile(&us, 0.5),
-            quantile(&us, 0.99)
+            "| supervised, heartbeat 100 ms | {} | {:.0} ms | {:.0} B | | {:.2} |",
+            fast.count, fast.spawn_ms, fast.bytes_per_actor, fast.idle_cpu_percent
         );
     }
-
-    // 4. Supervision cost, each in a fresh process.
-    println!("\n## Supervision cost (idle workers, fresh process each)\n");
-    println!("| what | count | spawn time | RSS per actor | beyond a plain actix actor | idle CPU (% of one core) |");
-    println!("|---|---|---|---|---|---|");
-    let default_hb = Duration::from_secs(2);
-    for count in [(max_spawn / 2).min(10_000), max_spawn] {
-        let plain = probe(Kind::Actix, count, default_hb, idle)?;
-        let sup = probe(Kind::Supervised, count, default_hb, idle)?;
-        let beyond = sup.bytes_per_actor - plain.bytes_per_actor;
-        for (name, r, extra) in [
-            ("actix actor", &plain, String::from("—")),
-            ("supervised, heartbeat 2 s", &sup, format!("{beyond:.0} B")),
-        ] {
+    if wants("failure") {
+        // 5. Failure handling.
+        println!("\n## Failure handling\n");
+        println!("| measurement | median | spread |");
+        println!("|---|---|---|");
+        for backoff in [Duration::from_millis(100), Duration::from_millis(1)] {
+            let s = repeat(runs.max(3), || {
+                failure::panic_to_replacement(backoff).as_secs_f64() * 1e3
+            });
             println!(
-                "| {name} | {count} | {:.0} ms | {:.0} B | {extra} | {:.2} |",
-                r.spawn_ms, r.bytes_per_actor, r.idle_cpu_percent
-            );
-        }
-        if count == max_spawn {
-            targets.add(
-                "memory per idle supervised worker < 2 KiB beyond the actor",
-                format!("{beyond:.0} B at {count}"),
-                beyond < 2048.0,
-            );
-            targets.add(
-                &format!("spawn {count} supervised workers < 1 s"),
-                format!("{:.2} s", sup.spawn_ms / 1e3),
-                sup.spawn_ms < 1_000.0,
-            );
-        } else {
-            targets.add(
-                &format!("heartbeats of {count} workers at the default interval < 2% of a core"),
-                format!("{:.2}%", sup.idle_cpu_percent),
-                sup.idle_cpu_percent < 2.0,
-            );
-        }
-    }
-    let fast = probe(
-        Kind::Supervised,
-        (max_spawn / 2).min(10_000),
-        Duration::from_millis(100),
-        idle,
-    )?;
-    println!(
-        "| supervised, heartbeat 100 ms | {} | {:.0} ms | {:.0} B | | {:.2} |",
-        fast.count, fast.spawn_ms, fast.bytes_per_actor, fast.idle_cpu_percent
-    );
-
-    // 5. Failure handling.
-    println!("\n## Failure handling\n");
-    println!("| measurement | median | spread |");
-    println!("|---|---|---|");
-    for backoff in [Duration::from_millis(100), Duration::from_millis(1)] {
-        let s = repeat(runs.max(3), || {
-            failure::panic_to_replacement(backoff).as_secs_f64() * 1e3
-        });
-        println!(
             "| panic → replacement completes a task (restart backoff {} ms) | {:.1} ms | {:.1}–{:.1} ms |",
             backoff.as_millis(),
             s.median,
             s.min,
             s.max
         );
-    }
-    let (interval, timeout) = (Duration::from_millis(200), Duration::from_secs(1));
-    let mut bound = Duration::ZERO;
-    let s = repeat(runs, || {
-        let (took, b) = failure::silence_to_replacement(interval, timeout);
-        bound = b;
-        took.as_secs_f64() * 1e3
-    });
-    println!(
+        }
+        let (interval, timeout) = (Duration::from_millis(200), Duration::from_secs(1));
+        let mut bound = Duration::ZERO;
+        let s = repeat(runs, || {
+            let (took, b) = failure::silence_to_replacement(interval, timeout);
+            bound = b;
+            took.as_secs_f64() * 1e3
+        });
+        println!(
         "| thread blocked (heartbeat 200 ms, timeout 1 s) → replacement completes a task | {:.0} ms | {:.0}–{:.0} ms |",
         s.median, s.min, s.max
     );
-    targets.add(
-        "silent worker replaced within timeout + one tick of its last heartbeat",
-        format!("{:.0} ms (bound {} ms)", s.median, bound.as_millis()),
-        s.max <= (bound + interval).as_secs_f64() * 1e3,
-    );
-    let workers = 100;
-    let window = if args.quick {
-        Duration::from_millis(600)
-    } else {
-        Duration::from_secs(3)
-    };
-    let clean = repeat(runs, || {
-        failure::throughput_with_faults(workers, window, false).rate
-    });
-    let mut lost = 0;
-    let mut restarts = 0;
-    let faulty = repeat(runs, || {
-        let r = failure::throughput_with_faults(workers, window, true);
-        lost += r.not_completed;
-        restarts += r.restarts;
-        r.rate
-    });
-    let share = faulty.median / clean.median;
-    println!(
-        "| throughput, {workers} workers, fault-free | {} | |",
-        fmt_rate(&clean)
-    );
-    println!(
+        targets.add(
+            "silent worker replaced within timeout + one tick of its last heartbeat",
+            format!("{:.0} ms (bound {} ms)", s.median, bound.as_millis()),
+            s.max <= (bound + interval).as_secs_f64() * 1e3,
+        );
+        let workers = 100;
+        let window = if args.quick {
+            Duration::from_millis(600)
+        } else {
+            Duration::from_secs(3)
+        };
+        let clean = repeat(runs, || {
+            failure::throughput_with_faults(workers, window, false).rate
+        });
+        let mut lost = 0;
+        let mut restarts = 0;
+        let faulty = repeat(runs, || {
+            let r = failure::throughput_with_faults(workers, window, true);
+            lost += r.not_completed;
+            restarts += r.restarts;
+            r.rate
+        });
+        let share = faulty.median / clean.median;
+        println!(
+            "| throughput, {workers} workers, fault-free | {} | |",
+            fmt_rate(&clean)
+        );
+        println!(
         "| throughput, 10% of tasks fail once, 1% of workers hang | {} ({:.0}% of fault-free; {restarts} restarts, {lost} not completed) | |",
         fmt_rate(&faulty),
         share * 100.0
     );
-    targets.add(
-        "≥ 80% of fault-free throughput under 10% failures and 1% hangs, none lost",
-        format!("{:.0}%, {lost} not completed", share * 100.0),
-        share >= 0.8 && lost == 0,
-    );
-
+        targets.add(
+            "≥ 80% of fault-free throughput under 10% failures and 1% hangs, none lost",
+            format!("{:.0}%, {lost} not completed", share * 100.0),
+            share >= 0.8 && lost == 0,
+        );
+    }
     println!("\n## Targets\n");
     println!("| target | measured | met |");
     println!("|---|---|---|");

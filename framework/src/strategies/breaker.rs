@@ -37,6 +37,31 @@ struct Registry {
 }
 
 impl Registry {
+    fn record_outcome(
+        &mut self,
+        child: &str,
+        dependency: Option<&str>,
+        now: Instant,
+        success: bool,
+    ) {
+        match dependency {
+            Some(dependency) => {
+                self.record(true, dependency, now, success);
+                // A success through a dependency shows the child works too; a
+                // failure is the dependency's, but it still ends a probe the
+                // child's half-open breaker let through.
+                if success {
+                    self.record(false, child, now, true);
+                } else if let Some(breaker) = self.children.get_mut(child) {
+                    breaker.release_probe(now);
+                }
+            }
+            None => {
+                self.record(false, child, now, success);
+            }
+        }
+    }
+
     fn entry(&mut self, dependency: bool, name: &str) -> &mut CircuitBreaker {
         let (map, config) = if dependency {
             (&mut self.dependencies, self.config.dependency)
@@ -136,6 +161,16 @@ impl Breakers {
         let breaker = registry.dependencies.get_mut(dependency)?;
         breaker.state(now);
         breaker.open_until()
+    }
+
+    /// Records the outcome of a call `child` made, through `dependency` if
+    /// it names one, exactly as the strategy does for a
+    /// [`Signal::Outcome`]: for whoever sees outcomes first-hand (a router)
+    /// and would rather not send each one to the supervisor. Routing reacts
+    /// at once; the child's health verdict follows on the supervisor's tick.
+    pub fn record_outcome(&self, child: &str, dependency: Option<&str>, success: bool) {
+        self.lock()
+            .record_outcome(child, dependency, Instant::now(), success);
     }
 
     /// Gives back a probe of `child`'s half-open breaker that
@@ -274,28 +309,13 @@ impl HealthStrategy for BreakerStrategy {
                 self.children.remove(child);
             }
             Signal::Outcome {
-                dependency: Some(dependency),
+                dependency,
                 success,
             } => {
-                let mut registry = self.breakers.lock();
-                registry.record(true, dependency, now, *success);
-                // A success through a dependency shows the child works too; a
-                // failure is the dependency's, but it still ends a probe the
-                // child's half-open breaker let through.
-                if *success {
-                    registry.record(false, child, now, true);
-                } else if let Some(breaker) = registry.children.get_mut(child) {
-                    breaker.release_probe(now);
-                }
-                drop(registry);
+                self.breakers
+                    .lock()
+                    .record_outcome(child, dependency.as_deref(), now, *success);
                 self.report(now, child, out);
-            }
-            Signal::Outcome {
-                dependency: None,
-                success,
-            } => {
-                self.breakers.lock().record(false, child, now, *success);
-                out.set(child, self.breakers.child_verdict(child, now));
             }
             _ => {}
         }
