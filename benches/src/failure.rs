@@ -196,10 +196,22 @@ pub struct FaultRun {
     pub restarts: u64,
 }
 
+/// One task in ten, picked by a hash of its number: failures land on
+/// workers at random. (Every tenth number would not: with round-robin
+/// dispatch in lockstep, the same workers would get every failing task, and
+/// their breakers would rightly isolate them one after another.)
+fn fails(n: u64) -> bool {
+    // splitmix64's finaliser.
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % 10 == 0
+}
+
 /// Tasks completed per second over `window` through `workers` workers, with
 /// 4,096 tasks kept in flight (each loop submits its next task when the last
 /// one ends, so a task waiting for a retry does not hold the others up).
-/// With `faults`, one task in ten fails its first attempt (retried after
+/// With `faults`, one task in ten (at random) fails its first attempt (retried after
 /// 50 ms), and one worker in a hundred (at least one) is kept hung: every
 /// 500 ms as many tasks that hang without progress on their first attempt
 /// are injected; liveness (500 ms progress timeout) restarts their workers.
@@ -238,7 +250,7 @@ pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) ->
                     let (mut done, mut failed) = (0u64, 0u64);
                     let mut n = l;
                     while Instant::now() < deadline {
-                        let job = if faults && n % 10 == 0 {
+                        let job = if faults && fails(n) {
                             Job::FailOnce(n)
                         } else {
                             Job::Noop(n)

@@ -330,3 +330,41 @@ fn a_stuck_task_gets_its_worker_restarted_and_is_never_lost() {
         h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn every_stuck_task_in_a_row_gets_its_worker_restarted() {
+    run_paused(|| async {
+        let h = start(PoolConfig {
+            liveness: Some(candado_pool::LivenessSettings {
+                progress_timeout: Some(Duration::from_millis(500)),
+                ..Default::default()
+            }),
+            heal_limit: candado_pool::HealLimitSettings {
+                max: 100,
+                period: Duration::from_secs(60),
+                min_gap: Duration::ZERO,
+            },
+            task_timeout: Duration::from_secs(3600),
+            retry: RetryConfig {
+                max_retries: 0,
+                ..config(1).retry
+            },
+            ..config(1)
+        })
+        .await;
+        for round in 1..=3u64 {
+            let started = tokio::time::Instant::now();
+            let failure = h.pool.submit(Job::Hang).unwrap().await.unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+            assert!(matches!(failure, TaskFailure::DeadLettered { .. }));
+            assert_eq!(h.pool.submit(work(10, round)).unwrap().await, Ok(round));
+        }
+        let m = h.pool.metrics().await.unwrap();
+        assert_eq!(m.performance.restarts_by_reason.get("liveness"), Some(&3));
+        h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+    });
+}
