@@ -213,7 +213,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|d| d.as_secs_f64() * 1e6)
                 .collect();
             println!(
-                "| {name} | {:.0} | {:.0} |",
+                "| {name} | {:.1} | {:.1} |",
                 quantile(&us, 0.5),
                 quantile(&us, 0.99)
             );
