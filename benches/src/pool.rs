@@ -74,28 +74,17 @@ pub fn with_pool<T>(
 /// `concurrency` tasks at most in flight per worker (the default is 1).
 pub fn throughput(shape: Shape, concurrency: usize) -> Duration {
     with_pool(shape.workers, concurrency, async |pool| {
-        let per = shape.per_submitter() as u64;
-        let start = Instant::now();
-        let joins: Vec<_> = (0..shape.submitters as u64)
-            .map(|s| {
-                let pool = pool.clone();
-                actix::spawn(async move {
-                    for i in 0..per {
-                        let n = s * per + i;
-                        let got = pool
-                            .submit(n)
-                            .expect("accepted")
-                            .await
-                            .expect("no-op succeeds");
-                        assert_eq!(got, n);
-                    }
-                })
-            })
-            .collect();
-        for j in joins {
-            j.await.expect("submitter");
-        }
-        start.elapsed()
+        let pool = pool.clone();
+        let call = move |_, _, n: u64| {
+            let pool = pool.clone();
+            async move {
+                pool.submit(n)
+                    .expect("accepted")
+                    .await
+                    .expect("no-op succeeds")
+            }
+        };
+        crate::peers::fan_out(shape, call, actix::spawn).await
     })
 }
 

@@ -2,11 +2,11 @@
 //! two extra arbiters, with the submitters on the System arbiter: the same
 //! placement Candado uses (workers on worker threads, callers elsewhere).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, Context, Handler, Message, System};
 
-use super::{sample_latency, worker_for};
+use super::{fan_out, sample_latency, worker_for};
 use crate::Shape;
 
 /// Arbiters (threads) the echo actors are spread over.
@@ -80,29 +80,16 @@ where
 pub fn throughput(shape: Shape) -> Duration {
     with_system(|arbiters| async move {
         let workers = start_workers(&arbiters, shape.workers);
-        let per_submitter = shape.per_submitter();
-        let start = Instant::now();
-        let submitters: Vec<_> = (0..shape.submitters.max(1))
-            .map(|s| {
-                let workers = workers.clone();
-                actix::spawn(async move {
-                    let mut answered = 0usize;
-                    for n in 0..per_submitter {
-                        let value = (s * per_submitter + n) as u64;
-                        let worker = &workers[worker_for(s, n, workers.len())];
-                        assert_eq!(call(worker, value).await, value);
-                        answered += 1;
-                    }
-                    answered
-                })
-            })
-            .collect();
-        let mut answered = 0;
-        for submitter in submitters {
-            answered += submitter.await.expect("submitter ended cleanly");
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(answered, shape.total());
+        let shared = std::sync::Arc::new(workers);
+        let elapsed = fan_out(
+            shape,
+            move |s, n, value| {
+                let worker = shared[worker_for(s, n, shared.len())].clone();
+                async move { call(&worker, value).await }
+            },
+            actix::spawn,
+        )
+        .await;
         (elapsed, arbiters)
     })
 }

@@ -2,12 +2,12 @@
 //! actor, asked with `Dispatch` (least-connections routing inside the pool;
 //! the worker's reply is forwarded straight back to the caller).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kameo::prelude::*;
 use kameo_actors::pool::{ActorPool, Dispatch};
 
-use super::{sample_latency, tokio_runtime};
+use super::{fan_out, sample_latency, tokio_runtime};
 use crate::Shape;
 
 /// The answering actor.
@@ -53,28 +53,16 @@ pub fn throughput(shape: Shape) -> Duration {
     let rt = tokio_runtime();
     let elapsed = rt.block_on(async {
         let pool = spawn_pool(shape.workers);
-        let per_submitter = shape.per_submitter();
-        let start = Instant::now();
-        let submitters: Vec<_> = (0..shape.submitters.max(1))
-            .map(|s| {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    let mut answered = 0usize;
-                    for n in 0..per_submitter {
-                        let value = (s * per_submitter + n) as u64;
-                        assert_eq!(call(&pool, value).await, value);
-                        answered += 1;
-                    }
-                    answered
-                })
-            })
-            .collect();
-        let mut answered = 0;
-        for submitter in submitters {
-            answered += submitter.await.expect("submitter ended cleanly");
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(answered, shape.total());
+        let caller = pool.clone();
+        let elapsed = fan_out(
+            shape,
+            move |_, _, value| {
+                let pool = caller.clone();
+                async move { call(&pool, value).await }
+            },
+            tokio::spawn,
+        )
+        .await;
         shut_down(pool).await;
         elapsed
     });

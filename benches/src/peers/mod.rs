@@ -5,7 +5,10 @@
 //! `latency(workers, samples)`, so the `compare` binary can drive them alike.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+
+use crate::Shape;
 
 pub mod actix_rr;
 pub mod kameo_pool;
@@ -56,4 +59,42 @@ where
         assert_eq!(reply, value);
     }
     out
+}
+
+/// A submitter's work, boxed so every peer can spawn it its own way.
+pub(crate) type Share = Pin<Box<dyn Future<Output = usize> + Send>>;
+
+/// Runs `shape`'s submitters, each spawned with `spawn` and sending its
+/// share of requests one at a time through `call(submitter, n, value)`.
+/// Checks every reply and that all `shape.total()` were answered; returns
+/// the wall time of the request phase only.
+pub(crate) async fn fan_out<C, Fut, S, J, E>(shape: Shape, call: C, spawn: S) -> Duration
+where
+    C: Fn(usize, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send,
+    S: Fn(Share) -> J,
+    J: Future<Output = Result<usize, E>>,
+    E: std::fmt::Debug,
+{
+    let per_submitter = shape.per_submitter();
+    let start = Instant::now();
+    let submitters: Vec<J> = (0..shape.submitters.max(1))
+        .map(|s| {
+            let call = call.clone();
+            spawn(Box::pin(async move {
+                for n in 0..per_submitter {
+                    let value = (s * per_submitter + n) as u64;
+                    assert_eq!(call(s, n, value).await, value);
+                }
+                per_submitter
+            }))
+        })
+        .collect();
+    let mut answered = 0;
+    for submitter in submitters {
+        answered += submitter.await.expect("submitter ended cleanly");
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(answered, shape.total());
+    elapsed
 }

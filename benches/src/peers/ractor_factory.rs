@@ -2,7 +2,7 @@
 //! `queues::DefaultQueue`; each request is a job carrying an `RpcReplyPort`
 //! the worker answers on, sent with `FactoryRef::call_job`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::factory::{
     queues::DefaultQueue, routing::QueuerRouting, worker_builder, Factory, FactoryArguments,
@@ -10,7 +10,7 @@ use ractor::factory::{
 };
 use ractor::{Actor, ActorProcessingErr, RpcReplyPort};
 
-use super::{sample_latency, tokio_runtime};
+use super::{fan_out, sample_latency, tokio_runtime};
 use crate::Shape;
 
 /// The job payload: the value to echo and the port to answer on.
@@ -94,28 +94,16 @@ pub fn throughput(shape: Shape) -> Duration {
     let rt = tokio_runtime();
     let elapsed = rt.block_on(async {
         let (factory, handle) = spawn_factory(shape.workers).await;
-        let per_submitter = shape.per_submitter();
-        let start = Instant::now();
-        let submitters: Vec<_> = (0..shape.submitters.max(1))
-            .map(|s| {
-                let factory = factory.clone();
-                tokio::spawn(async move {
-                    let mut answered = 0usize;
-                    for n in 0..per_submitter {
-                        let value = (s * per_submitter + n) as u64;
-                        assert_eq!(call(&factory, value).await, value);
-                        answered += 1;
-                    }
-                    answered
-                })
-            })
-            .collect();
-        let mut answered = 0;
-        for submitter in submitters {
-            answered += submitter.await.expect("submitter ended cleanly");
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(answered, shape.total());
+        let caller = factory.clone();
+        let elapsed = fan_out(
+            shape,
+            move |_, _, value| {
+                let factory = caller.clone();
+                async move { call(&factory, value).await }
+            },
+            tokio::spawn,
+        )
+        .await;
         shut_down(factory, handle).await;
         elapsed
     });

@@ -1,11 +1,11 @@
 //! The practical floor: plain tokio tasks, each owning an `mpsc` receiver,
 //! answering requests that carry a `oneshot::Sender` for the reply.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{sample_latency, tokio_runtime, worker_for};
+use super::{fan_out, sample_latency, tokio_runtime, worker_for};
 use crate::Shape;
 
 /// Capacity of each worker's channel (bounded, like an actor mailbox).
@@ -58,29 +58,18 @@ pub fn throughput(shape: Shape) -> Duration {
     let rt = tokio_runtime();
     let elapsed = rt.block_on(async {
         let (senders, handles) = spawn_workers(shape.workers);
-        let per_submitter = shape.per_submitter();
-        let start = Instant::now();
-        let submitters: Vec<_> = (0..shape.submitters.max(1))
-            .map(|s| {
-                let senders = senders.clone();
-                tokio::spawn(async move {
-                    let mut answered = 0usize;
-                    for n in 0..per_submitter {
-                        let value = (s * per_submitter + n) as u64;
-                        let worker = &senders[worker_for(s, n, senders.len())];
-                        assert_eq!(call(worker, value).await, value);
-                        answered += 1;
-                    }
-                    answered
-                })
-            })
-            .collect();
-        let mut answered = 0;
-        for submitter in submitters {
-            answered += submitter.await.expect("submitter ended cleanly");
-        }
-        let elapsed = start.elapsed();
-        assert_eq!(answered, shape.total());
+        let workers = std::sync::Arc::new(senders);
+        let shared = workers.clone();
+        let elapsed = fan_out(
+            shape,
+            move |s, n, value| {
+                let worker = shared[worker_for(s, n, shared.len())].clone();
+                async move { call(&worker, value).await }
+            },
+            tokio::spawn,
+        )
+        .await;
+        let senders = std::sync::Arc::try_unwrap(workers).expect("submitters are done");
         shut_down(senders, handles).await;
         elapsed
     });
