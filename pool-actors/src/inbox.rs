@@ -33,6 +33,16 @@ impl<T> Inbox<T> {
         !self.scheduled.swap(true, Ordering::AcqRel)
     }
 
+    /// Queues every item of `items` at once; `true` if the caller must
+    /// wake the owner.
+    pub(crate) fn push_all(&self, items: impl IntoIterator<Item = T>) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(items);
+        !self.scheduled.swap(true, Ordering::AcqRel)
+    }
+
     /// Everything queued, oldest first; the owner calls it when woken. An
     /// item pushed after this call wakes the owner again.
     pub(crate) fn take(&self) -> Vec<T> {
@@ -52,7 +62,8 @@ mod tests {
         assert!(!inbox.push(2), "a wake is already on its way");
         assert_eq!(inbox.take(), [1, 2]);
         assert!(inbox.push(3), "after a take, the next item wakes again");
-        assert_eq!(inbox.take(), [3]);
+        assert!(!inbox.push_all([4, 5]));
+        assert_eq!(inbox.take(), [3, 4, 5]);
         assert!(inbox.take().is_empty());
     }
 

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
 use crate::router::{
-    Drain, Gauges, Mailboxes, Router, RouterSettings, Shutdown, Snapshot, Submit, SubmitBatch,
-    TaskResult, Wake, WorkerNews,
+    Drain, Gauges, Mailboxes, Router, RouterSettings, Shutdown, Snapshot, Submit, TaskResult, Wake,
+    WorkerNews,
 };
 use crate::worker::PoolWorker;
 use crate::{
@@ -490,9 +490,7 @@ impl<H: TaskHandler> Pool<H> {
         }
         let (tx, rx) = oneshot::channel();
         let (id, submit) = self.submission(task, options, Some(tx));
-        if self.inner.mail.submits.push(submit) {
-            self.inner.router.do_send(Wake);
-        }
+        self.deliver(std::iter::once(submit));
         Ok(TaskHandle { id, rx })
     }
 
@@ -507,11 +505,18 @@ impl<H: TaskHandler> Pool<H> {
             return Err(e.into_submit_error(task));
         }
         let (id, submit) = self.submission(task, options, None);
-        self.inner.router.do_send(submit);
+        self.deliver(std::iter::once(submit));
         Ok(id)
     }
 
-    /// Submits several tasks in one message: all are accepted, or none.
+    /// Hands submissions to the router, in order, waking it once per batch.
+    fn deliver(&self, submits: impl IntoIterator<Item = Submit<H>>) {
+        if self.inner.mail.submits.push_all(submits) {
+            self.inner.router.do_send(Wake);
+        }
+    }
+
+    /// Submits several tasks at once: all are accepted, or none.
     pub fn submit_batch(
         &self,
         tasks: Vec<(H::Task, TaskOptions)>,
@@ -529,7 +534,7 @@ impl<H: TaskHandler> Pool<H> {
             handles.push(TaskHandle { id, rx });
             batch.push(submit);
         }
-        self.inner.router.do_send(SubmitBatch(batch));
+        self.deliver(batch);
         Ok(handles)
     }
 

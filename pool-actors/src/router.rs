@@ -709,40 +709,12 @@ impl<H: TaskHandler> Actor for Router<H> {
 }
 
 /// A new task.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub(crate) struct Submit<H: TaskHandler> {
     pub(crate) id: TaskId,
     pub(crate) task: H::Task,
     pub(crate) options: TaskOptions,
     pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
     pub(crate) submitted_at: Instant,
-}
-
-/// Several new tasks at once (one message, one pump).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct SubmitBatch<H: TaskHandler>(pub(crate) Vec<Submit<H>>);
-
-impl<H: TaskHandler> Handler<Submit<H>> for Router<H> {
-    type Result = ();
-
-    fn handle(&mut self, submit: Submit<H>, ctx: &mut Context<Self>) {
-        self.accept(submit, Instant::now());
-        self.pump(ctx);
-    }
-}
-
-impl<H: TaskHandler> Handler<SubmitBatch<H>> for Router<H> {
-    type Result = ();
-
-    fn handle(&mut self, batch: SubmitBatch<H>, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        for submit in batch.0 {
-            self.accept(submit, now);
-        }
-        self.pump(ctx);
-    }
 }
 
 /// A worker incarnation is up.
@@ -819,24 +791,12 @@ impl<H: TaskHandler> Handler<Unregister> for Router<H> {
 }
 
 /// One attempt ended.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub(crate) struct Done<O> {
     pub(crate) worker: Arc<str>,
     pub(crate) incarnation: u64,
     pub(crate) id: TaskId,
     pub(crate) attempt: u32,
     pub(crate) result: Result<O, AttemptError>,
-}
-
-impl<H: TaskHandler> Handler<Done<H::Output>> for Router<H> {
-    type Result = ();
-
-    fn handle(&mut self, done: Done<H::Output>, ctx: &mut Context<Self>) {
-        self.on_done(done, ctx);
-        self.check_drains();
-        self.pump(ctx);
-    }
 }
 
 impl<H: TaskHandler> Handler<Wake> for Router<H> {

@@ -64,8 +64,9 @@ pub(super) struct Child {
     pub(super) health: ChildHealth,
     /// The reason its next exit will be recorded with (a strategy condemned it).
     pub(super) exit_override: Option<ExitReason>,
-    /// The current incarnation's heartbeats, and how many were seen.
-    pub(super) pulse: (Arc<Pulse>, u64),
+    /// The latest incarnation's shared record, and how much news of it was
+    /// seen (none before the first start).
+    pub(super) pulse: Option<(Arc<Pulse>, u64)>,
 }
 
 impl Child {
@@ -80,7 +81,7 @@ impl Child {
             plan: None,
             health: ChildHealth::default(),
             exit_override: None,
-            pulse: (Arc::new(Pulse::default()), 0),
+            pulse: None,
         }
     }
 

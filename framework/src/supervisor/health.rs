@@ -163,7 +163,7 @@ impl Supervisor {
             .iter_mut()
             .filter(|(_, c)| c.is_running())
             .filter_map(|(key, c)| {
-                let (pulse, seen) = &mut c.pulse;
+                let (pulse, seen) = c.pulse.as_mut()?;
                 Some((*key, pulse.collect(seen)?))
             })
             .collect();

@@ -251,7 +251,7 @@ impl Supervisor {
         };
         child.incarnation += 1;
         let pulse = Arc::new(Pulse::default());
-        child.pulse = (pulse.clone(), 0);
+        child.pulse = Some((pulse.clone(), 0));
         let incarnation = Incarnation {
             supervisor: ctx.address(),
             key,
