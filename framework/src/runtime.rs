@@ -329,13 +329,15 @@ impl Shared {
     pub(crate) fn place_worker(&self) -> (Placement, ArbiterHandle) {
         let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let avoided: Vec<bool> = workers.iter().map(|w| w.avoid(now)).collect();
-        let healthy = avoided.iter().any(|a| !a);
-        let (index, worker) = workers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !healthy || !avoided[*i])
-            .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
+        let least_loaded = |skip_avoided: bool| {
+            workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| !skip_avoided || !w.avoid(now))
+                .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
+        };
+        let (index, worker) = least_loaded(true)
+            .or_else(|| least_loaded(false))
             .expect("a runtime has at least one worker thread");
         worker.load.fetch_add(1, Ordering::Relaxed);
         (Placement::Worker(index), worker.handle.clone())

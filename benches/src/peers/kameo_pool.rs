@@ -7,7 +7,7 @@ use std::time::Duration;
 use kameo::prelude::*;
 use kameo_actors::pool::{ActorPool, Dispatch};
 
-use super::{fan_out, sample_latency, tokio_runtime};
+use super::{fan_out, spawned_latency, tokio_runtime};
 use crate::Shape;
 
 /// The answering actor.
@@ -79,15 +79,11 @@ pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
     let out = rt.block_on(async {
         let pool = spawn_pool(workers);
         let caller = pool.clone();
-        let out = tokio::spawn(async move {
-            sample_latency(samples, |value| {
-                let pool = caller.clone();
-                async move { call(&pool, value).await }
-            })
-            .await
+        let out = spawned_latency(samples, move |value| {
+            let pool = caller.clone();
+            async move { call(&pool, value).await }
         })
-        .await
-        .expect("latency caller ended cleanly");
+        .await;
         shut_down(pool).await;
         out
     });

@@ -61,6 +61,18 @@ where
     out
 }
 
+/// [`sample_latency`] from a task spawned on the current tokio runtime, like
+/// the throughput submitters.
+pub(crate) async fn spawned_latency<F, Fut>(samples: usize, call: F) -> Vec<Duration>
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    tokio::spawn(sample_latency(samples, call))
+        .await
+        .expect("latency caller ended cleanly")
+}
+
 /// A submitter's work, boxed so every peer can spawn it its own way.
 pub(crate) type Share = Pin<Box<dyn Future<Output = usize> + Send>>;
 

@@ -10,7 +10,7 @@ use ractor::factory::{
 };
 use ractor::{Actor, ActorProcessingErr, RpcReplyPort};
 
-use super::{fan_out, sample_latency, tokio_runtime};
+use super::{fan_out, spawned_latency, tokio_runtime};
 use crate::Shape;
 
 /// The job payload: the value to echo and the port to answer on.
@@ -120,15 +120,11 @@ pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
     let out = rt.block_on(async {
         let (factory, handle) = spawn_factory(workers).await;
         let caller = factory.clone();
-        let out = tokio::spawn(async move {
-            sample_latency(samples, |value| {
-                let factory = caller.clone();
-                async move { call(&factory, value).await }
-            })
-            .await
+        let out = spawned_latency(samples, move |value| {
+            let factory = caller.clone();
+            async move { call(&factory, value).await }
         })
-        .await
-        .expect("latency caller ended cleanly");
+        .await;
         shut_down(factory, handle).await;
         out
     });

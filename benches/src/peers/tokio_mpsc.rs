@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{fan_out, sample_latency, tokio_runtime, worker_for};
+use super::{fan_out, spawned_latency, tokio_runtime, worker_for};
 use crate::Shape;
 
 /// Capacity of each worker's channel (bounded, like an actor mailbox).
@@ -88,17 +88,13 @@ pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
         let (senders, handles) = spawn_workers(workers);
         // Run the caller as a spawned task, like the throughput submitters.
         let callers = senders.clone();
-        let out = tokio::spawn(async move {
-            let mut next = 0usize;
-            sample_latency(samples, |value| {
-                let worker = callers[next % callers.len()].clone();
-                next += 1;
-                async move { call(&worker, value).await }
-            })
-            .await
+        let mut next = 0usize;
+        let out = spawned_latency(samples, move |value| {
+            let worker = callers[next % callers.len()].clone();
+            next += 1;
+            async move { call(&worker, value).await }
         })
-        .await
-        .expect("latency caller ended cleanly");
+        .await;
         shut_down(senders, handles).await;
         out
     });
