@@ -22,7 +22,6 @@ mod dead_letter;
 mod error;
 mod events;
 mod handler;
-mod inbox;
 mod metrics;
 mod pool;
 mod queue;

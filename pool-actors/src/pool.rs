@@ -17,10 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
-use crate::router::{
-    Drain, Gauges, Mailboxes, Router, RouterSettings, Shutdown, Snapshot, Submit, TaskResult, Wake,
-    WorkerNews,
-};
+use crate::router::{Gauges, Router, RouterSettings, SharedRouter, Submit, TaskResult, WorkerNews};
 use crate::worker::PoolWorker;
 use crate::{
     ConfigError, DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics,
@@ -125,15 +122,14 @@ impl<H: TaskHandler> PoolBuilder<H> {
             breakers.as_ref().map(|b| b.breakers()),
         );
         let capacity = config.dead_letter_capacity;
-        let mail: Arc<Mailboxes<H>> = Arc::new(Mailboxes::default());
-        let router_mail = mail.clone();
         runtime.control_arbiter().spawn_fn(move || {
-            let dead = DeadLetters::new(capacity, ev.clone()).start();
-            let router =
-                Router::<H>::new(settings, g, ev, dead.clone(), handles, router_mail).start();
-            let _ = tx.send((router, dead));
+            let _ = tx.send(DeadLetters::new(capacity, ev).start());
         });
-        let (router, dead) = rx.await.map_err(|_| PoolError::Stopped)?;
+        let dead = rx.await.map_err(|_| PoolError::Stopped)?;
+        let router = SharedRouter::start(
+            Router::<H>::new(settings, g, events.clone(), dead.clone(), handles),
+            &runtime.control_arbiter(),
+        );
 
         let base_caps = config.capabilities.clone();
         let extra = self.capabilities.clone();
@@ -146,25 +142,13 @@ impl<H: TaskHandler> PoolBuilder<H> {
         };
         let advertised: HashSet<String> = (0..config.max_size).flat_map(&capabilities_of).collect();
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
-            let (factory, router, yield_every, mail) = (
-                self.factory.clone(),
-                router.clone(),
-                config.yield_every,
-                mail.clone(),
-            );
+            let (factory, router, yield_every) =
+                (self.factory.clone(), router.clone(), config.yield_every);
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
                 let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
-                let mail = mail.clone();
                 ChildSpec::worker(worker_id(n), move |link| {
-                    PoolWorker::new(
-                        link,
-                        factory(),
-                        router.clone(),
-                        mail.clone(),
-                        caps.clone(),
-                        yield_every,
-                    )
+                    PoolWorker::new(link, factory(), router.clone(), caps.clone(), yield_every)
                 })
                 .shutdown(shutdown)
             })
@@ -207,7 +191,6 @@ impl<H: TaskHandler> PoolBuilder<H> {
             inner: Arc::new(Inner {
                 config,
                 router,
-                mail,
                 dead,
                 supervisor,
                 gauges,
@@ -244,7 +227,7 @@ fn worker_id(n: usize) -> String {
 fn forward_supervision_events<H: TaskHandler>(
     runtime: &Runtime,
     name: &str,
-    router: Addr<Router<H>>,
+    router: SharedRouter<H>,
 ) {
     let mut events = runtime.subscribe();
     let name = name.to_owned();
@@ -291,7 +274,7 @@ fn forward_supervision_events<H: TaskHandler>(
                 EventKind::Alert(alert) => WorkerNews::Alert(alert),
                 _ => continue,
             };
-            router.do_send(news);
+            router.news(news);
         }
     });
 }
@@ -322,9 +305,7 @@ fn restart_reason(reason: &ExitReason) -> String {
 
 struct Inner<H: TaskHandler> {
     config: PoolConfig,
-    router: Addr<Router<H>>,
-    /// Submissions, delivered to the router in batches.
-    mail: Arc<Mailboxes<H>>,
+    router: SharedRouter<H>,
     dead: Addr<DeadLetters<H::Task>>,
     supervisor: SupervisorRef,
     gauges: Arc<Gauges>,
@@ -509,11 +490,9 @@ impl<H: TaskHandler> Pool<H> {
         Ok(id)
     }
 
-    /// Hands submissions to the router, in order, waking it once per batch.
+    /// Hands submissions to the router, in order.
     fn deliver(&self, submits: impl IntoIterator<Item = Submit<H>>) {
-        if self.inner.mail.submits.push_all(submits) {
-            self.inner.router.do_send(Wake);
-        }
+        self.inner.router.submit(submits);
     }
 
     /// Submits several tasks at once: all are accepted, or none.
@@ -547,12 +526,7 @@ impl<H: TaskHandler> Pool<H> {
 
     /// A metrics snapshot.
     pub async fn metrics(&self) -> Result<PoolMetrics, PoolError> {
-        let mut metrics = self
-            .inner
-            .router
-            .send(Snapshot)
-            .await
-            .map_err(|_| PoolError::Stopped)?;
+        let mut metrics = self.inner.router.metrics();
         if let Ok(tree) = self.inner.supervisor.tree_health().await {
             metrics.health.status = metrics.health.status.max(tree);
         }
@@ -607,10 +581,7 @@ impl<H: TaskHandler> Pool<H> {
             workers.split_off(keep)
         };
         let (tx, rx) = oneshot::channel();
-        self.inner.router.do_send(Drain {
-            workers: leaving.clone(),
-            reply: tx,
-        });
+        self.inner.router.drain(&leaving, tx);
         rx.await.map_err(|_| PoolError::Stopped)?;
         for id in &leaving {
             self.inner.supervisor.remove_child(id).await?;
@@ -632,9 +603,7 @@ impl<H: TaskHandler> Pool<H> {
         let mut idle_checks = 0;
         loop {
             tokio::time::sleep(settings.check_every).await;
-            let Ok(metrics) = self.inner.router.send(Snapshot).await else {
-                return;
-            };
+            let metrics = self.inner.router.metrics();
             if self.inner.gauges.closed.load(Ordering::Relaxed) {
                 return;
             }
@@ -715,7 +684,7 @@ impl<H: TaskHandler> Pool<H> {
         }
         self.inner.gauges.closed.store(true, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.inner.router.do_send(Shutdown { mode, reply: tx });
+        self.inner.router.shutdown(mode, tx);
         // The router always answers; only a router that died (a bug) would not.
         let report = rx.await.unwrap_or_else(|_| ShutdownReport {
             submitted: 0,

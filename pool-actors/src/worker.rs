@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
+use actix::{Actor, AsyncContext, Context, Handler, Message};
 use candado::ChildLink;
 
-use crate::router::{Done, Mailboxes, Register, Router, Unregister, Wake};
+use crate::router::{Done, SharedRouter};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -23,6 +23,8 @@ pub(crate) struct Run<T> {
     pub(crate) attempt: u32,
     pub(crate) task: T,
     pub(crate) timeout: Duration,
+    /// Set by the router if the attempt is abandoned before it starts.
+    pub(crate) cancelled: Arc<AtomicBool>,
 }
 
 /// Stops an attempt (shutdown).
@@ -41,17 +43,14 @@ struct Running {
 
 /// Tells the router this incarnation is gone, however it ends (stop or panic).
 struct Goodbye<H: TaskHandler> {
-    router: Addr<Router<H>>,
+    router: SharedRouter<H>,
     worker: Arc<str>,
     incarnation: u64,
 }
 
 impl<H: TaskHandler> Drop for Goodbye<H> {
     fn drop(&mut self) {
-        self.router.do_send(Unregister {
-            worker: self.worker.clone(),
-            incarnation: self.incarnation,
-        });
+        self.router.unregister(&self.worker, self.incarnation);
     }
 }
 
@@ -59,8 +58,7 @@ pub(crate) struct PoolWorker<H: TaskHandler> {
     id: Arc<str>,
     link: ChildLink,
     handler: H,
-    router: Addr<Router<H>>,
-    mail: Arc<Mailboxes<H>>,
+    router: SharedRouter<H>,
     capabilities: Vec<String>,
     yield_every: u32,
     running: HashMap<TaskId, Running>,
@@ -71,8 +69,7 @@ impl<H: TaskHandler> PoolWorker<H> {
     pub(crate) fn new(
         link: ChildLink,
         handler: H,
-        router: Addr<Router<H>>,
-        mail: Arc<Mailboxes<H>>,
+        router: SharedRouter<H>,
         capabilities: Vec<String>,
         yield_every: u32,
     ) -> Self {
@@ -87,7 +84,6 @@ impl<H: TaskHandler> PoolWorker<H> {
             link,
             handler,
             router,
-            mail,
             capabilities,
             yield_every,
             running: HashMap::new(),
@@ -99,12 +95,12 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.router.do_send(Register {
-            worker: self.id.clone(),
-            incarnation: self.link.incarnation(),
-            addr: ctx.address(),
-            capabilities: self.capabilities.clone(),
-        });
+        self.router.register(
+            self.id.clone(),
+            self.link.incarnation(),
+            ctx.address(),
+            self.capabilities.clone(),
+        );
     }
 }
 
@@ -122,7 +118,12 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
     type Result = ();
 
     fn handle(&mut self, run: Run<H::Task>, ctx: &mut Context<Self>) {
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancelled = run.cancelled;
+        if cancelled.load(Ordering::Relaxed) {
+            // Abandoned (shutdown) before it reached us: the router has
+            // already settled it.
+            return;
+        }
         let task_ctx = TaskContext::new(
             run.id,
             run.attempt,
@@ -132,7 +133,6 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
         );
         let attempt = self.handler.handle(run.task, task_ctx);
         let (router, me, worker) = (self.router.clone(), ctx.address(), self.id.clone());
-        let mail = self.mail.clone();
         let incarnation = self.link.incarnation();
         let flag = cancelled.clone();
         let (id, number, timeout) = (run.id, run.attempt, run.timeout);
@@ -153,9 +153,7 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
                 attempt: number,
                 result,
             };
-            if mail.dones.push(done) {
-                router.do_send(Wake);
-            }
+            router.done(done);
             me.do_send(Finished(id));
         });
         if self.running.is_empty() {

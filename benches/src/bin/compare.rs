@@ -30,6 +30,12 @@ struct Args {
     /// Only these sections (throughput, latency, supervision, failure).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Throughput: only these worker counts (default 1,4,64).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 64])]
+    workers: Vec<usize>,
+    /// Throughput: only these submitter counts (default 1,64).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
+    submitters: Vec<usize>,
     /// Internal: one spawn measurement in this fresh process, as JSON.
     #[arg(long, hide = true, num_args = 4, value_names = ["KIND", "COUNT", "HEARTBEAT_MS", "IDLE_MS"])]
     probe_spawn: Option<Vec<String>>,
@@ -149,8 +155,8 @@ fn main() -> anyhow::Result<()> {
             SYSTEMS.join(" | ")
         );
         println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
-        for workers in [1, 4, 64] {
-            for submitters in [1, 64] {
+        for &workers in &args.workers {
+            for &submitters in &args.submitters {
                 let requests = if submitters == 1 { many / 10 } else { many };
                 let shape = Shape {
                     workers,

@@ -1,0 +1,322 @@
+//! Workers coming and going, their health, draining, shutdown, and the
+//! router's clock (retries, promotion, the shutdown deadline).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use candado::{Alert, HealthStatus};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{Effect, Phase, Router, Slot};
+use crate::worker::PoolWorker;
+use crate::{
+    Attempt, AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler,
+    TaskId, UnfinishedAction,
+};
+
+/// Health of a worker, from its supervisor's events.
+#[derive(Debug)]
+pub(crate) enum WorkerNews {
+    Health {
+        worker: String,
+        status: HealthStatus,
+        isolated: bool,
+    },
+    Restarted {
+        worker: String,
+    },
+    Exited {
+        worker: String,
+        reason: String,
+    },
+    Zombie {
+        worker: String,
+        reason: String,
+    },
+    Alert(Alert),
+}
+
+impl<H: TaskHandler> Router<H> {
+    /// A worker incarnation is up.
+    pub(crate) fn register(
+        &mut self,
+        worker: Arc<str>,
+        incarnation: u64,
+        addr: Addr<PoolWorker<H>>,
+        capabilities: Vec<String>,
+    ) {
+        if let Some(existing) = self.workers.get(&worker) {
+            if existing.incarnation >= incarnation {
+                return;
+            }
+            // A new incarnation while the old one never said goodbye (a zombie).
+            self.lose_worker(&worker, "replaced by a new incarnation");
+        }
+        self.stats.worker_starts += 1;
+        let name = worker.to_string();
+        self.workers.insert(
+            worker,
+            Slot {
+                incarnation,
+                addr,
+                capabilities: capabilities.into_iter().collect(),
+                in_flight: HashSet::new(),
+                health: HealthStatus::Healthy,
+                isolated: false,
+                draining: false,
+            },
+        );
+        self.emit(PoolEvent::WorkerStarted {
+            worker: name.clone(),
+            incarnation,
+        });
+        if incarnation > 1 {
+            self.emit(PoolEvent::WorkerRestarted {
+                worker: name,
+                incarnation,
+            });
+        }
+        // A replacement takes work from the queue at once, in priority order.
+        self.pump();
+    }
+
+    /// A worker incarnation is gone (its drop guard says so).
+    pub(crate) fn unregister(&mut self, worker: &str, incarnation: u64) {
+        let Some((worker, _)) = self
+            .workers
+            .get_key_value(worker)
+            .filter(|(_, s)| s.incarnation == incarnation)
+        else {
+            return;
+        };
+        let worker = worker.clone();
+        self.lose_worker(&worker, "exited");
+        self.pump();
+    }
+
+    /// A worker incarnation is gone: every attempt it held failed.
+    fn lose_worker(&mut self, worker: &Arc<str>, reason: &str) {
+        let Some(slot) = self.workers.remove(worker) else {
+            return;
+        };
+        let lost = slot.in_flight.len();
+        let mut ids: Vec<TaskId> = slot.in_flight.into_iter().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.fail_attempt(id, AttemptError::WorkerLost(format!("{worker}: {reason}")));
+        }
+        self.emit(PoolEvent::WorkerExited {
+            worker: worker.to_string(),
+            incarnation: slot.incarnation,
+            lost_attempts: u32::try_from(lost).unwrap_or(u32::MAX),
+        });
+        self.check_drains();
+    }
+
+    /// News from the worker supervisor's event stream.
+    pub(crate) fn news(&mut self, news: WorkerNews) {
+        match news {
+            WorkerNews::Health {
+                worker,
+                status,
+                isolated,
+            } => {
+                if let Some(slot) = self.workers.get_mut(worker.as_str()) {
+                    slot.health = status;
+                    slot.isolated = isolated;
+                }
+                self.pump();
+            }
+            WorkerNews::Exited { worker, reason } => {
+                self.stats.last_exit.insert(worker, reason);
+            }
+            WorkerNews::Restarted { worker } => {
+                let reason = self
+                    .stats
+                    .last_exit
+                    .remove(&worker)
+                    .unwrap_or_else(|| "unknown".into());
+                *self.stats.restarts.entry(reason).or_default() += 1;
+            }
+            WorkerNews::Zombie { worker, reason } => {
+                self.emit(PoolEvent::ZombieDetected { worker, reason })
+            }
+            WorkerNews::Alert(alert) => {
+                if self.stats.alerts.len() == 32 {
+                    self.stats.alerts.pop_front();
+                }
+                self.stats.alerts.push_back(alert);
+            }
+        }
+    }
+
+    /// Stops routing to `workers`; `reply` is answered once they hold no task.
+    pub(crate) fn drain(&mut self, workers: &[String], reply: oneshot::Sender<()>) {
+        let set: HashSet<Arc<str>> = workers.iter().map(|w| Arc::from(w.as_str())).collect();
+        for worker in &set {
+            if let Some(slot) = self.workers.get_mut(worker) {
+                slot.draining = true;
+            }
+        }
+        self.drains.push((set, reply));
+        self.check_drains();
+    }
+
+    pub(super) fn check_drains(&mut self) {
+        if self.drains.is_empty() {
+            return;
+        }
+        let workers = &self.workers;
+        let idle = |w: &Arc<str>| workers.get(w).is_none_or(|s| s.in_flight.is_empty());
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.drains)
+            .into_iter()
+            .partition(|(set, _)| set.iter().all(idle));
+        self.drains = pending;
+        for (_, reply) in done {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Stops: graceful or immediate. `reply` gets the books.
+    pub(crate) fn shutdown(&mut self, mode: ShutdownMode, reply: oneshot::Sender<ShutdownReport>) {
+        if let Phase::Stopped(report) = &self.phase {
+            let _ = reply.send(report.clone());
+            return;
+        }
+        self.gauges.closed.store(true, Ordering::Relaxed);
+        self.phase = Phase::Draining { reply };
+        match mode {
+            ShutdownMode::Graceful { deadline } => {
+                let at = Instant::now() + deadline;
+                self.deadline = Some(at);
+                self.wake_clock_by(at);
+                self.check_finished();
+                self.pump();
+            }
+            ShutdownMode::Immediate { unfinished } => {
+                let ids = self.abandon(unfinished);
+                self.finish(ids);
+            }
+        }
+    }
+
+    /// In graceful shutdown, finishes once no task is left.
+    pub(super) fn check_finished(&mut self) {
+        if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.tasks.is_empty()
+        {
+            self.finish(Vec::new());
+        }
+    }
+
+    /// Ends every task still held, by `action`; returns their ids.
+    fn abandon(&mut self, action: UnfinishedAction) -> Vec<TaskId> {
+        self.abandoning = true;
+        let now = self.ms(Instant::now());
+        self.queues.drain();
+        self.delayed.drain();
+        self.gauges.waiting.store(0, Ordering::Relaxed);
+        let mut ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        ids.sort_unstable();
+        for id in &ids {
+            let Some(mut record) = self.tasks.remove(id) else {
+                continue;
+            };
+            if let Some(running) = record.running.take() {
+                running.cancelled.store(true, Ordering::Relaxed);
+                if let Some(slot) = self
+                    .workers
+                    .get_mut(&running.worker)
+                    .filter(|s| s.incarnation == running.incarnation)
+                {
+                    slot.in_flight.remove(id);
+                    self.effects.push(Effect::Cancel(slot.addr.clone(), *id));
+                }
+                record.attempts.push(Attempt {
+                    number: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
+                    worker: running.worker.to_string(),
+                    started_ms: running.started_ms,
+                    ended_ms: now,
+                    error: AttemptError::Shutdown,
+                });
+            }
+            match action {
+                UnfinishedAction::Return => {
+                    self.stats.returned += 1;
+                    let returned = TaskFailure::Returned {
+                        id: *id,
+                        task: record.task,
+                    };
+                    self.reply(record.reply, Err(returned));
+                }
+                UnfinishedAction::DeadLetter => {
+                    self.tasks.insert(*id, record);
+                    self.dead_letter(*id, "shutdown");
+                }
+            }
+        }
+        self.abandoning = false;
+        ids
+    }
+
+    fn finish(&mut self, unfinished: Vec<TaskId>) {
+        let report = ShutdownReport {
+            submitted: self.stats.submitted,
+            completed: self.stats.completed,
+            dead_lettered: self.stats.dead_lettered,
+            returned: self.stats.returned,
+            unfinished,
+        };
+        self.emit(PoolEvent::ShutDown(report.clone()));
+        self.deadline = None;
+        if let Phase::Draining { reply } =
+            std::mem::replace(&mut self.phase, Phase::Stopped(report.clone()))
+        {
+            let _ = reply.send(report);
+        }
+    }
+
+    /// When the clock should look next, given its next housekeeping tick;
+    /// `None` once the router has stopped (the clock ends).
+    pub(super) fn clock_plan(&mut self, next_tick: Instant) -> Option<Instant> {
+        if matches!(self.phase, Phase::Stopped(_)) {
+            return None;
+        }
+        let at = [self.delayed.next_due(), self.deadline]
+            .into_iter()
+            .flatten()
+            .fold(next_tick, Instant::min);
+        self.clock_at = Some(at);
+        self.nudge_clock = false;
+        Some(at)
+    }
+
+    /// The clock woke at `now`: due retries, the shutdown deadline, and on
+    /// a housekeeping `tick`, starvation promotion and a fresh dispatch
+    /// (half-open probes freed by the clock alone announce themselves to
+    /// nobody).
+    pub(super) fn on_clock(&mut self, now: Instant, tick: bool) {
+        self.clock_at = None;
+        if matches!(self.phase, Phase::Stopped(_)) {
+            return;
+        }
+        if self.deadline.is_some_and(|d| d <= now) && matches!(self.phase, Phase::Draining { .. }) {
+            let unfinished = self.abandon(UnfinishedAction::Return);
+            self.finish(unfinished);
+            return;
+        }
+        self.release_due(now);
+        if tick {
+            self.queues.promote(now);
+        }
+        self.pump();
+    }
+
+    /// The housekeeping period.
+    pub(super) fn tick(&self) -> Duration {
+        self.settings.tick
+    }
+}

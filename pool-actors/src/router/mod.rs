@@ -1,0 +1,602 @@
+//! The router: priority queues, dispatch, retries, dead-lettering and the
+//! accounting that makes sure every accepted task ends exactly once.
+//!
+//! The router is shared state behind one lock ([`SharedRouter`]), not an
+//! actor on the control thread: a submitter queues and dispatches its task
+//! on its own thread, and a worker that finishes an attempt settles it and
+//! takes the next task on its own thread. Under load a task crosses threads
+//! twice (to its worker, and the result back), as in a plain actor
+//! request/reply, instead of four times through a router thread. The lock is
+//! never held while task code runs: messages to workers and replies to
+//! callers are collected as [`Effect`]s and delivered after it is released.
+//! A clock task on the control thread drives the timers (retries, promotion,
+//! the shutdown deadline).
+//!
+//! Every task the router accepts stays in `tasks` (payload and reply channel
+//! included) until it completes, is dead-lettered, or is returned at
+//! shutdown; a worker only ever gets a clone of the payload for one attempt.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use candado::{Alert, Backoff, BreakerState, Breakers, HealthStatus};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
+
+use crate::dead_letter::{DeadLetters, DeadTask, Store};
+use crate::metrics::Samples;
+use crate::queue::ReadyQueues;
+use crate::retry::{DelayedRetries, RetryConfig};
+use crate::worker::{Cancel, PoolWorker, Run};
+use crate::{
+    Attempt, AttemptError, Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId,
+    TaskOptions, DEFAULT_PRIORITY,
+};
+
+mod lifecycle;
+mod shared;
+mod snapshot;
+
+pub(crate) use lifecycle::WorkerNews;
+pub(crate) use shared::SharedRouter;
+
+/// What a task's submitter eventually receives.
+pub(crate) type TaskResult<H> =
+    Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
+
+/// Knobs the router needs (from the pool config).
+#[derive(Debug, Clone)]
+pub(crate) struct RouterSettings {
+    pub(crate) name: String,
+    pub(crate) concurrency: usize,
+    pub(crate) dispatch: Dispatch,
+    pub(crate) task_timeout: Duration,
+    pub(crate) retry: RetryConfig,
+    pub(crate) promote_after: Option<Duration>,
+    pub(crate) tick: Duration,
+}
+
+/// State shared with the pool facade, read without taking the router's lock.
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    /// Accepted tasks not yet dispatched (ready or waiting for a retry).
+    pub(crate) waiting: AtomicUsize,
+    /// Whether new submissions are accepted.
+    pub(crate) closed: AtomicBool,
+}
+
+/// A new task.
+pub(crate) struct Submit<H: TaskHandler> {
+    pub(crate) id: TaskId,
+    pub(crate) task: H::Task,
+    pub(crate) options: TaskOptions,
+    pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
+    pub(crate) submitted_at: Instant,
+}
+
+/// One attempt ended.
+pub(crate) struct Done<O> {
+    pub(crate) worker: Arc<str>,
+    pub(crate) incarnation: u64,
+    pub(crate) id: TaskId,
+    pub(crate) attempt: u32,
+    pub(crate) result: Result<O, AttemptError>,
+}
+
+/// Something to do once the router's lock is released: it may wake another
+/// thread, and it must never run under the lock.
+pub(crate) enum Effect<H: TaskHandler> {
+    /// Start an attempt on a worker.
+    Run(Addr<PoolWorker<H>>, Run<H::Task>),
+    /// Stop an attempt (shutdown).
+    Cancel(Addr<PoolWorker<H>>, TaskId),
+    /// Answer a submitter.
+    Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
+}
+
+impl<H: TaskHandler> Effect<H> {
+    fn apply(self) {
+        match self {
+            Effect::Run(addr, run) => addr.do_send(run),
+            Effect::Cancel(addr, id) => addr.do_send(Cancel(id)),
+            Effect::Reply(reply, result) => {
+                // The submitter may have dropped its handle: nobody to tell.
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Where a task's current attempt runs.
+struct Running {
+    worker: Arc<str>,
+    incarnation: u64,
+    started_ms: u64,
+    /// Set to stop the attempt (shutdown); the worker checks it before it
+    /// starts the attempt, so a late `Run` never runs an abandoned task.
+    cancelled: Arc<AtomicBool>,
+}
+
+struct TaskRecord<H: TaskHandler> {
+    task: H::Task,
+    options: TaskOptions,
+    priority: u8,
+    seq: u64,
+    reply: Option<oneshot::Sender<TaskResult<H>>>,
+    attempts: Vec<Attempt>,
+    backoff: Backoff,
+    submitted_at: Instant,
+    queued_at: Instant,
+    running: Option<Running>,
+}
+
+struct Slot<H: TaskHandler> {
+    incarnation: u64,
+    addr: Addr<PoolWorker<H>>,
+    capabilities: HashSet<String>,
+    in_flight: HashSet<TaskId>,
+    health: HealthStatus,
+    isolated: bool,
+    draining: bool,
+}
+
+enum Phase {
+    Running,
+    Draining {
+        reply: oneshot::Sender<ShutdownReport>,
+    },
+    Stopped(ShutdownReport),
+}
+
+#[derive(Default)]
+struct Stats {
+    submitted: u64,
+    completed: u64,
+    failed: u64,
+    retried: u64,
+    dead_lettered: u64,
+    returned: u64,
+    attempts: u64,
+    worker_starts: u64,
+    latency: Samples,
+    queue_wait: Samples,
+    restarts: BTreeMap<String, u64>,
+    last_exit: HashMap<String, String>,
+    alerts: VecDeque<Alert>,
+}
+
+pub(crate) struct Router<H: TaskHandler> {
+    settings: RouterSettings,
+    gauges: Arc<Gauges>,
+    events: broadcast::Sender<PoolEvent>,
+    dead: Addr<DeadLetters<H::Task>>,
+    breakers: Option<Breakers>,
+    queues: ReadyQueues,
+    delayed: DelayedRetries,
+    tasks: HashMap<TaskId, TaskRecord<H>>,
+    workers: BTreeMap<Arc<str>, Slot<H>>,
+    /// Completed tasks per worker, across incarnations.
+    completed_by: HashMap<Arc<str>, u64>,
+    /// Last worker chosen, for round-robin and fair tie-breaking.
+    cursor: Option<Arc<str>>,
+    drains: Vec<(HashSet<Arc<str>>, oneshot::Sender<()>)>,
+    phase: Phase,
+    /// Ending every held task at shutdown; the shutdown finishes afterwards.
+    abandoning: bool,
+    /// When a graceful shutdown gives up on the tasks still held.
+    deadline: Option<Instant>,
+    /// When the clock task looks next (`None` while it is not asleep).
+    clock_at: Option<Instant>,
+    /// The clock must look earlier than it planned.
+    nudge_clock: bool,
+    seq: u64,
+    rng: SmallRng,
+    epoch: Instant,
+    stats: Stats,
+    /// Delivered once the lock is released.
+    effects: Vec<Effect<H>>,
+}
+
+impl<H: TaskHandler> Router<H> {
+    pub(crate) fn new(
+        settings: RouterSettings,
+        gauges: Arc<Gauges>,
+        events: broadcast::Sender<PoolEvent>,
+        dead: Addr<DeadLetters<H::Task>>,
+        breakers: Option<Breakers>,
+    ) -> Self {
+        Self {
+            queues: ReadyQueues::new(settings.promote_after),
+            settings,
+            gauges,
+            events,
+            dead,
+            breakers,
+            delayed: DelayedRetries::default(),
+            tasks: HashMap::new(),
+            workers: BTreeMap::new(),
+            completed_by: HashMap::new(),
+            cursor: None,
+            drains: Vec::new(),
+            phase: Phase::Running,
+            abandoning: false,
+            deadline: None,
+            clock_at: None,
+            nudge_clock: false,
+            seq: 0,
+            rng: SmallRng::seed_from_u64(0x5eed),
+            epoch: Instant::now(),
+            stats: Stats::default(),
+            effects: Vec::new(),
+        }
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether anyone listens to events (they are not built otherwise).
+    fn observed(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    fn emit(&self, event: PoolEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn reply(&mut self, reply: Option<oneshot::Sender<TaskResult<H>>>, result: TaskResult<H>) {
+        if let Some(reply) = reply {
+            self.effects.push(Effect::Reply(reply, result));
+        }
+    }
+
+    /// Makes sure the clock looks again by `due`.
+    fn wake_clock_by(&mut self, due: Instant) {
+        if self.clock_at.is_none_or(|at| due < at) {
+            self.clock_at = Some(due);
+            self.nudge_clock = true;
+        }
+    }
+
+    fn enqueue(&mut self, id: TaskId, now: Instant) {
+        let Some(record) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        record.queued_at = now;
+        self.queues.push(
+            now,
+            id,
+            record.priority,
+            record.seq,
+            record.options.capability.clone(),
+        );
+    }
+
+    fn delay(&mut self, due: Instant, id: TaskId) {
+        self.delayed.push(due, id);
+        self.wake_clock_by(due);
+    }
+
+    pub(crate) fn accept(&mut self, submit: Submit<H>, now: Instant) {
+        self.stats.submitted += 1;
+        if !matches!(self.phase, Phase::Running) {
+            // Raced with shutdown: hand it back, and count it so the books balance.
+            self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.stats.returned += 1;
+            let returned = TaskFailure::Returned {
+                id: submit.id,
+                task: submit.task,
+            };
+            self.reply(submit.reply, Err(returned));
+            return;
+        }
+        self.seq += 1;
+        let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
+        self.tasks.insert(
+            submit.id,
+            TaskRecord {
+                task: submit.task,
+                options: submit.options,
+                priority,
+                seq: self.seq,
+                reply: submit.reply,
+                attempts: Vec::new(),
+                backoff: Backoff::new(),
+                submitted_at: submit.submitted_at,
+                queued_at: now,
+                running: None,
+            },
+        );
+        self.enqueue(submit.id, now);
+    }
+
+    /// Dispatches waiting tasks, best first, while some worker can take them.
+    pub(crate) fn pump(&mut self) {
+        if matches!(self.phase, Phase::Stopped(_)) {
+            return;
+        }
+        'dispatch: while self.queues.len() > 0 && self.has_room() {
+            for (capability, id, _) in self.queues.heads() {
+                if let Some((worker, probe)) = self.pick_worker(capability.as_deref()) {
+                    if let Some(until) = self.dependency_closed(id) {
+                        // Its dependency's breaker is open: park it until the
+                        // cooldown ends (then probes may go through), and give
+                        // back the worker's probe if it took one.
+                        if probe {
+                            if let Some(breakers) = &self.breakers {
+                                breakers.release_child(&worker);
+                            }
+                        }
+                        self.queues.remove(id);
+                        self.delay(until, id);
+                    } else {
+                        self.dispatch(id, worker);
+                    }
+                    continue 'dispatch;
+                }
+            }
+            return;
+        }
+    }
+
+    /// Whether any worker has a free slot (cheap: no breaker lookups). Under
+    /// load every worker is full and a submission stops here.
+    fn has_room(&self) -> bool {
+        let limit = self.settings.concurrency;
+        self.workers.values().any(|s| s.in_flight.len() < limit)
+    }
+
+    /// `Some(retry time)` if the task's dependency may not be called now.
+    fn dependency_closed(&self, id: TaskId) -> Option<Instant> {
+        let breakers = self.breakers.as_ref()?;
+        let dependency = self.tasks.get(&id)?.options.dependency.as_deref()?;
+        if breakers.allow_dependency(dependency) {
+            return None;
+        }
+        // Half-open with every probe out: look again a tick later.
+        Some(
+            breakers
+                .dependency_open_until(dependency)
+                .unwrap_or_else(|| Instant::now() + self.settings.tick),
+        )
+    }
+
+    fn eligible(&self, slot: &Slot<H>, capability: Option<&str>) -> bool {
+        !slot.draining
+            && !slot.isolated
+            && slot.health != HealthStatus::Critical
+            && slot.in_flight.len() < self.settings.concurrency
+            && capability.is_none_or(|c| slot.capabilities.contains(c))
+    }
+
+    /// Workers in fair order: the ones after the cursor first, then from the start.
+    fn rotation(&self) -> impl Iterator<Item = (&Arc<str>, &Slot<H>)> {
+        let (after, before) = match &self.cursor {
+            Some(c) => (
+                self.workers
+                    .range::<Arc<str>, _>((Bound::Excluded(c), Bound::Unbounded)),
+                self.workers
+                    .range::<Arc<str>, _>((Bound::Unbounded, Bound::Included(c)))
+                    .take(usize::MAX),
+            ),
+            None => (
+                self.workers.range::<Arc<str>, _>(..),
+                self.workers.range::<Arc<str>, _>(..).take(0),
+            ),
+        };
+        after.chain(before)
+    }
+
+    /// The next worker for a task needing `capability`, and whether taking
+    /// it used a probe of its half-open breaker.
+    fn pick_worker(&mut self, capability: Option<&str>) -> Option<(Arc<str>, bool)> {
+        // Half-open workers that refused a probe; rare, so no allocation up front.
+        let mut refused: Vec<Arc<str>> = Vec::new();
+        loop {
+            let candidate = {
+                let mut candidates = self
+                    .rotation()
+                    .filter(|(id, slot)| !refused.contains(*id) && self.eligible(slot, capability))
+                    .filter(|(id, _)| self.breaker_state(id) != Some(BreakerState::Open));
+                match self.settings.dispatch {
+                    Dispatch::RoundRobin => candidates.next().map(|(id, _)| id.clone()),
+                    // `min_by_key` keeps the first minimum: the first after the cursor.
+                    Dispatch::LeastLoaded => candidates
+                        .min_by_key(|(_, s)| s.in_flight.len())
+                        .map(|(id, _)| id.clone()),
+                }
+            }?;
+            let half_open = self.breaker_state(&candidate) == Some(BreakerState::HalfOpen);
+            if half_open
+                && !self
+                    .breakers
+                    .as_ref()
+                    .is_some_and(|b| b.allow_child(&candidate))
+            {
+                refused.push(candidate);
+                continue;
+            }
+            self.cursor = Some(candidate.clone());
+            return Some((candidate, half_open));
+        }
+    }
+
+    fn breaker_state(&self, worker: &str) -> Option<BreakerState> {
+        self.breakers.as_ref().and_then(|b| b.child_state(worker))
+    }
+
+    fn dispatch(&mut self, id: TaskId, worker: Arc<str>) {
+        self.queues.remove(id);
+        self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let started_ms = self.ms(now);
+        let timeout = self.settings.task_timeout;
+        let (Some(record), Some(slot)) = (self.tasks.get_mut(&id), self.workers.get_mut(&worker))
+        else {
+            return;
+        };
+        self.stats.queue_wait.record(
+            u64::try_from(now.duration_since(record.queued_at).as_micros()).unwrap_or(u64::MAX),
+        );
+        self.stats.attempts += 1;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        record.running = Some(Running {
+            worker,
+            incarnation: slot.incarnation,
+            started_ms,
+            cancelled: cancelled.clone(),
+        });
+        slot.in_flight.insert(id);
+        let run = Run {
+            id,
+            attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
+            task: record.task.clone(),
+            timeout: record.options.timeout.unwrap_or(timeout),
+            cancelled,
+        };
+        self.effects.push(Effect::Run(slot.addr.clone(), run));
+    }
+
+    /// An attempt ended: settle it, then hand its worker more work.
+    pub(crate) fn on_done(&mut self, done: Done<H::Output>) {
+        // Only the attempt the router is waiting for counts: a late report
+        // from a lost worker, or of a cancelled attempt, is ignored.
+        let current = self.tasks.get(&done.id).is_some_and(|r| {
+            r.attempts.len() + 1 == done.attempt as usize
+                && r.running.as_ref().is_some_and(|run| {
+                    run.worker == done.worker && run.incarnation == done.incarnation
+                })
+        });
+        if !current {
+            return;
+        }
+        let freed_drain = match self.workers.get_mut(&done.worker) {
+            Some(slot) => {
+                slot.in_flight.remove(&done.id);
+                slot.draining && slot.in_flight.is_empty()
+            }
+            None => false,
+        };
+        // The router sees every outcome first-hand: it feeds the breakers
+        // itself, sparing the supervisor a message per task.
+        if let Some(breakers) = &self.breakers {
+            let dependency = self
+                .tasks
+                .get(&done.id)
+                .and_then(|r| r.options.dependency.as_deref());
+            breakers.record_outcome(&done.worker, dependency, done.result.is_ok());
+        }
+        match done.result {
+            Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
+            Err(error) => self.fail_attempt(done.id, error),
+        }
+        if freed_drain {
+            self.check_drains();
+        }
+    }
+
+    fn complete(&mut self, id: TaskId, output: H::Output, worker: Arc<str>, attempt: u32) {
+        let Some(record) = self.tasks.remove(&id) else {
+            return;
+        };
+        let latency = Instant::now().duration_since(record.submitted_at);
+        self.stats.completed += 1;
+        self.stats
+            .latency
+            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        if self.observed() {
+            self.emit(PoolEvent::TaskCompleted {
+                id,
+                worker: worker.to_string(),
+                attempt,
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        *self.completed_by.entry(worker).or_default() += 1;
+        self.reply(record.reply, Ok(output));
+        self.check_finished();
+    }
+
+    /// An attempt failed: retry later, or dead-letter.
+    fn fail_attempt(&mut self, id: TaskId, error: AttemptError) {
+        let now = Instant::now();
+        let ended = self.ms(now);
+        let Some(record) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let Some(running) = record.running.take() else {
+            return;
+        };
+        let number = u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX);
+        record.attempts.push(Attempt {
+            number,
+            worker: running.worker.to_string(),
+            started_ms: running.started_ms,
+            ended_ms: ended,
+            error: error.clone(),
+        });
+        let retry = record.attempts.len() <= self.settings.retry.max_retries as usize;
+        let delay = retry.then(|| {
+            record
+                .backoff
+                .next_delay(&self.settings.retry.backoff(), &mut self.rng)
+        });
+        self.stats.failed += 1;
+        self.emit(PoolEvent::TaskFailed {
+            id,
+            worker: running.worker.to_string(),
+            attempt: number,
+            error,
+        });
+        if let Some(delay) = delay {
+            self.stats.retried += 1;
+            self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
+            self.delay(now + delay, id);
+            self.emit(PoolEvent::TaskRetried {
+                id,
+                next_attempt: number + 1,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            });
+        } else {
+            self.dead_letter(id, "retries exhausted");
+        }
+    }
+
+    fn dead_letter(&mut self, id: TaskId, reason: &str) {
+        let Some(record) = self.tasks.remove(&id) else {
+            return;
+        };
+        self.stats.dead_lettered += 1;
+        let failure = TaskFailure::DeadLettered {
+            id,
+            attempts: record.attempts.clone(),
+        };
+        self.reply(record.reply, Err(failure));
+        self.emit(PoolEvent::TaskDeadLettered {
+            id,
+            attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
+            reason: reason.to_owned(),
+        });
+        self.dead.do_send(Store(DeadTask {
+            id,
+            task: record.task,
+            options: record.options,
+            attempts: record.attempts,
+            reason: reason.to_owned(),
+        }));
+        self.check_finished();
+    }
+
+    /// Retries whose time has come go back to the ready queue.
+    fn release_due(&mut self, now: Instant) {
+        for id in self.delayed.take_due(now) {
+            self.enqueue(id, now);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The handle every thread uses to reach the router, and the clock task
+//! that drives its timers.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use actix::{Addr, ArbiterHandle};
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use super::{Done, Router, Submit, WorkerNews};
+use crate::metrics::PoolMetrics;
+use crate::worker::PoolWorker;
+use crate::{ShutdownMode, ShutdownReport, TaskHandler};
+
+struct Shared<H: TaskHandler> {
+    router: Mutex<Router<H>>,
+    /// Wakes the clock task when a timer moves earlier.
+    clock: Arc<Notify>,
+}
+
+/// A cheap, clonable handle to the router. Each call takes the router's lock
+/// for a short, bounded piece of bookkeeping (never task code), then
+/// delivers the messages and replies it produced with the lock released.
+pub(crate) struct SharedRouter<H: TaskHandler> {
+    shared: Arc<Shared<H>>,
+}
+
+impl<H: TaskHandler> Clone for SharedRouter<H> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<H: TaskHandler> SharedRouter<H> {
+    /// Shares `router` and starts its clock on `arbiter` (the control thread).
+    pub(crate) fn start(router: Router<H>, arbiter: &ArbiterHandle) -> Self {
+        let tick = router.tick();
+        let shared = Arc::new(Shared {
+            router: Mutex::new(router),
+            clock: Arc::new(Notify::new()),
+        });
+        let weak = Arc::downgrade(&shared);
+        arbiter.spawn(run_clock(weak, tick));
+        Self { shared }
+    }
+
+    /// Runs `f` under the lock, then delivers what it produced.
+    fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
+        let (out, effects, nudge) = {
+            let mut router = self
+                .shared
+                .router
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let out = f(&mut router);
+            let nudge = std::mem::take(&mut router.nudge_clock);
+            (out, std::mem::take(&mut router.effects), nudge)
+        };
+        if nudge {
+            self.shared.clock.notify_one();
+        }
+        for effect in effects {
+            effect.apply();
+        }
+        out
+    }
+
+    /// Accepts submissions, in order, and dispatches what it can.
+    pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
+        self.with(|router| {
+            let now = Instant::now();
+            for submit in submits {
+                router.accept(submit, now);
+            }
+            router.pump();
+        });
+    }
+
+    /// Settles an attempt and dispatches what its worker freed.
+    pub(crate) fn done(&self, done: Done<H::Output>) {
+        self.with(|router| {
+            router.on_done(done);
+            router.pump();
+        });
+    }
+
+    /// A worker incarnation is up.
+    pub(crate) fn register(
+        &self,
+        worker: Arc<str>,
+        incarnation: u64,
+        addr: Addr<PoolWorker<H>>,
+        capabilities: Vec<String>,
+    ) {
+        self.with(|router| router.register(worker, incarnation, addr, capabilities));
+    }
+
+    /// A worker incarnation is gone.
+    pub(crate) fn unregister(&self, worker: &str, incarnation: u64) {
+        self.with(|router| router.unregister(worker, incarnation));
+    }
+
+    /// News from the worker supervisor.
+    pub(crate) fn news(&self, news: WorkerNews) {
+        self.with(|router| router.news(news));
+    }
+
+    /// Stops routing to `workers`; `reply` is answered once they are idle.
+    pub(crate) fn drain(&self, workers: &[String], reply: oneshot::Sender<()>) {
+        self.with(|router| router.drain(workers, reply));
+    }
+
+    /// Starts the shutdown; `reply` gets the books.
+    pub(crate) fn shutdown(&self, mode: ShutdownMode, reply: oneshot::Sender<ShutdownReport>) {
+        self.with(|router| router.shutdown(mode, reply));
+    }
+
+    /// A metrics snapshot.
+    pub(crate) fn metrics(&self) -> PoolMetrics {
+        self.with(|router| router.metrics())
+    }
+
+    /// A handle that does not keep the router alive.
+    pub(crate) fn downgrade(&self) -> WeakRouter<H> {
+        WeakRouter(Arc::downgrade(&self.shared))
+    }
+}
+
+/// A [`SharedRouter`] that does not keep the router alive.
+pub(crate) struct WeakRouter<H: TaskHandler>(Weak<Shared<H>>);
+
+impl<H: TaskHandler> WeakRouter<H> {
+    /// The router, unless it is gone.
+    pub(crate) fn upgrade(&self) -> Option<SharedRouter<H>> {
+        self.0.upgrade().map(|shared| SharedRouter { shared })
+    }
+}
+
+/// The router's timers: due retries, the shutdown deadline, and the
+/// housekeeping tick. Sleeps until the earliest, or until a call moves a
+/// timer earlier; ends when the router stops or is dropped.
+async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Duration) {
+    let mut next_tick = Instant::now() + tick;
+    loop {
+        let Some(router) = WeakRouter(shared.clone()).upgrade() else {
+            return;
+        };
+        let Some(wake_at) = router.with(|r| r.clock_plan(next_tick)) else {
+            return;
+        };
+        let nudge = router.shared.clock.clone();
+        drop(router);
+        tokio::select! {
+            () = tokio::time::sleep_until(wake_at) => {}
+            () = nudge.notified() => {}
+        }
+        let Some(router) = WeakRouter(shared.clone()).upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let tick_due = now >= next_tick;
+        while next_tick <= now {
+            next_tick += tick;
+        }
+        router.with(|r| r.on_clock(now, tick_due));
+    }
+}

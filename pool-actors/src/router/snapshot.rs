@@ -1,0 +1,87 @@
+//! The metrics snapshot, built from the router's books.
+
+use candado::HealthStatus;
+use tokio::time::Instant;
+
+use super::Router;
+use crate::metrics::{
+    HealthSection, PerformanceSection, PoolMetrics, PoolSection, TasksSection, WorkerStatus,
+    WorkersSection,
+};
+use crate::TaskHandler;
+
+impl<H: TaskHandler> Router<H> {
+    pub(crate) fn metrics(&self) -> PoolMetrics {
+        let now = Instant::now();
+        let slots = self.workers.values();
+        let in_flight: usize = self.workers.values().map(|s| s.in_flight.len()).sum();
+        let reuse = if self.stats.attempts == 0 {
+            0.0
+        } else {
+            (1.0 - self.stats.worker_starts as f64 / self.stats.attempts as f64).max(0.0)
+        };
+        PoolMetrics {
+            pool: PoolSection {
+                name: self.settings.name.clone(),
+                size: self.workers.values().filter(|s| !s.draining).count(),
+                uptime_ms: self.ms(now),
+            },
+            workers: WorkersSection {
+                total: self.workers.len(),
+                ready: self
+                    .workers
+                    .values()
+                    .filter(|s| s.in_flight.is_empty() && self.eligible(s, None))
+                    .count(),
+                busy: slots.clone().filter(|s| !s.in_flight.is_empty()).count(),
+                unhealthy: slots
+                    .clone()
+                    .filter(|s| s.health == HealthStatus::Critical)
+                    .count(),
+                isolated: slots.clone().filter(|s| s.isolated || s.draining).count(),
+            },
+            tasks: TasksSection {
+                submitted: self.stats.submitted,
+                completed: self.stats.completed,
+                failed: self.stats.failed,
+                retried: self.stats.retried,
+                dead_lettered: self.stats.dead_lettered,
+                returned: self.stats.returned,
+                queued: (self.queues.len() + self.delayed.len()) as u64,
+                in_flight: in_flight as u64,
+            },
+            performance: PerformanceSection {
+                worker_reuse_rate: reuse,
+                restarts_by_reason: self.stats.restarts.clone(),
+                latency_ms: self.stats.latency.summary(),
+                queue_wait_ms: self.stats.queue_wait.summary(),
+            },
+            health: HealthSection {
+                status: slots
+                    .clone()
+                    .map(|s| s.health)
+                    .max()
+                    .unwrap_or(HealthStatus::Healthy),
+                alerts: self.stats.alerts.iter().cloned().collect(),
+            },
+            per_worker: self
+                .workers
+                .iter()
+                .map(|(id, s)| WorkerStatus {
+                    id: id.to_string(),
+                    incarnation: s.incarnation,
+                    in_flight: s.in_flight.len(),
+                    completed: self.completed_by.get(id).copied().unwrap_or(0),
+                    health: s.health,
+                    isolated: s.isolated,
+                    draining: s.draining,
+                    capabilities: {
+                        let mut c: Vec<String> = s.capabilities.iter().cloned().collect();
+                        c.sort();
+                        c
+                    },
+                })
+                .collect(),
+        }
+    }
+}
