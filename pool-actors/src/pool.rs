@@ -682,7 +682,7 @@ impl<H: TaskHandler> Pool<H> {
         {
             return report;
         }
-        self.inner.gauges.closed.store(true, Ordering::Relaxed);
+        self.inner.gauges.closed.store(true, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         self.inner.router.shutdown(mode, tx);
         // The router always answers; only a router that died (a bug) would not.

@@ -2,10 +2,14 @@
 //! starvation promotion.
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use priority_queue::PriorityQueue;
+use rustc_hash::{FxHashMap, FxHasher};
+
+/// Task ids are small integers: a fast, non-keyed hash suits them.
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 use tokio::time::Instant;
 
 use crate::TaskId;
@@ -31,8 +35,8 @@ struct Entry {
 /// Tasks ready to run, one heap per capability (`None` = any worker).
 #[derive(Debug)]
 pub(crate) struct ReadyQueues {
-    heaps: HashMap<Option<String>, PriorityQueue<TaskId, Rank>>,
-    entries: HashMap<TaskId, Entry>,
+    heaps: FxHashMap<Option<String>, PriorityQueue<TaskId, Rank, FxBuild>>,
+    entries: FxHashMap<TaskId, Entry>,
     /// Waiting tasks in the order they (last) got their priority, for promotion.
     ages: VecDeque<(Instant, TaskId)>,
     promote_after: Option<Duration>,
@@ -41,8 +45,8 @@ pub(crate) struct ReadyQueues {
 impl ReadyQueues {
     pub(crate) fn new(promote_after: Option<Duration>) -> Self {
         Self {
-            heaps: HashMap::new(),
-            entries: HashMap::new(),
+            heaps: FxHashMap::default(),
+            entries: FxHashMap::default(),
             ages: VecDeque::new(),
             promote_after,
         }
@@ -75,7 +79,10 @@ impl ReadyQueues {
                 since: now,
             },
         );
-        self.ages.push_back((now, id));
+        if self.promote_after.is_some() {
+            // Without promotion nobody would ever take it out again.
+            self.ages.push_back((now, id));
+        }
     }
 
     /// The best waiting task that `accepts` a capability.

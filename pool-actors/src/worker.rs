@@ -23,6 +23,8 @@ pub(crate) struct Run<T> {
     pub(crate) attempt: u32,
     pub(crate) task: T,
     pub(crate) timeout: Duration,
+    /// When the attempt times out (dispatch time + `timeout`).
+    pub(crate) deadline: tokio::time::Instant,
     /// Set by the router if the attempt is abandoned before it starts.
     pub(crate) cancelled: Arc<AtomicBool>,
 }
@@ -135,17 +137,18 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
         let (router, me, worker) = (self.router.clone(), ctx.address(), self.id.clone());
         let incarnation = self.link.incarnation();
         let flag = cancelled.clone();
-        let (id, number, timeout) = (run.id, run.attempt, run.timeout);
+        let (id, number, timeout, deadline) = (run.id, run.attempt, run.timeout, run.deadline);
         let handle = actix::spawn(async move {
-            let result = match tokio::time::timeout(timeout, CatchUnwind(Box::pin(attempt))).await {
-                Ok(Ok(Ok(output))) => Ok(output),
-                Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
-                Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    Err(AttemptError::TimedOut(timeout))
-                }
-            };
+            let result =
+                match tokio::time::timeout_at(deadline, CatchUnwind(Box::pin(attempt))).await {
+                    Ok(Ok(Ok(output))) => Ok(output),
+                    Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
+                    Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        Err(AttemptError::TimedOut(timeout))
+                    }
+                };
             let done = Done {
                 worker,
                 incarnation,

@@ -64,7 +64,7 @@ impl<H: TaskHandler> Router<H> {
                 incarnation,
                 addr,
                 capabilities: capabilities.into_iter().collect(),
-                in_flight: HashSet::new(),
+                in_flight: Default::default(),
                 health: HealthStatus::Healthy,
                 isolated: false,
                 draining: false,
@@ -187,11 +187,11 @@ impl<H: TaskHandler> Router<H> {
             let _ = reply.send(report.clone());
             return;
         }
-        self.gauges.closed.store(true, Ordering::Relaxed);
+        self.gauges.closed.store(true, Ordering::SeqCst);
         self.phase = Phase::Draining { reply };
         match mode {
             ShutdownMode::Graceful { deadline } => {
-                let at = Instant::now() + deadline;
+                let at = self.now + deadline;
                 self.deadline = Some(at);
                 self.wake_clock_by(at);
                 self.check_finished();
@@ -215,7 +215,7 @@ impl<H: TaskHandler> Router<H> {
     /// Ends every task still held, by `action`; returns their ids.
     fn abandon(&mut self, action: UnfinishedAction) -> Vec<TaskId> {
         self.abandoning = true;
-        let now = self.ms(Instant::now());
+        let now = self.ms(self.now);
         self.queues.drain();
         self.delayed.drain();
         self.gauges.waiting.store(0, Ordering::Relaxed);
@@ -298,7 +298,8 @@ impl<H: TaskHandler> Router<H> {
     /// a housekeeping `tick`, starvation promotion and a fresh dispatch
     /// (half-open probes freed by the clock alone announce themselves to
     /// nobody).
-    pub(super) fn on_clock(&mut self, now: Instant, tick: bool) {
+    pub(super) fn on_clock(&mut self, tick: bool) {
+        let now = self.now;
         self.clock_at = None;
         if matches!(self.phase, Phase::Stopped(_)) {
             return;

@@ -26,6 +26,7 @@ use actix::Addr;
 use candado::{Alert, Backoff, BreakerState, Breakers, HealthStatus};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
@@ -68,7 +69,7 @@ pub(crate) struct Gauges {
     /// Accepted tasks not yet dispatched (ready or waiting for a retry).
     pub(crate) waiting: AtomicUsize,
     /// Whether new submissions are accepted.
-    pub(crate) closed: AtomicBool,
+    pub(crate) closed: Arc<AtomicBool>,
 }
 
 /// A new task.
@@ -140,7 +141,7 @@ struct Slot<H: TaskHandler> {
     incarnation: u64,
     addr: Addr<PoolWorker<H>>,
     capabilities: HashSet<String>,
-    in_flight: HashSet<TaskId>,
+    in_flight: FxHashSet<TaskId>,
     health: HealthStatus,
     isolated: bool,
     draining: bool,
@@ -179,7 +180,7 @@ pub(crate) struct Router<H: TaskHandler> {
     breakers: Option<Breakers>,
     queues: ReadyQueues,
     delayed: DelayedRetries,
-    tasks: HashMap<TaskId, TaskRecord<H>>,
+    tasks: FxHashMap<TaskId, TaskRecord<H>>,
     workers: BTreeMap<Arc<str>, Slot<H>>,
     /// Completed tasks per worker, across incarnations.
     completed_by: HashMap<Arc<str>, u64>,
@@ -198,6 +199,8 @@ pub(crate) struct Router<H: TaskHandler> {
     seq: u64,
     rng: SmallRng,
     epoch: Instant,
+    /// The time of the current call (read once per lock taken).
+    now: Instant,
     stats: Stats,
     /// Delivered once the lock is released.
     effects: Vec<Effect<H>>,
@@ -219,7 +222,7 @@ impl<H: TaskHandler> Router<H> {
             dead,
             breakers,
             delayed: DelayedRetries::default(),
-            tasks: HashMap::new(),
+            tasks: FxHashMap::default(),
             workers: BTreeMap::new(),
             completed_by: HashMap::new(),
             cursor: None,
@@ -232,9 +235,15 @@ impl<H: TaskHandler> Router<H> {
             seq: 0,
             rng: SmallRng::seed_from_u64(0x5eed),
             epoch: Instant::now(),
+            now: Instant::now(),
             stats: Stats::default(),
             effects: Vec::new(),
         }
+    }
+
+    /// The flag that closes the pool's intake.
+    pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
+        self.gauges.closed.clone()
     }
 
     fn ms(&self, at: Instant) -> u64 {
@@ -283,7 +292,8 @@ impl<H: TaskHandler> Router<H> {
         self.wake_clock_by(due);
     }
 
-    pub(crate) fn accept(&mut self, submit: Submit<H>, now: Instant) {
+    pub(crate) fn accept(&mut self, submit: Submit<H>) {
+        let now = self.now;
         self.stats.submitted += 1;
         if !matches!(self.phase, Phase::Running) {
             // Raced with shutdown: hand it back, and count it so the books balance.
@@ -345,11 +355,17 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    /// Whether any worker has a free slot (cheap: no breaker lookups). Under
-    /// load every worker is full and a submission stops here.
-    fn has_room(&self) -> bool {
-        let limit = self.settings.concurrency;
-        self.workers.values().any(|s| s.in_flight.len() < limit)
+    /// Whether some worker may take a task now (cheap: no breaker or
+    /// capability checks). Under load every worker is full, and submitters
+    /// only queue their tasks.
+    pub(crate) fn has_room(&self) -> bool {
+        !matches!(self.phase, Phase::Stopped(_))
+            && self.workers.values().any(|s| {
+                !s.draining
+                    && !s.isolated
+                    && s.health != HealthStatus::Critical
+                    && s.in_flight.len() < self.settings.concurrency
+            })
     }
 
     /// `Some(retry time)` if the task's dependency may not be called now.
@@ -363,7 +379,7 @@ impl<H: TaskHandler> Router<H> {
         Some(
             breakers
                 .dependency_open_until(dependency)
-                .unwrap_or_else(|| Instant::now() + self.settings.tick),
+                .unwrap_or(self.now + self.settings.tick),
         )
     }
 
@@ -434,9 +450,8 @@ impl<H: TaskHandler> Router<H> {
     fn dispatch(&mut self, id: TaskId, worker: Arc<str>) {
         self.queues.remove(id);
         self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
-        let now = Instant::now();
+        let now = self.now;
         let started_ms = self.ms(now);
-        let timeout = self.settings.task_timeout;
         let (Some(record), Some(slot)) = (self.tasks.get_mut(&id), self.workers.get_mut(&worker))
         else {
             return;
@@ -445,6 +460,7 @@ impl<H: TaskHandler> Router<H> {
             u64::try_from(now.duration_since(record.queued_at).as_micros()).unwrap_or(u64::MAX),
         );
         self.stats.attempts += 1;
+        let timeout = record.options.timeout.unwrap_or(self.settings.task_timeout);
         let cancelled = Arc::new(AtomicBool::new(false));
         record.running = Some(Running {
             worker,
@@ -457,7 +473,8 @@ impl<H: TaskHandler> Router<H> {
             id,
             attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
             task: record.task.clone(),
-            timeout: record.options.timeout.unwrap_or(timeout),
+            timeout,
+            deadline: now + timeout,
             cancelled,
         };
         self.effects.push(Effect::Run(slot.addr.clone(), run));
@@ -505,7 +522,7 @@ impl<H: TaskHandler> Router<H> {
         let Some(record) = self.tasks.remove(&id) else {
             return;
         };
-        let latency = Instant::now().duration_since(record.submitted_at);
+        let latency = self.now.duration_since(record.submitted_at);
         self.stats.completed += 1;
         self.stats
             .latency
@@ -525,7 +542,7 @@ impl<H: TaskHandler> Router<H> {
 
     /// An attempt failed: retry later, or dead-letter.
     fn fail_attempt(&mut self, id: TaskId, error: AttemptError) {
-        let now = Instant::now();
+        let now = self.now;
         let ended = self.ms(now);
         let Some(record) = self.tasks.get_mut(&id) else {
             return;

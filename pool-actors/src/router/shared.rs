@@ -1,6 +1,7 @@
 //! The handle every thread uses to reach the router, and the clock task
 //! that drives its timers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use actix::{Addr, ArbiterHandle};
@@ -14,6 +15,19 @@ use crate::{ShutdownMode, ShutdownReport, TaskHandler};
 
 struct Shared<H: TaskHandler> {
     router: Mutex<Router<H>>,
+    /// Submissions not yet accepted, oldest first. While every worker is
+    /// busy, submitters only queue here and never contend for the router's
+    /// lock; whoever takes that lock next (usually a worker finishing an
+    /// attempt) accepts them first, so priority order is kept.
+    intake: Mutex<Vec<Submit<H>>>,
+    /// The intake holds something (set under the intake's lock).
+    pending: AtomicBool,
+    /// Some worker may take a task now: submitters must dispatch
+    /// themselves. Written under the router's lock after each pump.
+    room: AtomicBool,
+    /// Pool intake is closed (shutdown started): submitters settle their
+    /// tasks at once rather than leave them in the intake.
+    closed: Arc<AtomicBool>,
     /// Wakes the clock task when a timer moves earlier.
     clock: Arc<Notify>,
 }
@@ -37,8 +51,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// Shares `router` and starts its clock on `arbiter` (the control thread).
     pub(crate) fn start(router: Router<H>, arbiter: &ArbiterHandle) -> Self {
         let tick = router.tick();
+        let closed = router.closed_flag();
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
+            intake: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            room: AtomicBool::new(false),
+            closed,
             clock: Arc::new(Notify::new()),
         });
         let weak = Arc::downgrade(&shared);
@@ -46,7 +65,8 @@ impl<H: TaskHandler> SharedRouter<H> {
         Self { shared }
     }
 
-    /// Runs `f` under the lock, then delivers what it produced.
+    /// Runs `f` under the lock (after accepting what waits in the intake,
+    /// and followed by a dispatch), then delivers what it produced.
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
         let (out, effects, nudge) = {
             let mut router = self
@@ -54,7 +74,20 @@ impl<H: TaskHandler> SharedRouter<H> {
                 .router
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            router.now = Instant::now();
+            self.accept_intake(&mut router);
             let out = f(&mut router);
+            loop {
+                router.pump();
+                // Publish the room, then look at the intake once more: a
+                // submitter that queued while we pumped either sees the
+                // room and dispatches itself, or is seen here.
+                self.shared.room.store(router.has_room(), Ordering::SeqCst);
+                if !self.shared.pending.load(Ordering::SeqCst) {
+                    break;
+                }
+                self.accept_intake(&mut router);
+            }
             let nudge = std::mem::take(&mut router.nudge_clock);
             (out, std::mem::take(&mut router.effects), nudge)
         };
@@ -67,23 +100,45 @@ impl<H: TaskHandler> SharedRouter<H> {
         out
     }
 
-    /// Accepts submissions, in order, and dispatches what it can.
+    /// Accepts what waits in the intake, oldest first.
+    fn accept_intake(&self, router: &mut Router<H>) {
+        if !self.shared.pending.load(Ordering::SeqCst) {
+            return;
+        }
+        let submits = {
+            let mut intake = self
+                .shared
+                .intake
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shared.pending.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *intake)
+        };
+        for submit in submits {
+            router.accept(submit);
+        }
+    }
+
+    /// Accepts submissions, in order, and dispatches what it can. While
+    /// every worker is busy they only join the intake.
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
-        self.with(|router| {
-            let now = Instant::now();
-            for submit in submits {
-                router.accept(submit, now);
-            }
-            router.pump();
-        });
+        {
+            let mut intake = self
+                .shared
+                .intake
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            intake.extend(submits);
+            self.shared.pending.store(true, Ordering::SeqCst);
+        }
+        if self.shared.room.load(Ordering::SeqCst) || self.shared.closed.load(Ordering::SeqCst) {
+            self.with(|_| ());
+        }
     }
 
     /// Settles an attempt and dispatches what its worker freed.
     pub(crate) fn done(&self, done: Done<H::Output>) {
-        self.with(|router| {
-            router.on_done(done);
-            router.pump();
-        });
+        self.with(|router| router.on_done(done));
     }
 
     /// A worker incarnation is up.
@@ -164,6 +219,6 @@ async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Dur
         while next_tick <= now {
             next_tick += tick;
         }
-        router.with(|r| r.on_clock(now, tick_due));
+        router.with(|r| r.on_clock(tick_due));
     }
 }
