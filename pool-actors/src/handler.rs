@@ -60,7 +60,7 @@ pub trait TaskHandler: Unpin + 'static {
 pub struct TaskContext {
     id: TaskId,
     attempt: u32,
-    link: ChildLink,
+    link: Arc<ChildLink>,
     cancelled: Arc<AtomicBool>,
     yield_every: u32,
     steps: u32,
@@ -70,7 +70,7 @@ impl TaskContext {
     pub(crate) fn new(
         id: TaskId,
         attempt: u32,
-        link: ChildLink,
+        link: Arc<ChildLink>,
         cancelled: Arc<AtomicBool>,
         yield_every: u32,
     ) -> Self {

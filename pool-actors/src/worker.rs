@@ -1,16 +1,25 @@
 //! The pool's worker actor: runs tasks for the router.
+//!
+//! Each attempt runs in a task on the worker's thread, outside the actor, so
+//! the actor stays free for its supervisor's heartbeats and pings. When an
+//! attempt ends, the task settles it with the router and, if the router
+//! hands this worker its next task in the same call, runs that one straight
+//! away: under load a worker goes from task to task without a message or a
+//! new task per attempt.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message};
+use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
 use candado::ChildLink;
+use rustc_hash::FxHashMap;
 
 use crate::router::{Done, SharedRouter};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
@@ -34,13 +43,29 @@ pub(crate) struct Run<T> {
 #[rtype(result = "()")]
 pub(crate) struct Cancel(pub(crate) TaskId);
 
+/// The handler panicked outside its task's future: the worker itself dies
+/// (its attempts are lost and retried; a fresh incarnation takes over).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Finished(TaskId);
+struct Crash(String);
 
+/// The task running one attempt (and the ones after it), by attempt.
 struct Running {
     handle: tokio::task::JoinHandle<()>,
     cancelled: Arc<AtomicBool>,
+}
+
+/// What the actor shares with its attempt tasks (all on the worker's thread).
+struct Local<H: TaskHandler> {
+    id: Arc<str>,
+    incarnation: u64,
+    link: Arc<ChildLink>,
+    handler: RefCell<H>,
+    router: SharedRouter<H>,
+    yield_every: u32,
+    running: RefCell<FxHashMap<TaskId, Running>>,
+    /// The actor, to crash it from an attempt task.
+    actor: RefCell<Option<WeakAddr<PoolWorker<H>>>>,
 }
 
 /// Tells the router this incarnation is gone, however it ends (stop or panic).
@@ -57,13 +82,8 @@ impl<H: TaskHandler> Drop for Goodbye<H> {
 }
 
 pub(crate) struct PoolWorker<H: TaskHandler> {
-    id: Arc<str>,
-    link: ChildLink,
-    handler: H,
-    router: SharedRouter<H>,
+    local: Rc<Local<H>>,
     capabilities: Vec<String>,
-    yield_every: u32,
-    running: HashMap<TaskId, Running>,
     _goodbye: Goodbye<H>,
 }
 
@@ -76,19 +96,24 @@ impl<H: TaskHandler> PoolWorker<H> {
         yield_every: u32,
     ) -> Self {
         let id: Arc<str> = link.id().into();
+        let incarnation = link.incarnation();
         Self {
             _goodbye: Goodbye {
                 router: router.clone(),
                 worker: id.clone(),
-                incarnation: link.incarnation(),
+                incarnation,
             },
-            id,
-            link,
-            handler,
-            router,
+            local: Rc::new(Local {
+                id,
+                incarnation,
+                link: Arc::new(link),
+                handler: RefCell::new(handler),
+                router,
+                yield_every,
+                running: RefCell::default(),
+                actor: RefCell::default(),
+            }),
             capabilities,
-            yield_every,
-            running: HashMap::new(),
         }
     }
 }
@@ -97,19 +122,20 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.router.register(
-            self.id.clone(),
-            self.link.incarnation(),
+        *self.local.actor.borrow_mut() = Some(ctx.address().downgrade());
+        self.local.router.register(
+            self.local.id.clone(),
+            self.local.incarnation,
             ctx.address(),
-            self.capabilities.clone(),
+            std::mem::take(&mut self.capabilities),
         );
     }
 }
 
 impl<H: TaskHandler> Drop for PoolWorker<H> {
     fn drop(&mut self) {
-        // Attempts die with their worker; the router fails them on `Unregister`.
-        for (_, running) in self.running.drain() {
+        // Attempts die with their worker; the router fails them on unregister.
+        for (_, running) in self.local.running.borrow_mut().drain() {
             running.cancelled.store(true, Ordering::Relaxed);
             running.handle.abort();
         }
@@ -119,68 +145,30 @@ impl<H: TaskHandler> Drop for PoolWorker<H> {
 impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
     type Result = ();
 
-    fn handle(&mut self, run: Run<H::Task>, ctx: &mut Context<Self>) {
-        let cancelled = run.cancelled;
-        if cancelled.load(Ordering::Relaxed) {
+    fn handle(&mut self, run: Run<H::Task>, _: &mut Context<Self>) {
+        if run.cancelled.load(Ordering::Relaxed) {
             // Abandoned (shutdown) before it reached us: the router has
             // already settled it.
             return;
         }
-        let task_ctx = TaskContext::new(
-            run.id,
-            run.attempt,
-            self.link.clone(),
-            cancelled.clone(),
-            self.yield_every,
-        );
-        let attempt = self.handler.handle(run.task, task_ctx);
-        let (router, me, worker) = (self.router.clone(), ctx.address(), self.id.clone());
-        let incarnation = self.link.incarnation();
-        let flag = cancelled.clone();
-        let (id, number, timeout, deadline) = (run.id, run.attempt, run.timeout, run.deadline);
-        let handle = actix::spawn(async move {
-            let result =
-                match tokio::time::timeout_at(deadline, CatchUnwind(Box::pin(attempt))).await {
-                    Ok(Ok(Ok(output))) => Ok(output),
-                    Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
-                    Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
-                    Err(_) => {
-                        flag.store(true, Ordering::Relaxed);
-                        Err(AttemptError::TimedOut(timeout))
-                    }
-                };
-            let done = Done {
-                worker,
-                incarnation,
-                id,
-                attempt: number,
-                result,
-            };
-            router.done(done);
-            me.do_send(Finished(id));
-        });
-        if self.running.is_empty() {
+        let local = &self.local;
+        let (id, cancelled) = (run.id, run.cancelled.clone());
+        if local.running.borrow().is_empty() {
             // Liveness watches progress while the worker holds any task.
-            self.link.begin_work(format!("task {}", run.id));
+            local.link.begin_work(format!("task {id}"));
         }
-        self.running.insert(run.id, Running { handle, cancelled });
-        self.link.set_in_flight(self.running.len() as u64);
+        let handle = actix::spawn(run_attempts(local.clone(), run));
+        let mut running = local.running.borrow_mut();
+        running.insert(id, Running { handle, cancelled });
+        local.link.set_in_flight(running.len() as u64);
     }
 }
 
-impl<H: TaskHandler> Handler<Finished> for PoolWorker<H> {
+impl<H: TaskHandler> Handler<Crash> for PoolWorker<H> {
     type Result = ();
 
-    fn handle(&mut self, Finished(id): Finished, _: &mut Context<Self>) {
-        if self.running.remove(&id).is_some() {
-            self.link.add_tasks_done(1);
-            self.link.set_in_flight(self.running.len() as u64);
-            if self.running.is_empty() {
-                self.link.end_work();
-            } else {
-                self.link.progress();
-            }
-        }
+    fn handle(&mut self, Crash(message): Crash, _: &mut Context<Self>) {
+        panic!("{message}");
     }
 }
 
@@ -188,19 +176,123 @@ impl<H: TaskHandler> Handler<Cancel> for PoolWorker<H> {
     type Result = ();
 
     fn handle(&mut self, Cancel(id): Cancel, _: &mut Context<Self>) {
-        if let Some(running) = self.running.remove(&id) {
-            running.cancelled.store(true, Ordering::Relaxed);
-            running.handle.abort();
-            self.link.set_in_flight(self.running.len() as u64);
+        let mut running = self.local.running.borrow_mut();
+        if let Some(attempt) = running.remove(&id) {
+            attempt.cancelled.store(true, Ordering::Relaxed);
+            attempt.handle.abort();
+            self.local.link.set_in_flight(running.len() as u64);
+            if running.is_empty() {
+                self.local.link.end_work();
+            }
         }
     }
 }
 
+/// Runs `run`, reports it, and keeps going with whatever next task the
+/// router hands this worker in the same call.
+async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>) {
+    loop {
+        let (id, attempt) = (run.id, run.attempt);
+        let result = match local.attempt(run).await {
+            Ok(result) => result,
+            Err(crash) => {
+                // Like a panic in the actor: the worker dies, and the router
+                // fails every attempt it held, this one included.
+                let actor = local.actor.borrow().as_ref().and_then(WeakAddr::upgrade);
+                if let Some(actor) = actor {
+                    actor.do_send(Crash(crash));
+                }
+                return;
+            }
+        };
+        let next = local.router.done(Done {
+            worker: local.id.clone(),
+            incarnation: local.incarnation,
+            id,
+            attempt,
+            result,
+        });
+        local.link.add_tasks_done(1);
+        let mut running = local.running.borrow_mut();
+        // Cancelling an attempt aborts this task, so its entry is still here.
+        let Some(this) = running.remove(&id) else {
+            return;
+        };
+        match next {
+            Some(next) if !next.cancelled.load(Ordering::Relaxed) => {
+                let cancelled = next.cancelled.clone();
+                running.insert(
+                    next.id,
+                    Running {
+                        handle: this.handle,
+                        cancelled,
+                    },
+                );
+                drop(running);
+                local.link.progress();
+                run = next;
+            }
+            _ => {
+                let left = running.len();
+                drop(running);
+                local.link.set_in_flight(left as u64);
+                if left == 0 {
+                    local.link.end_work();
+                } else {
+                    local.link.progress();
+                }
+                return;
+            }
+        }
+    }
+}
+
+impl<H: TaskHandler> Local<H> {
+    /// One attempt: the handler's future under the attempt's deadline, with
+    /// its panics turned into errors. `Err` if the handler itself panicked
+    /// before returning a future (the worker must die, as in actor code).
+    async fn attempt(&self, run: Run<H::Task>) -> Result<Result<H::Output, AttemptError>, String> {
+        let ctx = TaskContext::new(
+            run.id,
+            run.attempt,
+            self.link.clone(),
+            run.cancelled.clone(),
+            self.yield_every,
+        );
+        let attempt = self.start(run.task, ctx)?;
+        Ok(
+            match tokio::time::timeout_at(run.deadline, CatchUnwind(attempt)).await {
+                Ok(Ok(Ok(output))) => Ok(output),
+                Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
+                Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
+                Err(_) => {
+                    run.cancelled.store(true, Ordering::Relaxed);
+                    Err(AttemptError::TimedOut(run.timeout))
+                }
+            },
+        )
+    }
+
+    /// Calls the handler (user code) for the attempt's future; a panic comes
+    /// back as its message.
+    fn start(&self, task: H::Task, ctx: TaskContext) -> Result<Attempt<H>, String> {
+        let mut handler = self.handler.borrow_mut();
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Box::pin(handler.handle(task, ctx)) as Attempt<H>
+        }))
+        .map_err(|payload| panic_message(&*payload))
+    }
+}
+
+/// The future of one attempt, as the handler returned it.
+type Attempt<H> =
+    Pin<Box<dyn Future<Output = Result<<H as TaskHandler>::Output, <H as TaskHandler>::Error>>>>;
+
 /// Turns a panic while polling the attempt into an error carrying its
 /// message. The attempt is boxed, so the wrapper is `Unpin`: no projection.
-struct CatchUnwind<F>(Pin<Box<F>>);
+struct CatchUnwind<F: ?Sized>(Pin<Box<F>>);
 
-impl<F: Future> Future for CatchUnwind<F> {
+impl<F: Future + ?Sized> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {

@@ -114,6 +114,10 @@ impl<H: TaskHandler> Effect<H> {
     }
 }
 
+fn worker_of<H: TaskHandler>(record: &TaskRecord<H>) -> &str {
+    record.running.as_ref().map_or("", |r| &r.worker)
+}
+
 /// Where a task's current attempt runs.
 struct Running {
     worker: Arc<str>,
@@ -204,6 +208,11 @@ pub(crate) struct Router<H: TaskHandler> {
     stats: Stats,
     /// Delivered once the lock is released.
     effects: Vec<Effect<H>>,
+    /// The worker incarnation making the current call (settling an
+    /// attempt): its next task is handed back directly, not sent.
+    caller: Option<(Arc<str>, u64)>,
+    /// The next task for `caller`.
+    handback: Option<Run<H::Task>>,
 }
 
 impl<H: TaskHandler> Router<H> {
@@ -238,6 +247,8 @@ impl<H: TaskHandler> Router<H> {
             now: Instant::now(),
             stats: Stats::default(),
             effects: Vec::new(),
+            caller: None,
+            handback: None,
         }
     }
 
@@ -477,7 +488,16 @@ impl<H: TaskHandler> Router<H> {
             deadline: now + timeout,
             cancelled,
         };
-        self.effects.push(Effect::Run(slot.addr.clone(), run));
+        let to_caller = self.handback.is_none()
+            && self
+                .caller
+                .as_ref()
+                .is_some_and(|(w, i)| *i == slot.incarnation && **w == *worker_of(record));
+        if to_caller {
+            self.handback = Some(run);
+        } else {
+            self.effects.push(Effect::Run(slot.addr.clone(), run));
+        }
     }
 
     /// An attempt ended: settle it, then hand its worker more work.

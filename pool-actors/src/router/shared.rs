@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{Done, Router, Submit, WorkerNews};
 use crate::metrics::PoolMetrics;
-use crate::worker::PoolWorker;
+use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler};
 
 struct Shared<H: TaskHandler> {
@@ -68,13 +68,24 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// Runs `f` under the lock (after accepting what waits in the intake,
     /// and followed by a dispatch), then delivers what it produced.
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
-        let (out, effects, nudge) = {
+        self.with_caller(None, f).0
+    }
+
+    /// [`with`](Self::with), made by worker incarnation `caller`: its next
+    /// task comes back with the result instead of as a message.
+    fn with_caller<R>(
+        &self,
+        caller: Option<(Arc<str>, u64)>,
+        f: impl FnOnce(&mut Router<H>) -> R,
+    ) -> (R, Option<Run<H::Task>>) {
+        let (out, effects, nudge, handback) = {
             let mut router = self
                 .shared
                 .router
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             router.now = Instant::now();
+            router.caller = caller;
             self.accept_intake(&mut router);
             let out = f(&mut router);
             loop {
@@ -88,8 +99,10 @@ impl<H: TaskHandler> SharedRouter<H> {
                 }
                 self.accept_intake(&mut router);
             }
+            router.caller = None;
             let nudge = std::mem::take(&mut router.nudge_clock);
-            (out, std::mem::take(&mut router.effects), nudge)
+            let handback = router.handback.take();
+            (out, std::mem::take(&mut router.effects), nudge, handback)
         };
         if nudge {
             self.shared.clock.notify_one();
@@ -97,7 +110,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         for effect in effects {
             effect.apply();
         }
-        out
+        (out, handback)
     }
 
     /// Accepts what waits in the intake, oldest first.
@@ -136,9 +149,12 @@ impl<H: TaskHandler> SharedRouter<H> {
         }
     }
 
-    /// Settles an attempt and dispatches what its worker freed.
-    pub(crate) fn done(&self, done: Done<H::Output>) {
-        self.with(|router| router.on_done(done));
+    /// Settles an attempt and dispatches what its worker freed; returns
+    /// the worker's own next task, if the router picked it for one.
+    pub(crate) fn done(&self, done: Done<H::Output>) -> Option<Run<H::Task>> {
+        let caller = (done.worker.clone(), done.incarnation);
+        self.with_caller(Some(caller), |router| router.on_done(done))
+            .1
     }
 
     /// A worker incarnation is up.
