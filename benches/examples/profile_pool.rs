@@ -1,16 +1,21 @@
-//! Runs only the Candado pool's 4 × 64 throughput shape, for profilers:
-//! `perf record -g target/release/examples/profile_pool`.
+//! Runs one system's 4 × 64 throughput shape alone, for profilers:
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo]`.
 
-use candado_bench::{pool, rate, Shape};
+use candado_bench::{peers, pool, rate, Shape};
 
 fn main() {
+    let system = std::env::args().nth(1).unwrap_or_else(|| "candado".into());
     let shape = Shape {
         workers: 4,
         submitters: 64,
         requests: 1_000_000,
     };
     for _ in 0..3 {
-        let rate = rate(shape, pool::throughput(shape, 1));
-        eprintln!("{:.0}k/s", rate / 1e3);
+        let elapsed = match system.as_str() {
+            "actix" => peers::actix_rr::throughput(shape),
+            "kameo" => peers::kameo_pool::throughput(shape),
+            _ => pool::throughput(shape, 1),
+        };
+        eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);
     }
 }

@@ -377,6 +377,13 @@ impl<H: TaskHandler> Future for TaskHandle<H> {
 #[derive(Debug)]
 pub struct PoolEvents {
     rx: broadcast::Receiver<PoolEvent>,
+    gauges: Arc<Gauges>,
+}
+
+impl Drop for PoolEvents {
+    fn drop(&mut self) {
+        self.gauges.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PoolEvents {
@@ -519,7 +526,12 @@ impl<H: TaskHandler> Pool<H> {
 
     /// Subscribes to the pool's events from now on.
     pub fn subscribe(&self) -> PoolEvents {
+        self.inner
+            .gauges
+            .subscribers
+            .fetch_add(1, Ordering::Relaxed);
         PoolEvents {
+            gauges: self.inner.gauges.clone(),
             rx: self.inner.events.subscribe(),
         }
     }

@@ -98,15 +98,16 @@ impl ReadyQueues {
             .max_by_key(|(_, r)| *r)
     }
 
-    /// Every capability that has waiting tasks, best head first.
-    pub(crate) fn heads(&self) -> Vec<(Option<String>, TaskId, Rank)> {
-        let mut heads: Vec<_> = self
-            .heaps
+    /// The best head of a capability's heap that ranks below `below`
+    /// (`None`: the best of all). Walking with the last rank returned visits
+    /// every capability's head, best first, without collecting them.
+    pub(crate) fn head_below(&self, below: Option<Rank>) -> Option<(Option<String>, TaskId, Rank)> {
+        self.heaps
             .iter()
-            .filter_map(|(cap, heap)| heap.peek().map(|(id, r)| (cap.clone(), *id, *r)))
-            .collect();
-        heads.sort_by_key(|h| std::cmp::Reverse(h.2));
-        heads
+            .filter_map(|(cap, heap)| heap.peek().map(|(id, r)| (cap, *id, *r)))
+            .filter(|(_, _, r)| below.is_none_or(|b| *r < b))
+            .max_by_key(|(_, _, r)| *r)
+            .map(|(cap, id, r)| (cap.clone(), id, r))
     }
 
     /// Takes a task out (dispatched, or cancelled).

@@ -7,7 +7,7 @@
 //! away: under load a worker goes from task to task without a message or a
 //! new task per attempt.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -55,6 +55,11 @@ struct Running {
     cancelled: Arc<AtomicBool>,
 }
 
+/// How often a busy worker stamps progress and its finished-task count into
+/// its link. Liveness timeouts are seconds; stamping every task of a fast
+/// stream would only cost time.
+const STAMP_EVERY: Duration = Duration::from_millis(10);
+
 /// What the actor shares with its attempt tasks (all on the worker's thread).
 struct Local<H: TaskHandler> {
     id: Arc<str>,
@@ -66,6 +71,10 @@ struct Local<H: TaskHandler> {
     running: RefCell<FxHashMap<TaskId, Running>>,
     /// The actor, to crash it from an attempt task.
     actor: RefCell<Option<WeakAddr<PoolWorker<H>>>>,
+    /// Finished attempts not yet added to the link's count.
+    unstamped: Cell<u64>,
+    /// When progress was last stamped.
+    stamped: Cell<Option<tokio::time::Instant>>,
 }
 
 /// Tells the router this incarnation is gone, however it ends (stop or panic).
@@ -112,6 +121,8 @@ impl<H: TaskHandler> PoolWorker<H> {
                 yield_every,
                 running: RefCell::default(),
                 actor: RefCell::default(),
+                unstamped: Cell::new(0),
+                stamped: Cell::new(None),
             }),
             capabilities,
         }
@@ -205,14 +216,14 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
                 return;
             }
         };
-        let next = local.router.done(Done {
+        let (next, now) = local.router.done(Done {
             worker: local.id.clone(),
             incarnation: local.incarnation,
             id,
             attempt,
             result,
         });
-        local.link.add_tasks_done(1);
+        local.unstamped.set(local.unstamped.get() + 1);
         let mut running = local.running.borrow_mut();
         // Cancelling an attempt aborts this task, so its entry is still here.
         let Some(this) = running.remove(&id) else {
@@ -229,17 +240,18 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
                     },
                 );
                 drop(running);
-                local.link.progress();
+                if local.stamped.get().is_none_or(|at| now >= at + STAMP_EVERY) {
+                    local.stamp(now);
+                }
                 run = next;
             }
             _ => {
                 let left = running.len();
                 drop(running);
+                local.stamp(now);
                 local.link.set_in_flight(left as u64);
                 if left == 0 {
                     local.link.end_work();
-                } else {
-                    local.link.progress();
                 }
                 return;
             }
@@ -248,6 +260,13 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
 }
 
 impl<H: TaskHandler> Local<H> {
+    /// Reports progress and the finished attempts not reported yet.
+    fn stamp(&self, now: tokio::time::Instant) {
+        self.link.add_tasks_done(self.unstamped.replace(0));
+        self.link.progress();
+        self.stamped.set(Some(now));
+    }
+
     /// One attempt: the handler's future under the attempt's deadline, with
     /// its panics turned into errors. `Err` if the handler itself panicked
     /// before returning a future (the worker must die, as in actor code).

@@ -70,6 +70,8 @@ pub(crate) struct Gauges {
     pub(crate) waiting: AtomicUsize,
     /// Whether new submissions are accepted.
     pub(crate) closed: Arc<AtomicBool>,
+    /// Live event subscriptions (events are not built without one).
+    pub(crate) subscribers: AtomicUsize,
 }
 
 /// A new task.
@@ -263,7 +265,7 @@ impl<H: TaskHandler> Router<H> {
 
     /// Whether anyone listens to events (they are not built otherwise).
     fn observed(&self) -> bool {
-        self.events.receiver_count() > 0
+        self.gauges.subscribers.load(Ordering::Relaxed) > 0
     }
 
     fn emit(&self, event: PoolEvent) {
@@ -343,7 +345,10 @@ impl<H: TaskHandler> Router<H> {
             return;
         }
         'dispatch: while self.queues.len() > 0 && self.has_room() {
-            for (capability, id, _) in self.queues.heads() {
+            // Each capability's best task, best first.
+            let mut below = None;
+            while let Some((capability, id, rank)) = self.queues.head_below(below) {
+                below = Some(rank);
                 if let Some((worker, probe)) = self.pick_worker(capability.as_deref()) {
                     if let Some(until) = self.dependency_closed(id) {
                         // Its dependency's breaker is open: park it until the
@@ -426,20 +431,20 @@ impl<H: TaskHandler> Router<H> {
         // Half-open workers that refused a probe; rare, so no allocation up front.
         let mut refused: Vec<Arc<str>> = Vec::new();
         loop {
-            let candidate = {
+            let (candidate, state) = {
                 let mut candidates = self
                     .rotation()
                     .filter(|(id, slot)| !refused.contains(*id) && self.eligible(slot, capability))
-                    .filter(|(id, _)| self.breaker_state(id) != Some(BreakerState::Open));
+                    .map(|(id, slot)| (id, slot, self.breaker_state(id)))
+                    .filter(|(_, _, state)| *state != Some(BreakerState::Open));
                 match self.settings.dispatch {
-                    Dispatch::RoundRobin => candidates.next().map(|(id, _)| id.clone()),
+                    Dispatch::RoundRobin => candidates.next(),
                     // `min_by_key` keeps the first minimum: the first after the cursor.
-                    Dispatch::LeastLoaded => candidates
-                        .min_by_key(|(_, s)| s.in_flight.len())
-                        .map(|(id, _)| id.clone()),
+                    Dispatch::LeastLoaded => candidates.min_by_key(|(_, s, _)| s.in_flight.len()),
                 }
+                .map(|(id, _, state)| (id.clone(), state))
             }?;
-            let half_open = self.breaker_state(&candidate) == Some(BreakerState::HalfOpen);
+            let half_open = state == Some(BreakerState::HalfOpen);
             if half_open
                 && !self
                     .breakers

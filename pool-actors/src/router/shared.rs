@@ -150,11 +150,15 @@ impl<H: TaskHandler> SharedRouter<H> {
     }
 
     /// Settles an attempt and dispatches what its worker freed; returns
-    /// the worker's own next task, if the router picked it for one.
-    pub(crate) fn done(&self, done: Done<H::Output>) -> Option<Run<H::Task>> {
+    /// the worker's own next task, if the router picked it for one, and
+    /// the router's time of the call.
+    pub(crate) fn done(&self, done: Done<H::Output>) -> (Option<Run<H::Task>>, Instant) {
         let caller = (done.worker.clone(), done.incarnation);
-        self.with_caller(Some(caller), |router| router.on_done(done))
-            .1
+        let (now, handback) = self.with_caller(Some(caller), |router| {
+            router.on_done(done);
+            router.now
+        });
+        (handback, now)
     }
 
     /// A worker incarnation is up.
