@@ -6,6 +6,11 @@
 //! hands this worker its next task in the same call, runs that one straight
 //! away: under load a worker goes from task to task without a message or a
 //! new task per attempt.
+//!
+//! Replies to submitters are held while the worker runs tasks back to back
+//! and sent in bursts (before it waits on a task, every [`BURST`] tasks, and
+//! when it runs out of work), so one wake-up of a submitter's thread carries
+//! many replies instead of one each.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -21,7 +26,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
 use candado::ChildLink;
 use rustc_hash::FxHashMap;
 
-use crate::router::{Done, SharedRouter};
+use crate::router::{Done, Effect, SharedRouter};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -60,6 +65,11 @@ struct Running {
 /// stream would only cost time.
 const STAMP_EVERY: Duration = Duration::from_millis(10);
 
+/// Tasks a worker runs back to back before it sends the replies it holds
+/// and yields its thread to the other actors there (its own heartbeats
+/// included).
+const BURST: u32 = 32;
+
 /// What the actor shares with its attempt tasks (all on the worker's thread).
 struct Local<H: TaskHandler> {
     id: Arc<str>,
@@ -75,6 +85,15 @@ struct Local<H: TaskHandler> {
     unstamped: Cell<u64>,
     /// When progress was last stamped.
     stamped: Cell<Option<tokio::time::Instant>>,
+    /// Replies held until the worker pauses (see the module docs).
+    replies: RefCell<Vec<Effect<H>>>,
+}
+
+impl<H: TaskHandler> Drop for Local<H> {
+    fn drop(&mut self) {
+        // However the worker ends, the replies it holds are delivered.
+        self.send_replies();
+    }
 }
 
 /// Tells the router this incarnation is gone, however it ends (stop or panic).
@@ -123,6 +142,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 actor: RefCell::default(),
                 unstamped: Cell::new(0),
                 stamped: Cell::new(None),
+                replies: RefCell::default(),
             }),
             capabilities,
         }
@@ -202,6 +222,7 @@ impl<H: TaskHandler> Handler<Cancel> for PoolWorker<H> {
 /// Runs `run`, reports it, and keeps going with whatever next task the
 /// router hands this worker in the same call.
 async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>) {
+    let mut in_a_row = 0;
     loop {
         let (id, attempt) = (run.id, run.attempt);
         let result = match local.attempt(run).await {
@@ -216,18 +237,44 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
                 return;
             }
         };
-        let (next, now) = local.router.done(Done {
+        let done = Done {
             worker: local.id.clone(),
             incarnation: local.incarnation,
             id,
             attempt,
             result,
-        });
-        local.unstamped.set(local.unstamped.get() + 1);
-        let mut running = local.running.borrow_mut();
+        };
+        let (next, now) = local.router.done(done, &mut local.replies.borrow_mut());
+        let Some(next) = local.carry_on(id, next, now) else {
+            return;
+        };
+        run = next;
+        in_a_row += 1;
+        if in_a_row == BURST {
+            in_a_row = 0;
+            local.send_replies();
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl<H: TaskHandler> Local<H> {
+    /// After attempt `id` was settled: moves its slot to `next` (the task
+    /// the router handed back) and returns it, or, with no next task, does
+    /// the bookkeeping of a worker that runs out of work.
+    fn carry_on(
+        &self,
+        id: TaskId,
+        next: Option<Run<H::Task>>,
+        now: tokio::time::Instant,
+    ) -> Option<Run<H::Task>> {
+        self.unstamped.set(self.unstamped.get() + 1);
+        let mut running = self.running.borrow_mut();
         // Cancelling an attempt aborts this task, so its entry is still here.
         let Some(this) = running.remove(&id) else {
-            return;
+            drop(running);
+            self.send_replies();
+            return None;
         };
         match next {
             Some(next) if !next.cancelled.load(Ordering::Relaxed) => {
@@ -240,26 +287,33 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
                     },
                 );
                 drop(running);
-                if local.stamped.get().is_none_or(|at| now >= at + STAMP_EVERY) {
-                    local.stamp(now);
+                if self.stamped.get().is_none_or(|at| now >= at + STAMP_EVERY) {
+                    self.stamp(now);
                 }
-                run = next;
+                Some(next)
             }
             _ => {
                 let left = running.len();
                 drop(running);
-                local.stamp(now);
-                local.link.set_in_flight(left as u64);
+                self.send_replies();
+                self.stamp(now);
+                self.link.set_in_flight(left as u64);
                 if left == 0 {
-                    local.link.end_work();
+                    self.link.end_work();
                 }
-                return;
+                None
             }
         }
     }
-}
 
-impl<H: TaskHandler> Local<H> {
+    /// Delivers the replies held.
+    fn send_replies(&self) {
+        let replies = std::mem::take(&mut *self.replies.borrow_mut());
+        for reply in replies {
+            reply.apply();
+        }
+    }
+
     /// Reports progress and the finished attempts not reported yet.
     fn stamp(&self, now: tokio::time::Instant) {
         self.link.add_tasks_done(self.unstamped.replace(0));
@@ -279,17 +333,26 @@ impl<H: TaskHandler> Local<H> {
             self.yield_every,
         );
         let attempt = self.start(run.task, ctx)?;
-        Ok(
-            match tokio::time::timeout_at(run.deadline, CatchUnwind(attempt)).await {
-                Ok(Ok(Ok(output))) => Ok(output),
-                Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
-                Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
-                Err(_) => {
-                    run.cancelled.store(true, Ordering::Relaxed);
-                    Err(AttemptError::TimedOut(run.timeout))
-                }
-            },
-        )
+        let mut attempt =
+            std::pin::pin!(tokio::time::timeout_at(run.deadline, CatchUnwind(attempt)));
+        let outcome = match std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await
+        {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                // The task waits: nobody should wait for the replies held.
+                self.send_replies();
+                attempt.await
+            }
+        };
+        Ok(match outcome {
+            Ok(Ok(Ok(output))) => Ok(output),
+            Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
+            Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
+            Err(_) => {
+                run.cancelled.store(true, Ordering::Relaxed);
+                Err(AttemptError::TimedOut(run.timeout))
+            }
+        })
     }
 
     /// Calls the handler (user code) for the attempt's future; a panic comes

@@ -104,7 +104,8 @@ pub(crate) enum Effect<H: TaskHandler> {
 }
 
 impl<H: TaskHandler> Effect<H> {
-    fn apply(self) {
+    /// Delivers it. Never call it under the router's lock.
+    pub(crate) fn apply(self) {
         match self {
             Effect::Run(addr, run) => addr.do_send(run),
             Effect::Cancel(addr, id) => addr.do_send(Cancel(id)),

@@ -8,7 +8,7 @@ use actix::{Addr, ArbiterHandle};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{Done, Router, Submit, WorkerNews};
+use super::{Done, Effect, Router, Submit, WorkerNews};
 use crate::metrics::PoolMetrics;
 use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler};
@@ -75,9 +75,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// task comes back with the result instead of as a message.
     fn with_caller<R>(
         &self,
-        caller: Option<(Arc<str>, u64)>,
+        caller: Option<Caller<'_, H>>,
         f: impl FnOnce(&mut Router<H>) -> R,
     ) -> (R, Option<Run<H::Task>>) {
+        let (caller, replies) = match caller {
+            Some(c) => (Some((c.worker, c.incarnation)), Some(c.replies)),
+            None => (None, None),
+        };
         let (out, effects, nudge, handback) = {
             let mut router = self
                 .shared
@@ -102,7 +106,22 @@ impl<H: TaskHandler> SharedRouter<H> {
             router.caller = None;
             let nudge = std::mem::take(&mut router.nudge_clock);
             let handback = router.handback.take();
-            (out, std::mem::take(&mut router.effects), nudge, handback)
+            let effects = match replies {
+                // Keep the router's buffer (and its capacity); hand the
+                // replies to the worker, and deliver the rest here.
+                Some(replies) => {
+                    let mut others = Vec::new();
+                    for effect in router.effects.drain(..) {
+                        match effect {
+                            Effect::Reply(..) => replies.push(effect),
+                            other => others.push(other),
+                        }
+                    }
+                    others
+                }
+                None => std::mem::take(&mut router.effects),
+            };
+            (out, effects, nudge, handback)
         };
         if nudge {
             self.shared.clock.notify_one();
@@ -151,9 +170,20 @@ impl<H: TaskHandler> SharedRouter<H> {
 
     /// Settles an attempt and dispatches what its worker freed; returns
     /// the worker's own next task, if the router picked it for one, and
-    /// the router's time of the call.
-    pub(crate) fn done(&self, done: Done<H::Output>) -> (Option<Run<H::Task>>, Instant) {
-        let caller = (done.worker.clone(), done.incarnation);
+    /// the router's time of the call. Replies to submitters are added to
+    /// `replies` for the worker to deliver (see [`Effect::apply`]): a busy
+    /// worker sends them in bursts, so one wake-up of a submitter's thread
+    /// carries many.
+    pub(crate) fn done(
+        &self,
+        done: Done<H::Output>,
+        replies: &mut Vec<Effect<H>>,
+    ) -> (Option<Run<H::Task>>, Instant) {
+        let caller = Caller {
+            worker: done.worker.clone(),
+            incarnation: done.incarnation,
+            replies,
+        };
         let (now, handback) = self.with_caller(Some(caller), |router| {
             router.on_done(done);
             router.now
@@ -201,6 +231,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     pub(crate) fn downgrade(&self) -> WeakRouter<H> {
         WeakRouter(Arc::downgrade(&self.shared))
     }
+}
+
+/// The worker incarnation settling an attempt, and where its replies go.
+struct Caller<'a, H: TaskHandler> {
+    worker: Arc<str>,
+    incarnation: u64,
+    replies: &'a mut Vec<Effect<H>>,
 }
 
 /// A [`SharedRouter`] that does not keep the router alive.
