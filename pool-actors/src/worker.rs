@@ -8,9 +8,11 @@
 //! new task per attempt.
 //!
 //! Replies to submitters are held while the worker runs tasks back to back
-//! and sent in bursts (before it waits on a task, every [`BURST`] tasks, and
-//! when it runs out of work), so one wake-up of a submitter's thread carries
-//! many replies instead of one each.
+//! from a deep queue, and sent in bursts (before it waits on a task, every
+//! [`BURST`] tasks, whenever fewer than [`BURST`] tasks wait, and when it
+//! runs out of work), so one wake-up of a submitter's thread carries many
+//! replies instead of one each, while submitters that have nothing queued
+//! get theirs at once.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -26,7 +28,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
 use candado::ChildLink;
 use rustc_hash::FxHashMap;
 
-use crate::router::{Done, Effect, SharedRouter};
+use crate::router::{Done, Effect, Settled, SharedRouter};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -244,12 +246,17 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
             attempt,
             result,
         };
-        let (next, now) = local.router.done(done, &mut local.replies.borrow_mut());
-        let Some(next) = local.carry_on(id, next, now) else {
+        let settled = local.router.done(done, &mut local.replies.borrow_mut());
+        let queued = settled.queued;
+        let Some(next) = local.carry_on(id, settled) else {
             return;
         };
         run = next;
         in_a_row += 1;
+        if queued < BURST as usize {
+            // The queue runs low: submitters need their replies to send more.
+            local.send_replies();
+        }
         if in_a_row == BURST {
             in_a_row = 0;
             local.send_replies();
@@ -262,12 +269,8 @@ impl<H: TaskHandler> Local<H> {
     /// After attempt `id` was settled: moves its slot to `next` (the task
     /// the router handed back) and returns it, or, with no next task, does
     /// the bookkeeping of a worker that runs out of work.
-    fn carry_on(
-        &self,
-        id: TaskId,
-        next: Option<Run<H::Task>>,
-        now: tokio::time::Instant,
-    ) -> Option<Run<H::Task>> {
+    fn carry_on(&self, id: TaskId, settled: Settled<H>) -> Option<Run<H::Task>> {
+        let Settled { next, now, .. } = settled;
         self.unstamped.set(self.unstamped.get() + 1);
         let mut running = self.running.borrow_mut();
         // Cancelling an attempt aborts this task, so its entry is still here.

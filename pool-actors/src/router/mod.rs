@@ -45,7 +45,7 @@ mod shared;
 mod snapshot;
 
 pub(crate) use lifecycle::WorkerNews;
-pub(crate) use shared::SharedRouter;
+pub(crate) use shared::{Settled, SharedRouter};
 
 /// What a task's submitter eventually receives.
 pub(crate) type TaskResult<H> =
@@ -370,6 +370,11 @@ impl<H: TaskHandler> Router<H> {
             }
             return;
         }
+    }
+
+    /// Tasks ready and waiting for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.queues.len()
     }
 
     /// Whether some worker may take a task now (cheap: no breaker or

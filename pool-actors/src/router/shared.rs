@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use actix::{Addr, ArbiterHandle};
+use crossbeam_queue::SegQueue;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
@@ -19,8 +20,8 @@ struct Shared<H: TaskHandler> {
     /// busy, submitters only queue here and never contend for the router's
     /// lock; whoever takes that lock next (usually a worker finishing an
     /// attempt) accepts them first, so priority order is kept.
-    intake: Mutex<Vec<Submit<H>>>,
-    /// The intake holds something (set under the intake's lock).
+    intake: SegQueue<Submit<H>>,
+    /// The intake may hold something (set after each push).
     pending: AtomicBool,
     /// Some worker may take a task now: submitters must dispatch
     /// themselves. Written under the router's lock after each pump.
@@ -54,7 +55,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         let closed = router.closed_flag();
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
-            intake: Mutex::new(Vec::new()),
+            intake: SegQueue::new(),
             pending: AtomicBool::new(false),
             room: AtomicBool::new(false),
             closed,
@@ -134,61 +135,41 @@ impl<H: TaskHandler> SharedRouter<H> {
 
     /// Accepts what waits in the intake, oldest first.
     fn accept_intake(&self, router: &mut Router<H>) {
-        if !self.shared.pending.load(Ordering::SeqCst) {
+        if !self.shared.pending.swap(false, Ordering::SeqCst) {
             return;
         }
-        let submits = {
-            let mut intake = self
-                .shared
-                .intake
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.shared.pending.store(false, Ordering::SeqCst);
-            std::mem::take(&mut *intake)
-        };
-        for submit in submits {
+        while let Some(submit) = self.shared.intake.pop() {
             router.accept(submit);
         }
     }
 
     /// Accepts submissions, in order, and dispatches what it can. While
-    /// every worker is busy they only join the intake.
+    /// every worker is busy they only join the intake (a lock-free queue).
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
-        {
-            let mut intake = self
-                .shared
-                .intake
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            intake.extend(submits);
-            self.shared.pending.store(true, Ordering::SeqCst);
+        for submit in submits {
+            self.shared.intake.push(submit);
         }
+        self.shared.pending.store(true, Ordering::SeqCst);
         if self.shared.room.load(Ordering::SeqCst) || self.shared.closed.load(Ordering::SeqCst) {
             self.with(|_| ());
         }
     }
 
-    /// Settles an attempt and dispatches what its worker freed; returns
-    /// the worker's own next task, if the router picked it for one, and
-    /// the router's time of the call. Replies to submitters are added to
-    /// `replies` for the worker to deliver (see [`Effect::apply`]): a busy
-    /// worker sends them in bursts, so one wake-up of a submitter's thread
-    /// carries many.
-    pub(crate) fn done(
-        &self,
-        done: Done<H::Output>,
-        replies: &mut Vec<Effect<H>>,
-    ) -> (Option<Run<H::Task>>, Instant) {
+    /// Settles an attempt and dispatches what its worker freed. Replies to
+    /// submitters are added to `replies` for the worker to deliver (see
+    /// [`Effect::apply`]): a busy worker sends them in bursts, so one
+    /// wake-up of a submitter's thread carries many.
+    pub(crate) fn done(&self, done: Done<H::Output>, replies: &mut Vec<Effect<H>>) -> Settled<H> {
         let caller = Caller {
             worker: done.worker.clone(),
             incarnation: done.incarnation,
             replies,
         };
-        let (now, handback) = self.with_caller(Some(caller), |router| {
+        let ((now, queued), next) = self.with_caller(Some(caller), |router| {
             router.on_done(done);
-            router.now
+            (router.now, router.queued())
         });
-        (handback, now)
+        Settled { next, now, queued }
     }
 
     /// A worker incarnation is up.
@@ -231,6 +212,16 @@ impl<H: TaskHandler> SharedRouter<H> {
     pub(crate) fn downgrade(&self) -> WeakRouter<H> {
         WeakRouter(Arc::downgrade(&self.shared))
     }
+}
+
+/// What a worker learns when it settles an attempt.
+pub(crate) struct Settled<H: TaskHandler> {
+    /// Its own next task, if the router picked it for one.
+    pub(crate) next: Option<Run<H::Task>>,
+    /// The router's time of the call.
+    pub(crate) now: Instant,
+    /// Tasks left waiting for a worker.
+    pub(crate) queued: usize,
 }
 
 /// The worker incarnation settling an attempt, and where its replies go.
