@@ -169,8 +169,19 @@ impl Breakers {
     /// and would rather not send each one to the supervisor. Routing reacts
     /// at once; the child's health verdict follows on the supervisor's tick.
     pub fn record_outcome(&self, child: &str, dependency: Option<&str>, success: bool) {
-        self.lock()
-            .record_outcome(child, dependency, Instant::now(), success);
+        self.record_outcome_at(child, dependency, success, Instant::now());
+    }
+
+    /// [`record_outcome`](Self::record_outcome) at `now`, a time the caller
+    /// has already read (a router settling many outcomes per clock read).
+    pub fn record_outcome_at(
+        &self,
+        child: &str,
+        dependency: Option<&str>,
+        success: bool,
+        now: Instant,
+    ) {
+        self.lock().record_outcome(child, dependency, now, success);
     }
 
     /// Gives back a probe of `child`'s half-open breaker that
@@ -183,7 +194,12 @@ impl Breakers {
 
     /// State of the breaker of `child`, if it has one.
     pub fn child_state(&self, child: &str) -> Option<BreakerState> {
-        let now = Instant::now();
+        self.child_state_at(child, Instant::now())
+    }
+
+    /// [`child_state`](Self::child_state) at `now`, a time the caller has
+    /// already read.
+    pub fn child_state_at(&self, child: &str, now: Instant) -> Option<BreakerState> {
         self.lock().children.get_mut(child).map(|b| b.state(now))
     }
 

@@ -190,7 +190,7 @@ pub(crate) struct Router<H: TaskHandler> {
     tasks: FxHashMap<TaskId, TaskRecord<H>>,
     workers: BTreeMap<Arc<str>, Slot<H>>,
     /// Completed tasks per worker, across incarnations.
-    completed_by: HashMap<Arc<str>, u64>,
+    completed_by: FxHashMap<Arc<str>, u64>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
     cursor: Option<Arc<str>>,
     drains: Vec<(HashSet<Arc<str>>, oneshot::Sender<()>)>,
@@ -236,7 +236,7 @@ impl<H: TaskHandler> Router<H> {
             delayed: DelayedRetries::default(),
             tasks: FxHashMap::default(),
             workers: BTreeMap::new(),
-            completed_by: HashMap::new(),
+            completed_by: FxHashMap::default(),
             cursor: None,
             drains: Vec::new(),
             phase: Phase::Running,
@@ -466,7 +466,10 @@ impl<H: TaskHandler> Router<H> {
     }
 
     fn breaker_state(&self, worker: &str) -> Option<BreakerState> {
-        self.breakers.as_ref().and_then(|b| b.child_state(worker))
+        let now = self.now;
+        self.breakers
+            .as_ref()
+            .and_then(|b| b.child_state_at(worker, now))
     }
 
     fn dispatch(&mut self, id: TaskId, worker: Arc<str>) {
@@ -538,7 +541,7 @@ impl<H: TaskHandler> Router<H> {
                 .tasks
                 .get(&done.id)
                 .and_then(|r| r.options.dependency.as_deref());
-            breakers.record_outcome(&done.worker, dependency, done.result.is_ok());
+            breakers.record_outcome_at(&done.worker, dependency, done.result.is_ok(), self.now);
         }
         match done.result {
             Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
@@ -566,7 +569,12 @@ impl<H: TaskHandler> Router<H> {
                 latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             });
         }
-        *self.completed_by.entry(worker).or_default() += 1;
+        match self.completed_by.get_mut(&worker) {
+            Some(count) => *count += 1,
+            None => {
+                self.completed_by.insert(worker, 1);
+            }
+        }
         self.reply(record.reply, Ok(output));
         self.check_finished();
     }
