@@ -51,12 +51,7 @@ pub fn with_pool<T>(
     let system = actix::System::new();
     let out = system.block_on(async {
         let runtime = Runtime::builder()
-            .worker_threads(
-                std::env::var("CANDADO_BENCH_THREADS")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(2),
-            )
+            .worker_threads(2)
             .build()
             .expect("runtime");
         let pool = PoolBuilder::new(|| Noop)

@@ -70,6 +70,7 @@ impl<H: TaskHandler> Router<H> {
                 draining: false,
             },
         );
+        self.refresh_room(&name);
         self.emit(PoolEvent::WorkerStarted {
             worker: name.clone(),
             incarnation,
@@ -103,6 +104,7 @@ impl<H: TaskHandler> Router<H> {
         let Some(slot) = self.workers.remove(worker) else {
             return;
         };
+        self.free.remove(worker);
         let lost = slot.in_flight.len();
         let mut ids: Vec<TaskId> = slot.in_flight.into_iter().collect();
         ids.sort_unstable();
@@ -129,6 +131,7 @@ impl<H: TaskHandler> Router<H> {
                     slot.health = status;
                     slot.isolated = isolated;
                 }
+                self.refresh_room(&worker);
                 self.pump();
             }
             WorkerNews::Exited { worker, reason } => {
@@ -161,6 +164,7 @@ impl<H: TaskHandler> Router<H> {
             if let Some(slot) = self.workers.get_mut(worker) {
                 slot.draining = true;
             }
+            self.refresh_room(worker);
         }
         self.drains.push((set, reply));
         self.check_drains();
@@ -234,6 +238,7 @@ impl<H: TaskHandler> Router<H> {
                 {
                     slot.in_flight.remove(id);
                     self.effects.push(Effect::Cancel(slot.addr.clone(), *id));
+                    self.refresh_room(&running.worker);
                 }
                 record.attempts.push(Attempt {
                     number: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),

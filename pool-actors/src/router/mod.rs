@@ -16,7 +16,7 @@
 //! included) until it completes, is dead-lettered, or is returned at
 //! shutdown; a worker only ever gets a clone of the payload for one attempt.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -117,10 +117,6 @@ impl<H: TaskHandler> Effect<H> {
     }
 }
 
-fn worker_of<H: TaskHandler>(record: &TaskRecord<H>) -> &str {
-    record.running.as_ref().map_or("", |r| &r.worker)
-}
-
 /// Where a task's current attempt runs.
 struct Running {
     worker: Arc<str>,
@@ -189,6 +185,9 @@ pub(crate) struct Router<H: TaskHandler> {
     delayed: DelayedRetries,
     tasks: FxHashMap<TaskId, TaskRecord<H>>,
     workers: BTreeMap<Arc<str>, Slot<H>>,
+    /// Workers that may take a task now (see [`Router::has_room`]), so a
+    /// dispatch looks at those only, not at every worker.
+    free: BTreeSet<Arc<str>>,
     /// Completed tasks per worker, across incarnations.
     completed_by: FxHashMap<Arc<str>, u64>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
@@ -236,6 +235,7 @@ impl<H: TaskHandler> Router<H> {
             delayed: DelayedRetries::default(),
             tasks: FxHashMap::default(),
             workers: BTreeMap::new(),
+            free: BTreeSet::new(),
             completed_by: FxHashMap::default(),
             cursor: None,
             drains: Vec::new(),
@@ -381,13 +381,45 @@ impl<H: TaskHandler> Router<H> {
     /// capability checks). Under load every worker is full, and submitters
     /// only queue their tasks.
     pub(crate) fn has_room(&self) -> bool {
-        !matches!(self.phase, Phase::Stopped(_))
-            && self.workers.values().any(|s| {
-                !s.draining
-                    && !s.isolated
-                    && s.health != HealthStatus::Critical
-                    && s.in_flight.len() < self.settings.concurrency
-            })
+        !matches!(self.phase, Phase::Stopped(_)) && !self.free.is_empty()
+    }
+
+    /// Debug builds check after every call that `free` is exactly the set of
+    /// open workers (the property tests run through here).
+    pub(crate) fn debug_check_free(&self) {
+        if cfg!(debug_assertions) {
+            let open: BTreeSet<&Arc<str>> = self
+                .workers
+                .iter()
+                .filter(|(_, slot)| self.open(slot))
+                .map(|(id, _)| id)
+                .collect();
+            let free: BTreeSet<&Arc<str>> = self.free.iter().collect();
+            debug_assert_eq!(free, open, "the free set is out of date");
+        }
+    }
+
+    /// Whether `slot` may take a task now, whatever the task needs.
+    fn open(&self, slot: &Slot<H>) -> bool {
+        !slot.draining
+            && !slot.isolated
+            && slot.health != HealthStatus::Critical
+            && slot.in_flight.len() < self.settings.concurrency
+    }
+
+    /// Brings `worker`'s place in `free` up to date after a change to its
+    /// slot (or its removal).
+    fn refresh_room(&mut self, worker: &str) {
+        match self.workers.get_key_value(worker) {
+            Some((key, slot)) if self.open(slot) => {
+                if !self.free.contains(worker) {
+                    self.free.insert(key.clone());
+                }
+            }
+            _ => {
+                self.free.remove(worker);
+            }
+        }
     }
 
     /// `Some(retry time)` if the task's dependency may not be called now.
@@ -406,29 +438,28 @@ impl<H: TaskHandler> Router<H> {
     }
 
     fn eligible(&self, slot: &Slot<H>, capability: Option<&str>) -> bool {
-        !slot.draining
-            && !slot.isolated
-            && slot.health != HealthStatus::Critical
-            && slot.in_flight.len() < self.settings.concurrency
-            && capability.is_none_or(|c| slot.capabilities.contains(c))
+        self.open(slot) && capability.is_none_or(|c| slot.capabilities.contains(c))
     }
 
-    /// Workers in fair order: the ones after the cursor first, then from the start.
+    /// Workers that may take a task, in fair order: the ones after the
+    /// cursor first, then from the start.
     fn rotation(&self) -> impl Iterator<Item = (&Arc<str>, &Slot<H>)> {
         let (after, before) = match &self.cursor {
             Some(c) => (
-                self.workers
+                self.free
                     .range::<Arc<str>, _>((Bound::Excluded(c), Bound::Unbounded)),
-                self.workers
+                self.free
                     .range::<Arc<str>, _>((Bound::Unbounded, Bound::Included(c)))
                     .take(usize::MAX),
             ),
             None => (
-                self.workers.range::<Arc<str>, _>(..),
-                self.workers.range::<Arc<str>, _>(..).take(0),
+                self.free.range::<Arc<str>, _>(..),
+                self.free.range::<Arc<str>, _>(..).take(0),
             ),
         };
-        after.chain(before)
+        after
+            .chain(before)
+            .filter_map(|id| self.workers.get_key_value(id))
     }
 
     /// The next worker for a task needing `capability`, and whether taking
@@ -488,12 +519,13 @@ impl<H: TaskHandler> Router<H> {
         let timeout = record.options.timeout.unwrap_or(self.settings.task_timeout);
         let cancelled = Arc::new(AtomicBool::new(false));
         record.running = Some(Running {
-            worker,
+            worker: worker.clone(),
             incarnation: slot.incarnation,
             started_ms,
             cancelled: cancelled.clone(),
         });
         slot.in_flight.insert(id);
+        let full = slot.in_flight.len() >= self.settings.concurrency;
         let run = Run {
             id,
             attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
@@ -506,11 +538,14 @@ impl<H: TaskHandler> Router<H> {
             && self
                 .caller
                 .as_ref()
-                .is_some_and(|(w, i)| *i == slot.incarnation && **w == *worker_of(record));
+                .is_some_and(|(w, i)| *i == slot.incarnation && *w == worker);
         if to_caller {
             self.handback = Some(run);
         } else {
             self.effects.push(Effect::Run(slot.addr.clone(), run));
+        }
+        if full {
+            self.free.remove(&worker);
         }
     }
 
@@ -534,6 +569,7 @@ impl<H: TaskHandler> Router<H> {
             }
             None => false,
         };
+        self.refresh_room(&done.worker);
         // The router sees every outcome first-hand: it feeds the breakers
         // itself, sparing the supervisor a message per task.
         if let Some(breakers) = &self.breakers {

@@ -105,6 +105,7 @@ impl<H: TaskHandler> SharedRouter<H> {
                 self.accept_intake(&mut router);
             }
             router.caller = None;
+            router.debug_check_free();
             let nudge = std::mem::take(&mut router.nudge_clock);
             let handback = router.handback.take();
             let effects = match replies {
