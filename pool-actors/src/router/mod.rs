@@ -686,7 +686,7 @@ impl<H: TaskHandler> Router<H> {
     }
 
     /// Retries whose time has come go back to the ready queue.
-    fn release_due(&mut self, now: Instant) {
+    pub(crate) fn release_due(&mut self, now: Instant) {
         for id in self.delayed.take_due(now) {
             self.enqueue(id, now);
         }

@@ -92,6 +92,10 @@ impl<H: TaskHandler> SharedRouter<H> {
             router.now = Instant::now();
             router.caller = caller;
             self.accept_intake(&mut router);
+            // Retries whose time has come go back to the queue with whoever
+            // calls first; the clock only covers a router nobody calls.
+            let now = router.now;
+            router.release_due(now);
             let out = f(&mut router);
             loop {
                 router.pump();
