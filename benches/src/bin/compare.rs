@@ -163,9 +163,15 @@ fn main() -> anyhow::Result<()> {
                     submitters,
                     requests,
                 };
-                let results: Vec<Summary> = (0..SYSTEMS.len())
-                    .map(|s| repeat(runs, || rate(shape, throughput(s, shape))))
-                    .collect();
+                // Round-robin over the systems, run by run, so a noisy spell
+                // of the machine hits them all alike rather than one.
+                let mut samples = vec![Vec::with_capacity(runs); SYSTEMS.len()];
+                for _ in 0..runs {
+                    for (s, out) in samples.iter_mut().enumerate() {
+                        out.push(rate(shape, throughput(s, shape)));
+                    }
+                }
+                let results: Vec<Summary> = samples.iter().map(|v| Summary::of(v)).collect();
                 let cells: Vec<String> = results.iter().map(fmt_rate).collect();
                 let (floor, actix, ractor, kameo, candado, wide) = (
                     results[0].median,
