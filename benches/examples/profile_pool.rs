@@ -1,7 +1,7 @@
 //! Runs one system's 4 × 64 throughput shape alone, for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo]`.
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|faults|fault-free]`.
 
-use candado_bench::{peers, pool, rate, Shape};
+use candado_bench::{failure, peers, pool, rate, Shape};
 
 fn main() {
     let system = std::env::args().nth(1).unwrap_or_else(|| "candado".into());
@@ -14,6 +14,16 @@ fn main() {
         let elapsed = match system.as_str() {
             "actix" => peers::actix_rr::throughput(shape),
             "kameo" => peers::kameo_pool::throughput(shape),
+            "faults" | "fault-free" => {
+                let window = std::time::Duration::from_secs(3);
+                let run = failure::throughput_with_faults(100, window, system == "faults");
+                eprintln!(
+                    "{system}: {:.0}k/s, {} restarts",
+                    run.rate / 1e3,
+                    run.restarts
+                );
+                continue;
+            }
             _ => pool::throughput(shape, 1),
         };
         eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);

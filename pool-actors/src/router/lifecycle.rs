@@ -290,7 +290,8 @@ impl<H: TaskHandler> Router<H> {
         if matches!(self.phase, Phase::Stopped(_)) {
             return None;
         }
-        let at = [self.delayed.next_due(), self.deadline]
+        let retry = self.delayed.next_due().map(|due| self.clock_time(due));
+        let at = [retry, self.deadline]
             .into_iter()
             .flatten()
             .fold(next_tick, Instant::min);

@@ -47,6 +47,9 @@ mod snapshot;
 pub(crate) use lifecycle::WorkerNews;
 pub(crate) use shared::{Settled, SharedRouter};
 
+/// How long after the last call the clock leaves due retries to callers.
+const RETRY_SLACK: Duration = Duration::from_millis(10);
+
 /// What a task's submitter eventually receives.
 pub(crate) type TaskResult<H> =
     Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
@@ -202,6 +205,10 @@ pub(crate) struct Router<H: TaskHandler> {
     clock_at: Option<Instant>,
     /// The clock must look earlier than it planned.
     nudge_clock: bool,
+    /// When a submitter or a worker last called. Callers release due
+    /// retries themselves, so the clock need not wake for them while the
+    /// router is busy (see [`Router::clock_time`]).
+    busy_at: Option<Instant>,
     seq: u64,
     rng: SmallRng,
     epoch: Instant,
@@ -244,6 +251,7 @@ impl<H: TaskHandler> Router<H> {
             deadline: None,
             clock_at: None,
             nudge_clock: false,
+            busy_at: None,
             seq: 0,
             rng: SmallRng::seed_from_u64(0x5eed),
             epoch: Instant::now(),
@@ -279,8 +287,18 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    /// Makes sure the clock looks again by `due`.
+    /// When the clock should look for a retry due at `due`: then, unless
+    /// the router is busy — called in the last [`RETRY_SLACK`] — in which
+    /// case its callers release the retry on time and the clock only checks
+    /// once the calls stop. A retry is never early, and late by at most
+    /// [`RETRY_SLACK`] only if every caller fell silent just before it.
+    fn clock_time(&self, due: Instant) -> Instant {
+        self.busy_at.map_or(due, |busy| due.max(busy + RETRY_SLACK))
+    }
+
+    /// Makes sure the clock looks again by `due` (a retry's time).
     fn wake_clock_by(&mut self, due: Instant) {
+        let due = self.clock_time(due);
         if self.clock_at.is_none_or(|at| due < at) {
             self.clock_at = Some(due);
             self.nudge_clock = true;

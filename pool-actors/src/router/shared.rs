@@ -156,7 +156,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         }
         self.shared.pending.store(true, Ordering::SeqCst);
         if self.shared.room.load(Ordering::SeqCst) || self.shared.closed.load(Ordering::SeqCst) {
-            self.with(|_| ());
+            self.with(|router| router.busy_at = Some(router.now));
         }
     }
 
@@ -171,6 +171,7 @@ impl<H: TaskHandler> SharedRouter<H> {
             replies,
         };
         let ((now, queued), next) = self.with_caller(Some(caller), |router| {
+            router.busy_at = Some(router.now);
             router.on_done(done);
             (router.now, router.queued())
         });
