@@ -174,3 +174,45 @@ fn submitters_and_workers_racing_on_real_threads_lose_no_task() {
         runtime.shutdown().await;
     });
 }
+
+#[test]
+fn a_busy_pool_releases_a_retry_on_time_without_waiting_for_its_clock() {
+    run_paused(|| async {
+        let mut h = start(config(2)).await;
+        // A stream of 1 ms tasks keeps both workers, and the router, busy...
+        let stream = h
+            .pool
+            .submit_batch(
+                (0..4_000)
+                    .map(|n| (common::work(1, n), TaskOptions::priority(20)))
+                    .collect(),
+            )
+            .unwrap();
+        // ...while a task fails once and waits 1 s (no jitter) for its retry.
+        let flaky = h.pool.submit(Job::FailTimes(1)).unwrap();
+        let id = flaky.id();
+        assert_eq!(flaky.await, Ok(0));
+        let latency = common::drain(&mut h.events)
+            .into_iter()
+            .find_map(|e| match e {
+                candado_pool::PoolEvent::TaskCompleted {
+                    id: done,
+                    latency_ms,
+                    ..
+                } if done == id => Some(latency_ms),
+                _ => None,
+            })
+            .expect("the flaky task completed");
+        // Never early; and released by the next worker to finish a task
+        // (1 ms later at most), not by the router's clock, which leaves
+        // retries to a busy router's callers for up to 10 ms.
+        assert!(
+            (1_000..=1_004).contains(&latency),
+            "retried {latency} ms after submission"
+        );
+        for handle in stream {
+            handle.await.unwrap();
+        }
+        h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+    });
+}
