@@ -81,8 +81,8 @@ impl<H: TaskHandler> Router<H> {
                 incarnation,
             });
         }
-        // A replacement takes work from the queue at once, in priority order.
-        self.pump();
+        // A replacement takes work from the queue at once, in priority
+        // order: every call through `SharedRouter` ends with a dispatch.
     }
 
     /// A worker incarnation is gone (its drop guard says so).
@@ -96,7 +96,6 @@ impl<H: TaskHandler> Router<H> {
         };
         let worker = worker.clone();
         self.lose_worker(&worker, "exited");
-        self.pump();
     }
 
     /// A worker incarnation is gone: every attempt it held failed.
@@ -132,7 +131,6 @@ impl<H: TaskHandler> Router<H> {
                     slot.isolated = isolated;
                 }
                 self.refresh_room(&worker);
-                self.pump();
             }
             WorkerNews::Exited { worker, reason } => {
                 self.stats.last_exit.insert(worker, reason);
@@ -199,7 +197,6 @@ impl<H: TaskHandler> Router<H> {
                 self.deadline = Some(at);
                 self.wake_clock_by(at);
                 self.check_finished();
-                self.pump();
             }
             ShutdownMode::Immediate { unfinished } => {
                 let ids = self.abandon(unfinished);
@@ -300,10 +297,11 @@ impl<H: TaskHandler> Router<H> {
         Some(at)
     }
 
-    /// The clock woke at `now`: due retries, the shutdown deadline, and on
-    /// a housekeeping `tick`, starvation promotion and a fresh dispatch
-    /// (half-open probes freed by the clock alone announce themselves to
-    /// nobody).
+    /// The clock woke: the shutdown deadline, and on a housekeeping `tick`,
+    /// starvation promotion. Like every call through `SharedRouter`, it also
+    /// releases due retries and dispatches afterwards (which covers
+    /// half-open probes freed by the clock alone: they announce themselves
+    /// to nobody).
     pub(super) fn on_clock(&mut self, tick: bool) {
         let now = self.now;
         self.clock_at = None;
@@ -315,11 +313,9 @@ impl<H: TaskHandler> Router<H> {
             self.finish(unfinished);
             return;
         }
-        self.release_due(now);
         if tick {
             self.queues.promote(now);
         }
-        self.pump();
     }
 
     /// The housekeeping period.

@@ -72,7 +72,7 @@ pub(crate) struct Gauges {
     /// Accepted tasks not yet dispatched (ready or waiting for a retry).
     pub(crate) waiting: AtomicUsize,
     /// Whether new submissions are accepted.
-    pub(crate) closed: Arc<AtomicBool>,
+    pub(crate) closed: AtomicBool,
     /// Live event subscriptions (events are not built without one).
     pub(crate) subscribers: AtomicUsize,
 }
@@ -263,9 +263,9 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    /// The flag that closes the pool's intake.
-    pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
-        self.gauges.closed.clone()
+    /// The gauges it shares with the pool facade.
+    pub(crate) fn gauges(&self) -> Arc<Gauges> {
+        self.gauges.clone()
     }
 
     fn ms(&self, at: Instant) -> u64 {
@@ -296,9 +296,8 @@ impl<H: TaskHandler> Router<H> {
         self.busy_at.map_or(due, |busy| due.max(busy + RETRY_SLACK))
     }
 
-    /// Makes sure the clock looks again by `due` (a retry's time).
+    /// Makes sure the clock looks again by `due`.
     fn wake_clock_by(&mut self, due: Instant) {
-        let due = self.clock_time(due);
         if self.clock_at.is_none_or(|at| due < at) {
             self.clock_at = Some(due);
             self.nudge_clock = true;
@@ -321,7 +320,7 @@ impl<H: TaskHandler> Router<H> {
 
     fn delay(&mut self, due: Instant, id: TaskId) {
         self.delayed.push(due, id);
-        self.wake_clock_by(due);
+        self.wake_clock_by(self.clock_time(due));
     }
 
     pub(crate) fn accept(&mut self, submit: Submit<H>) {
@@ -360,9 +359,6 @@ impl<H: TaskHandler> Router<H> {
 
     /// Dispatches waiting tasks, best first, while some worker can take them.
     pub(crate) fn pump(&mut self) {
-        if matches!(self.phase, Phase::Stopped(_)) {
-            return;
-        }
         'dispatch: while self.queues.len() > 0 && self.has_room() {
             // Each capability's best task, best first.
             let mut below = None;

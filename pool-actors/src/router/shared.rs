@@ -9,7 +9,7 @@ use crossbeam_queue::SegQueue;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{Done, Effect, Router, Submit, WorkerNews};
+use super::{Done, Effect, Gauges, Router, Submit, WorkerNews};
 use crate::metrics::PoolMetrics;
 use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler};
@@ -26,9 +26,9 @@ struct Shared<H: TaskHandler> {
     /// Some worker may take a task now: submitters must dispatch
     /// themselves. Written under the router's lock after each pump.
     room: AtomicBool,
-    /// Pool intake is closed (shutdown started): submitters settle their
-    /// tasks at once rather than leave them in the intake.
-    closed: Arc<AtomicBool>,
+    /// Shared with the facade; once `closed` (shutdown started), submitters
+    /// settle their tasks at once rather than leave them in the intake.
+    gauges: Arc<Gauges>,
     /// Wakes the clock task when a timer moves earlier.
     clock: Arc<Notify>,
 }
@@ -52,13 +52,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// Shares `router` and starts its clock on `arbiter` (the control thread).
     pub(crate) fn start(router: Router<H>, arbiter: &ArbiterHandle) -> Self {
         let tick = router.tick();
-        let closed = router.closed_flag();
+        let gauges = router.gauges();
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
             intake: SegQueue::new(),
             pending: AtomicBool::new(false),
             room: AtomicBool::new(false),
-            closed,
+            gauges,
             clock: Arc::new(Notify::new()),
         });
         let weak = Arc::downgrade(&shared);
@@ -155,7 +155,9 @@ impl<H: TaskHandler> SharedRouter<H> {
             self.shared.intake.push(submit);
         }
         self.shared.pending.store(true, Ordering::SeqCst);
-        if self.shared.room.load(Ordering::SeqCst) || self.shared.closed.load(Ordering::SeqCst) {
+        if self.shared.room.load(Ordering::SeqCst)
+            || self.shared.gauges.closed.load(Ordering::SeqCst)
+        {
             self.with(|router| router.busy_at = Some(router.now));
         }
     }
