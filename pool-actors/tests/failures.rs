@@ -368,3 +368,32 @@ fn every_stuck_task_in_a_row_gets_its_worker_restarted() {
         h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn a_worker_busy_with_task_after_task_is_never_taken_for_stuck() {
+    // Each task takes 300 ms, under the 500 ms progress timeout, and the
+    // next begins as the last ends: at every tick the worker is in a fresh
+    // unit of work, and every other tick carries a heartbeat too.
+    run_paused(|| async {
+        let mut h = start(PoolConfig {
+            liveness: Some(candado_pool::LivenessSettings {
+                progress_timeout: Some(Duration::from_millis(500)),
+                ..Default::default()
+            }),
+            ..config(1)
+        })
+        .await;
+        for tag in 0..40u64 {
+            assert_eq!(h.pool.submit(work(300, tag)).unwrap().await, Ok(tag));
+        }
+        let events = drain(&mut h.events);
+        let zombies: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, PoolEvent::ZombieDetected { .. }))
+            .collect();
+        assert!(zombies.is_empty(), "{zombies:?}");
+        let m = h.pool.metrics().await.unwrap();
+        assert!(m.performance.restarts_by_reason.is_empty(), "{m:?}");
+        h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+    });
+}

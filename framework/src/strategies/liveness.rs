@@ -218,7 +218,11 @@ impl HealthStrategy for Liveness {
                     Signal::WorkFinished => track.work = None,
                     _ => return,
                 }
-                // Good news clears a verdict at once; bad news waits for the tick.
+                // Good news clears a verdict at once; bad news waits for the
+                // tick. A signal only ever improves the standing verdict: the
+                // news delivered with it (a heartbeat collected with fresh
+                // work reports, say) may not all have arrived yet, so a worse
+                // verdict now could rest on stale facts.
                 if matches!(
                     signal,
                     Signal::Heartbeat(_)
@@ -227,7 +231,7 @@ impl HealthStrategy for Liveness {
                         | Signal::WorkFinished
                 ) {
                     let verdict = Self::judge(&self.config, track, now);
-                    if verdict != track.last {
+                    if verdict.kind() < track.last.kind() {
                         track.last = verdict.clone();
                         out.set(child, verdict);
                     }
@@ -257,6 +261,39 @@ mod tests {
         l.on_tick(now, &mut out);
         let changed = out.iter().next().map(|(_, v)| v.clone());
         changed.unwrap_or_else(|| l.tracks["w"].last.clone())
+    }
+
+    #[test]
+    fn good_news_never_worsens_the_verdict_on_stale_facts() {
+        // Work began at t0; a heartbeat is handled a second later, before
+        // the work reports collected with it (which show progress). The
+        // heartbeat alone must not restart the child.
+        let t0 = Instant::now();
+        let mut l = Liveness::new(LivenessConfig {
+            ping_interval: None,
+            progress_timeout: Some(Duration::from_millis(500)),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut quiet = Decisions::default();
+        l.on_signal(t0, "w", &Signal::Started { incarnation: 1 }, &mut quiet);
+        let label = "task 1".to_owned();
+        l.on_signal(t0, "w", &Signal::WorkStarted { label }, &mut quiet);
+        let later = t0 + Duration::from_secs(1);
+        let mut out = Decisions::default();
+        l.on_signal(later, "w", &Signal::Heartbeat(Default::default()), &mut out);
+        assert!(
+            out.iter().next().is_none(),
+            "a heartbeat restarted the child"
+        );
+        l.on_signal(later, "w", &Signal::Progress, &mut out);
+        assert_eq!(verdict_after(&mut l, later), Verdict::Healthy);
+        // Without progress the tick still finds the work stuck.
+        let stuck = later + Duration::from_millis(500);
+        assert_eq!(
+            verdict_after(&mut l, stuck).kind(),
+            crate::VerdictKind::Restart
+        );
     }
 
     #[test]

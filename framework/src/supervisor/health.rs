@@ -168,12 +168,8 @@ impl Supervisor {
             })
             .collect();
         for (key, news) in news {
-            if let Some((at, metrics)) = news.beat {
-                self.dispatch_at(key, &Signal::Heartbeat(metrics), at, ctx);
-            }
-            if let Some((seq, at)) = news.pong {
-                self.dispatch_at(key, &Signal::Pong { seq }, at, ctx);
-            }
+            // Work first: a strategy judging on a heartbeat must see the
+            // work state collected with it, not the one of the last tick.
             match news.work {
                 Some(Some(work)) => {
                     let label = work.label;
@@ -182,6 +178,12 @@ impl Supervisor {
                 }
                 Some(None) => self.dispatch(key, &Signal::WorkFinished, ctx),
                 None => {}
+            }
+            if let Some((at, metrics)) = news.beat {
+                self.dispatch_at(key, &Signal::Heartbeat(metrics), at, ctx);
+            }
+            if let Some((seq, at)) = news.pong {
+                self.dispatch_at(key, &Signal::Pong { seq }, at, ctx);
             }
         }
     }
