@@ -321,6 +321,14 @@ struct Inner<H: TaskHandler> {
     report: Mutex<Option<ShutdownReport>>,
 }
 
+#[cfg(test)]
+impl<H: TaskHandler> Pool<H> {
+    /// The router, for white-box tests.
+    pub(crate) fn router(&self) -> &SharedRouter<H> {
+        &self.inner.router
+    }
+}
+
 /// A running pool of supervised workers. Cheap to clone.
 pub struct Pool<H: TaskHandler> {
     inner: Arc<Inner<H>>,

@@ -247,7 +247,7 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
             result,
         };
         let settled = local.router.done(done, &mut local.replies.borrow_mut());
-        let queued = settled.queued;
+        let queued = settled.as_ref().map_or(0, |s| s.queued);
         let Some(next) = local.carry_on(id, settled) else {
             return;
         };
@@ -266,11 +266,15 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
 }
 
 impl<H: TaskHandler> Local<H> {
-    /// After attempt `id` was settled: moves its slot to `next` (the task
-    /// the router handed back) and returns it, or, with no next task, does
-    /// the bookkeeping of a worker that runs out of work.
-    fn carry_on(&self, id: TaskId, settled: Settled<H>) -> Option<Run<H::Task>> {
-        let Settled { next, now, .. } = settled;
+    /// After attempt `id` was reported: moves its slot to the task the
+    /// router handed back and returns it, or, with no next task (or the
+    /// report left for the lock's holder to settle), does the bookkeeping
+    /// of a worker that runs out of work; its next task comes as a message.
+    fn carry_on(&self, id: TaskId, settled: Option<Settled<H>>) -> Option<Run<H::Task>> {
+        let (next, now) = match settled {
+            Some(Settled { next, now, .. }) => (next, now),
+            None => (None, tokio::time::Instant::now()),
+        };
         self.unstamped.set(self.unstamped.get() + 1);
         let mut running = self.running.borrow_mut();
         // Cancelling an attempt aborts this task, so its entry is still here.

@@ -9,6 +9,8 @@
 //! request/reply, instead of four times through a router thread. The lock is
 //! never held while task code runs: messages to workers and replies to
 //! callers are collected as [`Effect`]s and delivered after it is released.
+//! Nobody on the task path waits for the lock: a submission or an attempt
+//! report that finds it taken is queued, and the holder deals with it.
 //! A clock task on the control thread drives the timers (retries, promotion,
 //! the shutdown deadline).
 //!

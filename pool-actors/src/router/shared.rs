@@ -1,8 +1,8 @@
 //! The handle every thread uses to reach the router, and the clock task
 //! that drives its timers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 
 use actix::{Addr, ArbiterHandle};
 use crossbeam_queue::SegQueue;
@@ -14,6 +14,13 @@ use crate::metrics::PoolMetrics;
 use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler};
 
+/// Rounds of queued work a thread serves after letting go of the lock before
+/// it hands the rest to the clock task.
+const HOLDER_ROUNDS: usize = 4;
+
+/// Times a worker tries the lock again before it leaves its report queued.
+const SPINS: usize = 100;
+
 struct Shared<H: TaskHandler> {
     router: Mutex<Router<H>>,
     /// Submissions not yet accepted, oldest first. While every worker is
@@ -21,7 +28,11 @@ struct Shared<H: TaskHandler> {
     /// lock; whoever takes that lock next (usually a worker finishing an
     /// attempt) accepts them first, so priority order is kept.
     intake: SegQueue<Submit<H>>,
-    /// The intake may hold something (set after each push).
+    /// Attempts settled by workers that found the lock taken; whoever holds
+    /// it settles them before letting go. No thread ever waits for the lock
+    /// on the task path, so none can be starved of it.
+    settled: SegQueue<Done<H::Output>>,
+    /// The intake or `settled` may hold something (set after each push).
     pending: AtomicBool,
     /// Some worker may take a task now: submitters must dispatch
     /// themselves. Written under the router's lock after each pump.
@@ -29,8 +40,11 @@ struct Shared<H: TaskHandler> {
     /// Shared with the facade; once `closed` (shutdown started), submitters
     /// settle their tasks at once rather than leave them in the intake.
     gauges: Arc<Gauges>,
-    /// Wakes the clock task when a timer moves earlier.
+    /// Wakes the clock task when a timer moves earlier, or when a thread
+    /// has served queued work long enough and hands the rest over.
     clock: Arc<Notify>,
+    /// The clock task still runs (until the router stops).
+    clock_running: AtomicBool,
 }
 
 /// A cheap, clonable handle to the router. Each call takes the router's lock
@@ -56,10 +70,12 @@ impl<H: TaskHandler> SharedRouter<H> {
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
             intake: SegQueue::new(),
+            settled: SegQueue::new(),
             pending: AtomicBool::new(false),
             room: AtomicBool::new(false),
             gauges,
             clock: Arc::new(Notify::new()),
+            clock_running: AtomicBool::new(true),
         });
         let weak = Arc::downgrade(&shared);
         arbiter.spawn(run_clock(weak, tick));
@@ -69,13 +85,47 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// Runs `f` under the lock (after accepting what waits in the intake,
     /// and followed by a dispatch), then delivers what it produced.
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
-        self.with_caller(None, f).0
+        let router = self
+            .shared
+            .router
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (out, _) = self.locked(router, None, f);
+        self.after_unlock();
+        out
     }
 
-    /// [`with`](Self::with), made by worker incarnation `caller`: its next
-    /// task comes back with the result instead of as a message.
-    fn with_caller<R>(
+    /// The router's lock if nobody holds it. Whoever holds it deals with
+    /// everything queued before letting go (see [`after_unlock`](Self::after_unlock)),
+    /// so a caller that finds it taken leaves its work queued and carries on.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Router<H>>> {
+        match self.shared.router.try_lock() {
+            Ok(router) => Some(router),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// [`try_lock`](Self::try_lock), trying again for about as long as the
+    /// lock is usually held before giving up.
+    fn try_lock_spinning(&self) -> Option<MutexGuard<'_, Router<H>>> {
+        for _ in 0..SPINS {
+            if let Some(router) = self.try_lock() {
+                return Some(router);
+            }
+            std::hint::spin_loop();
+        }
+        self.try_lock()
+    }
+
+    /// Runs `f` on the locked `router`, made by worker incarnation `caller`
+    /// if any (its next task comes back with the result instead of as a
+    /// message): accepts what waits in the intake and the settled queue,
+    /// releases due retries, runs `f`, dispatches, then unlocks and
+    /// delivers what it produced.
+    fn locked<R>(
         &self,
+        mut router: MutexGuard<'_, Router<H>>,
         caller: Option<Caller<'_, H>>,
         f: impl FnOnce(&mut Router<H>) -> R,
     ) -> (R, Option<Run<H::Task>>) {
@@ -83,52 +133,45 @@ impl<H: TaskHandler> SharedRouter<H> {
             Some(c) => (Some((c.worker, c.incarnation)), Some(c.replies)),
             None => (None, None),
         };
-        let (out, effects, nudge, handback) = {
-            let mut router = self
-                .shared
-                .router
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            router.now = Instant::now();
-            router.caller = caller;
-            self.accept_intake(&mut router);
-            // Retries whose time has come go back to the queue with whoever
-            // calls first; the clock only covers a router nobody calls.
-            let now = router.now;
-            router.release_due(now);
-            let out = f(&mut router);
-            loop {
-                router.pump();
-                // Publish the room, then look at the intake once more: a
-                // submitter that queued while we pumped either sees the
-                // room and dispatches itself, or is seen here.
-                self.shared.room.store(router.has_room(), Ordering::SeqCst);
-                if !self.shared.pending.load(Ordering::SeqCst) {
-                    break;
-                }
-                self.accept_intake(&mut router);
+        router.now = Instant::now();
+        router.caller = caller;
+        self.accept_waiting(&mut router);
+        // Retries whose time has come go back to the queue with whoever
+        // calls first; the clock only covers a router nobody calls.
+        let now = router.now;
+        router.release_due(now);
+        let out = f(&mut router);
+        loop {
+            router.pump();
+            // Publish the room, then look at the queues once more: a
+            // submitter that queued while we pumped either sees the room
+            // and dispatches itself, or is seen here.
+            self.shared.room.store(router.has_room(), Ordering::SeqCst);
+            if !self.shared.pending.load(Ordering::SeqCst) {
+                break;
             }
-            router.caller = None;
-            router.debug_check_free();
-            let nudge = std::mem::take(&mut router.nudge_clock);
-            let handback = router.handback.take();
-            let effects = match replies {
-                // Keep the router's buffer (and its capacity); hand the
-                // replies to the worker, and deliver the rest here.
-                Some(replies) => {
-                    let mut others = Vec::new();
-                    for effect in router.effects.drain(..) {
-                        match effect {
-                            Effect::Reply(..) => replies.push(effect),
-                            other => others.push(other),
-                        }
+            self.accept_waiting(&mut router);
+        }
+        router.caller = None;
+        router.debug_check_free();
+        let nudge = std::mem::take(&mut router.nudge_clock);
+        let handback = router.handback.take();
+        let effects = match replies {
+            // Keep the router's buffer (and its capacity); hand the replies
+            // to the worker, and deliver the rest here.
+            Some(replies) => {
+                let mut others = Vec::new();
+                for effect in router.effects.drain(..) {
+                    match effect {
+                        Effect::Reply(..) => replies.push(effect),
+                        other => others.push(other),
                     }
-                    others
                 }
-                None => std::mem::take(&mut router.effects),
-            };
-            (out, effects, nudge, handback)
+                others
+            }
+            None => std::mem::take(&mut router.effects),
         };
+        drop(router);
         if nudge {
             self.shared.clock.notify_one();
         }
@@ -138,10 +181,49 @@ impl<H: TaskHandler> SharedRouter<H> {
         (out, handback)
     }
 
-    /// Accepts what waits in the intake, oldest first.
-    fn accept_intake(&self, router: &mut Router<H>) {
+    /// Something was queued for the holder of the lock: raise the flag every
+    /// holder checks before and after letting go.
+    fn announce(&self) {
+        self.shared.pending.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `after_unlock`: either the holder sees
+        // the flag, or the `try_lock` that follows this sees the lock free.
+        fence(Ordering::SeqCst);
+    }
+
+    /// After letting go of the lock: anything queued while it was held
+    /// whose author found the lock taken is dealt with here. Gives up on
+    /// the lock if someone else took it (they check in turn), and after a
+    /// few rounds hands what keeps coming to the clock task, so a thread
+    /// never stays stuck serving everyone else.
+    fn after_unlock(&self) {
+        let mut rounds = 0;
+        loop {
+            fence(Ordering::SeqCst);
+            if !self.shared.pending.load(Ordering::SeqCst) {
+                return;
+            }
+            // Once the clock has ended (the router stopped), nobody else
+            // would come: serve it all.
+            if rounds >= HOLDER_ROUNDS && self.shared.clock_running.load(Ordering::SeqCst) {
+                self.shared.clock.notify_one();
+                return;
+            }
+            let Some(router) = self.try_lock() else {
+                return;
+            };
+            self.locked(router, None, |router| router.busy_at = Some(router.now));
+            rounds += 1;
+        }
+    }
+
+    /// Accepts what waits: settled attempts first (they free workers), then
+    /// submissions, oldest first.
+    fn accept_waiting(&self, router: &mut Router<H>) {
         if !self.shared.pending.swap(false, Ordering::SeqCst) {
             return;
+        }
+        while let Some(done) = self.shared.settled.pop() {
+            router.on_done(done);
         }
         while let Some(submit) = self.shared.intake.pop() {
             router.accept(submit);
@@ -149,16 +231,20 @@ impl<H: TaskHandler> SharedRouter<H> {
     }
 
     /// Accepts submissions, in order, and dispatches what it can. While
-    /// every worker is busy they only join the intake (a lock-free queue).
+    /// every worker is busy they only join the intake (a lock-free queue);
+    /// the submitter never waits for the lock.
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
         for submit in submits {
             self.shared.intake.push(submit);
         }
-        self.shared.pending.store(true, Ordering::SeqCst);
+        self.announce();
         if self.shared.room.load(Ordering::SeqCst)
             || self.shared.gauges.closed.load(Ordering::SeqCst)
         {
-            self.with(|router| router.busy_at = Some(router.now));
+            if let Some(router) = self.try_lock() {
+                self.locked(router, None, |router| router.busy_at = Some(router.now));
+            }
+            self.after_unlock();
         }
     }
 
@@ -166,18 +252,39 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// submitters are added to `replies` for the worker to deliver (see
     /// [`Effect::apply`]): a busy worker sends them in bursts, so one
     /// wake-up of a submitter's thread carries many.
-    pub(crate) fn done(&self, done: Done<H::Output>, replies: &mut Vec<Effect<H>>) -> Settled<H> {
+    ///
+    /// Never waits for the lock: if another thread holds it, the report is
+    /// queued for that thread to settle, and `None` comes back (the
+    /// worker's next task, if any, then comes as a message).
+    pub(crate) fn done(
+        &self,
+        done: Done<H::Output>,
+        replies: &mut Vec<Effect<H>>,
+    ) -> Option<Settled<H>> {
         let caller = Caller {
             worker: done.worker.clone(),
             incarnation: done.incarnation,
             replies,
         };
-        let ((now, queued), next) = self.with_caller(Some(caller), |router| {
+        let report = |router: &mut Router<H>| {
             router.busy_at = Some(router.now);
-            router.on_done(done);
             (router.now, router.queued())
-        });
-        Settled { next, now, queued }
+        };
+        let ((now, queued), next) = match self.try_lock_spinning() {
+            Some(router) => self.locked(router, Some(caller), |router| {
+                router.on_done(done);
+                report(router)
+            }),
+            None => {
+                self.shared.settled.push(done);
+                self.announce();
+                // The holder may have let go in the meantime.
+                let router = self.try_lock()?;
+                self.locked(router, Some(caller), report)
+            }
+        };
+        self.after_unlock();
+        Some(Settled { next, now, queued })
     }
 
     /// A worker incarnation is up.
@@ -259,6 +366,9 @@ async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Dur
             return;
         };
         let Some(wake_at) = router.with(|r| r.clock_plan(next_tick)) else {
+            // Holders now serve what is queued themselves, however long.
+            router.shared.clock_running.store(false, Ordering::SeqCst);
+            router.after_unlock();
             return;
         };
         let nudge = router.shared.clock.clone();
@@ -276,5 +386,118 @@ async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Dur
             next_tick += tick;
         }
         router.with(|r| r.on_clock(tick_due));
+    }
+}
+
+/// The router's lock held by a test, as another thread would hold it; let
+/// go (dropped) the way every holder lets go.
+#[cfg(test)]
+pub(crate) struct Held<'a, H: TaskHandler> {
+    router: &'a SharedRouter<H>,
+    guard: Option<MutexGuard<'a, Router<H>>>,
+}
+
+#[cfg(test)]
+impl<H: TaskHandler> Drop for Held<'_, H> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.router.after_unlock();
+    }
+}
+
+#[cfg(test)]
+impl<H: TaskHandler> SharedRouter<H> {
+    /// Holds the lock until the result is dropped.
+    pub(crate) fn hold(&self) -> Held<'_, H> {
+        Held {
+            router: self,
+            guard: self.try_lock(),
+        }
+    }
+
+    /// Reports left for the lock's holder.
+    pub(crate) fn settled_waiting(&self) -> usize {
+        self.shared.settled.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use candado::Runtime;
+
+    use crate::{PoolBuilder, PoolConfig, TaskContext, TaskHandler};
+
+    /// Sleeps its task's number of (virtual) milliseconds.
+    struct Sleeper;
+
+    impl TaskHandler for Sleeper {
+        type Task = u64;
+        type Output = u64;
+        type Error = String;
+
+        // The future must be `'static`: an `async fn` would borrow `self`.
+        #[allow(clippy::manual_async_fn)]
+        fn handle(
+            &mut self,
+            ms: u64,
+            _: TaskContext,
+        ) -> impl Future<Output = Result<u64, String>> + 'static {
+            async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(ms)
+            }
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[test]
+    fn a_worker_that_finds_the_lock_taken_leaves_its_report_to_the_holder() {
+        let system = actix::System::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("test runtime")
+        });
+        system.block_on(async {
+            let runtime = Runtime::builder().current_thread().build().unwrap();
+            let pool = PoolBuilder::new(|| Sleeper)
+                .config(PoolConfig {
+                    size: 1,
+                    ..PoolConfig::default()
+                })
+                .start(&runtime)
+                .await
+                .unwrap();
+            let first = pool.submit(10).unwrap();
+            let second = pool.submit(20).unwrap();
+            settle().await;
+            {
+                // Another thread holds the lock while the first task ends:
+                // its worker must neither wait for the lock nor lose the
+                // report, which waits for the holder.
+                let held = pool.router().hold();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                settle().await;
+                assert_eq!(pool.router().settled_waiting(), 1);
+                drop(held);
+            }
+            // The holder settled it on letting go and dispatched the next
+            // task to the worker, which had gone idle.
+            assert_eq!(pool.router().settled_waiting(), 0);
+            assert_eq!(first.await, Ok(10));
+            assert_eq!(second.await, Ok(20));
+            let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+            assert!(report.balanced(), "{report:?}");
+            assert_eq!(report.completed, 2);
+        });
     }
 }
