@@ -208,16 +208,24 @@ fn fails(n: u64) -> bool {
     (z ^ (z >> 31)).is_multiple_of(10)
 }
 
+/// Tasks kept in flight by [`throughput_with_faults`]. It must keep the pool
+/// saturated while failed tasks sit out their retry delay: at 500k tasks/s,
+/// one in ten waiting 50–100 ms is about 4,000 tasks out of play at any time.
+/// With only 4,096 in flight (this harness's first version) the workers ran
+/// dry, and the faulty run measured Little's law (in-flight tasks / mean
+/// latency) instead of what faults cost the pool.
+const IN_FLIGHT: u64 = 32_768;
+
 /// Tasks completed per second over `window` through `workers` workers, with
-/// 4,096 tasks kept in flight (each loop submits its next task when the last
-/// one ends, so a task waiting for a retry does not hold the others up).
+/// [`IN_FLIGHT`] tasks kept in flight (each loop submits its next task when
+/// the last one ends, so a task waiting for a retry does not hold the others
+/// up).
 /// With `faults`, one task in ten (at random) fails its first attempt (retried after
 /// 50 ms), and one worker in a hundred (at least one) is kept hung: every
 /// 500 ms as many tasks that hang without progress on their first attempt
 /// are injected; liveness (500 ms progress timeout) restarts their workers.
 /// Every task is awaited at the end, to count any that did not complete.
 pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) -> FaultRun {
-    const IN_FLIGHT: u64 = 4_096;
     run(async move {
         let config = PoolConfig {
             size: workers,
