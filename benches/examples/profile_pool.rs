@@ -1,5 +1,5 @@
 //! Runs one system's 4 × 64 throughput shape alone, for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|faults|fault-free]`.
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|faults|fault-free]`.
 
 use candado_bench::{failure, peers, pool, rate, Shape};
 
@@ -14,6 +14,7 @@ fn main() {
         let elapsed = match system.as_str() {
             "actix" => peers::actix_rr::throughput(shape),
             "kameo" => peers::kameo_pool::throughput(shape),
+            "kameo-apart" => peers::kameo_pool::throughput_apart(shape),
             "faults" | "fault-free" => {
                 let window = std::time::Duration::from_secs(3);
                 let run = failure::throughput_with_faults(100, window, system == "faults");

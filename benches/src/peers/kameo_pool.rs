@@ -70,6 +70,21 @@ pub fn throughput(shape: Shape) -> Duration {
     elapsed
 }
 
+/// [`throughput`] with the submitters on a thread of their own, apart from
+/// the pool's runtime (see [`fan_out_apart`](super::fan_out_apart)).
+pub fn throughput_apart(shape: Shape) -> Duration {
+    let rt = tokio_runtime();
+    let pool = rt.block_on(async { spawn_pool(shape.workers) });
+    let caller = pool.clone();
+    let elapsed = super::fan_out_apart(shape, move |_, _, value| {
+        let pool = caller.clone();
+        async move { call(&pool, value).await }
+    });
+    rt.block_on(shut_down(pool));
+    drop(rt);
+    elapsed
+}
+
 /// Submit-to-reply latency of `samples` single requests sent one at a time to an idle set of
 /// `workers` (after a short warm-up); returns every sample.
 ///

@@ -73,6 +73,23 @@ where
         .expect("latency caller ended cleanly")
 }
 
+/// [`fan_out`] with the submitters on a thread of their own (a
+/// current-thread tokio runtime built here), apart from the runtime the
+/// actors run on: the arrangement actix and Candado are measured in (callers
+/// on the System arbiter, actors on worker threads), for the tokio-based
+/// peers.
+pub(crate) fn fan_out_apart<C, Fut>(shape: Shape, call: C) -> Duration
+where
+    C: Fn(usize, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let callers = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build the callers' runtime");
+    callers.block_on(fan_out(shape, call, tokio::spawn))
+}
+
 /// A submitter's work, boxed so every peer can spawn it its own way.
 pub(crate) type Share = Pin<Box<dyn Future<Output = usize> + Send>>;
 

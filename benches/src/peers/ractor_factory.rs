@@ -111,6 +111,21 @@ pub fn throughput(shape: Shape) -> Duration {
     elapsed
 }
 
+/// [`throughput`] with the submitters on a thread of their own, apart from
+/// the factory's runtime (see [`fan_out_apart`](super::fan_out_apart)).
+pub fn throughput_apart(shape: Shape) -> Duration {
+    let rt = tokio_runtime();
+    let (factory, handle) = rt.block_on(spawn_factory(shape.workers));
+    let caller = factory.clone();
+    let elapsed = super::fan_out_apart(shape, move |_, _, value| {
+        let factory = caller.clone();
+        async move { call(&factory, value).await }
+    });
+    rt.block_on(shut_down(factory, handle));
+    drop(rt);
+    elapsed
+}
+
 /// Submit-to-reply latency of `samples` single requests sent one at a time to an idle set of
 /// `workers` (after a short warm-up); returns every sample.
 ///

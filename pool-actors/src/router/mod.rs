@@ -656,21 +656,26 @@ impl<H: TaskHandler> Router<H> {
                 .next_delay(&self.settings.retry.backoff(), &mut self.rng)
         });
         self.stats.failed += 1;
-        self.emit(PoolEvent::TaskFailed {
-            id,
-            worker: running.worker.to_string(),
-            attempt: number,
-            error,
-        });
+        let observed = self.observed();
+        if observed {
+            self.emit(PoolEvent::TaskFailed {
+                id,
+                worker: running.worker.to_string(),
+                attempt: number,
+                error,
+            });
+        }
         if let Some(delay) = delay {
             self.stats.retried += 1;
             self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
             self.delay(now + delay, id);
-            self.emit(PoolEvent::TaskRetried {
-                id,
-                next_attempt: number + 1,
-                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            });
+            if observed {
+                self.emit(PoolEvent::TaskRetried {
+                    id,
+                    next_attempt: number + 1,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
         } else {
             self.dead_letter(id, "retries exhausted");
         }
@@ -686,11 +691,13 @@ impl<H: TaskHandler> Router<H> {
             attempts: record.attempts.clone(),
         };
         self.reply(record.reply, Err(failure));
-        self.emit(PoolEvent::TaskDeadLettered {
-            id,
-            attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
-            reason: reason.to_owned(),
-        });
+        if self.observed() {
+            self.emit(PoolEvent::TaskDeadLettered {
+                id,
+                attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
+                reason: reason.to_owned(),
+            });
+        }
         self.dead.do_send(Store(DeadTask {
             id,
             task: record.task,
