@@ -214,7 +214,7 @@ fn fails(n: u64) -> bool {
 /// With only 4,096 in flight (this harness's first version) the workers ran
 /// dry, and the faulty run measured Little's law (in-flight tasks / mean
 /// latency) instead of what faults cost the pool.
-const IN_FLIGHT: u64 = 32_768;
+pub const IN_FLIGHT: u64 = 32_768;
 
 /// Tasks completed per second over `window` through `workers` workers, with
 /// [`IN_FLIGHT`] tasks kept in flight (each loop submits its next task when

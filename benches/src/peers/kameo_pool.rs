@@ -71,7 +71,8 @@ pub fn throughput(shape: Shape) -> Duration {
 }
 
 /// [`throughput`] with the submitters on a thread of their own, apart from
-/// the pool's runtime (see [`fan_out_apart`](super::fan_out_apart)).
+/// the pool's runtime: a current-thread runtime of their own, as actix and
+/// Candado run their callers on the System arbiter.
 pub fn throughput_apart(shape: Shape) -> Duration {
     let rt = tokio_runtime();
     let pool = rt.block_on(async { spawn_pool(shape.workers) });
