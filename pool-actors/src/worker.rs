@@ -28,7 +28,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
 use candado::ChildLink;
 use rustc_hash::FxHashMap;
 
-use crate::router::{Done, Effect, Settled, SharedRouter};
+use crate::router::{Done, Effect, Settled, SharedRouter, WorkerKey};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -72,10 +72,16 @@ const STAMP_EVERY: Duration = Duration::from_millis(10);
 /// included).
 const BURST: u32 = 32;
 
+/// The key of a worker the router does not know: its reports are ignored.
+const UNREGISTERED: WorkerKey = WorkerKey::MAX;
+
 /// What the actor shares with its attempt tasks (all on the worker's thread).
 struct Local<H: TaskHandler> {
     id: Arc<str>,
     incarnation: u64,
+    /// Its key in the router, once registered ([`UNREGISTERED`] before,
+    /// or if the router found this incarnation stale).
+    key: Cell<WorkerKey>,
     link: Arc<ChildLink>,
     handler: RefCell<H>,
     router: SharedRouter<H>,
@@ -136,6 +142,7 @@ impl<H: TaskHandler> PoolWorker<H> {
             local: Rc::new(Local {
                 id,
                 incarnation,
+                key: Cell::new(UNREGISTERED),
                 link: Arc::new(link),
                 handler: RefCell::new(handler),
                 router,
@@ -156,12 +163,13 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         *self.local.actor.borrow_mut() = Some(ctx.address().downgrade());
-        self.local.router.register(
+        let key = self.local.router.register(
             self.local.id.clone(),
             self.local.incarnation,
             ctx.address(),
             std::mem::take(&mut self.capabilities),
         );
+        self.local.key.set(key.unwrap_or(UNREGISTERED));
     }
 }
 
@@ -240,7 +248,7 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
             }
         };
         let done = Done {
-            worker: local.id.clone(),
+            worker: local.key.get(),
             incarnation: local.incarnation,
             id,
             attempt,

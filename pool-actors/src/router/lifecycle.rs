@@ -11,7 +11,7 @@ use candado::{Alert, HealthStatus};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Effect, Phase, Router, Slot};
+use super::{Effect, Phase, Router, Slot, Worker, WorkerKey};
 use crate::worker::PoolWorker;
 use crate::{
     Attempt, AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler,
@@ -41,36 +41,47 @@ pub(crate) enum WorkerNews {
 }
 
 impl<H: TaskHandler> Router<H> {
-    /// A worker incarnation is up.
+    /// A worker incarnation is up; returns its key (`None` if a newer
+    /// incarnation already registered: this one is stale).
     pub(crate) fn register(
         &mut self,
         worker: Arc<str>,
         incarnation: u64,
         addr: Addr<PoolWorker<H>>,
         capabilities: Vec<String>,
-    ) {
-        if let Some(existing) = self.workers.get(&worker) {
+    ) -> Option<WorkerKey> {
+        let key = match self.keys.get(&worker) {
+            Some(&key) => key,
+            None => {
+                let key = self.workers.len();
+                self.workers.push(Worker {
+                    name: worker.clone(),
+                    slot: None,
+                    completed: 0,
+                });
+                self.keys.insert(worker, key);
+                key
+            }
+        };
+        if let Some(existing) = self.slot(key) {
             if existing.incarnation >= incarnation {
-                return;
+                return None;
             }
             // A new incarnation while the old one never said goodbye (a zombie).
-            self.lose_worker(&worker, "replaced by a new incarnation");
+            self.lose_worker(key, "replaced by a new incarnation");
         }
         self.stats.worker_starts += 1;
-        let name = worker.to_string();
-        self.workers.insert(
-            worker,
-            Slot {
-                incarnation,
-                addr,
-                capabilities: capabilities.into_iter().collect(),
-                in_flight: Default::default(),
-                health: HealthStatus::Healthy,
-                isolated: false,
-                draining: false,
-            },
-        );
-        self.refresh_room(&name);
+        self.workers[key].slot = Some(Slot {
+            incarnation,
+            addr,
+            capabilities: capabilities.into_iter().collect(),
+            in_flight: Default::default(),
+            health: HealthStatus::Healthy,
+            isolated: false,
+            draining: false,
+        });
+        self.refresh_room(key);
+        let name = self.name(key).to_string();
         self.emit(PoolEvent::WorkerStarted {
             worker: name.clone(),
             incarnation,
@@ -83,35 +94,34 @@ impl<H: TaskHandler> Router<H> {
         }
         // A replacement takes work from the queue at once, in priority
         // order: every call through `SharedRouter` ends with a dispatch.
+        Some(key)
     }
 
     /// A worker incarnation is gone (its drop guard says so).
     pub(crate) fn unregister(&mut self, worker: &str, incarnation: u64) {
-        let Some((worker, _)) = self
-            .workers
-            .get_key_value(worker)
-            .filter(|(_, s)| s.incarnation == incarnation)
-        else {
+        let Some(&key) = self.keys.get(worker) else {
             return;
         };
-        let worker = worker.clone();
-        self.lose_worker(&worker, "exited");
+        if self.slot(key).is_some_and(|s| s.incarnation == incarnation) {
+            self.lose_worker(key, "exited");
+        }
     }
 
     /// A worker incarnation is gone: every attempt it held failed.
-    fn lose_worker(&mut self, worker: &Arc<str>, reason: &str) {
-        let Some(slot) = self.workers.remove(worker) else {
+    fn lose_worker(&mut self, worker: WorkerKey, reason: &str) {
+        let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.take()) else {
             return;
         };
-        self.free.remove(worker);
+        self.free.remove(&worker);
+        let name = self.name(worker).clone();
         let lost = slot.in_flight.len();
         let mut ids: Vec<TaskId> = slot.in_flight.into_iter().collect();
         ids.sort_unstable();
         for id in ids {
-            self.fail_attempt(id, AttemptError::WorkerLost(format!("{worker}: {reason}")));
+            self.fail_attempt(id, AttemptError::WorkerLost(format!("{name}: {reason}")));
         }
         self.emit(PoolEvent::WorkerExited {
-            worker: worker.to_string(),
+            worker: name.to_string(),
             incarnation: slot.incarnation,
             lost_attempts: u32::try_from(lost).unwrap_or(u32::MAX),
         });
@@ -126,11 +136,14 @@ impl<H: TaskHandler> Router<H> {
                 status,
                 isolated,
             } => {
-                if let Some(slot) = self.workers.get_mut(worker.as_str()) {
+                let Some(&key) = self.keys.get(worker.as_str()) else {
+                    return;
+                };
+                if let Some(slot) = self.slot_mut(key) {
                     slot.health = status;
                     slot.isolated = isolated;
                 }
-                self.refresh_room(&worker);
+                self.refresh_room(key);
             }
             WorkerNews::Exited { worker, reason } => {
                 self.stats.last_exit.insert(worker, reason);
@@ -157,9 +170,13 @@ impl<H: TaskHandler> Router<H> {
 
     /// Stops routing to `workers`; `reply` is answered once they hold no task.
     pub(crate) fn drain(&mut self, workers: &[String], reply: oneshot::Sender<()>) {
-        let set: HashSet<Arc<str>> = workers.iter().map(|w| Arc::from(w.as_str())).collect();
-        for worker in &set {
-            if let Some(slot) = self.workers.get_mut(worker) {
+        // Names never registered hold no task: nothing to wait for.
+        let set: HashSet<WorkerKey> = workers
+            .iter()
+            .filter_map(|w| self.keys.get(w.as_str()).copied())
+            .collect();
+        for &worker in &set {
+            if let Some(slot) = self.slot_mut(worker) {
                 slot.draining = true;
             }
             self.refresh_room(worker);
@@ -172,9 +189,9 @@ impl<H: TaskHandler> Router<H> {
         if self.drains.is_empty() {
             return;
         }
-        let workers = &self.workers;
-        let idle = |w: &Arc<str>| workers.get(w).is_none_or(|s| s.in_flight.is_empty());
-        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.drains)
+        let drains = std::mem::take(&mut self.drains);
+        let idle = |&w: &WorkerKey| self.slot(w).is_none_or(|s| s.in_flight.is_empty());
+        let (done, pending): (Vec<_>, Vec<_>) = drains
             .into_iter()
             .partition(|(set, _)| set.iter().all(idle));
         self.drains = pending;
@@ -229,17 +246,17 @@ impl<H: TaskHandler> Router<H> {
             if let Some(running) = record.running.take() {
                 running.cancelled.store(true, Ordering::Relaxed);
                 if let Some(slot) = self
-                    .workers
-                    .get_mut(&running.worker)
+                    .slot_mut(running.worker)
                     .filter(|s| s.incarnation == running.incarnation)
                 {
                     slot.in_flight.remove(id);
-                    self.effects.push(Effect::Cancel(slot.addr.clone(), *id));
-                    self.refresh_room(&running.worker);
+                    let cancel = Effect::Cancel(slot.addr.clone(), *id);
+                    self.effects.push(cancel);
+                    self.refresh_room(running.worker);
                 }
                 record.attempts.push(Attempt {
                     number: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
-                    worker: running.worker.to_string(),
+                    worker: self.name(running.worker).to_string(),
                     started_ms: running.started_ms,
                     ended_ms: now,
                     error: AttemptError::Shutdown,

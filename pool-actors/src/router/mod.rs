@@ -88,9 +88,14 @@ pub(crate) struct Submit<H: TaskHandler> {
     pub(crate) submitted_at: Instant,
 }
 
+/// A worker's place in the router: its index in `Router::workers`, given
+/// when its name first registers and kept across its incarnations, so the
+/// task path compares and looks up integers, not names.
+pub(crate) type WorkerKey = usize;
+
 /// One attempt ended.
 pub(crate) struct Done<O> {
-    pub(crate) worker: Arc<str>,
+    pub(crate) worker: WorkerKey,
     pub(crate) incarnation: u64,
     pub(crate) id: TaskId,
     pub(crate) attempt: u32,
@@ -124,7 +129,7 @@ impl<H: TaskHandler> Effect<H> {
 
 /// Where a task's current attempt runs.
 struct Running {
-    worker: Arc<str>,
+    worker: WorkerKey,
     incarnation: u64,
     started_ms: u64,
     /// Set to stop the attempt (shutdown); the worker checks it before it
@@ -143,6 +148,15 @@ struct TaskRecord<H: TaskHandler> {
     submitted_at: Instant,
     queued_at: Instant,
     running: Option<Running>,
+}
+
+/// A worker name the router has seen.
+struct Worker<H: TaskHandler> {
+    name: Arc<str>,
+    /// Its live incarnation, if any.
+    slot: Option<Slot<H>>,
+    /// Tasks it completed, across incarnations.
+    completed: u64,
 }
 
 struct Slot<H: TaskHandler> {
@@ -189,15 +203,16 @@ pub(crate) struct Router<H: TaskHandler> {
     queues: ReadyQueues,
     delayed: DelayedRetries,
     tasks: FxHashMap<TaskId, TaskRecord<H>>,
-    workers: BTreeMap<Arc<str>, Slot<H>>,
+    /// Every worker name seen, by [`WorkerKey`].
+    workers: Vec<Worker<H>>,
+    /// Worker keys by name.
+    keys: BTreeMap<Arc<str>, WorkerKey>,
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
-    free: BTreeSet<Arc<str>>,
-    /// Completed tasks per worker, across incarnations.
-    completed_by: FxHashMap<Arc<str>, u64>,
+    free: BTreeSet<WorkerKey>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
-    cursor: Option<Arc<str>>,
-    drains: Vec<(HashSet<Arc<str>>, oneshot::Sender<()>)>,
+    cursor: Option<WorkerKey>,
+    drains: Vec<(HashSet<WorkerKey>, oneshot::Sender<()>)>,
     phase: Phase,
     /// Ending every held task at shutdown; the shutdown finishes afterwards.
     abandoning: bool,
@@ -221,7 +236,7 @@ pub(crate) struct Router<H: TaskHandler> {
     effects: Vec<Effect<H>>,
     /// The worker incarnation making the current call (settling an
     /// attempt): its next task is handed back directly, not sent.
-    caller: Option<(Arc<str>, u64)>,
+    caller: Option<(WorkerKey, u64)>,
     /// The next task for `caller`.
     handback: Option<Run<H::Task>>,
 }
@@ -243,9 +258,9 @@ impl<H: TaskHandler> Router<H> {
             breakers,
             delayed: DelayedRetries::default(),
             tasks: FxHashMap::default(),
-            workers: BTreeMap::new(),
+            workers: Vec::new(),
+            keys: BTreeMap::new(),
             free: BTreeSet::new(),
-            completed_by: FxHashMap::default(),
             cursor: None,
             drains: Vec::new(),
             phase: Phase::Running,
@@ -268,6 +283,28 @@ impl<H: TaskHandler> Router<H> {
     /// The gauges it shares with the pool facade.
     pub(crate) fn gauges(&self) -> Arc<Gauges> {
         self.gauges.clone()
+    }
+
+    /// The live incarnation of worker `key`.
+    fn slot(&self, key: WorkerKey) -> Option<&Slot<H>> {
+        self.workers.get(key)?.slot.as_ref()
+    }
+
+    fn slot_mut(&mut self, key: WorkerKey) -> Option<&mut Slot<H>> {
+        self.workers.get_mut(key)?.slot.as_mut()
+    }
+
+    /// Worker `key`'s name.
+    fn name(&self, key: WorkerKey) -> &Arc<str> {
+        &self.workers[key].name
+    }
+
+    /// Live incarnations, with their keys.
+    fn slots(&self) -> impl Iterator<Item = (WorkerKey, &Slot<H>)> + Clone {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter_map(|(key, w)| Some((key, w.slot.as_ref()?)))
     }
 
     fn ms(&self, at: Instant) -> u64 {
@@ -373,7 +410,7 @@ impl<H: TaskHandler> Router<H> {
                         // back the worker's probe if it took one.
                         if probe {
                             if let Some(breakers) = &self.breakers {
-                                breakers.release_child(&worker);
+                                breakers.release_child(self.name(worker));
                             }
                         }
                         self.queues.remove(id);
@@ -404,14 +441,12 @@ impl<H: TaskHandler> Router<H> {
     /// open workers (the property tests run through here).
     pub(crate) fn debug_check_free(&self) {
         if cfg!(debug_assertions) {
-            let open: BTreeSet<&Arc<str>> = self
-                .workers
-                .iter()
+            let open: BTreeSet<WorkerKey> = self
+                .slots()
                 .filter(|(_, slot)| self.open(slot))
-                .map(|(id, _)| id)
+                .map(|(key, _)| key)
                 .collect();
-            let free: BTreeSet<&Arc<str>> = self.free.iter().collect();
-            debug_assert_eq!(free, open, "the free set is out of date");
+            debug_assert_eq!(self.free, open, "the free set is out of date");
         }
     }
 
@@ -425,16 +460,11 @@ impl<H: TaskHandler> Router<H> {
 
     /// Brings `worker`'s place in `free` up to date after a change to its
     /// slot (or its removal).
-    fn refresh_room(&mut self, worker: &str) {
-        match self.workers.get_key_value(worker) {
-            Some((key, slot)) if self.open(slot) => {
-                if !self.free.contains(worker) {
-                    self.free.insert(key.clone());
-                }
-            }
-            _ => {
-                self.free.remove(worker);
-            }
+    fn refresh_room(&mut self, worker: WorkerKey) {
+        if self.slot(worker).is_some_and(|slot| self.open(slot)) {
+            self.free.insert(worker);
+        } else {
+            self.free.remove(&worker);
         }
     }
 
@@ -459,73 +489,69 @@ impl<H: TaskHandler> Router<H> {
 
     /// Workers that may take a task, in fair order: the ones after the
     /// cursor first, then from the start.
-    fn rotation(&self) -> impl Iterator<Item = (&Arc<str>, &Slot<H>)> {
-        let (after, before) = match &self.cursor {
+    fn rotation(&self) -> impl Iterator<Item = (WorkerKey, &Slot<H>)> {
+        let (after, before) = match self.cursor {
             Some(c) => (
-                self.free
-                    .range::<Arc<str>, _>((Bound::Excluded(c), Bound::Unbounded)),
-                self.free
-                    .range::<Arc<str>, _>((Bound::Unbounded, Bound::Included(c)))
-                    .take(usize::MAX),
+                self.free.range((Bound::Excluded(c), Bound::Unbounded)),
+                self.free.range(..=c).take(usize::MAX),
             ),
-            None => (
-                self.free.range::<Arc<str>, _>(..),
-                self.free.range::<Arc<str>, _>(..).take(0),
-            ),
+            None => (self.free.range(..), self.free.range(..).take(0)),
         };
         after
             .chain(before)
-            .filter_map(|id| self.workers.get_key_value(id))
+            .filter_map(|&key| Some((key, self.slot(key)?)))
     }
 
     /// The next worker for a task needing `capability`, and whether taking
     /// it used a probe of its half-open breaker.
-    fn pick_worker(&mut self, capability: Option<&str>) -> Option<(Arc<str>, bool)> {
+    fn pick_worker(&mut self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
         // Half-open workers that refused a probe; rare, so no allocation up front.
-        let mut refused: Vec<Arc<str>> = Vec::new();
+        let mut refused: Vec<WorkerKey> = Vec::new();
         loop {
             let (candidate, state) = {
                 let mut candidates = self
                     .rotation()
-                    .filter(|(id, slot)| !refused.contains(*id) && self.eligible(slot, capability))
-                    .map(|(id, slot)| (id, slot, self.breaker_state(id)))
+                    .filter(|(key, slot)| !refused.contains(key) && self.eligible(slot, capability))
+                    .map(|(key, slot)| (key, slot, self.breaker_state(key)))
                     .filter(|(_, _, state)| *state != Some(BreakerState::Open));
                 match self.settings.dispatch {
                     Dispatch::RoundRobin => candidates.next(),
                     // `min_by_key` keeps the first minimum: the first after the cursor.
                     Dispatch::LeastLoaded => candidates.min_by_key(|(_, s, _)| s.in_flight.len()),
                 }
-                .map(|(id, _, state)| (id.clone(), state))
+                .map(|(key, _, state)| (key, state))
             }?;
             let half_open = state == Some(BreakerState::HalfOpen);
             if half_open
                 && !self
                     .breakers
                     .as_ref()
-                    .is_some_and(|b| b.allow_child(&candidate))
+                    .is_some_and(|b| b.allow_child(self.name(candidate)))
             {
                 refused.push(candidate);
                 continue;
             }
-            self.cursor = Some(candidate.clone());
+            self.cursor = Some(candidate);
             return Some((candidate, half_open));
         }
     }
 
-    fn breaker_state(&self, worker: &str) -> Option<BreakerState> {
+    fn breaker_state(&self, worker: WorkerKey) -> Option<BreakerState> {
         let now = self.now;
         self.breakers
             .as_ref()
-            .and_then(|b| b.child_state_at(worker, now))
+            .and_then(|b| b.child_state_at(self.name(worker), now))
     }
 
-    fn dispatch(&mut self, id: TaskId, worker: Arc<str>) {
+    fn dispatch(&mut self, id: TaskId, worker: WorkerKey) {
         self.queues.remove(id);
         self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
         let now = self.now;
         let started_ms = self.ms(now);
-        let (Some(record), Some(slot)) = (self.tasks.get_mut(&id), self.workers.get_mut(&worker))
-        else {
+        let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.as_mut()) else {
+            return;
+        };
+        let Some(record) = self.tasks.get_mut(&id) else {
             return;
         };
         self.stats.queue_wait.record(
@@ -535,7 +561,7 @@ impl<H: TaskHandler> Router<H> {
         let timeout = record.options.timeout.unwrap_or(self.settings.task_timeout);
         let cancelled = Arc::new(AtomicBool::new(false));
         record.running = Some(Running {
-            worker: worker.clone(),
+            worker,
             incarnation: slot.incarnation,
             started_ms,
             cancelled: cancelled.clone(),
@@ -554,7 +580,7 @@ impl<H: TaskHandler> Router<H> {
             && self
                 .caller
                 .as_ref()
-                .is_some_and(|(w, i)| *i == slot.incarnation && *w == worker);
+                .is_some_and(|&(w, i)| i == slot.incarnation && w == worker);
         if to_caller {
             self.handback = Some(run);
         } else {
@@ -578,14 +604,14 @@ impl<H: TaskHandler> Router<H> {
         if !current {
             return;
         }
-        let freed_drain = match self.workers.get_mut(&done.worker) {
+        let freed_drain = match self.slot_mut(done.worker) {
             Some(slot) => {
                 slot.in_flight.remove(&done.id);
                 slot.draining && slot.in_flight.is_empty()
             }
             None => false,
         };
-        self.refresh_room(&done.worker);
+        self.refresh_room(done.worker);
         // The router sees every outcome first-hand: it feeds the breakers
         // itself, sparing the supervisor a message per task.
         if let Some(breakers) = &self.breakers {
@@ -593,7 +619,8 @@ impl<H: TaskHandler> Router<H> {
                 .tasks
                 .get(&done.id)
                 .and_then(|r| r.options.dependency.as_deref());
-            breakers.record_outcome_at(&done.worker, dependency, done.result.is_ok(), self.now);
+            let worker = self.name(done.worker);
+            breakers.record_outcome_at(worker, dependency, done.result.is_ok(), self.now);
         }
         match done.result {
             Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
@@ -604,7 +631,7 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    fn complete(&mut self, id: TaskId, output: H::Output, worker: Arc<str>, attempt: u32) {
+    fn complete(&mut self, id: TaskId, output: H::Output, worker: WorkerKey, attempt: u32) {
         let Some(record) = self.tasks.remove(&id) else {
             return;
         };
@@ -616,16 +643,13 @@ impl<H: TaskHandler> Router<H> {
         if self.observed() {
             self.emit(PoolEvent::TaskCompleted {
                 id,
-                worker: worker.to_string(),
+                worker: self.name(worker).to_string(),
                 attempt,
                 latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             });
         }
-        match self.completed_by.get_mut(&worker) {
-            Some(count) => *count += 1,
-            None => {
-                self.completed_by.insert(worker, 1);
-            }
+        if let Some(worker) = self.workers.get_mut(worker) {
+            worker.completed += 1;
         }
         self.reply(record.reply, Ok(output));
         self.check_finished();
@@ -641,10 +665,11 @@ impl<H: TaskHandler> Router<H> {
         let Some(running) = record.running.take() else {
             return;
         };
+        let worker = self.workers[running.worker].name.to_string();
         let number = u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX);
         record.attempts.push(Attempt {
             number,
-            worker: running.worker.to_string(),
+            worker: worker.clone(),
             started_ms: running.started_ms,
             ended_ms: ended,
             error: error.clone(),
@@ -660,7 +685,7 @@ impl<H: TaskHandler> Router<H> {
         if observed {
             self.emit(PoolEvent::TaskFailed {
                 id,
-                worker: running.worker.to_string(),
+                worker,
                 attempt: number,
                 error,
             });

@@ -9,7 +9,7 @@ use crossbeam_queue::SegQueue;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{Done, Effect, Gauges, Router, Submit, WorkerNews};
+use super::{Done, Effect, Gauges, Router, Submit, WorkerKey, WorkerNews};
 use crate::metrics::PoolMetrics;
 use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler};
@@ -262,7 +262,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         replies: &mut Vec<Effect<H>>,
     ) -> Option<Settled<H>> {
         let caller = Caller {
-            worker: done.worker.clone(),
+            worker: done.worker,
             incarnation: done.incarnation,
             replies,
         };
@@ -287,15 +287,15 @@ impl<H: TaskHandler> SharedRouter<H> {
         Some(Settled { next, now, queued })
     }
 
-    /// A worker incarnation is up.
+    /// A worker incarnation is up; returns its key (`None` if it is stale).
     pub(crate) fn register(
         &self,
         worker: Arc<str>,
         incarnation: u64,
         addr: Addr<PoolWorker<H>>,
         capabilities: Vec<String>,
-    ) {
-        self.with(|router| router.register(worker, incarnation, addr, capabilities));
+    ) -> Option<WorkerKey> {
+        self.with(|router| router.register(worker, incarnation, addr, capabilities))
     }
 
     /// A worker incarnation is gone.
@@ -341,7 +341,7 @@ pub(crate) struct Settled<H: TaskHandler> {
 
 /// The worker incarnation settling an attempt, and where its replies go.
 struct Caller<'a, H: TaskHandler> {
-    worker: Arc<str>,
+    worker: WorkerKey,
     incarnation: u64,
     replies: &'a mut Vec<Effect<H>>,
 }

@@ -13,8 +13,8 @@ use crate::TaskHandler;
 impl<H: TaskHandler> Router<H> {
     pub(crate) fn metrics(&self) -> PoolMetrics {
         let now = Instant::now();
-        let slots = self.workers.values();
-        let in_flight: usize = self.workers.values().map(|s| s.in_flight.len()).sum();
+        let slots = self.slots().map(|(_, slot)| slot);
+        let in_flight: usize = slots.clone().map(|s| s.in_flight.len()).sum();
         let reuse = if self.stats.attempts == 0 {
             0.0
         } else {
@@ -23,14 +23,13 @@ impl<H: TaskHandler> Router<H> {
         PoolMetrics {
             pool: PoolSection {
                 name: self.settings.name.clone(),
-                size: self.workers.values().filter(|s| !s.draining).count(),
+                size: slots.clone().filter(|s| !s.draining).count(),
                 uptime_ms: self.ms(now),
             },
             workers: WorkersSection {
-                total: self.workers.len(),
-                ready: self
-                    .workers
-                    .values()
+                total: slots.clone().count(),
+                ready: slots
+                    .clone()
                     .filter(|s| s.in_flight.is_empty() && self.eligible(s, None))
                     .count(),
                 busy: slots.clone().filter(|s| !s.in_flight.is_empty()).count(),
@@ -64,14 +63,19 @@ impl<H: TaskHandler> Router<H> {
                     .unwrap_or(HealthStatus::Healthy),
                 alerts: self.stats.alerts.iter().cloned().collect(),
             },
+            // By name, like every listing of workers.
             per_worker: self
-                .workers
+                .keys
                 .iter()
-                .map(|(id, s)| WorkerStatus {
+                .filter_map(|(name, &key)| {
+                    let worker = &self.workers[key];
+                    Some((name, worker.completed, worker.slot.as_ref()?))
+                })
+                .map(|(id, completed, s)| WorkerStatus {
                     id: id.to_string(),
                     incarnation: s.incarnation,
                     in_flight: s.in_flight.len(),
-                    completed: self.completed_by.get(id).copied().unwrap_or(0),
+                    completed,
                     health: s.health,
                     isolated: s.isolated,
                     draining: s.draining,
