@@ -74,8 +74,8 @@ pub use link::ChildLink;
 pub use runtime::{Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY};
 pub use strategies::{
     BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,
-    BreakersSnapshot, CircuitBreaker, FixedSampler, Liveness, LivenessConfig, MemoryConfig,
-    MemoryGuard, MemorySample, MemorySampler, SystemSampler, VictimPolicy,
+    BreakersSnapshot, ChildBreaker, CircuitBreaker, FixedSampler, Liveness, LivenessConfig,
+    MemoryConfig, MemoryGuard, MemorySample, MemorySampler, SystemSampler, VictimPolicy,
 };
 pub use supervisor::SupervisorRef;
 pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};

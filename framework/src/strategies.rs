@@ -7,7 +7,9 @@ mod liveness;
 mod memory;
 mod sampler;
 
-pub use breaker::{BreakerStrategy, BreakerStrategyConfig, Breakers, BreakersSnapshot};
+pub use breaker::{
+    BreakerStrategy, BreakerStrategyConfig, Breakers, BreakersSnapshot, ChildBreaker,
+};
 pub use circuit::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
 pub use liveness::{Liveness, LivenessConfig};
 pub use memory::{MemoryConfig, MemoryGuard, VictimPolicy};

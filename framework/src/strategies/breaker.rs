@@ -1,6 +1,7 @@
 //! Circuit breakers as a supervisor strategy, and their shared registry.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -28,64 +29,60 @@ pub struct BreakersSnapshot {
     pub dependencies: BTreeMap<String, BreakerSnapshot>,
 }
 
+/// One child's breaker; locked after the registry, never before it.
+type Cell = Arc<Mutex<CircuitBreaker>>;
+
+fn lock_cell(cell: &Mutex<CircuitBreaker>) -> MutexGuard<'_, CircuitBreaker> {
+    cell.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[derive(Debug)]
 struct Registry {
     config: BreakerStrategyConfig,
-    children: BTreeMap<String, CircuitBreaker>,
+    children: BTreeMap<String, Cell>,
     dependencies: BTreeMap<String, CircuitBreaker>,
-    opened: u64,
 }
 
 impl Registry {
-    fn record_outcome(
-        &mut self,
-        child: &str,
-        dependency: Option<&str>,
-        now: Instant,
-        success: bool,
-    ) {
-        match dependency {
-            Some(dependency) => {
-                self.record(true, dependency, now, success);
-                // A success through a dependency shows the child works too; a
-                // failure is the dependency's, but it still ends a probe the
-                // child's half-open breaker let through.
-                if success {
-                    self.record(false, child, now, true);
-                } else if let Some(breaker) = self.children.get_mut(child) {
-                    breaker.release_probe(now);
-                }
-            }
-            None => {
-                self.record(false, child, now, success);
-            }
-        }
-    }
-
-    fn entry(&mut self, dependency: bool, name: &str) -> &mut CircuitBreaker {
-        let (map, config) = if dependency {
-            (&mut self.dependencies, self.config.dependency)
-        } else {
-            (&mut self.children, self.config.child)
-        };
-        map.entry(name.to_owned()).or_insert_with(|| {
-            CircuitBreaker::new(config).expect("config validated when the registry was built")
+    fn child(&mut self, name: &str) -> &Cell {
+        let config = self.config.child;
+        self.children.entry(name.to_owned()).or_insert_with(|| {
+            Arc::new(Mutex::new(
+                CircuitBreaker::new(config).expect("config validated when the registry was built"),
+            ))
         })
     }
 
+    fn dependency(&mut self, name: &str) -> &mut CircuitBreaker {
+        let config = self.config.dependency;
+        self.dependencies.entry(name.to_owned()).or_insert_with(|| {
+            CircuitBreaker::new(config).expect("config validated when the registry was built")
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    registry: Mutex<Registry>,
+    /// How many times any breaker opened.
+    opened: AtomicU64,
+}
+
+impl Shared {
+    /// Records `success` on `breaker` (named `name`, of `kind`), logging a
+    /// change of state; returns the state.
     fn record(
-        &mut self,
-        dependency: bool,
+        &self,
+        breaker: &mut CircuitBreaker,
+        kind: &'static str,
         name: &str,
         now: Instant,
         success: bool,
     ) -> BreakerState {
-        let breaker = self.entry(dependency, name);
         let before = breaker.state(now);
         breaker.record(now, success);
         let after = breaker.state(now);
         if before != after {
-            let kind = if dependency { "dependency" } else { "child" };
             tracing::warn!(
                 breaker = name,
                 kind,
@@ -94,10 +91,43 @@ impl Registry {
                 "breaker changed state"
             );
             if after == BreakerState::Open {
-                self.opened += 1;
+                self.opened.fetch_add(1, Ordering::Relaxed);
             }
         }
         after
+    }
+
+    fn record_dependency(&self, dependency: &str, now: Instant, success: bool) -> BreakerState {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        self.record(
+            registry.dependency(dependency),
+            "dependency",
+            dependency,
+            now,
+            success,
+        )
+    }
+
+    /// An outcome of a call `child` made, through `dependency` if it names
+    /// one: a success through a dependency shows the child works too; a
+    /// failure is the dependency's, but it still ends a probe the child's
+    /// half-open breaker let through.
+    fn record_outcome(
+        &self,
+        name: &str,
+        child: &Mutex<CircuitBreaker>,
+        dependency: Option<&str>,
+        now: Instant,
+        success: bool,
+    ) {
+        if let Some(dependency) = dependency {
+            self.record_dependency(dependency, now, success);
+            if !success {
+                lock_cell(child).release_probe(now);
+                return;
+            }
+        }
+        self.record(&mut lock_cell(child), "child", name, now, success);
     }
 }
 
@@ -121,28 +151,62 @@ impl Registry {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Breakers {
-    inner: Arc<Mutex<Registry>>,
+    inner: Arc<Shared>,
 }
 
 impl Breakers {
     fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `child`'s breaker (created closed if it has none).
+    fn cell(&self, child: &str) -> Cell {
+        self.lock().child(child).clone()
+    }
+
+    /// A handle to `child`'s breaker (created closed if it has none), for
+    /// whoever consults it on every task: no lookup by name per call.
+    ///
+    /// ```
+    /// use candado::{BreakerState, BreakerStrategy, BreakerStrategyConfig};
+    /// # actix::System::new().block_on(async {
+    /// let breakers = BreakerStrategy::new(BreakerStrategyConfig::default())
+    ///     .unwrap()
+    ///     .breakers();
+    /// let worker = breakers.child("worker-0");
+    /// let now = tokio::time::Instant::now();
+    /// for _ in 0..5 {
+    ///     worker.record_outcome_at(None, false, now);
+    /// }
+    /// assert_eq!(worker.state_at(now), BreakerState::Open);
+    /// assert_eq!(breakers.child_state("worker-0"), Some(BreakerState::Open));
+    /// # });
+    /// ```
+    pub fn child(&self, child: &str) -> ChildBreaker {
+        ChildBreaker {
+            name: child.into(),
+            cell: self.cell(child),
+            shared: self.inner.clone(),
+        }
     }
 
     /// Whether a call through `dependency` may go ahead now.
     pub fn allow_dependency(&self, dependency: &str) -> bool {
-        self.lock().entry(true, dependency).allow(Instant::now())
+        self.lock().dependency(dependency).allow(Instant::now())
     }
 
     /// Reports the outcome of a call through `dependency`; returns the breaker's state.
     pub fn record_dependency(&self, dependency: &str, success: bool) -> BreakerState {
-        self.lock()
-            .record(true, dependency, Instant::now(), success)
+        self.inner
+            .record_dependency(dependency, Instant::now(), success)
     }
 
     /// Whether work may be routed to `child` now (counts a probe when half-open).
     pub fn allow_child(&self, child: &str) -> bool {
-        self.lock().entry(false, child).allow(Instant::now())
+        lock_cell(&self.cell(child)).allow(Instant::now())
     }
 
     /// State of the breaker of `dependency`, if it has one.
@@ -181,14 +245,17 @@ impl Breakers {
         success: bool,
         now: Instant,
     ) {
-        self.lock().record_outcome(child, dependency, now, success);
+        let cell = self.cell(child);
+        self.inner
+            .record_outcome(child, &cell, dependency, now, success);
     }
 
     /// Gives back a probe of `child`'s half-open breaker that
     /// [`allow_child`](Self::allow_child) granted but no work used.
     pub fn release_child(&self, child: &str) {
-        if let Some(breaker) = self.lock().children.get_mut(child) {
-            breaker.release_probe(Instant::now());
+        let cell = self.lock().children.get(child).cloned();
+        if let Some(cell) = cell {
+            lock_cell(&cell).release_probe(Instant::now());
         }
     }
 
@@ -200,30 +267,36 @@ impl Breakers {
     /// [`child_state`](Self::child_state) at `now`, a time the caller has
     /// already read.
     pub fn child_state_at(&self, child: &str, now: Instant) -> Option<BreakerState> {
-        self.lock().children.get_mut(child).map(|b| b.state(now))
+        let cell = self.lock().children.get(child).cloned()?;
+        let state = lock_cell(&cell).state(now);
+        Some(state)
     }
 
     /// How many times any breaker opened.
     pub fn opened_total(&self) -> u64 {
-        self.lock().opened
+        self.inner.opened.load(Ordering::Relaxed)
     }
 
     /// Saves every breaker (open ones keep their remaining cooldown).
     pub fn snapshot(&self) -> BreakersSnapshot {
         let now = Instant::now();
         let mut registry = self.lock();
-        let save = |map: &mut BTreeMap<String, CircuitBreaker>| {
-            map.iter_mut()
-                .map(|(name, b)| (name.clone(), b.snapshot(now)))
-                .collect()
-        };
         BreakersSnapshot {
-            children: save(&mut registry.children),
-            dependencies: save(&mut registry.dependencies),
+            children: registry
+                .children
+                .iter()
+                .map(|(name, cell)| (name.clone(), lock_cell(cell).snapshot(now)))
+                .collect(),
+            dependencies: registry
+                .dependencies
+                .iter_mut()
+                .map(|(name, b)| (name.clone(), b.snapshot(now)))
+                .collect(),
         }
     }
 
-    /// Replaces every breaker with the saved ones.
+    /// Replaces every breaker with the saved ones. Children missing from
+    /// `saved` start over closed. On error nothing changes.
     pub fn restore(&self, saved: &BreakersSnapshot) -> Result<(), SpecError> {
         let now = Instant::now();
         let mut registry = self.lock();
@@ -234,16 +307,29 @@ impl Breakers {
                 .map(|(name, s)| Ok((name.clone(), CircuitBreaker::restore(config, s, now)?)))
                 .collect::<Result<BTreeMap<_, _>, SpecError>>()
         };
-        registry.children = load(&saved.children, config.child)?;
+        let mut children = load(&saved.children, config.child)?;
         registry.dependencies = load(&saved.dependencies, config.dependency)?;
+        // Handles given out keep working: their breakers change in place.
+        for (name, cell) in &registry.children {
+            *lock_cell(cell) = match children.remove(name) {
+                Some(restored) => restored,
+                None => CircuitBreaker::new(config.child)
+                    .expect("config validated when the registry was built"),
+            };
+        }
+        for (name, restored) in children {
+            registry
+                .children
+                .insert(name, Arc::new(Mutex::new(restored)));
+        }
         Ok(())
     }
 
     fn child_verdict(&self, child: &str, now: Instant) -> Verdict {
-        let mut registry = self.lock();
-        let Some(breaker) = registry.children.get_mut(child) else {
+        let Some(cell) = self.lock().children.get(child).cloned() else {
             return Verdict::Healthy;
         };
+        let mut breaker = lock_cell(&cell);
         match breaker.state(now) {
             BreakerState::Closed => Verdict::Healthy,
             BreakerState::HalfOpen => Verdict::Degraded {
@@ -254,6 +340,40 @@ impl Breakers {
                 reason: format!("breaker open (opening #{})", breaker.opens()),
             },
         }
+    }
+}
+
+/// A handle to one child's breaker (see [`Breakers::child`]), shared with
+/// the [`Breakers`] it came from: what it records, they see, and restoring
+/// the [`Breakers`] changes it in place.
+#[derive(Debug, Clone)]
+pub struct ChildBreaker {
+    name: Arc<str>,
+    cell: Cell,
+    shared: Arc<Shared>,
+}
+
+impl ChildBreaker {
+    /// The breaker's state at `now`.
+    pub fn state_at(&self, now: Instant) -> BreakerState {
+        lock_cell(&self.cell).state(now)
+    }
+
+    /// Whether work may be routed to the child at `now` (counts a probe
+    /// when half-open).
+    pub fn allow_at(&self, now: Instant) -> bool {
+        lock_cell(&self.cell).allow(now)
+    }
+
+    /// Gives back a probe [`allow_at`](Self::allow_at) granted but no work used.
+    pub fn release_probe_at(&self, now: Instant) {
+        lock_cell(&self.cell).release_probe(now);
+    }
+
+    /// [`Breakers::record_outcome_at`] for this child.
+    pub fn record_outcome_at(&self, dependency: Option<&str>, success: bool, now: Instant) {
+        self.shared
+            .record_outcome(&self.name, &self.cell, dependency, now, success);
     }
 }
 
@@ -281,12 +401,14 @@ impl BreakerStrategy {
         config.dependency.validate()?;
         Ok(Self {
             breakers: Breakers {
-                inner: Arc::new(Mutex::new(Registry {
-                    config,
-                    children: BTreeMap::new(),
-                    dependencies: BTreeMap::new(),
-                    opened: 0,
-                })),
+                inner: Arc::new(Shared {
+                    registry: Mutex::new(Registry {
+                        config,
+                        children: BTreeMap::new(),
+                        dependencies: BTreeMap::new(),
+                    }),
+                    opened: AtomicU64::new(0),
+                }),
             },
             children: HashMap::new(),
         })
@@ -329,8 +451,7 @@ impl HealthStrategy for BreakerStrategy {
                 success,
             } => {
                 self.breakers
-                    .lock()
-                    .record_outcome(child, dependency.as_deref(), now, *success);
+                    .record_outcome_at(child, dependency.as_deref(), *success, now);
                 self.report(now, child, out);
             }
             _ => {}
@@ -342,5 +463,66 @@ impl HealthStrategy for BreakerStrategy {
         for child in children {
             self.report(now, &child, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn breakers() -> Breakers {
+        BreakerStrategy::new(BreakerStrategyConfig::default())
+            .unwrap()
+            .breakers()
+    }
+
+    #[test]
+    fn a_child_handle_and_the_registry_see_the_same_breaker() {
+        let breakers = breakers();
+        let handle = breakers.child("w");
+        let now = Instant::now();
+        for _ in 0..4 {
+            handle.record_outcome_at(None, false, now);
+        }
+        breakers.record_outcome_at("w", None, false, now);
+        assert_eq!(handle.state_at(now), BreakerState::Open);
+        assert_eq!(breakers.child_state_at("w", now), Some(BreakerState::Open));
+        assert_eq!(breakers.opened_total(), 1);
+        // A failure through a dependency is the dependency's, not the child's.
+        let other = breakers.child("x");
+        for _ in 0..5 {
+            other.record_outcome_at(Some("db"), false, now);
+        }
+        assert_eq!(other.state_at(now), BreakerState::Closed);
+        assert_eq!(breakers.dependency_state("db"), Some(BreakerState::Open));
+        assert_eq!(breakers.opened_total(), 2);
+    }
+
+    #[test]
+    fn restoring_changes_the_breakers_behind_handles_in_place() {
+        let breakers = breakers();
+        let (open, kept) = (breakers.child("open"), breakers.child("kept"));
+        let now = Instant::now();
+        let saved = {
+            for _ in 0..5 {
+                kept.record_outcome_at(None, false, now);
+            }
+            let mut saved = breakers.snapshot();
+            saved.children.remove("open");
+            saved
+        };
+        for _ in 0..5 {
+            open.record_outcome_at(None, false, now);
+        }
+        assert_eq!(open.state_at(now), BreakerState::Open);
+        breakers.restore(&saved).unwrap();
+        // Missing from the snapshot: starts over closed.
+        assert_eq!(open.state_at(now), BreakerState::Closed);
+        // Saved open: still open until its cooldown ends.
+        assert_eq!(kept.state_at(now), BreakerState::Open);
+        assert!(!kept.allow_at(now));
+        assert!(kept.allow_at(now + Duration::from_secs(60)));
     }
 }

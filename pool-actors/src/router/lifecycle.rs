@@ -58,6 +58,7 @@ impl<H: TaskHandler> Router<H> {
                     name: worker.clone(),
                     slot: None,
                     completed: 0,
+                    breaker: self.breakers.as_ref().map(|b| b.child(&worker)),
                 });
                 self.keys.insert(worker, key);
                 key

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use candado::{Alert, Backoff, BreakerState, Breakers, HealthStatus};
+use candado::{Alert, Backoff, BreakerState, Breakers, ChildBreaker, HealthStatus};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -157,6 +157,8 @@ struct Worker<H: TaskHandler> {
     slot: Option<Slot<H>>,
     /// Tasks it completed, across incarnations.
     completed: u64,
+    /// Its circuit breaker, if the pool has breakers.
+    breaker: Option<ChildBreaker>,
 }
 
 struct Slot<H: TaskHandler> {
@@ -409,8 +411,8 @@ impl<H: TaskHandler> Router<H> {
                         // cooldown ends (then probes may go through), and give
                         // back the worker's probe if it took one.
                         if probe {
-                            if let Some(breakers) = &self.breakers {
-                                breakers.release_child(self.name(worker));
+                            if let Some(breaker) = &self.workers[worker].breaker {
+                                breaker.release_probe_at(self.now);
                             }
                         }
                         self.queues.remove(id);
@@ -523,10 +525,10 @@ impl<H: TaskHandler> Router<H> {
             }?;
             let half_open = state == Some(BreakerState::HalfOpen);
             if half_open
-                && !self
-                    .breakers
+                && !self.workers[candidate]
+                    .breaker
                     .as_ref()
-                    .is_some_and(|b| b.allow_child(self.name(candidate)))
+                    .is_some_and(|b| b.allow_at(self.now))
             {
                 refused.push(candidate);
                 continue;
@@ -537,10 +539,8 @@ impl<H: TaskHandler> Router<H> {
     }
 
     fn breaker_state(&self, worker: WorkerKey) -> Option<BreakerState> {
-        let now = self.now;
-        self.breakers
-            .as_ref()
-            .and_then(|b| b.child_state_at(self.name(worker), now))
+        let breaker = self.workers[worker].breaker.as_ref()?;
+        Some(breaker.state_at(self.now))
     }
 
     fn dispatch(&mut self, id: TaskId, worker: WorkerKey) {
@@ -614,13 +614,16 @@ impl<H: TaskHandler> Router<H> {
         self.refresh_room(done.worker);
         // The router sees every outcome first-hand: it feeds the breakers
         // itself, sparing the supervisor a message per task.
-        if let Some(breakers) = &self.breakers {
+        if let Some(breaker) = self
+            .workers
+            .get(done.worker)
+            .and_then(|w| w.breaker.as_ref())
+        {
             let dependency = self
                 .tasks
                 .get(&done.id)
                 .and_then(|r| r.options.dependency.as_deref());
-            let worker = self.name(done.worker);
-            breakers.record_outcome_at(worker, dependency, done.result.is_ok(), self.now);
+            breaker.record_outcome_at(dependency, done.result.is_ok(), self.now);
         }
         match done.result {
             Ok(output) => self.complete(done.id, output, done.worker, done.attempt),

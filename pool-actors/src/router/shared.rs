@@ -85,12 +85,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// Runs `f` under the lock (after accepting what waits in the intake,
     /// and followed by a dispatch), then delivers what it produced.
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
+        let now = Instant::now();
         let router = self
             .shared
             .router
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (out, _) = self.locked(router, None, f);
+        let (out, _) = self.locked(router, now, None, f);
         self.after_unlock();
         out
     }
@@ -122,10 +123,13 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// if any (its next task comes back with the result instead of as a
     /// message): accepts what waits in the intake and the settled queue,
     /// releases due retries, runs `f`, dispatches, then unlocks and
-    /// delivers what it produced.
+    /// delivers what it produced. `now` is read before the lock is taken,
+    /// to keep the system call out of the time the lock is held; the
+    /// router's time never goes back.
     fn locked<R>(
         &self,
         mut router: MutexGuard<'_, Router<H>>,
+        now: Instant,
         caller: Option<Caller<'_, H>>,
         f: impl FnOnce(&mut Router<H>) -> R,
     ) -> (R, Option<Run<H::Task>>) {
@@ -133,7 +137,7 @@ impl<H: TaskHandler> SharedRouter<H> {
             Some(c) => (Some((c.worker, c.incarnation)), Some(c.replies)),
             None => (None, None),
         };
-        router.now = Instant::now();
+        router.now = router.now.max(now);
         router.caller = caller;
         self.accept_waiting(&mut router);
         // Retries whose time has come go back to the queue with whoever
@@ -208,10 +212,13 @@ impl<H: TaskHandler> SharedRouter<H> {
                 self.shared.clock.notify_one();
                 return;
             }
+            let now = Instant::now();
             let Some(router) = self.try_lock() else {
                 return;
             };
-            self.locked(router, None, |router| router.busy_at = Some(router.now));
+            self.locked(router, now, None, |router| {
+                router.busy_at = Some(router.now)
+            });
             rounds += 1;
         }
     }
@@ -241,8 +248,11 @@ impl<H: TaskHandler> SharedRouter<H> {
         if self.shared.room.load(Ordering::SeqCst)
             || self.shared.gauges.closed.load(Ordering::SeqCst)
         {
+            let now = Instant::now();
             if let Some(router) = self.try_lock() {
-                self.locked(router, None, |router| router.busy_at = Some(router.now));
+                self.locked(router, now, None, |router| {
+                    router.busy_at = Some(router.now)
+                });
             }
             self.after_unlock();
         }
@@ -270,8 +280,9 @@ impl<H: TaskHandler> SharedRouter<H> {
             router.busy_at = Some(router.now);
             (router.now, router.queued())
         };
+        let now = Instant::now();
         let ((now, queued), next) = match self.try_lock_spinning() {
-            Some(router) => self.locked(router, Some(caller), |router| {
+            Some(router) => self.locked(router, now, Some(caller), |router| {
                 router.on_done(done);
                 report(router)
             }),
@@ -280,7 +291,7 @@ impl<H: TaskHandler> SharedRouter<H> {
                 self.announce();
                 // The holder may have let go in the meantime.
                 let router = self.try_lock()?;
-                self.locked(router, Some(caller), report)
+                self.locked(router, now, Some(caller), report)
             }
         };
         self.after_unlock();
