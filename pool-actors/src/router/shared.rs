@@ -2,10 +2,11 @@
 //! that drives its timers.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::sync::{Arc, Weak};
 
 use actix::{Addr, ArbiterHandle};
 use crossbeam_queue::SegQueue;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
@@ -86,11 +87,7 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// and followed by a dispatch), then delivers what it produced.
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
         let now = Instant::now();
-        let router = self
-            .shared
-            .router
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let router = self.shared.router.lock();
         let (out, _) = self.locked(router, now, None, f);
         self.after_unlock();
         out
@@ -100,19 +97,19 @@ impl<H: TaskHandler> SharedRouter<H> {
     /// everything queued before letting go (see [`after_unlock`](Self::after_unlock)),
     /// so a caller that finds it taken leaves its work queued and carries on.
     fn try_lock(&self) -> Option<MutexGuard<'_, Router<H>>> {
-        match self.shared.router.try_lock() {
-            Ok(router) => Some(router),
-            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        self.shared.router.try_lock()
     }
 
     /// [`try_lock`](Self::try_lock), trying again for about as long as the
-    /// lock is usually held before giving up.
+    /// lock is usually held before giving up. It watches the lock with
+    /// plain reads and tries to take it only once it looks free, so the
+    /// holder keeps the lock's cache line while it works.
     fn try_lock_spinning(&self) -> Option<MutexGuard<'_, Router<H>>> {
         for _ in 0..SPINS {
-            if let Some(router) = self.try_lock() {
-                return Some(router);
+            if !self.shared.router.is_locked() {
+                if let Some(router) = self.try_lock() {
+                    return Some(router);
+                }
             }
             std::hint::spin_loop();
         }
