@@ -117,7 +117,10 @@ impl ReadyQueues {
         };
         if let Some(heap) = self.heaps.get_mut(&entry.capability) {
             heap.remove(&id);
-            if heap.is_empty() {
+            // The heap for any worker stays (a queue that keeps running
+            // empty would otherwise build a new one per task); emptied
+            // capability heaps go, so odd capabilities do not pile up.
+            if heap.is_empty() && entry.capability.is_some() {
                 self.heaps.remove(&entry.capability);
             }
         }
