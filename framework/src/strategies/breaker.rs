@@ -69,6 +69,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Records `success` on `breaker` (named `name`, of `kind`), logging a
     /// change of state; returns the state.
     fn record(
@@ -98,7 +102,7 @@ impl Shared {
     }
 
     fn record_dependency(&self, dependency: &str, now: Instant, success: bool) -> BreakerState {
-        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let mut registry = self.registry();
         self.record(
             registry.dependency(dependency),
             "dependency",
@@ -156,15 +160,17 @@ pub struct Breakers {
 
 impl Breakers {
     fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.inner
-            .registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.registry()
     }
 
     /// `child`'s breaker (created closed if it has none).
     fn cell(&self, child: &str) -> Cell {
         self.lock().child(child).clone()
+    }
+
+    /// `child`'s breaker, if it has one.
+    fn existing_cell(&self, child: &str) -> Option<Cell> {
+        self.lock().children.get(child).cloned()
     }
 
     /// A handle to `child`'s breaker (created closed if it has none), for
@@ -253,8 +259,7 @@ impl Breakers {
     /// Gives back a probe of `child`'s half-open breaker that
     /// [`allow_child`](Self::allow_child) granted but no work used.
     pub fn release_child(&self, child: &str) {
-        let cell = self.lock().children.get(child).cloned();
-        if let Some(cell) = cell {
+        if let Some(cell) = self.existing_cell(child) {
             lock_cell(&cell).release_probe(Instant::now());
         }
     }
@@ -267,7 +272,7 @@ impl Breakers {
     /// [`child_state`](Self::child_state) at `now`, a time the caller has
     /// already read.
     pub fn child_state_at(&self, child: &str, now: Instant) -> Option<BreakerState> {
-        let cell = self.lock().children.get(child).cloned()?;
+        let cell = self.existing_cell(child)?;
         let state = lock_cell(&cell).state(now);
         Some(state)
     }
@@ -326,7 +331,7 @@ impl Breakers {
     }
 
     fn child_verdict(&self, child: &str, now: Instant) -> Verdict {
-        let Some(cell) = self.lock().children.get(child).cloned() else {
+        let Some(cell) = self.existing_cell(child) else {
             return Verdict::Healthy;
         };
         let mut breaker = lock_cell(&cell);
