@@ -142,13 +142,24 @@ impl<H: TaskHandler> PoolBuilder<H> {
         };
         let advertised: HashSet<String> = (0..config.max_size).flat_map(&capabilities_of).collect();
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
-            let (factory, router, yield_every) =
-                (self.factory.clone(), router.clone(), config.yield_every);
+            let (factory, router, yield_every, batch) = (
+                self.factory.clone(),
+                router.clone(),
+                config.yield_every,
+                config.batch,
+            );
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
                 let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
                 ChildSpec::worker(worker_id(n), move |link| {
-                    PoolWorker::new(link, factory(), router.clone(), caps.clone(), yield_every)
+                    PoolWorker::new(
+                        link,
+                        factory(),
+                        router.clone(),
+                        caps.clone(),
+                        yield_every,
+                        batch,
+                    )
                 })
                 .shutdown(shutdown)
             })

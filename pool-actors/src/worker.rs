@@ -15,6 +15,7 @@
 //! get theirs at once.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -28,7 +29,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
 use candado::ChildLink;
 use rustc_hash::FxHashMap;
 
-use crate::router::{Done, Effect, Settled, SharedRouter, WorkerKey};
+use crate::router::{Caller, CallerWants, Done, Effect, Settled, SharedRouter, WorkerKey};
 use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
@@ -72,6 +73,11 @@ const STAMP_EVERY: Duration = Duration::from_millis(10);
 /// included).
 const BURST: u32 = 32;
 
+/// A worker whose attempts took less than this each, on average, since it
+/// last settled with the router counts as running short tasks: while tasks
+/// queue up, it takes a batch of them at a time (see [`Local::batch`]).
+const SHORT_TASK: Duration = Duration::from_millis(1);
+
 /// The key of a worker the router does not know: its reports are ignored.
 const UNREGISTERED: WorkerKey = WorkerKey::MAX;
 
@@ -86,6 +92,8 @@ struct Local<H: TaskHandler> {
     handler: RefCell<H>,
     router: SharedRouter<H>,
     yield_every: u32,
+    /// Tasks it may take at once while tasks queue up and its own are short.
+    batch: usize,
     running: RefCell<FxHashMap<TaskId, Running>>,
     /// The actor, to crash it from an attempt task.
     actor: RefCell<Option<WeakAddr<PoolWorker<H>>>>,
@@ -95,6 +103,43 @@ struct Local<H: TaskHandler> {
     stamped: Cell<Option<tokio::time::Instant>>,
     /// Replies held until the worker pauses (see the module docs).
     replies: RefCell<Vec<Effect<H>>>,
+    /// Finished attempts not reported to the router yet: a worker running
+    /// a batch reports the batch at once.
+    reports: RefCell<Vec<Done<H::Output>>>,
+    /// Tasks handed over in a batch and not started yet, in order.
+    ahead: RefCell<VecDeque<Run<H::Task>>>,
+    /// How fast its attempts have been going.
+    pace: Cell<Pace>,
+}
+
+/// How fast a worker's attempts go, measured between its calls to the
+/// router (whose clock it reads anyway).
+#[derive(Debug, Clone, Copy, Default)]
+struct Pace {
+    /// The router's time at the last call.
+    settled_at: Option<tokio::time::Instant>,
+    /// Attempts finished since.
+    finished: u32,
+    /// Whether they took under [`SHORT_TASK`] each, on average.
+    short: bool,
+}
+
+impl Pace {
+    fn finished_one(mut self) -> Self {
+        self.finished += 1;
+        self
+    }
+
+    fn settled(self, now: tokio::time::Instant) -> Self {
+        let short = self
+            .settled_at
+            .is_some_and(|at| now.duration_since(at) < SHORT_TASK * self.finished.max(1));
+        Self {
+            settled_at: Some(now),
+            finished: 0,
+            short,
+        }
+    }
 }
 
 impl<H: TaskHandler> Drop for Local<H> {
@@ -130,6 +175,7 @@ impl<H: TaskHandler> PoolWorker<H> {
         router: SharedRouter<H>,
         capabilities: Vec<String>,
         yield_every: u32,
+        batch: usize,
     ) -> Self {
         let id: Arc<str> = link.id().into();
         let incarnation = link.incarnation();
@@ -147,11 +193,15 @@ impl<H: TaskHandler> PoolWorker<H> {
                 handler: RefCell::new(handler),
                 router,
                 yield_every,
+                batch,
                 running: RefCell::default(),
                 actor: RefCell::default(),
                 unstamped: Cell::new(0),
                 stamped: Cell::new(None),
                 replies: RefCell::default(),
+                reports: RefCell::default(),
+                ahead: RefCell::default(),
+                pace: Cell::default(),
             }),
             capabilities,
         }
@@ -179,6 +229,20 @@ impl<H: TaskHandler> Drop for PoolWorker<H> {
         for (_, running) in self.local.running.borrow_mut().drain() {
             running.cancelled.store(true, Ordering::Relaxed);
             running.handle.abort();
+        }
+        // Attempts that finished are reported, and tasks not started are
+        // handed back (they cost no attempt), before the router hears that
+        // this incarnation is gone and fails the attempts it still holds.
+        self.local.report();
+        let unstarted: Vec<(TaskId, u32)> = std::mem::take(&mut *self.local.ahead.borrow_mut())
+            .into_iter()
+            .map(|run| (run.id, run.attempt))
+            .collect();
+        if !unstarted.is_empty() {
+            let local = &self.local;
+            local
+                .router
+                .hand_back(local.key.get(), local.incarnation, unstarted);
         }
     }
 }
@@ -229,8 +293,9 @@ impl<H: TaskHandler> Handler<Cancel> for PoolWorker<H> {
     }
 }
 
-/// Runs `run`, reports it, and keeps going with whatever next task the
-/// router hands this worker in the same call.
+/// Runs `run`, and keeps going with the tasks the router hands this worker
+/// when it reports: one at a time, or, for short tasks while tasks queue up,
+/// a batch, reported together once it is done.
 async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>) {
     let mut in_a_row = 0;
     loop {
@@ -247,21 +312,28 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
                 return;
             }
         };
-        let done = Done {
+        local.reports.borrow_mut().push(Done {
             worker: local.key.get(),
             incarnation: local.incarnation,
             id,
             attempt,
             result,
+        });
+        local.unstamped.set(local.unstamped.get() + 1);
+        local.pace.set(local.pace.get().finished_one());
+        let (next, settled) = match local.next_ahead() {
+            Some(next) => (Some(next), None),
+            None => {
+                let settled = local.settle(local.wants(), &mut local.ahead.borrow_mut());
+                (local.next_ahead(), settled)
+            }
         };
-        let settled = local.router.done(done, &mut local.replies.borrow_mut());
-        let queued = settled.as_ref().map_or(0, |s| s.queued);
-        let Some(next) = local.carry_on(id, settled) else {
+        let Some(next) = local.carry_on(id, next, settled.as_ref()) else {
             return;
         };
         run = next;
         in_a_row += 1;
-        if queued < BURST as usize {
+        if settled.is_some_and(|s| s.queued < BURST as usize) {
             // The queue runs low: submitters need their replies to send more.
             local.send_replies();
         }
@@ -274,25 +346,82 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
 }
 
 impl<H: TaskHandler> Local<H> {
-    /// After attempt `id` was reported: moves its slot to the task the
-    /// router handed back and returns it, or, with no next task (or the
-    /// report left for the lock's holder to settle), does the bookkeeping
-    /// of a worker that runs out of work; its next task comes as a message.
-    fn carry_on(&self, id: TaskId, settled: Option<Settled<H>>) -> Option<Run<H::Task>> {
-        let (next, now) = match settled {
-            Some(Settled { next, now, .. }) => (next, now),
-            None => (None, tokio::time::Instant::now()),
-        };
-        self.unstamped.set(self.unstamped.get() + 1);
+    /// The next task handed over in a batch and not abandoned meanwhile
+    /// (the router settled those itself), its timeout started now: it
+    /// waited for the ones before it.
+    fn next_ahead(&self) -> Option<Run<H::Task>> {
+        let mut ahead = self.ahead.borrow_mut();
+        while let Some(mut run) = ahead.pop_front() {
+            if !run.cancelled.load(Ordering::Relaxed) {
+                run.deadline = run.deadline.max(tokio::time::Instant::now() + run.timeout);
+                return Some(run);
+            }
+        }
+        None
+    }
+
+    /// What this worker asks of the router when it reports: a batch of
+    /// tasks if its tasks are short, else one.
+    fn wants(&self) -> CallerWants {
+        let batch = if self.pace.get().short { self.batch } else { 1 };
+        CallerWants {
+            worker: self.key.get(),
+            incarnation: self.incarnation,
+            batch,
+        }
+    }
+
+    /// Reports the finished attempts held, asking for `wants` next tasks
+    /// (added to `runs`); `None` if the reports were left to the lock's
+    /// holder.
+    fn settle(&self, wants: CallerWants, runs: &mut VecDeque<Run<H::Task>>) -> Option<Settled> {
+        let settled = self.router.settle(
+            &mut self.reports.borrow_mut(),
+            Caller {
+                wants,
+                replies: &mut self.replies.borrow_mut(),
+                runs,
+            },
+        );
+        if let Some(settled) = &settled {
+            self.pace.set(self.pace.get().settled(settled.now));
+        }
+        settled
+    }
+
+    /// Reports the finished attempts held, taking no task back (this
+    /// worker is still busy, or going away), and delivers the replies.
+    fn report(&self) {
+        if !self.reports.borrow().is_empty() {
+            let wants = CallerWants {
+                batch: 0,
+                ..self.wants()
+            };
+            self.settle(wants, &mut VecDeque::new());
+        }
+        self.send_replies();
+    }
+
+    /// After attempt `id` ended: moves its slot to `next` and returns it,
+    /// or, with no next task (or the reports left for the lock's holder to
+    /// settle), does the bookkeeping of a worker that runs out of work;
+    /// its next task comes as a message. `settled` is the router's answer
+    /// if the worker just called it.
+    fn carry_on(
+        &self,
+        id: TaskId,
+        next: Option<Run<H::Task>>,
+        settled: Option<&Settled>,
+    ) -> Option<Run<H::Task>> {
         let mut running = self.running.borrow_mut();
         // Cancelling an attempt aborts this task, so its entry is still here.
         let Some(this) = running.remove(&id) else {
             drop(running);
-            self.send_replies();
+            self.report();
             return None;
         };
         match next {
-            Some(next) if !next.cancelled.load(Ordering::Relaxed) => {
+            Some(next) => {
                 let cancelled = next.cancelled.clone();
                 running.insert(
                     next.id,
@@ -302,15 +431,18 @@ impl<H: TaskHandler> Local<H> {
                     },
                 );
                 drop(running);
-                if self.stamped.get().is_none_or(|at| now >= at + STAMP_EVERY) {
-                    self.stamp(now);
+                if let Some(&Settled { now, .. }) = settled {
+                    if self.stamped.get().is_none_or(|at| now >= at + STAMP_EVERY) {
+                        self.stamp(now);
+                    }
                 }
                 Some(next)
             }
-            _ => {
+            None => {
                 let left = running.len();
                 drop(running);
-                self.send_replies();
+                self.report();
+                let now = settled.map_or_else(tokio::time::Instant::now, |s| s.now);
                 self.stamp(now);
                 self.link.set_in_flight(left as u64);
                 if left == 0 {
@@ -354,8 +486,9 @@ impl<H: TaskHandler> Local<H> {
         {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => {
-                // The task waits: nobody should wait for the replies held.
-                self.send_replies();
+                // The task waits: nobody should wait for the reports and
+                // replies held.
+                self.report();
                 attempt.await
             }
         };

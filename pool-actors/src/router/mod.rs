@@ -47,7 +47,7 @@ mod shared;
 mod snapshot;
 
 pub(crate) use lifecycle::WorkerNews;
-pub(crate) use shared::{Settled, SharedRouter};
+pub(crate) use shared::{Caller, Settled, SharedRouter};
 
 /// How long after the last call the clock leaves due retries to callers.
 const RETRY_SLACK: Duration = Duration::from_millis(10);
@@ -236,11 +236,21 @@ pub(crate) struct Router<H: TaskHandler> {
     stats: Stats,
     /// Delivered once the lock is released.
     effects: Vec<Effect<H>>,
-    /// The worker incarnation making the current call (settling an
-    /// attempt): its next task is handed back directly, not sent.
-    caller: Option<(WorkerKey, u64)>,
-    /// The next task for `caller`.
-    handback: Option<Run<H::Task>>,
+    /// The worker incarnation making the current call (settling attempts):
+    /// its next tasks are handed back directly, not sent.
+    caller: Option<CallerWants>,
+    /// The next tasks for `caller`.
+    handback: Vec<Run<H::Task>>,
+}
+
+/// A worker incarnation settling attempts, and how many tasks it takes back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallerWants {
+    pub(crate) worker: WorkerKey,
+    pub(crate) incarnation: u64,
+    /// Tasks it may be handed at once while the queue is backed up (0: none,
+    /// it is still busy; 1: its next task only).
+    pub(crate) batch: usize,
 }
 
 impl<H: TaskHandler> Router<H> {
@@ -278,7 +288,7 @@ impl<H: TaskHandler> Router<H> {
             stats: Stats::default(),
             effects: Vec::new(),
             caller: None,
-            handback: None,
+            handback: Vec::new(),
         }
     }
 
@@ -418,12 +428,58 @@ impl<H: TaskHandler> Router<H> {
                         self.queues.remove(id);
                         self.delay(until, id);
                     } else {
-                        self.dispatch(id, worker);
+                        self.dispatch(id, worker, 1);
                     }
                     continue 'dispatch;
                 }
             }
             return;
+        }
+    }
+
+    /// While every worker is busy and tasks still wait, hands the calling
+    /// worker (which was just given its next task) more of the best ones, up
+    /// to the batch it asked for: it runs them one after another and
+    /// reports them together, so the lock is taken once per batch instead
+    /// of once per task. Stops at the first task it may not take without
+    /// the checks a normal dispatch makes (a capability it lacks, a
+    /// dependency behind a breaker, its own breaker not closed).
+    pub(crate) fn top_up_caller(&mut self) {
+        let Some(caller) = self.caller else {
+            return;
+        };
+        if self.handback.is_empty() || caller.batch <= 1 || !self.free.is_empty() {
+            return;
+        }
+        if self
+            .breaker_state(caller.worker)
+            .is_some_and(|state| state != BreakerState::Closed)
+        {
+            return;
+        }
+        while self.handback.len() < caller.batch {
+            let Some((capability, id, _)) = self.queues.head_below(None) else {
+                return;
+            };
+            let Some(slot) = self.slot(caller.worker) else {
+                return;
+            };
+            let takes = !slot.draining
+                && !slot.isolated
+                && slot.health != HealthStatus::Critical
+                && capability.is_none_or(|c| slot.capabilities.contains(&c))
+                && self
+                    .tasks
+                    .get(&id)
+                    .is_some_and(|r| r.options.dependency.is_none());
+            if !takes {
+                return;
+            }
+            let before = self.handback.len();
+            self.dispatch(id, caller.worker, caller.batch);
+            if self.handback.len() == before {
+                return;
+            }
         }
     }
 
@@ -543,7 +599,11 @@ impl<H: TaskHandler> Router<H> {
         Some(breaker.state_at(self.now))
     }
 
-    fn dispatch(&mut self, id: TaskId, worker: WorkerKey) {
+    /// Starts task `id`'s next attempt on `worker`. The attempt goes back to
+    /// the calling worker with the result of its call if it is that worker
+    /// and fewer than `handback_room` tasks are handed back so far, and
+    /// goes as a message otherwise.
+    fn dispatch(&mut self, id: TaskId, worker: WorkerKey, handback_room: usize) {
         self.queues.remove(id);
         self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
         let now = self.now;
@@ -576,13 +636,12 @@ impl<H: TaskHandler> Router<H> {
             deadline: now + timeout,
             cancelled,
         };
-        let to_caller = self.handback.is_none()
-            && self
-                .caller
-                .as_ref()
-                .is_some_and(|&(w, i)| i == slot.incarnation && w == worker);
+        let to_caller = self.handback.len() < handback_room
+            && self.caller.is_some_and(|c| {
+                c.batch > 0 && c.incarnation == slot.incarnation && c.worker == worker
+            });
         if to_caller {
-            self.handback = Some(run);
+            self.handback.push(run);
         } else {
             self.effects.push(Effect::Run(slot.addr.clone(), run));
         }
@@ -591,17 +650,51 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
+    /// Whether `attempt` of task `id` is the one the router waits for from
+    /// worker incarnation (`worker`, `incarnation`).
+    fn is_current(&self, id: TaskId, attempt: u32, worker: WorkerKey, incarnation: u64) -> bool {
+        self.tasks.get(&id).is_some_and(|r| {
+            r.attempts.len() + 1 == attempt as usize
+                && r.running
+                    .as_ref()
+                    .is_some_and(|run| run.worker == worker && run.incarnation == incarnation)
+        })
+    }
+
+    /// A task handed to a worker in a batch was never started (the worker
+    /// is going away): back to the queue in its place, as if never sent.
+    pub(crate) fn unstarted(
+        &mut self,
+        worker: WorkerKey,
+        incarnation: u64,
+        id: TaskId,
+        attempt: u32,
+    ) {
+        if !self.is_current(id, attempt, worker, incarnation) {
+            return;
+        }
+        if let Some(record) = self.tasks.get_mut(&id) {
+            record.running = None;
+        }
+        let freed_drain = self.slot_mut(worker).is_some_and(|slot| {
+            slot.in_flight.remove(&id);
+            slot.draining && slot.in_flight.is_empty()
+        });
+        self.refresh_room(worker);
+        if freed_drain {
+            self.check_drains();
+        }
+        self.stats.attempts -= 1;
+        self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
+        let now = self.now;
+        self.enqueue(id, now);
+    }
+
     /// An attempt ended: settle it, then hand its worker more work.
     pub(crate) fn on_done(&mut self, done: Done<H::Output>) {
         // Only the attempt the router is waiting for counts: a late report
         // from a lost worker, or of a cancelled attempt, is ignored.
-        let current = self.tasks.get(&done.id).is_some_and(|r| {
-            r.attempts.len() + 1 == done.attempt as usize
-                && r.running.as_ref().is_some_and(|run| {
-                    run.worker == done.worker && run.incarnation == done.incarnation
-                })
-        });
-        if !current {
+        if !self.is_current(done.id, done.attempt, done.worker, done.incarnation) {
             return;
         }
         let freed_drain = match self.slot_mut(done.worker) {

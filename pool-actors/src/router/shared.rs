@@ -1,6 +1,7 @@
 //! The handle every thread uses to reach the router, and the clock task
 //! that drives its timers.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -10,10 +11,10 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{Done, Effect, Gauges, Router, Submit, WorkerKey, WorkerNews};
+use super::{CallerWants, Done, Effect, Gauges, Router, Submit, WorkerKey, WorkerNews};
 use crate::metrics::PoolMetrics;
 use crate::worker::{PoolWorker, Run};
-use crate::{ShutdownMode, ShutdownReport, TaskHandler};
+use crate::{ShutdownMode, ShutdownReport, TaskHandler, TaskId};
 
 /// Rounds of queued work a thread serves after letting go of the lock before
 /// it hands the rest to the clock task.
@@ -88,7 +89,7 @@ impl<H: TaskHandler> SharedRouter<H> {
     fn with<R>(&self, f: impl FnOnce(&mut Router<H>) -> R) -> R {
         let now = Instant::now();
         let router = self.shared.router.lock();
-        let (out, _) = self.locked(router, now, None, f);
+        let out = self.locked(router, now, None, f);
         self.after_unlock();
         out
     }
@@ -129,10 +130,10 @@ impl<H: TaskHandler> SharedRouter<H> {
         now: Instant,
         caller: Option<Caller<'_, H>>,
         f: impl FnOnce(&mut Router<H>) -> R,
-    ) -> (R, Option<Run<H::Task>>) {
-        let (caller, replies) = match caller {
-            Some(c) => (Some((c.worker, c.incarnation)), Some(c.replies)),
-            None => (None, None),
+    ) -> R {
+        let (caller, replies, runs) = match caller {
+            Some(c) => (Some(c.wants), Some(c.replies), Some(c.runs)),
+            None => (None, None, None),
         };
         router.now = router.now.max(now);
         router.caller = caller;
@@ -153,10 +154,13 @@ impl<H: TaskHandler> SharedRouter<H> {
             }
             self.accept_waiting(&mut router);
         }
+        router.top_up_caller();
         router.caller = None;
         router.debug_check_free();
         let nudge = std::mem::take(&mut router.nudge_clock);
-        let handback = router.handback.take();
+        if let Some(runs) = runs {
+            runs.extend(router.handback.drain(..));
+        }
         let effects = match replies {
             // Keep the router's buffer (and its capacity); hand the replies
             // to the worker, and deliver the rest here.
@@ -179,7 +183,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         for effect in effects {
             effect.apply();
         }
-        (out, handback)
+        out
     }
 
     /// Something was queued for the holder of the lock: raise the flag every
@@ -255,36 +259,40 @@ impl<H: TaskHandler> SharedRouter<H> {
         }
     }
 
-    /// Settles an attempt and dispatches what its worker freed. Replies to
-    /// submitters are added to `replies` for the worker to deliver (see
-    /// [`Effect::apply`]): a busy worker sends them in bursts, so one
-    /// wake-up of a submitter's thread carries many.
+    /// Settles a worker's finished attempts (emptying `reports`) and
+    /// dispatches what they freed; the worker's own next tasks are added to
+    /// `caller.runs`. Replies to submitters are added to `caller.replies`
+    /// for the worker to deliver (see [`Effect::apply`]): a busy worker
+    /// sends them in bursts, so one wake-up of a submitter's thread carries
+    /// many.
     ///
-    /// Never waits for the lock: if another thread holds it, the report is
-    /// queued for that thread to settle, and `None` comes back (the
+    /// Never waits for the lock: if another thread holds it, the reports
+    /// are queued for that thread to settle, and `None` comes back (the
     /// worker's next task, if any, then comes as a message).
-    pub(crate) fn done(
+    pub(crate) fn settle(
         &self,
-        done: Done<H::Output>,
-        replies: &mut Vec<Effect<H>>,
-    ) -> Option<Settled<H>> {
-        let caller = Caller {
-            worker: done.worker,
-            incarnation: done.incarnation,
-            replies,
-        };
+        reports: &mut Vec<Done<H::Output>>,
+        caller: Caller<'_, H>,
+    ) -> Option<Settled> {
         let report = |router: &mut Router<H>| {
             router.busy_at = Some(router.now);
-            (router.now, router.queued())
+            Settled {
+                now: router.now,
+                queued: router.queued(),
+            }
         };
         let now = Instant::now();
-        let ((now, queued), next) = match self.try_lock_spinning() {
+        let settled = match self.try_lock_spinning() {
             Some(router) => self.locked(router, now, Some(caller), |router| {
-                router.on_done(done);
+                for done in reports.drain(..) {
+                    router.on_done(done);
+                }
                 report(router)
             }),
             None => {
-                self.shared.settled.push(done);
+                for done in reports.drain(..) {
+                    self.shared.settled.push(done);
+                }
                 self.announce();
                 // The holder may have let go in the meantime.
                 let router = self.try_lock()?;
@@ -292,7 +300,7 @@ impl<H: TaskHandler> SharedRouter<H> {
             }
         };
         self.after_unlock();
-        Some(Settled { next, now, queued })
+        Some(settled)
     }
 
     /// A worker incarnation is up; returns its key (`None` if it is stale).
@@ -304,6 +312,17 @@ impl<H: TaskHandler> SharedRouter<H> {
         capabilities: Vec<String>,
     ) -> Option<WorkerKey> {
         self.with(|router| router.register(worker, incarnation, addr, capabilities))
+    }
+
+    /// Tasks (id, attempt) handed to worker incarnation `worker` in a batch
+    /// that it never started: they go back to the queue, costing no
+    /// attempt.
+    pub(crate) fn hand_back(&self, worker: WorkerKey, incarnation: u64, runs: Vec<(TaskId, u32)>) {
+        self.with(|router| {
+            for (id, attempt) in runs {
+                router.unstarted(worker, incarnation, id, attempt);
+            }
+        });
     }
 
     /// A worker incarnation is gone.
@@ -337,21 +356,20 @@ impl<H: TaskHandler> SharedRouter<H> {
     }
 }
 
-/// What a worker learns when it settles an attempt.
-pub(crate) struct Settled<H: TaskHandler> {
-    /// Its own next task, if the router picked it for one.
-    pub(crate) next: Option<Run<H::Task>>,
+/// What a worker learns when it settles its attempts.
+pub(crate) struct Settled {
     /// The router's time of the call.
     pub(crate) now: Instant,
     /// Tasks left waiting for a worker.
     pub(crate) queued: usize,
 }
 
-/// The worker incarnation settling an attempt, and where its replies go.
-struct Caller<'a, H: TaskHandler> {
-    worker: WorkerKey,
-    incarnation: u64,
-    replies: &'a mut Vec<Effect<H>>,
+/// The worker incarnation settling attempts, and where its replies and its
+/// next tasks go.
+pub(crate) struct Caller<'a, H: TaskHandler> {
+    pub(crate) wants: CallerWants,
+    pub(crate) replies: &'a mut Vec<Effect<H>>,
+    pub(crate) runs: &'a mut VecDeque<Run<H::Task>>,
 }
 
 /// A [`SharedRouter`] that does not keep the router alive.
