@@ -1,5 +1,5 @@
 //! Runs one system's 4 × 64 throughput shape alone, for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|faults|fault-free]`.
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free]`.
 
 use candado_bench::{failure, peers, pool, rate, Shape};
 
@@ -25,6 +25,7 @@ fn main() {
                 );
                 continue;
             }
+            "alongside" => pool::throughput_alongside(shape, 1),
             _ => pool::throughput(shape, 1),
         };
         eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);

@@ -48,6 +48,15 @@ pub fn with_pool<T>(
     concurrency: usize,
     body: impl AsyncFnOnce(&Pool<Noop>) -> T,
 ) -> T {
+    with_pool_on(workers, concurrency, async |pool, _| body(pool).await)
+}
+
+/// [`with_pool`], with the runtime the pool runs on passed to `body` too.
+pub fn with_pool_on<T>(
+    workers: usize,
+    concurrency: usize,
+    body: impl AsyncFnOnce(&Pool<Noop>, &Runtime) -> T,
+) -> T {
     let system = actix::System::new();
     let out = system.block_on(async {
         let runtime = Runtime::builder()
@@ -59,7 +68,7 @@ pub fn with_pool<T>(
             .start(&runtime)
             .await
             .expect("pool starts");
-        let out = body(&pool).await;
+        let out = body(&pool, &runtime).await;
         pool.shutdown_gracefully(Duration::from_secs(10)).await;
         runtime.shutdown().await;
         out
@@ -74,17 +83,47 @@ pub fn with_pool<T>(
 /// `concurrency` tasks at most in flight per worker (the default is 1).
 pub fn throughput(shape: Shape, concurrency: usize) -> Duration {
     with_pool(shape.workers, concurrency, async |pool| {
+        submitters(pool, shape, actix::spawn).await
+    })
+}
+
+/// [`fan_out`](crate::peers::fan_out) of `shape`'s submitters, spawned
+/// with `spawn`, each submitting a task and awaiting its result at a time.
+async fn submitters<S, J, E>(pool: &Pool<Noop>, shape: Shape, spawn: S) -> Duration
+where
+    S: Fn(crate::peers::Share) -> J,
+    J: Future<Output = Result<usize, E>>,
+    E: std::fmt::Debug,
+{
+    let pool = pool.clone();
+    let call = move |_, _, n: u64| {
         let pool = pool.clone();
-        let call = move |_, _, n: u64| {
-            let pool = pool.clone();
-            async move {
-                pool.submit(n)
-                    .expect("accepted")
-                    .await
-                    .expect("no-op succeeds")
-            }
+        async move {
+            pool.submit(n)
+                .expect("accepted")
+                .await
+                .expect("no-op succeeds")
+        }
+    };
+    crate::peers::fan_out(shape, call, spawn).await
+}
+
+/// [`throughput`] with the submitters spread over the runtime's worker
+/// threads, next to the workers (the arrangement ractor and kameo are
+/// measured in by default: callers and actors on the same threads).
+pub fn throughput_alongside(shape: Shape, concurrency: usize) -> Duration {
+    with_pool_on(shape.workers, concurrency, async |pool, runtime| {
+        let threads = runtime.worker_arbiters();
+        let next = std::cell::Cell::new(0);
+        let spawn = |share: crate::peers::Share| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let thread = &threads[next.replace(next.get() + 1) % threads.len()];
+            thread.spawn(async move {
+                let _ = tx.send(share.await);
+            });
+            rx
         };
-        crate::peers::fan_out(shape, call, actix::spawn).await
+        submitters(pool, shape, spawn).await
     })
 }
 

@@ -46,3 +46,10 @@ fn ractor_factory_runs_twice() {
 fn kameo_pool_runs_twice() {
     check(peers::kameo_pool::throughput, peers::kameo_pool::latency);
 }
+
+#[test]
+fn candado_pool_runs_twice_with_callers_apart_and_alongside() {
+    use candado_bench::pool;
+    check(|shape| pool::throughput(shape, 1), pool::latency);
+    check(|shape| pool::throughput_alongside(shape, 1), pool::latency);
+}

@@ -192,6 +192,33 @@ impl Runtime {
         self.shared.control.clone()
     }
 
+    /// The worker threads in service (retired stuck threads left out), to
+    /// run application code that talks to children next to them. A caller
+    /// on a worker's own thread gets its reply without a cross-thread
+    /// wake-up. Code there shares the thread with children: blocking it
+    /// stalls them, as a blocking child would.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let runtime = candado::Runtime::builder().worker_threads(2).build().unwrap();
+    /// let threads = runtime.worker_arbiters();
+    /// assert_eq!(threads.len(), 2);
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// threads[0].spawn(async move {
+    ///     let _ = tx.send(std::thread::current().id());
+    /// });
+    /// assert_ne!(rx.await.unwrap(), std::thread::current().id());
+    /// # });
+    /// ```
+    pub fn worker_arbiters(&self) -> Vec<ArbiterHandle> {
+        self.shared
+            .workers()
+            .iter()
+            .filter(|w| !w.stuck.load(Ordering::Relaxed))
+            .map(|w| w.handle.clone())
+            .collect()
+    }
+
     /// Subscribes to every event of every tree of this runtime, from now on.
     pub fn subscribe(&self) -> EventStream {
         self.shared.bus.subscribe()

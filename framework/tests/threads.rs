@@ -119,6 +119,11 @@ fn a_blocked_thread_is_retired_and_its_child_restarts_on_a_healthy_one() {
             2,
             "a replacement thread was started"
         );
+        assert_eq!(
+            runtime.worker_arbiters().len(),
+            1,
+            "application code is not offered the stuck thread"
+        );
 
         // Liveness restarts the hog; the new incarnation goes to the healthy thread.
         let started = step_until(&mut events, 5, |e| {
@@ -145,6 +150,7 @@ fn a_blocked_thread_is_retired_and_its_child_restarts_on_a_healthy_one() {
         })
         .await;
         assert!(runtime.stuck_threads().is_empty());
+        assert_eq!(runtime.worker_arbiters().len(), 2);
         assert_eq!(busy(root.children()).await.unwrap()[0].incarnation, 2);
         drop(root);
         runtime.shutdown().await;

@@ -41,7 +41,7 @@ struct Args {
     probe_spawn: Option<Vec<String>>,
 }
 
-const SYSTEMS: [&str; 8] = [
+const SYSTEMS: [&str; 9] = [
     "tokio mpsc (floor)",
     "actix",
     "ractor factory",
@@ -50,6 +50,7 @@ const SYSTEMS: [&str; 8] = [
     "candado pool, concurrency 16",
     "ractor factory, callers apart",
     "kameo pool, callers apart",
+    "candado pool, callers alongside",
 ];
 
 fn throughput(system: usize, shape: Shape) -> Duration {
@@ -61,7 +62,8 @@ fn throughput(system: usize, shape: Shape) -> Duration {
         4 => pool::throughput(shape, 1),
         5 => pool::throughput(shape, 16),
         6 => peers::ractor_factory::throughput_apart(shape),
-        _ => peers::kameo_pool::throughput_apart(shape),
+        7 => peers::kameo_pool::throughput_apart(shape),
+        _ => pool::throughput_alongside(shape, 1),
     }
 }
 
@@ -185,7 +187,8 @@ fn main() -> anyhow::Result<()> {
                     results[4].median,
                     results[5].median,
                 );
-                let (ractor_apart, kameo_apart) = (results[6].median, results[7].median);
+                let (ractor_apart, kameo_apart, alongside) =
+                    (results[6].median, results[7].median, results[8].median);
                 println!(
                     "| {workers} | {submitters} | {} | {:.2} | {:.2} ({:.2}) |",
                     cells.join(" | "),
@@ -213,7 +216,16 @@ fn main() -> anyhow::Result<()> {
                         candado > ractor_apart && candado > kameo_apart,
                     );
                     targets.add(
-                        "pool ahead of ractor's factory and kameo's pool, the peers' callers sharing their 2-thread runtime (their best case)",
+                        "pool ahead of ractor's factory and kameo's pool, callers on the workers' threads (each system's best case)",
+                        format!(
+                            "{:.2}× ractor, {:.2}× kameo",
+                            alongside / ractor,
+                            alongside / kameo,
+                        ),
+                        alongside > ractor && alongside > kameo,
+                    );
+                    targets.add(
+                        "(mixed) pool with its callers apart vs the peers' best case",
                         format!(
                             "{:.2}× ractor, {:.2}× kameo (concurrency 16: {:.2}×, {:.2}×)",
                             candado / ractor,
