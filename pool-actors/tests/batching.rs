@@ -10,20 +10,22 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    Pool, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskHandler, TaskOptions,
+    BreakerSettings, Pool, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskHandler,
+    TaskOptions,
 };
 use common::run_paused;
 
 /// A task: logs `tag` when it starts, works `ms` of virtual time (0: it is
 /// done at once), and, if `submit` is set, submits that tag at priority 0
 /// as it starts. With `crash`, its first attempt panics in the handler
-/// itself, killing the worker.
+/// itself, killing the worker; with `fail`, it fails.
 #[derive(Debug, Clone)]
 struct Step {
     tag: u64,
     ms: u64,
     submit: Option<u64>,
     crash: bool,
+    fail: bool,
 }
 
 fn step(tag: u64, ms: u64) -> Step {
@@ -32,6 +34,7 @@ fn step(tag: u64, ms: u64) -> Step {
         ms,
         submit: None,
         crash: false,
+        fail: false,
     }
 }
 
@@ -66,6 +69,9 @@ impl TaskHandler for Recorder {
             if this.ms > 0 {
                 tokio::time::sleep(Duration::from_millis(this.ms)).await;
             }
+            if this.fail {
+                return Err(format!("step {} fails", this.tag));
+            }
             Ok(this.tag)
         }
     }
@@ -77,20 +83,25 @@ async fn start_with(
     task_timeout: Duration,
     max_retries: u32,
 ) -> (Runtime, Pool<Recorder>, Recorder) {
+    start_config(PoolConfig {
+        size: 1,
+        batch,
+        task_timeout,
+        retry: RetryConfig {
+            max_retries,
+            ..RetryConfig::default()
+        },
+        ..PoolConfig::default()
+    })
+    .await
+}
+
+async fn start_config(config: PoolConfig) -> (Runtime, Pool<Recorder>, Recorder) {
     let runtime = Runtime::builder().current_thread().build().unwrap();
     let recorder = Recorder::default();
     let factory = recorder.clone();
     let pool = PoolBuilder::new(move || factory.clone())
-        .config(PoolConfig {
-            size: 1,
-            batch,
-            task_timeout,
-            retry: RetryConfig {
-                max_retries,
-                ..RetryConfig::default()
-            },
-            ..PoolConfig::default()
-        })
+        .config(config)
         .start(&runtime)
         .await
         .unwrap();
@@ -190,5 +201,72 @@ fn a_worker_that_dies_in_a_batch_loses_none_of_it_and_reruns_none_it_finished() 
         order.sort_unstable();
         assert_eq!(order, [0, 1, 2, 3, 4, 4, 5, 6, 7]);
         assert_eq!(failed, 1, "only the crashed attempt failed");
+    });
+}
+
+/// Two workers, batches of 4, no retries; one failure opens a worker's
+/// breaker for a minute.
+fn touchy() -> PoolConfig {
+    PoolConfig {
+        size: 2,
+        batch: 4,
+        retry: RetryConfig {
+            max_retries: 0,
+            ..RetryConfig::default()
+        },
+        breaker: Some(BreakerSettings {
+            failure_threshold: 1,
+            cooldown_base: Duration::from_secs(60),
+            ..BreakerSettings::default()
+        }),
+        ..PoolConfig::default()
+    }
+}
+
+/// Has the first worker fail a task, which opens its breaker.
+async fn trip_a_worker(pool: &Pool<Recorder>) {
+    let failing = Step {
+        fail: true,
+        ..step(99, 0)
+    };
+    assert!(pool.submit(failing).unwrap().await.is_err());
+}
+
+#[test]
+fn a_worker_whose_breaker_opened_does_not_keep_the_others_from_taking_batches() {
+    run_paused(|| async {
+        let (_runtime, pool, recorder) = start_config(touchy()).await;
+        trip_a_worker(&pool).await;
+        // Before its supervisor has even looked, the worker whose breaker
+        // opened is out of service: the other one is the only one left, so
+        // it takes batches as if it were alone.
+        let (order, _) = run(pool, recorder, ten_with_an_urgent_one()).await;
+        assert_eq!(order, [99, 0, 1, 2, 3, 4, 5, 6, 100, 7, 8, 9]);
+    });
+}
+
+#[test]
+fn a_worker_whose_breaker_cooled_down_takes_tasks_again() {
+    run_paused(|| async {
+        let (_runtime, pool, recorder) = start_config(touchy()).await;
+        trip_a_worker(&pool).await;
+        let completed = async |pool: &Pool<Recorder>| {
+            let metrics = pool.metrics().await.unwrap();
+            let first = metrics.per_worker.iter().find(|w| w.id == "worker-0");
+            first.expect("worker-0 is listed").completed
+        };
+        for tag in 0..4 {
+            pool.submit(step(tag, 0)).unwrap().await.unwrap();
+        }
+        assert_eq!(completed(&pool).await, 0, "its breaker is open");
+        // Past the cooldown its breaker is half-open: it gets its probes.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        for tag in 4..8 {
+            pool.submit(step(tag, 0)).unwrap().await.unwrap();
+        }
+        assert!(completed(&pool).await > 0, "back in service");
+        drop(recorder);
+        let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
     });
 }

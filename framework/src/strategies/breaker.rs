@@ -364,6 +364,13 @@ impl ChildBreaker {
         lock_cell(&self.cell).state(now)
     }
 
+    /// If the breaker is open at `now`, when it goes half-open.
+    pub fn open_until_at(&self, now: Instant) -> Option<Instant> {
+        let mut breaker = lock_cell(&self.cell);
+        breaker.state(now);
+        breaker.open_until()
+    }
+
     /// Whether work may be routed to the child at `now` (counts a probe
     /// when half-open).
     pub fn allow_at(&self, now: Instant) -> bool {
@@ -503,6 +510,26 @@ mod tests {
         assert_eq!(other.state_at(now), BreakerState::Closed);
         assert_eq!(breakers.dependency_state("db"), Some(BreakerState::Open));
         assert_eq!(breakers.opened_total(), 2);
+    }
+
+    #[test]
+    fn a_child_handle_tells_until_when_its_breaker_is_open() {
+        let breakers = breakers();
+        let handle = breakers.child("w");
+        let now = Instant::now();
+        assert_eq!(handle.open_until_at(now), None);
+        for _ in 0..5 {
+            handle.record_outcome_at(None, false, now);
+        }
+        let until = handle.open_until_at(now).expect("open");
+        assert!(until > now);
+        assert_eq!(
+            handle.open_until_at(until - Duration::from_millis(1)),
+            Some(until)
+        );
+        // At the end of its cooldown it goes half-open: open no more.
+        assert_eq!(handle.open_until_at(until), None);
+        assert_eq!(handle.state_at(until), BreakerState::HalfOpen);
     }
 
     #[test]

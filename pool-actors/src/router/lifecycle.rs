@@ -80,7 +80,11 @@ impl<H: TaskHandler> Router<H> {
             health: HealthStatus::Healthy,
             isolated: false,
             draining: false,
+            tripped: None,
         });
+        // Its breaker outlives incarnations: a replacement whose breaker is
+        // open waits out the cooldown like its predecessor.
+        self.trip_if_open(key);
         self.refresh_room(key);
         let name = self.name(key).to_string();
         self.emit(PoolEvent::WorkerStarted {
@@ -306,7 +310,8 @@ impl<H: TaskHandler> Router<H> {
             return None;
         }
         let retry = self.delayed.next_due().map(|due| self.clock_time(due));
-        let at = [retry, self.deadline]
+        let untrip = self.tripped.first().map(|&(until, _)| until);
+        let at = [retry, self.deadline, untrip]
             .into_iter()
             .flatten()
             .fold(next_tick, Instant::min);

@@ -169,6 +169,10 @@ struct Slot<H: TaskHandler> {
     health: HealthStatus,
     isolated: bool,
     draining: bool,
+    /// Its breaker opened (seen by the router as it recorded the outcome
+    /// that opened it): until when. Out of `free` until then, without
+    /// waiting for the supervisor to isolate it.
+    tripped: Option<Instant>,
 }
 
 enum Phase {
@@ -212,6 +216,8 @@ pub(crate) struct Router<H: TaskHandler> {
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
     free: BTreeSet<WorkerKey>,
+    /// Workers whose breaker is open, by the end of its cooldown.
+    tripped: BTreeSet<(Instant, WorkerKey)>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
     cursor: Option<WorkerKey>,
     drains: Vec<(HashSet<WorkerKey>, oneshot::Sender<()>)>,
@@ -273,6 +279,7 @@ impl<H: TaskHandler> Router<H> {
             workers: Vec::new(),
             keys: BTreeMap::new(),
             free: BTreeSet::new(),
+            tripped: BTreeSet::new(),
             cursor: None,
             drains: Vec::new(),
             phase: Phase::Running,
@@ -512,8 +519,46 @@ impl<H: TaskHandler> Router<H> {
     fn open(&self, slot: &Slot<H>) -> bool {
         !slot.draining
             && !slot.isolated
+            && slot.tripped.is_none()
             && slot.health != HealthStatus::Critical
             && slot.in_flight.len() < self.settings.concurrency
+    }
+
+    /// Takes worker `key` out of `free` while its breaker is open, and has
+    /// the clock look again when the cooldown ends.
+    fn trip_if_open(&mut self, key: WorkerKey) {
+        let now = self.now;
+        let Some(until) = self.workers[key]
+            .breaker
+            .as_ref()
+            .and_then(|b| b.open_until_at(now))
+        else {
+            return;
+        };
+        let Some(slot) = self.slot_mut(key) else {
+            return;
+        };
+        if let Some(before) = slot.tripped.replace(until) {
+            self.tripped.remove(&(before, key));
+        }
+        self.tripped.insert((until, key));
+        self.refresh_room(key);
+        self.wake_clock_by(until);
+    }
+
+    /// Workers whose breaker cooldown has ended are back in `free` (their
+    /// breaker is half-open: it lets its probes through).
+    pub(crate) fn untrip_due(&mut self, now: Instant) {
+        while let Some(&(until, key)) = self.tripped.first() {
+            if until > now {
+                return;
+            }
+            self.tripped.pop_first();
+            if let Some(slot) = self.slot_mut(key).filter(|s| s.tripped == Some(until)) {
+                slot.tripped = None;
+                self.refresh_room(key);
+            }
+        }
     }
 
     /// Brings `worker`'s place in `free` up to date after a change to its
@@ -704,9 +749,9 @@ impl<H: TaskHandler> Router<H> {
             }
             None => false,
         };
-        self.refresh_room(done.worker);
         // The router sees every outcome first-hand: it feeds the breakers
-        // itself, sparing the supervisor a message per task.
+        // itself, sparing the supervisor a message per task, and takes a
+        // worker whose breaker a failure opened out of service at once.
         if let Some(breaker) = self
             .workers
             .get(done.worker)
@@ -717,7 +762,11 @@ impl<H: TaskHandler> Router<H> {
                 .get(&done.id)
                 .and_then(|r| r.options.dependency.as_deref());
             breaker.record_outcome_at(dependency, done.result.is_ok(), self.now);
+            if done.result.is_err() {
+                self.trip_if_open(done.worker);
+            }
         }
+        self.refresh_room(done.worker);
         match done.result {
             Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
             Err(error) => self.fail_attempt(done.id, error),

@@ -142,6 +142,7 @@ impl<H: TaskHandler> SharedRouter<H> {
         // calls first; the clock only covers a router nobody calls.
         let now = router.now;
         router.release_due(now);
+        router.untrip_due(now);
         let out = f(&mut router);
         loop {
             router.pump();
