@@ -234,16 +234,7 @@ impl<H: TaskHandler> Drop for PoolWorker<H> {
         // handed back (they cost no attempt), before the router hears that
         // this incarnation is gone and fails the attempts it still holds.
         self.local.report();
-        let unstarted: Vec<(TaskId, u32)> = std::mem::take(&mut *self.local.ahead.borrow_mut())
-            .into_iter()
-            .map(|run| (run.id, run.attempt))
-            .collect();
-        if !unstarted.is_empty() {
-            let local = &self.local;
-            local
-                .router
-                .hand_back(local.key.get(), local.incarnation, unstarted);
-        }
+        self.local.hand_back_unstarted();
     }
 }
 
@@ -360,6 +351,19 @@ impl<H: TaskHandler> Local<H> {
         None
     }
 
+    /// Hands the tasks of a batch not started back to the router (they go
+    /// back to the queue, costing no attempt).
+    fn hand_back_unstarted(&self) {
+        let unstarted: Vec<(TaskId, u32)> = std::mem::take(&mut *self.ahead.borrow_mut())
+            .into_iter()
+            .map(|run| (run.id, run.attempt))
+            .collect();
+        if !unstarted.is_empty() {
+            self.router
+                .hand_back(self.key.get(), self.incarnation, unstarted);
+        }
+    }
+
     /// What this worker asks of the router when it reports: a batch of
     /// tasks if its tasks are short, else one.
     fn wants(&self) -> CallerWants {
@@ -417,7 +421,13 @@ impl<H: TaskHandler> Local<H> {
         // Cancelling an attempt aborts this task, so its entry is still here.
         let Some(this) = running.remove(&id) else {
             drop(running);
+            // Should it be gone all the same, no task is left without a
+            // run of attempts to start it: the rest of the batch goes back.
+            if let Some(next) = next {
+                self.ahead.borrow_mut().push_front(next);
+            }
             self.report();
+            self.hand_back_unstarted();
             return None;
         };
         match next {
