@@ -471,9 +471,7 @@ impl<H: TaskHandler> Router<H> {
             let Some(slot) = self.slot(caller.worker) else {
                 return;
             };
-            let takes = !slot.draining
-                && !slot.isolated
-                && slot.health != HealthStatus::Critical
+            let takes = self.in_service(slot)
                 && capability.is_none_or(|c| slot.capabilities.contains(&c))
                 && self
                     .tasks
@@ -517,11 +515,25 @@ impl<H: TaskHandler> Router<H> {
 
     /// Whether `slot` may take a task now, whatever the task needs.
     fn open(&self, slot: &Slot<H>) -> bool {
+        self.in_service(slot) && slot.in_flight.len() < self.settings.concurrency
+    }
+
+    /// Whether `slot` takes work at all: not draining, isolated, tripped or
+    /// critical (whatever it holds now).
+    fn in_service(&self, slot: &Slot<H>) -> bool {
         !slot.draining
             && !slot.isolated
             && slot.tripped.is_none()
             && slot.health != HealthStatus::Critical
-            && slot.in_flight.len() < self.settings.concurrency
+    }
+
+    /// Task `id` leaves worker `worker`'s slot; returns whether that left a
+    /// draining worker idle (the caller then checks the drains).
+    fn leave_slot(&mut self, worker: WorkerKey, id: TaskId) -> bool {
+        self.slot_mut(worker).is_some_and(|slot| {
+            slot.in_flight.remove(&id);
+            slot.draining && slot.in_flight.is_empty()
+        })
     }
 
     /// Takes worker `key` out of `free` while its breaker is open, and has
@@ -721,10 +733,7 @@ impl<H: TaskHandler> Router<H> {
         if let Some(record) = self.tasks.get_mut(&id) {
             record.running = None;
         }
-        let freed_drain = self.slot_mut(worker).is_some_and(|slot| {
-            slot.in_flight.remove(&id);
-            slot.draining && slot.in_flight.is_empty()
-        });
+        let freed_drain = self.leave_slot(worker, id);
         self.refresh_room(worker);
         if freed_drain {
             self.check_drains();
@@ -742,13 +751,7 @@ impl<H: TaskHandler> Router<H> {
         if !self.is_current(done.id, done.attempt, done.worker, done.incarnation) {
             return;
         }
-        let freed_drain = match self.slot_mut(done.worker) {
-            Some(slot) => {
-                slot.in_flight.remove(&done.id);
-                slot.draining && slot.in_flight.is_empty()
-            }
-            None => false,
-        };
+        let freed_drain = self.leave_slot(done.worker, done.id);
         // The router sees every outcome first-hand: it feeds the breakers
         // itself, sparing the supervisor a message per task, and takes a
         // worker whose breaker a failure opened out of service at once.
