@@ -78,6 +78,11 @@ const BURST: u32 = 32;
 /// queue up, it takes a batch of them at a time (see [`Local::batch`]).
 const SHORT_TASK: Duration = Duration::from_millis(1);
 
+/// A task of a batch still running this long after it began to wait is not
+/// a short task after all: the tasks of the batch behind it go back to the
+/// queue, for any worker to take, instead of waiting for it.
+const BATCH_PATIENCE: Duration = Duration::from_millis(5);
+
 /// The key of a worker the router does not know: its reports are ignored.
 const UNREGISTERED: WorkerKey = WorkerKey::MAX;
 
@@ -497,9 +502,20 @@ impl<H: TaskHandler> Local<H> {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => {
                 // The task waits: nobody should wait for the reports and
-                // replies held.
+                // replies held, nor, once it proves not to be short, for it.
                 self.report();
-                attempt.await
+                if self.ahead.borrow().is_empty() {
+                    attempt.await
+                } else {
+                    let patience = std::pin::pin!(tokio::time::sleep(BATCH_PATIENCE));
+                    match first_of(attempt.as_mut(), patience).await {
+                        Some(outcome) => outcome,
+                        None => {
+                            self.hand_back_unstarted();
+                            attempt.await
+                        }
+                    }
+                }
             }
         };
         Ok(match outcome {
@@ -522,6 +538,19 @@ impl<H: TaskHandler> Local<H> {
         }))
         .map_err(|payload| panic_message(&*payload))
     }
+}
+
+/// `Some` output of `work` if it ends before `patience` does, else `None`
+/// (`work` is left to be awaited further).
+async fn first_of<T>(
+    mut work: Pin<&mut impl Future<Output = T>>,
+    mut patience: Pin<&mut impl Future<Output = ()>>,
+) -> Option<T> {
+    std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => patience.as_mut().poll(cx).map(|()| None),
+    })
+    .await
 }
 
 /// The future of one attempt, as the handler returned it.

@@ -15,23 +15,23 @@ use candado_pool::{
 };
 use common::run_paused;
 
-/// A task: logs `tag` when it starts, works `ms` of virtual time (0: it is
-/// done at once), and, if `submit` is set, submits that tag at priority 0
+/// A task: logs `tag` when it starts, works `us` microseconds of virtual
+/// time (0: it is done at once), and, if `submit` is set, submits that tag at priority 0
 /// as it starts. With `crash`, its first attempt panics in the handler
 /// itself, killing the worker; with `fail`, it fails.
 #[derive(Debug, Clone)]
 struct Step {
     tag: u64,
-    ms: u64,
+    us: u64,
     submit: Option<u64>,
     crash: bool,
     fail: bool,
 }
 
-fn step(tag: u64, ms: u64) -> Step {
+fn step(tag: u64, us: u64) -> Step {
     Step {
         tag,
-        ms,
+        us,
         submit: None,
         crash: false,
         fail: false,
@@ -66,8 +66,8 @@ impl TaskHandler for Recorder {
             );
         }
         async move {
-            if this.ms > 0 {
-                tokio::time::sleep(Duration::from_millis(this.ms)).await;
+            if this.us > 0 {
+                tokio::time::sleep(Duration::from_micros(this.us)).await;
             }
             if this.fail {
                 return Err(format!("step {} fails", this.tag));
@@ -164,21 +164,65 @@ fn with_a_batch_of_one_a_better_task_runs_next() {
 #[test]
 fn each_task_of_a_batch_gets_its_whole_timeout_from_when_it_starts() {
     run_paused(|| async {
-        // Instant tasks set the pace; the batch taken after task 2 holds
-        // 3, 4 and 5. Task 5 starts 2 ms after it was handed over and works
-        // 2 ms: past its 3 ms timeout, had that started at the handover.
+        // Instant tasks set the pace; the batch taken after task 2 holds 3,
+        // 4 and 5, none of which waits long enough (5 ms) for the batch to
+        // be broken up. Task 5 starts 2 ms after it was handed over and
+        // works 2 ms: past its 3 ms timeout, had that started at the
+        // handover.
         let (_runtime, pool, recorder) = start(4, Duration::from_millis(3)).await;
         let steps = vec![
             step(0, 0),
             step(1, 0),
-            step(2, 2),
-            step(3, 2),
+            step(2, 2_000),
+            step(3, 2_000),
             step(4, 0),
-            step(5, 2),
+            step(5, 2_000),
         ];
         let (order, failed) = run(pool, recorder, steps).await;
         assert_eq!(order, [0, 1, 2, 3, 4, 5]);
         assert_eq!(failed, 0);
+    });
+}
+
+#[test]
+fn tasks_behind_one_that_waits_long_go_back_to_the_queue_for_another_worker() {
+    run_paused(|| async {
+        let (_runtime, pool, recorder) = start_config(PoolConfig {
+            size: 2,
+            batch: 4,
+            ..PoolConfig::default()
+        })
+        .await;
+        // Instant tasks, but for one that waits a second: whichever batch it
+        // lands in, the tasks behind it go back to the queue once it has
+        // waited 5 ms, and the other worker runs them.
+        let slow = 10;
+        let handles: Vec<_> = (0..24)
+            .map(|tag| {
+                let us = if tag == slow { 1_000_000 } else { 0 };
+                (tag, pool.submit(step(tag, us)).unwrap())
+            })
+            .collect();
+        let started = tokio::time::Instant::now();
+        let mut slow_handle = None;
+        for (tag, handle) in handles {
+            if tag == slow {
+                slow_handle = Some(handle);
+                continue;
+            }
+            assert_eq!(handle.await.unwrap(), tag);
+            assert!(
+                started.elapsed() < Duration::from_millis(10),
+                "task {tag} waited {:?} for the slow one",
+                started.elapsed()
+            );
+        }
+        assert_eq!(slow_handle.unwrap().await.unwrap(), slow);
+        let failed = pool.metrics().await.unwrap().tasks.failed;
+        assert_eq!(failed, 0, "handing tasks back costs no attempt");
+        drop(recorder);
+        let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
     });
 }
 
