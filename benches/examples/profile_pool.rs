@@ -19,8 +19,9 @@ fn main() {
                 let window = std::time::Duration::from_secs(3);
                 let run = failure::throughput_with_faults(100, window, system == "faults");
                 eprintln!(
-                    "{system}: {:.0}k/s, {} restarts",
+                    "{system}: {:.0}k/s (whole run {:.0}k/s), {} restarts",
                     run.rate / 1e3,
+                    run.whole_rate / 1e3,
                     run.restarts
                 );
                 continue;

@@ -3,6 +3,7 @@
 //! hang.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -188,8 +189,11 @@ pub fn silence_to_replacement(interval: Duration, timeout: Duration) -> (Duratio
 /// Outcome of a throughput run with faults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaultRun {
-    /// Tasks completed per second.
+    /// Tasks completed per second in the measured window (steady state).
     pub rate: f64,
+    /// Tasks completed per second from the first submission until the last
+    /// submit loop ended (ramp-up and drain included).
+    pub whole_rate: f64,
     /// Tasks that did not complete (dead-lettered or lost).
     pub not_completed: u64,
     /// Worker restarts seen.
@@ -216,10 +220,22 @@ fn fails(n: u64) -> bool {
 /// latency) instead of what faults cost the pool.
 pub const IN_FLIGHT: u64 = 32_768;
 
-/// Tasks completed per second over `window` through `workers` workers, with
-/// [`IN_FLIGHT`] tasks kept in flight (each loop submits its next task when
-/// the last one ends, so a task waiting for a retry does not hold the others
-/// up).
+/// Time the pool is given to reach its steady state before a faults run is
+/// measured: the first retries come back after 50 ms and the first hung
+/// worker is restarted after its 500 ms progress timeout.
+pub const WARM_UP: Duration = Duration::from_millis(600);
+
+/// Tasks completed per second through `workers` workers, counted over
+/// `window` after [`WARM_UP`], with [`IN_FLIGHT`] tasks kept in flight (each
+/// loop submits its next task when the last one ends, so a task waiting for
+/// a retry does not hold the others up).
+///
+/// Only the steady state is counted: the pool is loaded before the window
+/// opens and still loaded when it closes. Counting from the first submission
+/// to the last reply instead ([`FaultRun::whole_rate`]) adds the ramp-up and
+/// the drain, where a few slow tasks (a retry sitting out its delay, a task
+/// stuck behind a hang) keep the run going with the pool nearly idle.
+///
 /// With `faults`, one task in ten (at random) fails its first attempt (retried after
 /// 50 ms), and one worker in a hundred (at least one) is kept hung: every
 /// 500 ms as many tasks that hang without progress on their first attempt
@@ -250,12 +266,14 @@ pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) ->
         };
         let (runtime, pool) = start(config, Faulty::default()).await;
         let start = Instant::now();
-        let deadline = start + window;
+        let deadline = start + WARM_UP + window;
+        let completions = Arc::new(AtomicU64::new(0));
         let loops: Vec<_> = (0..IN_FLIGHT)
             .map(|l| {
                 let pool = pool.clone();
+                let completions = completions.clone();
                 actix::spawn(async move {
-                    let (mut done, mut failed) = (0u64, 0u64);
+                    let mut failed = 0u64;
                     let mut n = l;
                     while Instant::now() < deadline {
                         let job = if faults && fails(n) {
@@ -264,35 +282,43 @@ pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) ->
                             Job::Noop(n)
                         };
                         match pool.submit(job).expect("accepted").await {
-                            Ok(got) if got == n => done += 1,
+                            Ok(got) if got == n => {
+                                completions.fetch_add(1, Ordering::Relaxed);
+                            }
                             _ => failed += 1,
                         }
                         n += IN_FLIGHT;
                     }
-                    (done, failed)
+                    failed
                 })
             })
             .collect();
-        let mut hangs = Vec::new();
-        if faults {
-            let hung = (workers / 100).max(1) as u64;
-            let mut next = u64::MAX / 2;
-            while Instant::now() < deadline {
-                for _ in 0..hung {
-                    hangs.push(pool.submit(Job::HangOnce(next)).expect("accepted"));
-                    next += 1;
+        let hangs = actix::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut hangs = Vec::new();
+                let hung = if faults { (workers / 100).max(1) } else { 0 };
+                let mut next = u64::MAX / 2;
+                while Instant::now() < deadline {
+                    for _ in 0..hung {
+                        hangs.push(pool.submit(Job::HangOnce(next)).expect("accepted"));
+                        next += 1;
+                    }
+                    actix_rt::time::sleep(Duration::from_millis(500)).await;
                 }
-                actix_rt::time::sleep(Duration::from_millis(500)).await;
+                hangs
             }
-        }
-        let (mut completed, mut not_completed) = (0u64, 0u64);
+        });
+        actix_rt::time::sleep_until((start + WARM_UP).into()).await;
+        let (opened, before) = (Instant::now(), completions.load(Ordering::Relaxed));
+        actix_rt::time::sleep_until(deadline.into()).await;
+        let (closed, after) = (Instant::now(), completions.load(Ordering::Relaxed));
+        let mut not_completed = 0u64;
         for l in loops {
-            let (done, failed) = l.await.expect("submit loop");
-            completed += done;
-            not_completed += failed;
+            not_completed += l.await.expect("submit loop");
         }
-        let elapsed = start.elapsed();
-        for h in hangs {
+        let whole = start.elapsed();
+        for h in hangs.await.expect("hang injector") {
             if h.await.is_err() {
                 not_completed += 1;
             }
@@ -305,7 +331,8 @@ pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) ->
         pool.shutdown_gracefully(Duration::from_secs(10)).await;
         runtime.shutdown().await;
         FaultRun {
-            rate: completed as f64 / elapsed.as_secs_f64(),
+            rate: (after - before) as f64 / (closed - opened).as_secs_f64(),
+            whole_rate: completions.load(Ordering::Relaxed) as f64 / whole.as_secs_f64(),
             not_completed,
             restarts,
         }

@@ -361,7 +361,9 @@ fn main() -> anyhow::Result<()> {
         let (clean, faulty) = (Summary::of(&clean), Summary::of(&faulty));
         let share = faulty.median / clean.median;
         println!(
-            "| throughput, {workers} workers, fault-free | {} | |",
+            "| throughput, {workers} workers, fault-free (steady state: {} ms counted after {} ms of warm-up) | {} | |",
+            window.as_millis(),
+            failure::WARM_UP.as_millis(),
             fmt_rate(&clean)
         );
         println!(

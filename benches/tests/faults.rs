@@ -1,0 +1,22 @@
+//! The faults harness loses nothing: every task it submits completes,
+//! including those that hung a worker (they only complete once liveness has
+//! restarted the worker and a second attempt succeeds).
+
+use std::time::Duration;
+
+use candado_bench::failure;
+
+#[test]
+fn a_faulty_run_completes_every_task_even_those_that_hung() {
+    let run = failure::throughput_with_faults(4, Duration::from_millis(200), true);
+    assert!(run.rate > 0.0, "{run:?}");
+    assert!(run.whole_rate > 0.0, "{run:?}");
+    assert_eq!(run.not_completed, 0, "{run:?}");
+}
+
+#[test]
+fn a_fault_free_run_restarts_nothing() {
+    let run = failure::throughput_with_faults(4, Duration::from_millis(200), false);
+    assert!(run.rate > 0.0, "{run:?}");
+    assert_eq!((run.not_completed, run.restarts), (0, 0), "{run:?}");
+}
