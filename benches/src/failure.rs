@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use candado::Runtime;
+use candado::{Runtime, VerdictKind};
 use candado_pool::{
     LivenessSettings, Pool, PoolBuilder, PoolConfig, PoolEvent, RestartSettings, RetryConfig,
     TaskContext, TaskHandler,
@@ -135,11 +135,35 @@ pub fn panic_to_replacement(backoff: Duration) -> Duration {
     })
 }
 
-/// A silent worker: its thread is blocked (no heartbeat leaves it). Returns
-/// the time from the block until a task on its replacement completes, and
-/// the bound liveness promises from the last heartbeat (timeout + one tick).
-pub fn silence_to_replacement(interval: Duration, timeout: Duration) -> (Duration, Duration) {
-    let tick = Duration::from_secs(1); // the supervisor's default tick
+/// How fast a silent worker was found and replaced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SilenceRun {
+    /// From the block to liveness's restart verdict (as an event reached a
+    /// subscriber).
+    pub detected: Duration,
+    /// From the block until a task on the replacement completed: detection,
+    /// then the old incarnation's shutdown timeout (its blocked thread
+    /// cannot stop it), the restart backoff and the new start.
+    pub replaced: Duration,
+    /// What liveness promises for detection: heartbeat timeout plus one
+    /// supervisor tick from the last heartbeat, which came at or before the
+    /// block.
+    pub bound: Duration,
+}
+
+/// The supervisor's tick: detection of silence waits for the first tick
+/// past the heartbeat timeout.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// A silent worker: its thread is blocked, so no heartbeat leaves it. The
+/// block begins `phase` after the pool has warmed up: where it falls
+/// between two of the supervisor's ticks decides whether the first tick past
+/// the timeout comes early or late, so runs should spread it over a tick.
+pub fn silence_to_replacement(
+    interval: Duration,
+    timeout: Duration,
+    phase: Duration,
+) -> SilenceRun {
     run(async move {
         let config = PoolConfig {
             size: 1,
@@ -163,9 +187,22 @@ pub fn silence_to_replacement(interval: Duration, timeout: Duration) -> (Duratio
             .expect("accepted")
             .await
             .expect("warm-up");
+        actix_rt::time::sleep(phase).await;
+        let mut verdicts = runtime.subscribe();
+        let verdict = actix::spawn(async move {
+            let restart = |e: &candado::Event| {
+                matches!(
+                    &e.kind,
+                    candado::EventKind::VerdictChanged { strategy, verdict: VerdictKind::Restart, .. }
+                        if strategy == "liveness"
+                )
+            };
+            verdicts.wait_for(restart).await.expect("a restart verdict");
+            Instant::now()
+        });
         let mut events = pool.subscribe();
         let block = pool
-            .submit(Job::BlockThread(timeout + tick * 3))
+            .submit(Job::BlockThread(timeout + TICK * 3))
             .expect("accepted");
         restarted(&mut events).await;
         let got = pool
@@ -173,16 +210,21 @@ pub fn silence_to_replacement(interval: Duration, timeout: Duration) -> (Duratio
             .expect("accepted")
             .await
             .expect("replacement works");
+        let replaced = Instant::now();
+        assert_eq!(got, 2);
         let since = blocked_at
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .expect("the block began");
-        let elapsed = since.elapsed();
-        assert_eq!(got, 2);
+        let detected = verdict.await.expect("verdict watcher");
         let _ = block.await;
         pool.shutdown_gracefully(Duration::from_secs(10)).await;
         runtime.shutdown().await;
-        (elapsed, timeout + tick)
+        SilenceRun {
+            detected: detected.saturating_duration_since(since),
+            replaced: replaced.duration_since(since),
+            bound: timeout + TICK,
+        }
     })
 }
 

@@ -326,20 +326,37 @@ fn main() -> anyhow::Result<()> {
         );
         }
         let (interval, timeout) = (Duration::from_millis(200), Duration::from_secs(1));
-        let mut bound = Duration::ZERO;
-        let s = repeat(runs, || {
-            let (took, b) = failure::silence_to_replacement(interval, timeout);
-            bound = b;
-            took.as_secs_f64() * 1e3
-        });
+        // The blocks are spread evenly over a tick of the supervisor.
+        let silences: Vec<_> = (0..runs)
+            .map(|run| {
+                let phase = failure::TICK * run as u32 / runs as u32;
+                failure::silence_to_replacement(interval, timeout, phase)
+            })
+            .collect();
+        let bound = silences.first().map_or(Duration::ZERO, |s| s.bound);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let detected = Summary::of(&silences.iter().map(|s| ms(s.detected)).collect::<Vec<_>>());
+        let replaced = Summary::of(&silences.iter().map(|s| ms(s.replaced)).collect::<Vec<_>>());
         println!(
-        "| thread blocked (heartbeat 200 ms, timeout 1 s) → replacement completes a task | {:.0} ms | {:.0}–{:.0} ms |",
-        s.median, s.min, s.max
-    );
+            "| thread blocked (heartbeat 200 ms, timeout 1 s, tick 1 s; blocks spread over a tick) → liveness restart verdict | {:.0} ms | {:.0}–{:.0} ms |",
+            detected.median, detected.min, detected.max
+        );
+        println!(
+            "| thread blocked → replacement completes a task (+ 100 ms shutdown timeout, restart backoff) | {:.0} ms | {:.0}–{:.0} ms |",
+            replaced.median, replaced.min, replaced.max
+        );
+        // The verdict reaches the harness through threads that may be
+        // descheduled for a moment on a busy machine.
+        let scheduling = Duration::from_millis(10);
         targets.add(
-            "silent worker replaced within timeout + one tick of its last heartbeat",
-            format!("{:.0} ms (bound {} ms)", s.median, bound.as_millis()),
-            s.max <= (bound + interval).as_secs_f64() * 1e3,
+            "silent worker found within timeout + one tick of its last heartbeat",
+            format!(
+                "{:.0}–{:.0} ms after the block (bound {} ms from the last heartbeat, at or before it)",
+                detected.min,
+                detected.max,
+                bound.as_millis()
+            ),
+            detected.max <= ms(bound + scheduling),
         );
         let workers = 100;
         let window = if args.quick {
