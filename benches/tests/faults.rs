@@ -1,6 +1,7 @@
-//! The faults harness loses nothing: every task it submits completes,
-//! including those that hung a worker (they only complete once liveness has
-//! restarted the worker and a second attempt succeeds).
+//! The failure harnesses run end to end. The faults harness loses nothing:
+//! every task it submits completes, including those that hung a worker (they
+//! only complete once liveness has restarted the worker and a second attempt
+//! succeeds).
 
 use std::time::Duration;
 
@@ -19,4 +20,15 @@ fn a_fault_free_run_restarts_nothing() {
     let run = failure::throughput_with_faults(4, Duration::from_millis(200), false);
     assert!(run.rate > 0.0, "{run:?}");
     assert_eq!((run.not_completed, run.restarts), (0, 0), "{run:?}");
+}
+
+#[test]
+fn a_silent_worker_is_found_then_replaced() {
+    let interval = Duration::from_millis(100);
+    let run = failure::silence_to_replacement(interval, Duration::from_millis(500), Duration::ZERO);
+    assert!(run.detected > Duration::ZERO, "{run:?}");
+    assert!(
+        run.detected < run.replaced,
+        "found before replaced: {run:?}"
+    );
 }
