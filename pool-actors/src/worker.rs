@@ -507,10 +507,9 @@ impl<H: TaskHandler> Local<H> {
                 if self.ahead.borrow().is_empty() {
                     attempt.await
                 } else {
-                    let patience = std::pin::pin!(tokio::time::sleep(BATCH_PATIENCE));
-                    match first_of(attempt.as_mut(), patience).await {
-                        Some(outcome) => outcome,
-                        None => {
+                    match tokio::time::timeout(BATCH_PATIENCE, attempt.as_mut()).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
                             self.hand_back_unstarted();
                             attempt.await
                         }
@@ -538,19 +537,6 @@ impl<H: TaskHandler> Local<H> {
         }))
         .map_err(|payload| panic_message(&*payload))
     }
-}
-
-/// `Some` output of `work` if it ends before `patience` does, else `None`
-/// (`work` is left to be awaited further).
-async fn first_of<T>(
-    mut work: Pin<&mut impl Future<Output = T>>,
-    mut patience: Pin<&mut impl Future<Output = ()>>,
-) -> Option<T> {
-    std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
-        Poll::Ready(output) => Poll::Ready(Some(output)),
-        Poll::Pending => patience.as_mut().poll(cx).map(|()| None),
-    })
-    .await
 }
 
 /// The future of one attempt, as the handler returned it.
