@@ -395,6 +395,11 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("\n## Targets\n");
+    if args.quick {
+        println!(
+            "A `--quick` smoke run: one run at small counts, so these verdicts say nothing about the targets.\n"
+        );
+    }
     println!("| target | measured | met |");
     println!("|---|---|---|");
     for (t, m, met) in &targets.0 {
