@@ -145,14 +145,11 @@ pub struct SilenceRun {
     /// then the old incarnation's shutdown timeout (its blocked thread
     /// cannot stop it), the restart backoff and the new start.
     pub replaced: Duration,
-    /// What liveness promises for detection: heartbeat timeout plus one
-    /// supervisor tick from the last heartbeat, which came at or before the
-    /// block.
-    pub bound: Duration,
 }
 
 /// The supervisor's tick: detection of silence waits for the first tick
-/// past the heartbeat timeout.
+/// past the heartbeat timeout, so liveness promises to find a silent worker
+/// within timeout + one tick of its last heartbeat.
 pub const TICK: Duration = Duration::from_secs(1);
 
 /// A silent worker: its thread is blocked, so no heartbeat leaves it. The
@@ -223,7 +220,6 @@ pub fn silence_to_replacement(
         SilenceRun {
             detected: detected.saturating_duration_since(since),
             replaced: replaced.duration_since(since),
-            bound: timeout + TICK,
         }
     })
 }

@@ -333,7 +333,7 @@ fn main() -> anyhow::Result<()> {
                 failure::silence_to_replacement(interval, timeout, phase)
             })
             .collect();
-        let bound = silences.first().map_or(Duration::ZERO, |s| s.bound);
+        let bound = timeout + failure::TICK;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let detected = Summary::of(&silences.iter().map(|s| ms(s.detected)).collect::<Vec<_>>());
         let replaced = Summary::of(&silences.iter().map(|s| ms(s.replaced)).collect::<Vec<_>>());
