@@ -88,9 +88,11 @@ fn run<T>(body: impl Future<Output = T>) -> T {
 
 /// Waits for the next restart of any worker.
 async fn restarted(events: &mut candado_pool::PoolEvents) {
-    while let Some(e) = events.recv().await {
-        if matches!(e, PoolEvent::WorkerRestarted { .. }) {
-            return;
+    loop {
+        match events.recv().await {
+            Ok(PoolEvent::WorkerRestarted { .. }) => return,
+            Ok(_) | Err(candado::EventStreamError::Lagged(_)) => {}
+            Err(candado::EventStreamError::Closed) => return,
         }
     }
 }

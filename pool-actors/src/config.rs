@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ConfigError, RetryConfig, TaskId};
 
+/// The most workers one pool may have (`max_size`, and so `size`). Start-up
+/// and scaling cost in proportion to the workers started, never to
+/// `max_size`; this bound keeps a typo (`1000000`) from a start that does
+/// not finish. Larger fleets are several pools.
+pub const MAX_WORKERS: usize = 10_000;
+
 /// How the router picks a worker for a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -497,6 +503,12 @@ impl PoolConfig {
         positive("queue_bound", self.queue_bound)?;
         positive("dead_letter_capacity", self.dead_letter_capacity)?;
         positive("yield_every", self.yield_every as usize)?;
+        if self.max_size > MAX_WORKERS {
+            return Err(ConfigError::invalid(
+                "max_size",
+                format!("must be at most {MAX_WORKERS} (candado_pool::MAX_WORKERS)"),
+            ));
+        }
         if self.max_size < self.min_size {
             return Err(ConfigError::invalid(
                 "max_size",

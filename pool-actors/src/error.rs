@@ -43,6 +43,15 @@ pub enum PoolError {
     /// The pool has shut down.
     #[error("the pool has shut down")]
     Stopped,
+    /// The queue holds its bound already; try later.
+    #[error("the queue is full ({bound} tasks waiting)")]
+    QueueFull {
+        /// The queue bound.
+        bound: usize,
+    },
+    /// No worker of this pool offers the capability the task needs.
+    #[error("no worker offers capability `{0}`")]
+    UnknownCapability(String),
     /// No dead task with this id.
     #[error("no dead task {0}")]
     UnknownDeadTask(TaskId),

@@ -19,6 +19,7 @@
 
 mod config;
 mod dead_letter;
+mod deadline;
 mod error;
 mod events;
 mod handler;
@@ -33,6 +34,7 @@ mod worker;
 pub use config::{
     AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, LivenessSettings,
     MemorySettings, PoolConfig, RestartSettings, ShutdownMode, ShutdownReport, UnfinishedAction,
+    MAX_WORKERS,
 };
 pub use dead_letter::{DeadTask, DeadTaskSummary};
 pub use error::{ConfigError, PoolError, SubmitError};

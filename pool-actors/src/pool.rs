@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use actix::{Actor, Addr};
 use candado::{
-    BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventKind, ExitReason, HealLimit,
-    Liveness, MemoryGuard, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec, VerdictKind,
+    BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventKind, EventStreamError, ExitReason,
+    HealLimit, Liveness, MemoryGuard, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec,
+    VerdictKind,
 };
+use parking_lot::RwLock;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
@@ -27,6 +29,8 @@ use crate::{
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
 type Capabilities = Arc<dyn Fn(usize) -> Vec<String> + Send + Sync>;
+/// Every capability some worker created so far offers.
+type Advertised = Arc<RwLock<HashSet<String>>>;
 
 /// Builds a [`Pool`].
 ///
@@ -140,17 +144,22 @@ impl<H: TaskHandler> PoolBuilder<H> {
             }
             caps
         };
-        let advertised: HashSet<String> = (0..config.max_size).flat_map(&capabilities_of).collect();
+        // What the workers offer, as they are created (start-up and
+        // scale-up): never a walk over every index up to `max_size`.
+        let advertised: Advertised =
+            Arc::new(RwLock::new(config.capabilities.iter().cloned().collect()));
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
-            let (factory, router, yield_every, batch) = (
+            let (factory, router, yield_every, batch, offered) = (
                 self.factory.clone(),
                 router.clone(),
                 config.yield_every,
                 config.batch,
+                advertised.clone(),
             );
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
                 let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
+                offered.write().extend(caps.iter().cloned());
                 ChildSpec::worker(worker_id(n), move |link| {
                     PoolWorker::new(
                         link,
@@ -212,7 +221,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 next_id: AtomicU64::new(1),
                 next_worker: AtomicUsize::new(0),
                 workers: Mutex::new(Vec::new()),
-                report: Mutex::new(None),
+                scaling: tokio::sync::Mutex::new(()),
             }),
         };
         {
@@ -322,14 +331,15 @@ struct Inner<H: TaskHandler> {
     gauges: Arc<Gauges>,
     events: broadcast::Sender<PoolEvent>,
     breakers: Option<Breakers>,
-    advertised: HashSet<String>,
+    advertised: Advertised,
     make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync>,
     next_id: AtomicU64,
     next_worker: AtomicUsize,
     /// Worker ids, oldest first (scale-down removes the newest).
     workers: Mutex<Vec<String>>,
-    /// The books, once shut down.
-    report: Mutex<Option<ShutdownReport>>,
+    /// Held by every change of size, so a bound is checked in the same
+    /// step as the change it allows.
+    scaling: tokio::sync::Mutex<()>,
 }
 
 #[cfg(test)]
@@ -406,26 +416,25 @@ impl Drop for PoolEvents {
 }
 
 impl PoolEvents {
-    /// The next event; `None` once the pool is gone. Events a slow
-    /// subscriber missed are skipped.
-    pub async fn recv(&mut self) -> Option<PoolEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    /// The next event. A subscriber that fell more than the buffer (4,096
+    /// events) behind is told how many it missed
+    /// ([`EventStreamError::Lagged`]), then gets the oldest event still
+    /// kept; [`EventStreamError::Closed`] once the pool is gone.
+    pub async fn recv(&mut self) -> Result<PoolEvent, EventStreamError> {
+        self.rx.recv().await.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(n) => EventStreamError::Lagged(n),
+            broadcast::error::RecvError::Closed => EventStreamError::Closed,
+        })
     }
 
-    /// The next event if one is queued.
-    pub fn try_recv(&mut self) -> Option<PoolEvent> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                Err(_) => return None,
-            }
+    /// The next event if one is queued (`Ok(None)` if none is); errors as
+    /// for [`recv`](Self::recv).
+    pub fn try_recv(&mut self) -> Result<Option<PoolEvent>, EventStreamError> {
+        match self.rx.try_recv() {
+            Ok(event) => Ok(Some(event)),
+            Err(broadcast::error::TryRecvError::Empty) => Ok(None),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Err(EventStreamError::Lagged(n)),
+            Err(broadcast::error::TryRecvError::Closed) => Err(EventStreamError::Closed),
         }
     }
 }
@@ -445,12 +454,15 @@ impl<H: TaskHandler> Pool<H> {
         if self.inner.gauges.closed.load(Ordering::Relaxed) {
             return Err(AdmitError::Closed);
         }
-        if let Some(c) = capabilities
-            .iter()
-            .flatten()
-            .find(|c| !self.inner.advertised.contains(*c))
-        {
-            return Err(AdmitError::Capability(c.clone()));
+        if capabilities.iter().any(Option::is_some) {
+            let advertised = self.inner.advertised.read();
+            if let Some(c) = capabilities
+                .iter()
+                .flatten()
+                .find(|c| !advertised.contains(*c))
+            {
+                return Err(AdmitError::Capability(c.clone()));
+            }
         }
         let bound = self.inner.config.queue_bound;
         self.inner
@@ -579,12 +591,14 @@ impl<H: TaskHandler> Pool<H> {
         self.workers().len()
     }
 
-    /// Adds `n` workers.
+    /// Adds `n` workers. Changes of size are serialised: two calls at once
+    /// never take the pool past `max_size`.
     pub async fn scale_up(&self, n: usize) -> Result<usize, PoolError> {
+        let _scaling = self.inner.scaling.lock().await;
         let from = self.size();
         let max = self.inner.config.max_size;
-        if from + n > max {
-            return Err(self.out_of_bounds(from + n));
+        if from.checked_add(n).is_none_or(|to| to > max) {
+            return Err(self.out_of_bounds(from.saturating_add(n)));
         }
         for _ in 0..n {
             let index = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
@@ -602,6 +616,7 @@ impl<H: TaskHandler> Pool<H> {
     /// Removes the `n` newest workers: they get no new work, finish what they
     /// hold, then stop.
     pub async fn scale_down(&self, n: usize) -> Result<usize, PoolError> {
+        let _scaling = self.inner.scaling.lock().await;
         let from = self.size();
         if n > from || from - n < self.inner.config.min_size {
             return Err(self.out_of_bounds(from.saturating_sub(n)));
@@ -678,19 +693,43 @@ impl<H: TaskHandler> Pool<H> {
         }
     }
 
-    /// Takes a dead task out of the store and submits it again (fresh
-    /// attempts, same options); returns its new handle.
+    /// Submits a dead task again (fresh attempts, same options) and returns
+    /// its new handle. Atomic: the task leaves the store only once the pool
+    /// has made room for it; if it cannot (queue full, shutting down), the
+    /// error says why and the task stays in the store. Of two replays of one
+    /// task at once, one wins and the other gets
+    /// [`PoolError::UnknownDeadTask`].
     pub async fn replay(&self, id: TaskId) -> Result<TaskHandle<H>, PoolError> {
-        let dead = match self.inner.dead.send(Ask::new(DeadRequest::Take(id))).await {
-            Ok(DeadReply::Task(Some(task))) => task,
+        let options = match self
+            .inner
+            .dead
+            .send(Ask::new(DeadRequest::Inspect(id)))
+            .await
+        {
+            Ok(DeadReply::Task(Some(task))) => task.options,
             Ok(_) => return Err(PoolError::UnknownDeadTask(id)),
             Err(_) => return Err(PoolError::Stopped),
         };
-        self.submit_with(dead.task, dead.options)
-            .map_err(|e| match e {
-                SubmitError::ShuttingDown { .. } => PoolError::Stopped,
-                other => PoolError::Config(ConfigError::invalid("replay", other.to_string())),
-            })
+        // Room first: the store gives the task up only to a pool that has
+        // already reserved its place in the queue.
+        self.admit(1, std::slice::from_ref(&options.capability))
+            .map_err(AdmitError::into_pool_error)?;
+        let dead = match self.inner.dead.send(Ask::new(DeadRequest::Take(id))).await {
+            Ok(DeadReply::Task(Some(task))) => task,
+            other => {
+                self.inner.gauges.waiting.fetch_sub(1, Ordering::AcqRel);
+                return Err(match other {
+                    Err(_) => PoolError::Stopped,
+                    Ok(_) => PoolError::UnknownDeadTask(id),
+                });
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let (id, submit) = self.submission(dead.task, dead.options, Some(tx));
+        // Should a shutdown have begun in between, the router hands the
+        // task back through the handle: it is never dropped.
+        self.deliver(std::iter::once(submit));
+        Ok(TaskHandle { id, rx })
     }
 
     /// Removes one dead task (or all, with `None`); returns how many.
@@ -702,30 +741,23 @@ impl<H: TaskHandler> Pool<H> {
     }
 
     /// Stops the pool (see [`ShutdownMode`]) and its workers; returns the
-    /// books. Calling it again returns the same report.
+    /// books. Every call, concurrent or later, returns the same report: a
+    /// call while a graceful shutdown runs waits for it (keeping the
+    /// earlier deadline), and an immediate call ends it at once.
     pub async fn shutdown(&self, mode: ShutdownMode) -> ShutdownReport {
-        if let Some(report) = self
-            .inner
-            .report
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return report;
-        }
         self.inner.gauges.closed.store(true, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         self.inner.router.shutdown(mode, tx);
-        // The router always answers; only a router that died (a bug) would not.
-        let report = rx.await.unwrap_or_else(|_| ShutdownReport {
-            submitted: 0,
-            completed: 0,
-            dead_lettered: 0,
-            returned: 0,
-            unfinished: Vec::new(),
-        });
+        // The router answers every caller once it has stopped (at once
+        // after that), and it lives as long as this pool; should it ever
+        // drop the reply, its books as they stand are the answer.
+        let report = match rx.await {
+            Ok(report) => report,
+            Err(_) => self.inner.router.books(),
+        };
+        // Workers stop only once the router's books are closed, so a
+        // graceful drain is never cut short by another caller.
         self.inner.supervisor.shutdown().await;
-        *self.inner.report.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
     }
 
@@ -754,6 +786,14 @@ impl AdmitError {
             AdmitError::Capability(capability) => {
                 SubmitError::UnknownCapability { task, capability }
             }
+        }
+    }
+
+    fn into_pool_error(self) -> PoolError {
+        match self {
+            AdmitError::Closed => PoolError::Stopped,
+            AdmitError::Full(bound) => PoolError::QueueFull { bound },
+            AdmitError::Capability(capability) => PoolError::UnknownCapability(capability),
         }
     }
 }

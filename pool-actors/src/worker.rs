@@ -349,7 +349,8 @@ impl<H: TaskHandler> Local<H> {
         let mut ahead = self.ahead.borrow_mut();
         while let Some(mut run) = ahead.pop_front() {
             if !run.cancelled.load(Ordering::Relaxed) {
-                run.deadline = run.deadline.max(tokio::time::Instant::now() + run.timeout);
+                let fresh = crate::deadline::after(tokio::time::Instant::now(), run.timeout);
+                run.deadline = run.deadline.max(fresh);
                 return Some(run);
             }
         }

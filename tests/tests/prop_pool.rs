@@ -267,7 +267,15 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
         // Exactly one terminal event per task; gpu tasks only ever ran on
         // worker-0, the only worker with that capability.
         let mut terminal = std::collections::BTreeMap::<u64, u32>::new();
-        while let Some(e) = events.try_recv() {
+        loop {
+            let e = match events.try_recv() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    problems.push(format!("events: {e}"));
+                    break;
+                }
+            };
             let ran_on = match &e {
                 PoolEvent::TaskCompleted { id, worker, .. }
                 | PoolEvent::TaskFailed { id, worker, .. } => Some((*id, worker.clone())),

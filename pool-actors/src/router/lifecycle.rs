@@ -205,19 +205,31 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    /// Stops: graceful or immediate. `reply` gets the books.
+    /// Stops: graceful or immediate. `reply` gets the books. A call while
+    /// a shutdown runs joins it (every caller gets the one report): a
+    /// graceful call keeps the earlier of the two deadlines, an immediate
+    /// one ends the drain now.
     pub(crate) fn shutdown(&mut self, mode: ShutdownMode, reply: oneshot::Sender<ShutdownReport>) {
-        if let Phase::Stopped(report) = &self.phase {
-            let _ = reply.send(report.clone());
-            return;
+        match &mut self.phase {
+            Phase::Stopped(report) => {
+                let _ = reply.send(report.clone());
+                return;
+            }
+            Phase::Draining { replies } => replies.push(reply),
+            Phase::Running => {
+                self.phase = Phase::Draining {
+                    replies: vec![reply],
+                }
+            }
         }
         self.gauges.closed.store(true, Ordering::SeqCst);
-        self.phase = Phase::Draining { reply };
         match mode {
             ShutdownMode::Graceful { deadline } => {
-                let at = self.now + deadline;
-                self.deadline = Some(at);
-                self.wake_clock_by(at);
+                let at = crate::deadline::after(self.now, deadline);
+                if self.deadline.is_none_or(|d| at < d) {
+                    self.deadline = Some(at);
+                    self.wake_clock_by(at);
+                }
                 self.check_finished();
             }
             ShutdownMode::Immediate { unfinished } => {
@@ -286,20 +298,27 @@ impl<H: TaskHandler> Router<H> {
         ids
     }
 
-    fn finish(&mut self, unfinished: Vec<TaskId>) {
-        let report = ShutdownReport {
+    /// The books as they stand, with the tasks the shutdown ended.
+    pub(crate) fn books(&self, unfinished: Vec<TaskId>) -> ShutdownReport {
+        ShutdownReport {
             submitted: self.stats.submitted,
             completed: self.stats.completed,
             dead_lettered: self.stats.dead_lettered,
             returned: self.stats.returned,
             unfinished,
-        };
+        }
+    }
+
+    fn finish(&mut self, unfinished: Vec<TaskId>) {
+        let report = self.books(unfinished);
         self.emit(PoolEvent::ShutDown(report.clone()));
         self.deadline = None;
-        if let Phase::Draining { reply } =
+        if let Phase::Draining { replies } =
             std::mem::replace(&mut self.phase, Phase::Stopped(report.clone()))
         {
-            let _ = reply.send(report);
+            for reply in replies {
+                let _ = reply.send(report.clone());
+            }
         }
     }
 

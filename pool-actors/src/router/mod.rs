@@ -33,6 +33,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetters, DeadTask, Store};
+use crate::deadline;
 use crate::metrics::Samples;
 use crate::queue::ReadyQueues;
 use crate::retry::{DelayedRetries, RetryConfig};
@@ -177,8 +178,9 @@ struct Slot<H: TaskHandler> {
 
 enum Phase {
     Running,
+    /// Every caller of `shutdown` so far, waiting for the one report.
     Draining {
-        reply: oneshot::Sender<ShutdownReport>,
+        replies: Vec<oneshot::Sender<ShutdownReport>>,
     },
     Stopped(ShutdownReport),
 }
@@ -594,7 +596,7 @@ impl<H: TaskHandler> Router<H> {
         Some(
             breakers
                 .dependency_open_until(dependency)
-                .unwrap_or(self.now + self.settings.tick),
+                .unwrap_or_else(|| deadline::after(self.now, self.settings.tick)),
         )
     }
 
@@ -690,7 +692,7 @@ impl<H: TaskHandler> Router<H> {
             attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
             task: record.task.clone(),
             timeout,
-            deadline: now + timeout,
+            deadline: deadline::after(now, timeout),
             cancelled,
         };
         let to_caller = self.handback.len() < handback_room
@@ -841,7 +843,7 @@ impl<H: TaskHandler> Router<H> {
         if let Some(delay) = delay {
             self.stats.retried += 1;
             self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
-            self.delay(now + delay, id);
+            self.delay(deadline::after(now, delay), id);
             if observed {
                 self.emit(PoolEvent::TaskRetried {
                     id,

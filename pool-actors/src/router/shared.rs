@@ -346,6 +346,11 @@ impl<H: TaskHandler> SharedRouter<H> {
         self.with(|router| router.shutdown(mode, reply));
     }
 
+    /// The books as they stand.
+    pub(crate) fn books(&self) -> ShutdownReport {
+        self.with(|router| router.books(Vec::new()))
+    }
+
     /// A metrics snapshot.
     pub(crate) fn metrics(&self) -> PoolMetrics {
         self.with(|router| router.metrics())
@@ -387,7 +392,7 @@ impl<H: TaskHandler> WeakRouter<H> {
 /// housekeeping tick. Sleeps until the earliest, or until a call moves a
 /// timer earlier; ends when the router stops or is dropped.
 async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Duration) {
-    let mut next_tick = Instant::now() + tick;
+    let mut next_tick = crate::deadline::after(Instant::now(), tick);
     loop {
         let Some(router) = WeakRouter(shared.clone()).upgrade() else {
             return;
@@ -409,8 +414,13 @@ async fn run_clock<H: TaskHandler>(shared: Weak<Shared<H>>, tick: std::time::Dur
         };
         let now = Instant::now();
         let tick_due = now >= next_tick;
-        while next_tick <= now {
-            next_tick += tick;
+        if next_tick <= now {
+            // The next tick after `now` on the grid of ticks (a late wake
+            // skips the ticks it missed, without a loop per tick).
+            let late = now.duration_since(next_tick).as_nanos();
+            let step = tick.as_nanos().max(1);
+            let skipped = u32::try_from(late / step + 1).unwrap_or(u32::MAX);
+            next_tick = crate::deadline::after(next_tick, tick.saturating_mul(skipped));
         }
         router.with(|r| r.on_clock(tick_due));
     }
