@@ -267,12 +267,19 @@ pub struct BreakerSettings {
     /// Closed time that resets the open count.
     #[serde(with = "humantime_serde")]
     pub stability_window: Duration,
+    /// The most workers (in percent of the pool, rounded down) their
+    /// breakers may take out of service at once, as Envoy's outlier
+    /// detection bounds ejections. Past it, workers whose breakers are
+    /// open keep taking work, so the pool never stops for its breakers
+    /// alone. 0 turns worker ejection off; 100 allows every worker out.
+    pub max_ejected_percent: u8,
 }
 
 impl Default for BreakerSettings {
     fn default() -> Self {
         let c = BreakerConfig::default();
         Self {
+            max_ejected_percent: 50,
             failure_threshold: c.failure_threshold,
             failure_rate: c.failure_rate,
             success_threshold: c.success_threshold,
@@ -573,6 +580,12 @@ impl PoolConfig {
                 .child
                 .validate()
                 .map_err(strategy_error("breaker"))?;
+            if b.max_ejected_percent > 100 {
+                return Err(ConfigError::invalid(
+                    "breaker.max_ejected_percent",
+                    "must be within 0..=100",
+                ));
+            }
         }
         if let Some(a) = self.autoscale {
             if a.check_every.is_zero() {

@@ -52,6 +52,27 @@ pub trait TaskHandler: Unpin + 'static {
         task: Self::Task,
         ctx: TaskContext,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + 'static;
+
+    /// Whose fault `error` is. By default the task's: it is retried and
+    /// dead-lettered like any failed attempt, and counts against its
+    /// dependency's breaker when it names one, never against the worker.
+    /// Return [`Blame::Worker`] for an error that says this worker is
+    /// broken (its connection, its cache): that counts against the
+    /// worker's breaker too.
+    fn blame(&self, error: &Self::Error) -> Blame {
+        let _ = error;
+        Blame::Task
+    }
+}
+
+/// Whose fault a failed attempt is (see [`TaskHandler::blame`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Blame {
+    /// The task's (bad input, a failing dependency): the worker is fine.
+    #[default]
+    Task,
+    /// The worker's: it should get no work for a while.
+    Worker,
 }
 
 /// What a running task can do: report progress, notice cancellation, and

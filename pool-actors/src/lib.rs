@@ -39,7 +39,7 @@ pub use config::{
 pub use dead_letter::{DeadTask, DeadTaskSummary};
 pub use error::{ConfigError, PoolError, SubmitError};
 pub use events::PoolEvent;
-pub use handler::{TaskContext, TaskHandler};
+pub use handler::{Blame, TaskContext, TaskHandler};
 pub use metrics::{
     HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection, TasksSection,
     WorkerStatus, WorkersSection,

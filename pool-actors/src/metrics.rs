@@ -78,6 +78,9 @@ pub struct WorkersSection {
     pub unhealthy: usize,
     /// Isolated (brake, open breaker, deferred restart) or draining.
     pub isolated: usize,
+    /// Out of service for an open breaker (never more than the breaker's
+    /// `max_ejected_percent` of the pool).
+    pub ejected: usize,
 }
 
 /// Task counters. At any time `submitted = completed + dead_lettered +

@@ -118,6 +118,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
             retry: config.retry,
             promote_after: config.promote_after,
             tick: config.router_tick,
+            max_ejected_percent: config.breaker.map_or(0, |b| b.max_ejected_percent),
         };
         let (tx, rx) = oneshot::channel();
         let (ev, g, handles) = (

@@ -57,9 +57,13 @@ impl TaskOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Error)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum AttemptError {
-    /// The handler returned an error.
+    /// The handler returned an error (the task's fault).
     #[error("failed: {0}")]
     Failed(String),
+    /// The handler returned an error it blamed on the worker
+    /// ([`Blame::Worker`](crate::Blame::Worker)).
+    #[error("worker failed: {0}")]
+    WorkerFailed(String),
     /// The handler panicked.
     #[error("panicked: {0}")]
     Panicked(String),
@@ -72,6 +76,16 @@ pub enum AttemptError {
     /// The pool shut down while it ran.
     #[error("cancelled by shutdown")]
     Shutdown,
+}
+
+impl AttemptError {
+    /// Whether the failure counts against the worker's breaker: only an
+    /// error the handler blamed on the worker. A task's own error, panic
+    /// or timeout is the task's (and its dependency's) fault; a worker
+    /// that died is its supervisor's business.
+    pub fn blames_worker(&self) -> bool {
+        matches!(self, AttemptError::WorkerFailed(_))
+    }
 }
 
 /// One attempt of a task, kept in its history.

@@ -30,7 +30,7 @@ use candado::ChildLink;
 use rustc_hash::FxHashMap;
 
 use crate::router::{Caller, CallerWants, Done, Effect, Settled, SharedRouter, WorkerKey};
-use crate::{AttemptError, TaskContext, TaskHandler, TaskId};
+use crate::{AttemptError, Blame, TaskContext, TaskHandler, TaskId};
 
 /// Runs one attempt.
 #[derive(Message)]
@@ -520,7 +520,10 @@ impl<H: TaskHandler> Local<H> {
         };
         Ok(match outcome {
             Ok(Ok(Ok(output))) => Ok(output),
-            Ok(Ok(Err(error))) => Err(AttemptError::Failed(error.to_string())),
+            Ok(Ok(Err(error))) => Err(match self.handler.borrow().blame(&error) {
+                Blame::Task => AttemptError::Failed(error.to_string()),
+                Blame::Worker => AttemptError::WorkerFailed(error.to_string()),
+            }),
             Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
             Err(_) => {
                 run.cancelled.store(true, Ordering::Relaxed);

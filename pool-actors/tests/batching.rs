@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    BreakerSettings, Pool, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskHandler,
+    Blame, BreakerSettings, Pool, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskHandler,
     TaskOptions,
 };
 use common::run_paused;
@@ -74,6 +74,11 @@ impl TaskHandler for Recorder {
             }
             Ok(this.tag)
         }
+    }
+
+    /// A failing step stands for a broken worker (the breaker tests).
+    fn blame(&self, _: &String) -> Blame {
+        Blame::Worker
     }
 }
 

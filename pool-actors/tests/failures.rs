@@ -397,3 +397,49 @@ fn a_worker_busy_with_task_after_task_is_never_taken_for_stuck() {
         h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn a_task_on_a_stuck_worker_fails_over_at_once_even_when_its_restart_is_deferred() {
+    run_paused(|| async {
+        let mut h = start(PoolConfig {
+            liveness: Some(candado_pool::LivenessSettings {
+                progress_timeout: Some(Duration::from_millis(500)),
+                ..Default::default()
+            }),
+            task_timeout: Duration::from_secs(3600),
+            ..config(2)
+        })
+        .await;
+        // The first stuck worker is restarted; the second restart falls in
+        // the heal limit's 5-minute gap and is deferred. Either way the
+        // task fails over to the other worker at once (one attempt spent,
+        // then its 1 s retry), without waiting for the restart.
+        for round in 1..=2 {
+            let started = tokio::time::Instant::now();
+            assert_eq!(h.pool.submit(Job::HangOnce).unwrap().await, Ok(7));
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+        }
+        let events = drain(&mut h.events);
+        let lost = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    PoolEvent::TaskFailed {
+                        error: AttemptError::WorkerLost(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(lost, 2, "one attempt spent per stuck task");
+        // Healthy work keeps flowing to the worker in service.
+        assert_eq!(h.pool.submit(work(10, 3)).unwrap().await, Ok(3));
+        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
+    });
+}

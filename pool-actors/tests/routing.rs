@@ -185,7 +185,10 @@ fn a_worker_whose_breaker_opened_gets_no_work_until_it_half_opens() {
         for _ in 0..5 {
             let _ = h
                 .pool
-                .submit_with(Job::Fail, TaskOptions::default().with_capability("flaky"))
+                .submit_with(
+                    Job::BreakWorker,
+                    TaskOptions::default().with_capability("flaky"),
+                )
                 .unwrap()
                 .await;
         }
@@ -337,6 +340,11 @@ fn a_task_parked_for_its_dependency_gives_back_the_probe_it_took() {
                 max_retries: 0,
                 ..config(1).retry
             },
+            // Its only worker may leave service.
+            breaker: Some(candado_pool::BreakerSettings {
+                max_ejected_percent: 100,
+                ..Default::default()
+            }),
             ..config(1)
         })
         .await;
@@ -350,7 +358,7 @@ fn a_task_parked_for_its_dependency_gives_back_the_probe_it_took() {
         let _ = h.pool.submit_with(Job::Fail, payments()).unwrap().await;
         // Then the worker's own failures open its breaker (5 s cooldown).
         for _ in 0..5 {
-            let _ = h.pool.submit(Job::Fail).unwrap().await;
+            let _ = h.pool.submit(Job::BreakWorker).unwrap().await;
         }
         advance(Duration::from_secs(7)).await;
         assert_eq!(
@@ -394,6 +402,8 @@ fn a_probe_lost_with_its_worker_is_freed_by_the_clock_and_work_resumes() {
             breaker: Some(candado_pool::BreakerSettings {
                 half_open_probes: 1,
                 success_threshold: 1,
+                // Its only worker may leave service.
+                max_ejected_percent: 100,
                 ..Default::default()
             }),
             ..config(1)
@@ -401,7 +411,7 @@ fn a_probe_lost_with_its_worker_is_freed_by_the_clock_and_work_resumes() {
         .await;
         let breakers = h.pool.breakers().unwrap().clone();
         for _ in 0..5 {
-            let _ = h.pool.submit(Job::Fail).unwrap().await;
+            let _ = h.pool.submit(Job::BreakWorker).unwrap().await;
         }
         advance(Duration::from_secs(6)).await;
         assert_eq!(

@@ -79,13 +79,18 @@ impl<H: TaskHandler> Router<H> {
             in_flight: Default::default(),
             health: HealthStatus::Healthy,
             isolated: false,
+            held_out: false,
+            stuck: false,
             draining: false,
             tripped: None,
+            ejected: false,
         });
         // Its breaker outlives incarnations: a replacement whose breaker is
         // open waits out the cooldown like its predecessor.
         self.trip_if_open(key);
         self.refresh_room(key);
+        // One more worker: the ejection limit may have room again.
+        self.reconsider_ejections();
         let name = self.name(key).to_string();
         self.emit(PoolEvent::WorkerStarted {
             worker: name.clone(),
@@ -118,6 +123,9 @@ impl<H: TaskHandler> Router<H> {
             return;
         };
         self.free.remove(&worker);
+        if let Some(until) = slot.tripped {
+            self.tripped.remove(&(until, worker));
+        }
         let name = self.name(worker).clone();
         let lost = slot.in_flight.len();
         let mut ids: Vec<TaskId> = slot.in_flight.into_iter().collect();
@@ -131,6 +139,7 @@ impl<H: TaskHandler> Router<H> {
             lost_attempts: u32::try_from(lost).unwrap_or(u32::MAX),
         });
         self.check_drains();
+        self.reconsider_ejections();
     }
 
     /// News from the worker supervisor's event stream.
@@ -144,11 +153,25 @@ impl<H: TaskHandler> Router<H> {
                 let Some(&key) = self.keys.get(worker.as_str()) else {
                     return;
                 };
-                if let Some(slot) = self.slot_mut(key) {
-                    slot.health = status;
-                    slot.isolated = isolated;
+                // Isolation while its breaker is not closed is the breaker's:
+                // the router judges that itself, within the ejection limit.
+                let by_breaker = self
+                    .breaker_state(key)
+                    .is_some_and(|s| s != candado::BreakerState::Closed);
+                let Some(slot) = self.slot_mut(key) else {
+                    return;
+                };
+                slot.health = status;
+                slot.isolated = isolated;
+                slot.held_out = isolated && !by_breaker;
+                if status != HealthStatus::Critical && !isolated {
+                    // Recovered (a blocked thread let go): back in service.
+                    slot.stuck = false;
                 }
                 self.refresh_room(key);
+                if self.slot(key).is_some_and(|s| self.unfit(s)) {
+                    self.fail_over(key, "out of service");
+                }
             }
             WorkerNews::Exited { worker, reason } => {
                 self.stats.last_exit.insert(worker, reason);
@@ -162,6 +185,13 @@ impl<H: TaskHandler> Router<H> {
                 *self.stats.restarts.entry(reason).or_default() += 1;
             }
             WorkerNews::Zombie { worker, reason } => {
+                if let Some(&key) = self.keys.get(worker.as_str()) {
+                    if let Some(slot) = self.slot_mut(key) {
+                        slot.stuck = true;
+                    }
+                    self.refresh_room(key);
+                    self.fail_over(key, &format!("liveness: {reason}"));
+                }
                 self.emit(PoolEvent::ZombieDetected { worker, reason })
             }
             WorkerNews::Alert(alert) => {

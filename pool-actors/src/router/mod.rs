@@ -44,6 +44,7 @@ use crate::{
 };
 
 mod lifecycle;
+mod service;
 mod shared;
 mod snapshot;
 
@@ -67,6 +68,8 @@ pub(crate) struct RouterSettings {
     pub(crate) retry: RetryConfig,
     pub(crate) promote_after: Option<Duration>,
     pub(crate) tick: Duration,
+    /// The most workers (percent of the pool) breakers may take out.
+    pub(crate) max_ejected_percent: u8,
 }
 
 /// State shared with the pool facade, read without taking the router's lock.
@@ -168,12 +171,22 @@ struct Slot<H: TaskHandler> {
     capabilities: HashSet<String>,
     in_flight: FxHashSet<TaskId>,
     health: HealthStatus,
+    /// Isolated by its supervisor (as its events say).
     isolated: bool,
+    /// Isolated by its supervisor for a reason other than its breaker (a
+    /// brake, a deferred restart): out of service. Isolation by the
+    /// breaker is the router's own call (`tripped`, `ejected`).
+    held_out: bool,
+    /// Its liveness strategy ordered a restart (stuck, silent): out of
+    /// service until a new incarnation replaces it, or it recovers.
+    stuck: bool,
     draining: bool,
     /// Its breaker opened (seen by the router as it recorded the outcome
-    /// that opened it): until when. Out of `free` until then, without
-    /// waiting for the supervisor to isolate it.
+    /// that opened it): until when. It asks to leave service until then.
     tripped: Option<Instant>,
+    /// Out of service for its open breaker: a tripped worker within the
+    /// ejection limit (see [`Router::reconsider_ejections`]).
+    ejected: bool,
 }
 
 enum Phase {
@@ -520,13 +533,16 @@ impl<H: TaskHandler> Router<H> {
         self.in_service(slot) && slot.in_flight.len() < self.settings.concurrency
     }
 
-    /// Whether `slot` takes work at all: not draining, isolated, tripped or
-    /// critical (whatever it holds now).
+    /// Whether `slot` takes work at all: not draining, held out, stuck,
+    /// ejected or critical (whatever it holds now).
     fn in_service(&self, slot: &Slot<H>) -> bool {
-        !slot.draining
-            && !slot.isolated
-            && slot.tripped.is_none()
-            && slot.health != HealthStatus::Critical
+        !slot.draining && !self.unfit(slot)
+    }
+
+    /// Whether `slot` is out of service for its health (not for draining):
+    /// the tasks it holds then fail over to other workers.
+    fn unfit(&self, slot: &Slot<H>) -> bool {
+        slot.held_out || slot.stuck || slot.ejected || slot.health == HealthStatus::Critical
     }
 
     /// Task `id` leaves worker `worker`'s slot; returns whether that left a
@@ -556,8 +572,8 @@ impl<H: TaskHandler> Router<H> {
             self.tripped.remove(&(before, key));
         }
         self.tripped.insert((until, key));
-        self.refresh_room(key);
         self.wake_clock_by(until);
+        self.reconsider_ejections();
     }
 
     /// Workers whose breaker cooldown has ended are back in `free` (their
@@ -570,7 +586,7 @@ impl<H: TaskHandler> Router<H> {
             self.tripped.pop_first();
             if let Some(slot) = self.slot_mut(key).filter(|s| s.tripped == Some(until)) {
                 slot.tripped = None;
-                self.refresh_room(key);
+                self.reconsider_ejections();
             }
         }
     }
@@ -629,8 +645,9 @@ impl<H: TaskHandler> Router<H> {
                 let mut candidates = self
                     .rotation()
                     .filter(|(key, slot)| !refused.contains(key) && self.eligible(slot, capability))
-                    .map(|(key, slot)| (key, slot, self.breaker_state(key)))
-                    .filter(|(_, _, state)| *state != Some(BreakerState::Open));
+                    // An open breaker is in service only past the ejection
+                    // limit: it takes work as if closed.
+                    .map(|(key, slot)| (key, slot, self.breaker_state(key)));
                 match self.settings.dispatch {
                     Dispatch::RoundRobin => candidates.next(),
                     // `min_by_key` keeps the first minimum: the first after the cursor.
@@ -757,6 +774,10 @@ impl<H: TaskHandler> Router<H> {
         // The router sees every outcome first-hand: it feeds the breakers
         // itself, sparing the supervisor a message per task, and takes a
         // worker whose breaker a failure opened out of service at once.
+        // Whose fault a failure is decides which breaker hears of it: the
+        // task's own failure counts against its dependency (if it names
+        // one), never against the worker; only a failure blamed on the
+        // worker counts against the worker.
         if let Some(breaker) = self
             .workers
             .get(done.worker)
@@ -766,9 +787,17 @@ impl<H: TaskHandler> Router<H> {
                 .tasks
                 .get(&done.id)
                 .and_then(|r| r.options.dependency.as_deref());
-            breaker.record_outcome_at(dependency, done.result.is_ok(), self.now);
-            if done.result.is_err() {
-                self.trip_if_open(done.worker);
+            match &done.result {
+                Ok(_) => breaker.record_outcome_at(dependency, true, self.now),
+                Err(error) if error.blames_worker() => {
+                    breaker.record_outcome_at(None, false, self.now);
+                    self.trip_if_open(done.worker);
+                }
+                Err(_) => match dependency {
+                    Some(_) => breaker.record_outcome_at(dependency, false, self.now),
+                    // Says nothing of the worker: a probe it held is free.
+                    None => breaker.release_probe_at(self.now),
+                },
             }
         }
         self.refresh_room(done.worker);

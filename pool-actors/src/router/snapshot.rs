@@ -38,6 +38,7 @@ impl<H: TaskHandler> Router<H> {
                     .filter(|s| s.health == HealthStatus::Critical)
                     .count(),
                 isolated: slots.clone().filter(|s| s.isolated || s.draining).count(),
+                ejected: slots.clone().filter(|s| s.ejected).count(),
             },
             tasks: TasksSection {
                 submitted: self.stats.submitted,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    Pool, PoolBuilder, PoolConfig, PoolEvent, PoolEvents, TaskContext, TaskHandler,
+    Blame, Pool, PoolBuilder, PoolConfig, PoolEvent, PoolEvents, TaskContext, TaskHandler,
 };
 
 /// What a test task does.
@@ -29,6 +29,10 @@ pub enum Job {
     Until(Arc<AtomicBool>),
     /// Never finishes and never reports progress.
     Hang,
+    /// Fails with an error the handler blames on the worker.
+    BreakWorker,
+    /// Hangs on its first attempt (no progress), returns 7 after.
+    HangOnce,
 }
 
 impl PartialEq for Job {
@@ -40,7 +44,9 @@ impl PartialEq for Job {
             (Job::Fail, Job::Fail)
             | (Job::Panic, Job::Panic)
             | (Job::CrashWorker, Job::CrashWorker)
-            | (Job::Hang, Job::Hang) => true,
+            | (Job::Hang, Job::Hang)
+            | (Job::BreakWorker, Job::BreakWorker)
+            | (Job::HangOnce, Job::HangOnce) => true,
             _ => false,
         }
     }
@@ -86,7 +92,18 @@ impl TaskHandler for Tester {
                 Job::Until(_) => Err("not yet".into()),
                 Job::CrashWorker => Ok(99),
                 Job::Hang => std::future::pending().await,
+                Job::BreakWorker => Err("worker: its connection is broken".into()),
+                Job::HangOnce if ctx.attempt() == 1 => std::future::pending().await,
+                Job::HangOnce => Ok(7),
             }
+        }
+    }
+
+    fn blame(&self, error: &String) -> Blame {
+        if error.starts_with("worker:") {
+            Blame::Worker
+        } else {
+            Blame::Task
         }
     }
 }
