@@ -21,6 +21,14 @@ pub enum SubmitError<T> {
         /// The task, back.
         task: T,
     },
+    /// The pool can run no more work: its worker supervisor gave up.
+    #[error("the pool has failed: {reason}")]
+    PoolFailed {
+        /// The task, back.
+        task: T,
+        /// Why the worker supervisor stopped.
+        reason: String,
+    },
     /// The task names a capability no worker of this pool advertises.
     #[error("no worker offers capability `{capability}`")]
     UnknownCapability {
@@ -43,6 +51,9 @@ pub enum PoolError {
     /// The pool has shut down.
     #[error("the pool has shut down")]
     Stopped,
+    /// The pool can run no more work: its worker supervisor gave up.
+    #[error("the pool has failed: {0}")]
+    Failed(String),
     /// The queue holds its bound already; try later.
     #[error("the queue is full ({bound} tasks waiting)")]
     QueueFull {

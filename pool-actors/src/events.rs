@@ -92,4 +92,11 @@ pub enum PoolEvent {
     },
     /// The pool shut down.
     ShutDown(ShutdownReport),
+    /// The pool can run no more work: its worker supervisor gave up
+    /// (restart intensity exceeded). Held tasks were dead-lettered; new
+    /// submissions are refused.
+    Failed {
+        /// Why the supervisor stopped.
+        reason: String,
+    },
 }

@@ -22,6 +22,7 @@ mod dead_letter;
 mod deadline;
 mod error;
 mod events;
+mod forwarder;
 mod handler;
 mod metrics;
 mod pool;

@@ -122,8 +122,13 @@ pub struct PerformanceSection {
 /// Health of the pool's supervision tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthSection {
-    /// Worst health of any worker.
+    /// Worst health of any worker (critical if the pool failed).
     pub status: HealthStatus,
+    /// Whether the pool can take work now: running, not failed, and with
+    /// a worker in service.
+    pub ready: bool,
+    /// Why the pool can run no more work, if its worker supervisor gave up.
+    pub failed: Option<String>,
     /// Alerts delivered recently (newest last).
     pub alerts: Vec<Alert>,
 }

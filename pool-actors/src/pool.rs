@@ -4,22 +4,22 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 use actix::{Actor, Addr};
 use candado::{
-    BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventKind, EventStreamError, ExitReason,
-    HealLimit, Liveness, MemoryGuard, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec,
-    VerdictKind,
+    BackoffConfig, BreakerStrategy, Breakers, ChildSpec, EventStreamError, HealLimit, Liveness,
+    MemoryGuard, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec,
 };
 use parking_lot::RwLock;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
-use crate::router::{Gauges, Router, RouterSettings, SharedRouter, Submit, TaskResult, WorkerNews};
+use crate::forwarder;
+use crate::router::{Gauges, Router, RouterSettings, SharedRouter, Submit, TaskResult};
 use crate::worker::PoolWorker;
 use crate::{
     ConfigError, DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics,
@@ -206,8 +206,11 @@ impl<H: TaskHandler> PoolBuilder<H> {
         for n in 0..config.size {
             spec = spec.child(make_worker(n));
         }
-        forward_supervision_events(runtime, &config.name, router.clone());
+        let watched = Arc::new(OnceLock::new());
+        forwarder::forward(runtime, &config.name, router.clone(), watched.clone());
         let supervisor = runtime.start(spec).await?;
+        let _ = watched.set(supervisor.clone());
+        forwarder::watch(runtime, supervisor.clone(), router.clone());
         let pool = Pool {
             inner: Arc::new(Inner {
                 config,
@@ -242,86 +245,6 @@ impl<H: TaskHandler> PoolBuilder<H> {
 
 fn worker_id(n: usize) -> String {
     format!("worker-{n}")
-}
-
-/// Turns the worker supervisor's events into router news.
-fn forward_supervision_events<H: TaskHandler>(
-    runtime: &Runtime,
-    name: &str,
-    router: SharedRouter<H>,
-) {
-    let mut events = runtime.subscribe();
-    let name = name.to_owned();
-    // Weak: the forwarder must not keep a dropped pool's router alive.
-    let router = router.downgrade();
-    runtime.control_arbiter().spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(event) => event,
-                Err(candado::EventStreamError::Lagged(_)) => continue,
-                Err(candado::EventStreamError::Closed) => return,
-            };
-            let Some(router) = router.upgrade() else {
-                return;
-            };
-            if event.supervisor != name {
-                continue;
-            }
-            let news = match event.kind {
-                EventKind::HealthChanged {
-                    child,
-                    status,
-                    isolated,
-                    ..
-                } => WorkerNews::Health {
-                    worker: child,
-                    status,
-                    isolated,
-                },
-                EventKind::ChildExited { child, reason, .. } => WorkerNews::Exited {
-                    worker: child,
-                    reason: restart_reason(&reason),
-                },
-                EventKind::ChildRestarted { child, .. } => WorkerNews::Restarted { worker: child },
-                EventKind::VerdictChanged {
-                    strategy,
-                    child,
-                    verdict: VerdictKind::Restart,
-                    reason,
-                } if strategy == "liveness" => WorkerNews::Zombie {
-                    worker: child,
-                    reason: reason.unwrap_or_default(),
-                },
-                EventKind::Alert(alert) => WorkerNews::Alert(alert),
-                _ => continue,
-            };
-            router.news(news);
-        }
-    });
-}
-
-/// The metric key of a worker restart's cause.
-fn restart_reason(reason: &ExitReason) -> String {
-    match reason {
-        ExitReason::Panic(_) => "panic".into(),
-        ExitReason::Unhealthy { strategy, reason }
-            if strategy == "memory" && reason.starts_with("recycled: up") =>
-        {
-            "age".into()
-        }
-        ExitReason::Unhealthy { strategy, reason }
-            if strategy == "memory" && reason.starts_with("recycled") =>
-        {
-            "tasks".into()
-        }
-        ExitReason::Unhealthy { strategy, .. } => strategy.clone(),
-        ExitReason::Failed(_) => "failed".into(),
-        ExitReason::Killed => "killed".into(),
-        ExitReason::StartFailed(_) => "start_failed".into(),
-        ExitReason::Escalated { .. } => "escalated".into(),
-        ExitReason::Normal => "normal".into(),
-        ExitReason::Shutdown => "shutdown".into(),
-    }
 }
 
 struct Inner<H: TaskHandler> {
@@ -453,7 +376,10 @@ impl<H: TaskHandler> Pool<H> {
     /// Checks intake, capability and room for `n` tasks, and reserves the room.
     fn admit(&self, n: usize, capabilities: &[Option<String>]) -> Result<(), AdmitError> {
         if self.inner.gauges.closed.load(Ordering::Relaxed) {
-            return Err(AdmitError::Closed);
+            return Err(match self.inner.gauges.failed.get() {
+                Some(reason) => AdmitError::Failed(reason.clone()),
+                None => AdmitError::Closed,
+            });
         }
         if capabilities.iter().any(Option::is_some) {
             let advertised = self.inner.advertised.read();
@@ -587,8 +513,12 @@ impl<H: TaskHandler> Pool<H> {
         self.inner.breakers.as_ref()
     }
 
-    /// Current number of workers (not counting ones being drained).
+    /// Current number of workers (not counting ones being drained); 0
+    /// once the pool failed (see [`PoolEvent::Failed`]).
     pub fn size(&self) -> usize {
+        if self.inner.gauges.failed.get().is_some() {
+            return 0;
+        }
         self.workers().len()
     }
 
@@ -775,6 +705,7 @@ impl<H: TaskHandler> Pool<H> {
 
 enum AdmitError {
     Closed,
+    Failed(String),
     Full(usize),
     Capability(String),
 }
@@ -783,6 +714,7 @@ impl AdmitError {
     fn into_submit_error<T>(self, task: T) -> SubmitError<T> {
         match self {
             AdmitError::Closed => SubmitError::ShuttingDown { task },
+            AdmitError::Failed(reason) => SubmitError::PoolFailed { task, reason },
             AdmitError::Full(bound) => SubmitError::QueueFull { task, bound },
             AdmitError::Capability(capability) => {
                 SubmitError::UnknownCapability { task, capability }
@@ -793,6 +725,7 @@ impl AdmitError {
     fn into_pool_error(self) -> PoolError {
         match self {
             AdmitError::Closed => PoolError::Stopped,
+            AdmitError::Failed(reason) => PoolError::Failed(reason),
             AdmitError::Full(bound) => PoolError::QueueFull { bound },
             AdmitError::Capability(capability) => PoolError::UnknownCapability(capability),
         }

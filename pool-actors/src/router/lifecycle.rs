@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use candado::{Alert, HealthStatus};
+use candado::HealthStatus;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -17,28 +17,6 @@ use crate::{
     Attempt, AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler,
     TaskId, UnfinishedAction,
 };
-
-/// Health of a worker, from its supervisor's events.
-#[derive(Debug)]
-pub(crate) enum WorkerNews {
-    Health {
-        worker: String,
-        status: HealthStatus,
-        isolated: bool,
-    },
-    Restarted {
-        worker: String,
-    },
-    Exited {
-        worker: String,
-        reason: String,
-    },
-    Zombie {
-        worker: String,
-        reason: String,
-    },
-    Alert(Alert),
-}
 
 impl<H: TaskHandler> Router<H> {
     /// A worker incarnation is up; returns its key (`None` if a newer
@@ -142,67 +120,6 @@ impl<H: TaskHandler> Router<H> {
         self.reconsider_ejections();
     }
 
-    /// News from the worker supervisor's event stream.
-    pub(crate) fn news(&mut self, news: WorkerNews) {
-        match news {
-            WorkerNews::Health {
-                worker,
-                status,
-                isolated,
-            } => {
-                let Some(&key) = self.keys.get(worker.as_str()) else {
-                    return;
-                };
-                // Isolation while its breaker is not closed is the breaker's:
-                // the router judges that itself, within the ejection limit.
-                let by_breaker = self
-                    .breaker_state(key)
-                    .is_some_and(|s| s != candado::BreakerState::Closed);
-                let Some(slot) = self.slot_mut(key) else {
-                    return;
-                };
-                slot.health = status;
-                slot.isolated = isolated;
-                slot.held_out = isolated && !by_breaker;
-                if status != HealthStatus::Critical && !isolated {
-                    // Recovered (a blocked thread let go): back in service.
-                    slot.stuck = false;
-                }
-                self.refresh_room(key);
-                if self.slot(key).is_some_and(|s| self.unfit(s)) {
-                    self.fail_over(key, "out of service");
-                }
-            }
-            WorkerNews::Exited { worker, reason } => {
-                self.stats.last_exit.insert(worker, reason);
-            }
-            WorkerNews::Restarted { worker } => {
-                let reason = self
-                    .stats
-                    .last_exit
-                    .remove(&worker)
-                    .unwrap_or_else(|| "unknown".into());
-                *self.stats.restarts.entry(reason).or_default() += 1;
-            }
-            WorkerNews::Zombie { worker, reason } => {
-                if let Some(&key) = self.keys.get(worker.as_str()) {
-                    if let Some(slot) = self.slot_mut(key) {
-                        slot.stuck = true;
-                    }
-                    self.refresh_room(key);
-                    self.fail_over(key, &format!("liveness: {reason}"));
-                }
-                self.emit(PoolEvent::ZombieDetected { worker, reason })
-            }
-            WorkerNews::Alert(alert) => {
-                if self.stats.alerts.len() == 32 {
-                    self.stats.alerts.pop_front();
-                }
-                self.stats.alerts.push_back(alert);
-            }
-        }
-    }
-
     /// Stops routing to `workers`; `reply` is answered once they hold no task.
     pub(crate) fn drain(&mut self, workers: &[String], reply: oneshot::Sender<()>) {
         // Names never registered hold no task: nothing to wait for.
@@ -269,6 +186,33 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
+    /// The worker supervisor gave up (its restart intensity was exceeded):
+    /// no worker will come back. Every task held is dead-lettered with its
+    /// history, and tasks that arrive later are handed back; the pool says
+    /// so (an event, critical health) instead of holding work for ever.
+    pub(super) fn workers_gone(&mut self, reason: &str) {
+        if !matches!(self.phase, Phase::Running) || self.failed.is_some() {
+            return;
+        }
+        tracing::error!(
+            pool = %self.settings.name,
+            reason,
+            "the pool's worker supervisor gave up: the pool takes no more work"
+        );
+        self.failed = Some(reason.to_owned());
+        let _ = self.gauges.failed.set(reason.to_owned());
+        self.gauges.closed.store(true, Ordering::SeqCst);
+        let why = format!("pool failed: {reason}");
+        self.abandon_for(
+            UnfinishedAction::DeadLetter,
+            AttemptError::WorkerLost(why.clone()),
+            &why,
+        );
+        self.emit(PoolEvent::Failed {
+            reason: reason.to_owned(),
+        });
+    }
+
     /// In graceful shutdown, finishes once no task is left.
     pub(super) fn check_finished(&mut self) {
         if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.tasks.is_empty()
@@ -279,6 +223,17 @@ impl<H: TaskHandler> Router<H> {
 
     /// Ends every task still held, by `action`; returns their ids.
     fn abandon(&mut self, action: UnfinishedAction) -> Vec<TaskId> {
+        self.abandon_for(action, AttemptError::Shutdown, "shutdown")
+    }
+
+    /// Ends every task still held, by `action`: a running attempt fails
+    /// with `error`, a dead-lettered task gets `reason`. Returns their ids.
+    fn abandon_for(
+        &mut self,
+        action: UnfinishedAction,
+        error: AttemptError,
+        reason: &str,
+    ) -> Vec<TaskId> {
         self.abandoning = true;
         let now = self.ms(self.now);
         self.queues.drain();
@@ -306,7 +261,7 @@ impl<H: TaskHandler> Router<H> {
                     worker: self.name(running.worker).to_string(),
                     started_ms: running.started_ms,
                     ended_ms: now,
-                    error: AttemptError::Shutdown,
+                    error: error.clone(),
                 });
             }
             match action {
@@ -320,7 +275,7 @@ impl<H: TaskHandler> Router<H> {
                 }
                 UnfinishedAction::DeadLetter => {
                     self.tasks.insert(*id, record);
-                    self.dead_letter(*id, "shutdown");
+                    self.dead_letter(*id, reason);
                 }
             }
         }

@@ -44,11 +44,12 @@ use crate::{
 };
 
 mod lifecycle;
+mod news;
 mod service;
 mod shared;
 mod snapshot;
 
-pub(crate) use lifecycle::WorkerNews;
+pub(crate) use news::{WorkerNews, WorkerState};
 pub(crate) use shared::{Caller, Settled, SharedRouter};
 
 /// How long after the last call the clock leaves due retries to callers.
@@ -81,6 +82,8 @@ pub(crate) struct Gauges {
     pub(crate) closed: AtomicBool,
     /// Live event subscriptions (events are not built without one).
     pub(crate) subscribers: AtomicUsize,
+    /// Why the pool can run no more work (its worker supervisor gave up).
+    pub(crate) failed: std::sync::OnceLock<String>,
 }
 
 /// A new task.
@@ -211,6 +214,8 @@ struct Stats {
     latency: Samples,
     queue_wait: Samples,
     restarts: BTreeMap<String, u64>,
+    /// Each worker's restarts counted so far (the supervisor's totals).
+    restarts_seen: HashMap<String, u32>,
     last_exit: HashMap<String, String>,
     alerts: VecDeque<Alert>,
 }
@@ -239,6 +244,8 @@ pub(crate) struct Router<H: TaskHandler> {
     phase: Phase,
     /// Ending every held task at shutdown; the shutdown finishes afterwards.
     abandoning: bool,
+    /// Why the pool can run no more work (its worker supervisor gave up).
+    failed: Option<String>,
     /// When a graceful shutdown gives up on the tasks still held.
     deadline: Option<Instant>,
     /// When the clock task looks next (`None` while it is not asleep).
@@ -299,6 +306,7 @@ impl<H: TaskHandler> Router<H> {
             drains: Vec::new(),
             phase: Phase::Running,
             abandoning: false,
+            failed: None,
             deadline: None,
             clock_at: None,
             nudge_clock: false,
@@ -399,8 +407,9 @@ impl<H: TaskHandler> Router<H> {
     pub(crate) fn accept(&mut self, submit: Submit<H>) {
         let now = self.now;
         self.stats.submitted += 1;
-        if !matches!(self.phase, Phase::Running) {
-            // Raced with shutdown: hand it back, and count it so the books balance.
+        if !matches!(self.phase, Phase::Running) || self.failed.is_some() {
+            // Raced with shutdown (or the pool failed): hand it back, and
+            // count it so the books balance.
             self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
             self.stats.returned += 1;
             let returned = TaskFailure::Returned {

@@ -57,11 +57,19 @@ impl<H: TaskHandler> Router<H> {
                 queue_wait_ms: self.stats.queue_wait.summary(),
             },
             health: HealthSection {
-                status: slots
-                    .clone()
-                    .map(|s| s.health)
-                    .max()
-                    .unwrap_or(HealthStatus::Healthy),
+                status: if self.failed.is_some() {
+                    HealthStatus::Critical
+                } else {
+                    slots
+                        .clone()
+                        .map(|s| s.health)
+                        .max()
+                        .unwrap_or(HealthStatus::Healthy)
+                },
+                ready: self.failed.is_none()
+                    && matches!(self.phase, super::Phase::Running)
+                    && self.slots().any(|(_, s)| self.in_service(s)),
+                failed: self.failed.clone(),
                 alerts: self.stats.alerts.iter().cloned().collect(),
             },
             // By name, like every listing of workers.

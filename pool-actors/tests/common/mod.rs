@@ -33,6 +33,8 @@ pub enum Job {
     BreakWorker,
     /// Hangs on its first attempt (no progress), returns 7 after.
     HangOnce,
+    /// Panics in the handler itself on every attempt: kills its worker.
+    CrashAlways,
 }
 
 impl PartialEq for Job {
@@ -46,7 +48,8 @@ impl PartialEq for Job {
             | (Job::CrashWorker, Job::CrashWorker)
             | (Job::Hang, Job::Hang)
             | (Job::BreakWorker, Job::BreakWorker)
-            | (Job::HangOnce, Job::HangOnce) => true,
+            | (Job::HangOnce, Job::HangOnce)
+            | (Job::CrashAlways, Job::CrashAlways) => true,
             _ => false,
         }
     }
@@ -71,7 +74,8 @@ impl TaskHandler for Tester {
         job: Job,
         ctx: TaskContext,
     ) -> impl Future<Output = Result<u64, String>> + 'static {
-        if matches!(job, Job::CrashWorker) && ctx.attempt() == 1 {
+        if matches!(job, Job::CrashWorker) && ctx.attempt() == 1 || matches!(job, Job::CrashAlways)
+        {
             panic!("the worker itself crashes");
         }
         let log = self.log.clone();
@@ -91,6 +95,7 @@ impl TaskHandler for Tester {
                 Job::Until(flag) if flag.load(Ordering::SeqCst) => Ok(1),
                 Job::Until(_) => Err("not yet".into()),
                 Job::CrashWorker => Ok(99),
+                Job::CrashAlways => unreachable!("it panicked before"),
                 Job::Hang => std::future::pending().await,
                 Job::BreakWorker => Err("worker: its connection is broken".into()),
                 Job::HangOnce if ctx.attempt() == 1 => std::future::pending().await,
