@@ -236,6 +236,14 @@ impl Actor for Supervisor {
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // The thread is being torn down (its runtime was dropped without
+            // `Runtime::shutdown`): no timer can be set, so no ordered
+            // shutdown. Stop now; the children's control lines close with us
+            // and their own threads are going down too.
+            tracing::debug!(supervisor = %self.path, "torn down without shutdown");
+            return Running::Stop;
+        }
         if matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running) {
             // Asked to stop by the parent (or orphaned): ordered shutdown first.
             self.begin_shutdown(ExitReason::Shutdown, ctx);
