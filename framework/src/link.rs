@@ -38,6 +38,9 @@ pub(crate) enum Control {
 /// What is known about an incarnation's exit before its guard drops.
 #[derive(Debug, Default)]
 struct ExitNote {
+    /// The message of a panic that crashed the child's task: it wins over
+    /// anything else (the context is dropped after the panic was caught).
+    crashed: Option<String>,
     /// A reason the child (or supervisor machinery) set explicitly.
     reason: Option<ExitReason>,
     /// The supervisor asked it to stop.
@@ -348,6 +351,18 @@ pub(crate) fn wire(
     (link, control, Wiring { guard, heartbeat })
 }
 
+/// Where a worker's task records the panic that crashed it, for the exit
+/// guard to report.
+#[derive(Debug)]
+pub(crate) struct CrashNote(Arc<Pulse>);
+
+impl CrashNote {
+    /// Records the crash; the exit guard reports it as `Panic(message)`.
+    pub(crate) fn record(&self, message: String) {
+        lock(&self.0.note).crashed = Some(message);
+    }
+}
+
 /// The parts that must travel to the child's thread.
 #[derive(Debug)]
 pub(crate) struct Wiring {
@@ -356,6 +371,11 @@ pub(crate) struct Wiring {
 }
 
 impl Wiring {
+    /// The incarnation's crash record, for the task that runs the actor.
+    pub(crate) fn crash_note(&self) -> CrashNote {
+        CrashNote(self.guard.incarnation.pulse.clone())
+    }
+
     /// Spawns the control item into a freshly created actor's context.
     pub(crate) fn attach<A>(self, ctx: &mut Context<A>)
     where
@@ -386,10 +406,14 @@ struct ExitGuard {
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let reason = if std::thread::panicking() {
+        let mut note = lock(&self.incarnation.pulse.note);
+        let reason = if let Some(message) = note.crashed.take() {
+            // The crash itself, not a later panic of the actor's drop.
+            let _ = panic_capture::take();
+            ExitReason::Panic(message)
+        } else if std::thread::panicking() {
             ExitReason::Panic(panic_capture::take().unwrap_or_else(|| "panic".to_owned()))
         } else {
-            let mut note = lock(&self.incarnation.pulse.note);
             match note.reason.take() {
                 Some(reason) => reason,
                 None if note.killed => ExitReason::Killed,
@@ -397,6 +421,7 @@ impl Drop for ExitGuard {
                 None => ExitReason::Normal,
             }
         };
+        drop(note);
         // `do_send` never panics, even if the supervisor is gone: this runs
         // during unwinding, where a second panic would abort the process.
         self.incarnation.supervisor.do_send(ChildExited {
