@@ -314,6 +314,11 @@ impl ChildLink {
         self.incarnation.signal(signal);
     }
 
+    /// Whether its supervisor killed it (or died, leaving it an orphan).
+    pub(crate) fn kill_requested(&self) -> bool {
+        lock(&self.incarnation.pulse.note).killed
+    }
+
     /// Records the exit reason the guard will report (used by supervisors to escalate).
     pub(crate) fn set_reason(&self, reason: ExitReason) {
         lock(&self.incarnation.pulse.note).reason = Some(reason);
@@ -348,7 +353,12 @@ pub(crate) fn wire(
     };
     let control = ControlSender(incarnation.pulse.clone());
     let guard = ExitGuard { incarnation };
-    (link, control, Wiring { guard, heartbeat })
+    let wiring = Wiring {
+        guard,
+        heartbeat,
+        kill_stops: false,
+    };
+    (link, control, wiring)
 }
 
 /// Where a worker's task records the panic that crashed it, for the exit
@@ -368,9 +378,19 @@ impl CrashNote {
 pub(crate) struct Wiring {
     guard: ExitGuard,
     heartbeat: Option<Duration>,
+    /// A kill stops the actor instead of terminating it: a supervisor's
+    /// `stopping()` turns it into the kill of its whole subtree.
+    kill_stops: bool,
 }
 
 impl Wiring {
+    /// Wires a supervisor: killed (or orphaned), it is stopped, not
+    /// terminated, so it can kill its children before it exits.
+    pub(crate) fn for_supervisor(mut self) -> Self {
+        self.kill_stops = true;
+        self
+    }
+
     /// The incarnation's crash record, for the task that runs the actor.
     pub(crate) fn crash_note(&self) -> CrashNote {
         CrashNote(self.guard.incarnation.pulse.clone())
@@ -394,6 +414,7 @@ impl Wiring {
             guard: self.guard,
             heartbeat,
             closed: false,
+            kill_stops: self.kill_stops,
         });
     }
 }
@@ -440,8 +461,10 @@ struct ControlItem {
     guard: ExitGuard,
     /// Runs inside the child's context: a starved context sends no heartbeat.
     heartbeat: Option<Interval>,
-    /// The supervisor is gone; we already asked the actor to stop.
+    /// The supervisor is gone; the actor was already killed.
     closed: bool,
+    /// See [`Wiring::for_supervisor`].
+    kill_stops: bool,
 }
 
 impl<A> ActorFuture<A> for ControlItem
@@ -466,21 +489,23 @@ where
                 lock(&line.note).stop_requested = true;
                 ctx.stop();
             }
-            if orders & KILL != 0 {
+            // An orphan dies with its supervisor, as in OTP: killed, since a
+            // stop it could refuse, and the kill deadline that would follow
+            // it lived in the supervisor that is gone.
+            let orphaned = orders & CLOSED != 0;
+            if orders & KILL != 0 || orphaned {
+                this.closed = orphaned;
                 lock(&line.note).killed = true;
-                ctx.terminate();
+                if this.kill_stops {
+                    ctx.stop();
+                } else {
+                    ctx.terminate();
+                }
             }
             let ping = line.ping.load(Ordering::Acquire);
             if ping > this.pinged {
                 this.pinged = ping;
                 line.pong(ping, Instant::now());
-            }
-            if orders & CLOSED != 0 {
-                // The supervisor died without stopping us: an orphan stops
-                // itself, like an OTP process linked to a dead supervisor.
-                this.closed = true;
-                lock(&line.note).stop_requested = true;
-                ctx.stop();
             }
         }
         if let Some(heartbeat) = &mut this.heartbeat {

@@ -244,9 +244,18 @@ impl Actor for Supervisor {
             tracing::debug!(supervisor = %self.path, "torn down without shutdown");
             return Running::Stop;
         }
-        if matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running) {
-            // Asked to stop by the parent (or orphaned): ordered shutdown first.
-            self.begin_shutdown(ExitReason::Shutdown, ctx);
+        // Killed by the parent (or orphaned): every child is killed at once,
+        // and the supervisor exits when they are down, so its exit report
+        // means its whole subtree is gone. Otherwise an ordered shutdown.
+        let killed = self.link.as_ref().is_some_and(ChildLink::kill_requested);
+        let reason = if killed {
+            ExitReason::Killed
+        } else {
+            ExitReason::Shutdown
+        };
+        self.begin_shutdown(reason, ctx);
+        if killed {
+            self.kill_children(ctx);
         }
         match self.lifecycle {
             Lifecycle::Finished(_) => Running::Stop,
@@ -257,8 +266,8 @@ impl Actor for Supervisor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         let reason = match &self.lifecycle {
             Lifecycle::Finished(reason) => reason.clone(),
-            // Terminated without an orderly shutdown (killed by its parent):
-            // the children notice the closed control channels and stop.
+            // Torn down with its thread: the children notice the closed
+            // control channels and are killed.
             _ => ExitReason::Killed,
         };
         self.reply_init(Err(reason.to_string()));
