@@ -9,6 +9,7 @@ mod handle;
 mod health;
 mod messages;
 mod plan;
+mod stop;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
