@@ -208,19 +208,16 @@ where
             // lost thread.
             let result = match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {
                 Ok(actor) => {
-                    let addr: Addr<A> = A::create(move |ctx| {
-                        wiring.attach(ctx);
-                        actor
-                    });
+                    let addr: Addr<A> = crate::task::spawn(actor, wiring);
                     Ok(Box::new(addr) as Box<dyn ErasedAddr>)
                 }
                 Err(payload) => {
                     // The hook recorded it too; drop that copy.
                     let _ = panic_capture::take();
-                    Err(format!(
-                        "factory panicked: {}",
-                        panic_capture::payload_message(&*payload)
-                    ))
+                    let message = panic_capture::payload_message(&*payload);
+                    // Its drop may panic too: that must not lose the ack.
+                    panic_capture::drop_quietly(payload);
+                    Err(format!("factory panicked: {message}"))
                 }
             };
             send_ack(ack, result);

@@ -57,6 +57,7 @@ mod runtime;
 mod strategies;
 mod supervisor;
 mod supervisor_spec;
+mod task;
 
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig};

@@ -38,6 +38,9 @@ pub(crate) enum Control {
 /// What is known about an incarnation's exit before its guard drops.
 #[derive(Debug, Default)]
 struct ExitNote {
+    /// The message of a panic that crashed the child's task: it wins over
+    /// anything else (the context is dropped after the panic was caught).
+    crashed: Option<String>,
     /// A reason the child (or supervisor machinery) set explicitly.
     reason: Option<ExitReason>,
     /// The supervisor asked it to stop.
@@ -311,6 +314,11 @@ impl ChildLink {
         self.incarnation.signal(signal);
     }
 
+    /// Whether its supervisor killed it (or died, leaving it an orphan).
+    pub(crate) fn kill_requested(&self) -> bool {
+        lock(&self.incarnation.pulse.note).killed
+    }
+
     /// Records the exit reason the guard will report (used by supervisors to escalate).
     pub(crate) fn set_reason(&self, reason: ExitReason) {
         lock(&self.incarnation.pulse.note).reason = Some(reason);
@@ -345,7 +353,24 @@ pub(crate) fn wire(
     };
     let control = ControlSender(incarnation.pulse.clone());
     let guard = ExitGuard { incarnation };
-    (link, control, Wiring { guard, heartbeat })
+    let wiring = Wiring {
+        guard,
+        heartbeat,
+        kill_stops: false,
+    };
+    (link, control, wiring)
+}
+
+/// Where a worker's task records the panic that crashed it, for the exit
+/// guard to report.
+#[derive(Debug)]
+pub(crate) struct CrashNote(Arc<Pulse>);
+
+impl CrashNote {
+    /// Records the crash; the exit guard reports it as `Panic(message)`.
+    pub(crate) fn record(&self, message: String) {
+        lock(&self.0.note).crashed = Some(message);
+    }
 }
 
 /// The parts that must travel to the child's thread.
@@ -353,9 +378,24 @@ pub(crate) fn wire(
 pub(crate) struct Wiring {
     guard: ExitGuard,
     heartbeat: Option<Duration>,
+    /// A kill stops the actor instead of terminating it: a supervisor's
+    /// `stopping()` turns it into the kill of its whole subtree.
+    kill_stops: bool,
 }
 
 impl Wiring {
+    /// Wires a supervisor: killed (or orphaned), it is stopped, not
+    /// terminated, so it can kill its children before it exits.
+    pub(crate) fn for_supervisor(mut self) -> Self {
+        self.kill_stops = true;
+        self
+    }
+
+    /// The incarnation's crash record, for the task that runs the actor.
+    pub(crate) fn crash_note(&self) -> CrashNote {
+        CrashNote(self.guard.incarnation.pulse.clone())
+    }
+
     /// Spawns the control item into a freshly created actor's context.
     pub(crate) fn attach<A>(self, ctx: &mut Context<A>)
     where
@@ -374,6 +414,7 @@ impl Wiring {
             guard: self.guard,
             heartbeat,
             closed: false,
+            kill_stops: self.kill_stops,
         });
     }
 }
@@ -386,10 +427,14 @@ struct ExitGuard {
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let reason = if std::thread::panicking() {
+        let mut note = lock(&self.incarnation.pulse.note);
+        let reason = if let Some(message) = note.crashed.take() {
+            // The crash itself, not a later panic of the actor's drop.
+            let _ = panic_capture::take();
+            ExitReason::Panic(message)
+        } else if std::thread::panicking() {
             ExitReason::Panic(panic_capture::take().unwrap_or_else(|| "panic".to_owned()))
         } else {
-            let mut note = lock(&self.incarnation.pulse.note);
             match note.reason.take() {
                 Some(reason) => reason,
                 None if note.killed => ExitReason::Killed,
@@ -397,6 +442,7 @@ impl Drop for ExitGuard {
                 None => ExitReason::Normal,
             }
         };
+        drop(note);
         // `do_send` never panics, even if the supervisor is gone: this runs
         // during unwinding, where a second panic would abort the process.
         self.incarnation.supervisor.do_send(ChildExited {
@@ -415,8 +461,10 @@ struct ControlItem {
     guard: ExitGuard,
     /// Runs inside the child's context: a starved context sends no heartbeat.
     heartbeat: Option<Interval>,
-    /// The supervisor is gone; we already asked the actor to stop.
+    /// The supervisor is gone; the actor was already killed.
     closed: bool,
+    /// See [`Wiring::for_supervisor`].
+    kill_stops: bool,
 }
 
 impl<A> ActorFuture<A> for ControlItem
@@ -441,21 +489,23 @@ where
                 lock(&line.note).stop_requested = true;
                 ctx.stop();
             }
-            if orders & KILL != 0 {
+            // An orphan dies with its supervisor, as in OTP: killed, since a
+            // stop it could refuse, and the kill deadline that would follow
+            // it lived in the supervisor that is gone.
+            let orphaned = orders & CLOSED != 0;
+            if orders & KILL != 0 || orphaned {
+                this.closed = orphaned;
                 lock(&line.note).killed = true;
-                ctx.terminate();
+                if this.kill_stops {
+                    ctx.stop();
+                } else {
+                    ctx.terminate();
+                }
             }
             let ping = line.ping.load(Ordering::Acquire);
             if ping > this.pinged {
                 this.pinged = ping;
                 line.pong(ping, Instant::now());
-            }
-            if orders & CLOSED != 0 {
-                // The supervisor died without stopping us: an orphan stops
-                // itself, like an OTP process linked to a dead supervisor.
-                this.closed = true;
-                lock(&line.note).stop_requested = true;
-                ctx.stop();
             }
         }
         if let Some(heartbeat) = &mut this.heartbeat {

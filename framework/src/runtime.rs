@@ -150,7 +150,7 @@ impl RuntimeBuilder {
 /// Build it inside an actix `System`, start root supervisors with
 /// [`Runtime::start`], and call [`Runtime::shutdown`] to stop every tree in
 /// reverse start order. Dropping it stops its threads without an orderly
-/// shutdown.
+/// shutdown (quietly: a supervisor torn down with its thread stops at once).
 #[derive(Debug)]
 pub struct Runtime {
     shared: Arc<Shared>,

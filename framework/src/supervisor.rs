@@ -9,6 +9,7 @@ mod handle;
 mod health;
 mod messages;
 mod plan;
+mod stop;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -236,9 +237,26 @@ impl Actor for Supervisor {
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
-        if matches!(self.lifecycle, Lifecycle::Initializing | Lifecycle::Running) {
-            // Asked to stop by the parent (or orphaned): ordered shutdown first.
-            self.begin_shutdown(ExitReason::Shutdown, ctx);
+        if tokio::runtime::Handle::try_current().is_err() {
+            // The thread is being torn down (its runtime was dropped without
+            // `Runtime::shutdown`): no timer can be set, so no ordered
+            // shutdown. Stop now; the children's control lines close with us
+            // and their own threads are going down too.
+            tracing::debug!(supervisor = %self.path, "torn down without shutdown");
+            return Running::Stop;
+        }
+        // Killed by the parent (or orphaned): every child is killed at once,
+        // and the supervisor exits when they are down, so its exit report
+        // means its whole subtree is gone. Otherwise an ordered shutdown.
+        let killed = self.link.as_ref().is_some_and(ChildLink::kill_requested);
+        let reason = if killed {
+            ExitReason::Killed
+        } else {
+            ExitReason::Shutdown
+        };
+        self.begin_shutdown(reason, ctx);
+        if killed {
+            self.kill_children(ctx);
         }
         match self.lifecycle {
             Lifecycle::Finished(_) => Running::Stop,
@@ -249,8 +267,8 @@ impl Actor for Supervisor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         let reason = match &self.lifecycle {
             Lifecycle::Finished(reason) => reason.clone(),
-            // Terminated without an orderly shutdown (killed by its parent):
-            // the children notice the closed control channels and stop.
+            // Torn down with its thread: the children notice the closed
+            // control channels and are killed.
             _ => ExitReason::Killed,
         };
         self.reply_init(Err(reason.to_string()));

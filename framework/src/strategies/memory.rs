@@ -100,12 +100,14 @@ impl MemoryConfig {
                 return bad(format!("{name} must be within 0..=100"));
             }
         }
+        // Percentages compare as they are: truncated to whole numbers, 95.5
+        // would pass for a warning below a 95.2 critical.
+        if let (Some(w), Some(c)) = (self.warning_percent, self.critical_percent) {
+            if w > c {
+                return bad("warning_percent must not exceed its critical threshold".into());
+            }
+        }
         let pairs = [
-            (
-                "warning_percent",
-                self.warning_percent.map(|p| p as u64),
-                self.critical_percent.map(|p| p as u64),
-            ),
             ("warning_rss", self.warning_rss, self.critical_rss),
             (
                 "child_warning_bytes",
@@ -151,8 +153,10 @@ struct Track {
 /// - **process and system thresholds** → every child degraded at warning; at
 ///   critical, the victim restarts (then nobody else for `settle`);
 /// - **emergency brake**: below `brake_floor` available, every child is
-///   isolated; after `brake_limit` consecutive brakes the victim restarts;
-///   the count resets once memory stayed above the floor for `brake_reset`.
+///   isolated; after `brake_limit` consecutive brakes the victim restarts.
+///   That restart stays demanded (a standing condition, critical while the
+///   heal limit refuses it) until the victim exits, which resets the count,
+///   or memory stayed above the floor for `brake_reset`, which resets it too.
 ///
 /// ```
 /// use candado::{FixedSampler, MemoryConfig, MemoryGuard, MemorySample, SupervisorSpec};
@@ -168,6 +172,12 @@ pub struct MemoryGuard {
     sampler: Arc<dyn MemorySampler>,
     tracks: HashMap<String, Track>,
     brakes: u32,
+    /// The child the brake condemned once it reached `brake_limit`: its
+    /// restart stays demanded until it happens (the count resets then) or
+    /// memory stays safe for `brake_reset`. A restart the heal limit refuses
+    /// therefore leaves the condition standing, instead of starting the count
+    /// again.
+    brake_victim: Option<String>,
     safe_since: Option<Instant>,
     last_restart: Option<Instant>,
 }
@@ -181,6 +191,7 @@ impl MemoryGuard {
             sampler: Arc::new(SystemSampler::new()),
             tracks: HashMap::new(),
             brakes: 0,
+            brake_victim: None,
             safe_since: None,
             last_restart: None,
         })
@@ -314,6 +325,11 @@ impl HealthStrategy for MemoryGuard {
             }
             Signal::Exited { .. } => {
                 self.tracks.remove(child);
+                if self.brake_victim.as_deref() == Some(child) {
+                    // The restart the brake demanded happened: count anew.
+                    self.brake_victim = None;
+                    self.brakes = 0;
+                }
             }
             Signal::Heartbeat(metrics) => {
                 let window = self.config.leak_window;
@@ -363,7 +379,7 @@ impl HealthStrategy for MemoryGuard {
 
         if let Some(floor) = self.config.brake_floor {
             if sample.system_available < floor {
-                self.brakes += 1;
+                self.brakes = self.brakes.saturating_add(1);
                 self.safe_since = None;
                 let reason = format!(
                     "emergency brake #{}: {} MiB available, floor {} MiB",
@@ -384,16 +400,21 @@ impl HealthStrategy for MemoryGuard {
                     );
                 }
                 if self.brakes >= self.config.brake_limit {
-                    victim_reason = Some(format!(
-                        "emergency brake fired {} times in a row",
-                        self.brakes
-                    ));
-                    self.brakes = 0;
+                    if self.brake_victim.is_none() {
+                        self.brake_victim = self.victim();
+                        self.last_restart = Some(now);
+                    }
+                    if let Some(victim) = &self.brake_victim {
+                        let reason =
+                            format!("emergency brake fired {} times in a row", self.brakes);
+                        raise(&mut verdicts, victim, Verdict::Restart { reason });
+                    }
                 }
             } else {
                 let since = *self.safe_since.get_or_insert(now);
                 if now.duration_since(since) >= self.config.brake_reset {
                     self.brakes = 0;
+                    self.brake_victim = None;
                 }
             }
         }

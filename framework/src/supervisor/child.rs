@@ -18,7 +18,8 @@ pub(super) struct ChildHealth {
     pub(super) reason: Option<String>,
     /// No work should be routed to it until then.
     pub(super) isolated_until: Option<Instant>,
-    /// A restart the heal limit deferred to this time.
+    /// A restart the heal limit deferred to this time (a timer then acts on
+    /// the verdicts standing).
     pub(super) heal_at: Option<Instant>,
     /// Ordered restarts, across incarnations.
     pub(super) window: HealWindow,

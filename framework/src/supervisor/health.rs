@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::Context;
+use actix::{AsyncContext, Context};
 use tokio::time::Instant;
 
 use super::child::State;
@@ -16,7 +16,7 @@ use super::plan::Purpose;
 use super::Supervisor;
 use crate::alert::Alerter;
 use crate::event::EventKind;
-use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, Wants};
+use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, VerdictKind, Wants};
 use crate::link::{Control, PulseNews};
 use crate::runtime::ThreadChange;
 use crate::{AlertLevel, ExitReason, HealthStatus, SupervisorSpec};
@@ -90,7 +90,7 @@ impl Supervisor {
         }
     }
 
-    /// Ticks every strategy, retries deferred heals and repeats standing alerts.
+    /// Ticks every strategy and repeats standing alerts.
     pub(super) fn health_tick(&mut self, ctx: &mut Context<Self>) {
         if self.health.slots.is_empty() {
             return;
@@ -109,18 +109,6 @@ impl Supervisor {
             let mut out = Decisions::default();
             self.health.slots[slot].strategy.on_tick(now, &mut out);
             self.apply(slot, out, ctx);
-        }
-        let due: Vec<u64> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.health.heal_at.is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            if let Some(child) = self.children.get_mut(&key) {
-                child.health.heal_at = None;
-            }
-            self.reconcile(key, ctx);
         }
         // Standing conditions count one alert occurrence per tick.
         let standing: Vec<_> = self
@@ -250,21 +238,29 @@ impl Supervisor {
                 continue;
             }
             let slot = &mut self.health.slots[slot];
-            let changed = if verdict == Verdict::Healthy {
-                slot.verdicts.remove(&key).is_some()
+            let previous = if verdict == Verdict::Healthy {
+                slot.verdicts.remove(&key)
             } else {
-                slot.verdicts.insert(key, verdict.clone()).as_ref() != Some(&verdict)
+                slot.verdicts.insert(key, verdict.clone())
             };
-            if !changed {
+            if previous.as_ref() == Some(&verdict) {
                 continue;
             }
-            let strategy = slot.name.to_string();
-            self.emit(EventKind::VerdictChanged {
-                strategy,
-                child: id,
-                verdict: verdict.kind(),
-                reason: verdict.reason().map(str::to_owned),
-            });
+            // Only a new kind is news. A standing verdict whose text moves on
+            // every tick (a brake number, a silence in seconds) updates the
+            // snapshot silently: publishing it would flood the bus.
+            let previous_kind = previous
+                .as_ref()
+                .map_or(VerdictKind::Healthy, Verdict::kind);
+            if previous_kind != verdict.kind() {
+                let strategy = slot.name.to_string();
+                self.emit(EventKind::VerdictChanged {
+                    strategy,
+                    child: id,
+                    verdict: verdict.kind(),
+                    reason: verdict.reason().map(str::to_owned),
+                });
+            }
             self.reconcile(key, ctx);
         }
     }
@@ -316,12 +312,15 @@ impl Supervisor {
             return;
         };
         let h = &mut child.health;
-        if h.status == status && h.reason == reason && h.isolated_until == isolated_until {
-            return;
-        }
+        // Published only when the status or the isolation changes; a new
+        // reason text or isolation end alone is in the snapshot, not news.
+        let news = h.status != status || h.isolated_until.is_some() != isolated_until.is_some();
         h.status = status;
         h.reason = reason.clone();
         h.isolated_until = isolated_until;
+        if !news {
+            return;
+        }
         let child = child.id().to_string();
         self.emit(EventKind::HealthChanged {
             child,
@@ -339,6 +338,34 @@ impl Supervisor {
                 reason: reason.to_owned(),
             });
         }
+    }
+
+    /// The heal limit's refusal of a restart of `key` ends at `until`: acts
+    /// on the verdicts standing then, whatever the tick (none need to change).
+    fn heal_due(&mut self, key: u64, until: Instant, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        // A later refusal, or an exit, replaced the deferral.
+        if child.health.heal_at != Some(until) {
+            return;
+        }
+        child.health.heal_at = None;
+        self.reconcile(key, ctx);
+    }
+
+    /// Defers a restart of `key` the heal limit refused until `until`.
+    fn defer_heal(&mut self, key: u64, until: Instant, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        if child.health.heal_at == Some(until) {
+            // Already due then: a standing verdict asks again on every tick.
+            return;
+        }
+        child.health.heal_at = Some(until);
+        let wait = until.saturating_duration_since(Instant::now());
+        ctx.run_later(wait, move |act, ctx| act.heal_due(key, until, ctx));
     }
 
     /// A strategy wants `key` restarted: restart it if the heal limit allows,
@@ -370,12 +397,12 @@ impl Supervisor {
                 self.schedule_restart(key, Some(since), ctx);
             }
             Err(HealRefusal::Gap(until)) => {
-                child.health.heal_at = Some(until);
+                self.defer_heal(key, until, ctx);
                 let why = format!("restart by {strategy} deferred (heal gap): {reason}");
                 self.set_health(key, HealthStatus::Degraded, Some(why), Some(until));
             }
             Err(HealRefusal::Budget(until)) => {
-                child.health.heal_at = Some(until);
+                self.defer_heal(key, until, ctx);
                 let why = format!("heal limit reached; restart by {strategy} refused: {reason}");
                 // The critical alert counts its occurrences on the ticks while this lasts.
                 self.set_health(key, HealthStatus::Critical, Some(why), Some(until));

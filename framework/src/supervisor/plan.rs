@@ -24,10 +24,8 @@ use super::messages::{ChildExited, ChildStarted, Reply};
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
-use crate::link::{self, Control, Incarnation, Pulse};
-use crate::{
-    ChildSpec, ExitReason, Placement, Restart, ShutdownPolicy, Signal, Strategy, SupervisorError,
-};
+use crate::link::{self, Incarnation, Pulse};
+use crate::{ChildSpec, ExitReason, Placement, Restart, Signal, Strategy, SupervisorError};
 
 pub(super) enum Purpose {
     /// The supervisor's initial children.
@@ -270,6 +268,7 @@ impl Supervisor {
                 let path = format!("{}/{}", self.path, child.id()).into();
                 let spec = (**spec).clone();
                 let init = super::InitReply::Parent(incarnation);
+                let wiring = wiring.for_supervisor();
                 Supervisor::launch(spec, path, self.shared.clone(), Some((link, wiring)), init);
                 Placement::Control
             }
@@ -277,62 +276,8 @@ impl Supervisor {
         child.state = State::Starting { control, placement };
     }
 
-    fn request_stop(&mut self, key: u64, ctx: &mut Context<Self>) {
-        let Some(child) = self.children.get_mut(&key) else {
-            return;
-        };
-        let State::Running {
-            control, placement, ..
-        } = std::mem::replace(&mut child.state, State::Idle)
-        else {
-            return;
-        };
-        let number = child.incarnation;
-        let deadline = match child.spec.shutdown {
-            ShutdownPolicy::Timeout(timeout) => {
-                let order = if timeout.is_zero() {
-                    Control::Kill
-                } else {
-                    Control::Stop
-                };
-                control.send(order);
-                Some(ctx.run_later(timeout, move |act, ctx| act.stop_deadline(key, number, ctx)))
-            }
-            ShutdownPolicy::Infinity => {
-                control.send(Control::Stop);
-                None
-            }
-        };
-        child.state = State::Stopping {
-            control,
-            placement,
-            deadline,
-        };
-    }
-
-    /// The shutdown timeout passed: kill, and move on without waiting. A child
-    /// whose thread is blocked cannot be killed from outside; it is abandoned
-    /// and its late exit report is ignored.
-    fn stop_deadline(&mut self, key: u64, number: u64, ctx: &mut Context<Self>) {
-        let Some(child) = self.children.get_mut(&key) else {
-            return;
-        };
-        if child.incarnation != number {
-            return;
-        }
-        let State::Stopping {
-            control, placement, ..
-        } = std::mem::replace(&mut child.state, State::Idle)
-        else {
-            return;
-        };
-        control.send(Control::Kill);
-        self.shared.release(placement);
-        self.child_down(key, ExitReason::Killed, ctx);
-    }
-
     /// Records that the current incarnation of `key` is down and tells its plan.
-    fn child_down(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
+    pub(super) fn child_down(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
         self.record_exit(key, reason);
         if let Some(plan) = self.children.get(&key).and_then(|c| c.plan) {
             self.advance(plan, ctx);
