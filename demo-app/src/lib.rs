@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod bounds;
+mod error;
 mod live;
 mod report;
 mod scenario;
@@ -25,43 +27,13 @@ use candado_pool::{
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use thiserror::Error;
 use tokio::time::Instant;
 
+pub use error::{DemoError, ScenarioError};
 pub use live::LiveMode;
 pub use report::{Latency, Report};
 pub use scenario::{Faults, Outage, Scenario, BUILT_IN};
 use workload::{next_job, Dependency, Engine, DEPENDENCY};
-
-/// Why a run could not happen.
-#[derive(Debug, Error)]
-pub enum DemoError {
-    /// No built-in scenario has this name.
-    #[error("unknown scenario `{name}`; built-in scenarios: {known}")]
-    UnknownScenario {
-        /// The name asked for.
-        name: String,
-        /// The built-in names.
-        known: String,
-    },
-    /// The scenario file is not valid TOML for a scenario.
-    #[error("malformed scenario file: {0}")]
-    ScenarioFile(String),
-    /// A scenario field is out of range.
-    #[error("invalid scenario field `{field}`: {problem}")]
-    InvalidScenario {
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The runtime could not start.
-    #[error(transparent)]
-    Runtime(#[from] candado::RuntimeError),
-    /// The pool could not start.
-    #[error(transparent)]
-    Pool(#[from] candado_pool::PoolError),
-}
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
@@ -89,10 +61,13 @@ impl RunOptions {
 }
 
 /// The pool configuration a scenario runs with: demo-sized timeouts, so every
-/// defence acts within seconds (see `docs/demo.md`).
-pub fn pool_config(s: &Scenario) -> PoolConfig {
-    let mib = 1024 * 1024;
-    PoolConfig {
+/// defence acts within seconds (see `docs/demo.md`). Validates `s` first:
+/// its sizes become bytes.
+pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
+    s.validate()?;
+    // Within its bound (at most 1 GiB), the limit in bytes fits a u64.
+    let limit = s.worker_memory_limit_mib.saturating_mul(bounds::MIB);
+    Ok(PoolConfig {
         name: "demo".into(),
         size: s.workers,
         min_size: 1,
@@ -129,8 +104,8 @@ pub fn pool_config(s: &Scenario) -> PoolConfig {
             critical_percent: None,
             brake_floor: None,
             leak_rate_per_min: None,
-            child_warning_bytes: Some(s.worker_memory_limit_mib * mib / 2),
-            child_critical_bytes: Some(s.worker_memory_limit_mib * mib),
+            child_warning_bytes: Some(limit / 2),
+            child_critical_bytes: Some(limit),
             max_age: s.max_worker_age,
             ..MemorySettings::default()
         }),
@@ -151,7 +126,7 @@ pub fn pool_config(s: &Scenario) -> PoolConfig {
             idle_checks: 3,
         }),
         ..PoolConfig::default()
-    }
+    })
 }
 
 fn breaker_label(state: Option<BreakerState>) -> &'static str {
@@ -175,7 +150,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     let dependency = Arc::new(Dependency::new(start, scenario.outage));
     let leak = scenario.leak_mib;
     let pool = PoolBuilder::new(move || Engine::new(dependency.clone(), leak))
-        .config(pool_config(scenario))
+        .config(pool_config(scenario)?)
         .start(&runtime)
         .await?;
     let breakers = pool.breakers().cloned();

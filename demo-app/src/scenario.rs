@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DemoError;
+use crate::{bounds, DemoError, ScenarioError};
 
 /// Probability, per task, of each injected fault. Faults hit a task's first
 /// attempt only (they are transient), so retries show recovery.
@@ -205,67 +205,44 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The same scenario, with every duration scaled by `factor` (for quick runs).
-    pub fn shortened(&self, factor: f64) -> Self {
-        let scale = |d: Duration| d.mul_f64(factor);
-        Scenario {
-            duration: scale(self.duration),
-            outage: self.outage.map(|o| Outage {
-                start: scale(o.start),
-                length: scale(o.length),
-            }),
-            max_worker_age: self.max_worker_age.map(scale),
-            ..self.clone()
+    /// The same scenario with its timeline — `duration`, the outage and
+    /// `max_worker_age` — scaled by `factor` (for quick runs), and validated:
+    /// a scaled duration past the clock's range is an error, not a panic.
+    pub fn shortened(&self, factor: f64) -> Result<Self, ScenarioError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(ScenarioError::Scale { factor });
         }
+        let outage = match self.outage {
+            Some(o) => Some(Outage {
+                start: bounds::scale("outage.start", o.start, factor)?,
+                length: bounds::scale("outage.length", o.length, factor)?,
+            }),
+            None => None,
+        };
+        let max_worker_age = match self.max_worker_age {
+            Some(age) => Some(bounds::scale("max_worker_age", age, factor)?),
+            None => None,
+        };
+        let scaled = Scenario {
+            duration: bounds::scale("duration", self.duration, factor)?,
+            outage,
+            max_worker_age,
+            ..self.clone()
+        };
+        scaled.validate()?;
+        Ok(scaled)
     }
 
-    /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), DemoError> {
-        let bad = |field: &str, problem: &str| {
-            Err(DemoError::InvalidScenario {
-                field: field.to_owned(),
-                problem: problem.to_owned(),
-            })
-        };
-        if self.duration.is_zero() || self.duration > Duration::from_secs(3600) {
-            return bad("duration", "must be within (0, 1h]");
-        }
-        if self.rate == 0 {
-            return bad("rate", "must be at least 1");
-        }
-        if self.workers == 0 || self.max_workers < self.workers {
-            return bad("workers", "must be at least 1 and at most max_workers");
-        }
-        if self.concurrency == 0 || self.queue_bound == 0 {
-            return bad(
-                "concurrency",
-                "concurrency and queue_bound must be at least 1",
-            );
-        }
-        if self.task_timeout.is_zero() {
-            return bad("task_timeout", "must be greater than zero");
-        }
-        let f = &self.faults;
-        for (field, p) in [
-            ("io_share", self.io_share),
-            ("faults.panic", f.panic),
-            ("faults.crash", f.crash),
-            ("faults.hang", f.hang),
-            ("faults.starve", f.starve),
-            ("faults.slow", f.slow),
-            ("faults.leak", f.leak),
-        ] {
-            if !(0.0..=1.0).contains(&p) {
-                return bad(field, "must be a probability within 0.0..=1.0");
-            }
-        }
-        if f.panic + f.crash + f.hang + f.starve + f.slow + f.leak > 1.0 {
-            return bad("faults", "the fault probabilities add up to more than 1");
-        }
-        if self.worker_memory_limit_mib == 0 {
-            return bad("worker_memory_limit_mib", "must be at least 1");
-        }
-        Ok(())
+    /// Checks every field against its bound in [`crate::bounds`]; the error
+    /// names the first bad one.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        bounds::check(self)
+    }
+
+    /// The tasks this scenario submits (`rate × duration`, rounded down),
+    /// accepted or refused by backpressure. Saturates for an invalid scenario.
+    pub fn task_count(&self) -> u64 {
+        bounds::task_count(self.rate, self.duration).unwrap_or(u64::MAX)
     }
 }
 
@@ -298,5 +275,129 @@ mod tests {
             Scenario::from_toml("colour = 1"),
             Err(DemoError::ScenarioFile(_))
         ));
+    }
+
+    fn field_of(err: ScenarioError) -> &'static str {
+        err.field()
+    }
+
+    #[test]
+    fn hostile_values_are_refused_naming_the_field() {
+        let base = Scenario::default();
+        let huge = Duration::from_secs(u64::MAX);
+        let cases: Vec<(&str, Scenario)> = vec![
+            (
+                "workers",
+                Scenario {
+                    workers: 1_000_000,
+                    max_workers: 1_000_000,
+                    ..base.clone()
+                },
+            ),
+            (
+                "leak_mib",
+                Scenario {
+                    leak_mib: 102_400,
+                    ..base.clone()
+                },
+            ),
+            (
+                "worker_memory_limit_mib",
+                Scenario {
+                    worker_memory_limit_mib: u64::MAX / 1024,
+                    ..base.clone()
+                },
+            ),
+            (
+                "max_worker_age",
+                Scenario {
+                    max_worker_age: Some(huge),
+                    ..base.clone()
+                },
+            ),
+            (
+                "outage.start",
+                Scenario {
+                    outage: Some(Outage {
+                        start: huge,
+                        length: Duration::from_secs(1),
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "rate",
+                Scenario {
+                    rate: u32::MAX,
+                    ..base.clone()
+                },
+            ),
+            (
+                "queue_bound",
+                Scenario {
+                    queue_bound: usize::MAX,
+                    ..base.clone()
+                },
+            ),
+            (
+                "concurrency",
+                Scenario {
+                    concurrency: 1_000_000,
+                    ..base.clone()
+                },
+            ),
+            (
+                "io_share",
+                Scenario {
+                    io_share: f64::NAN,
+                    ..base.clone()
+                },
+            ),
+            (
+                "task_timeout",
+                Scenario {
+                    task_timeout: huge,
+                    ..base.clone()
+                },
+            ),
+            (
+                "drain_deadline",
+                Scenario {
+                    drain_deadline: huge,
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (field, scenario) in cases {
+            let err = scenario.validate().expect_err(field);
+            assert_eq!(field_of(err), field);
+        }
+    }
+
+    #[test]
+    fn scaling_a_huge_duration_is_an_error_not_a_panic() {
+        let s = Scenario {
+            outage: Some(Outage {
+                start: Duration::from_secs(u64::MAX),
+                length: Duration::from_secs(1),
+            }),
+            max_worker_age: Some(Duration::from_secs(u64::MAX)),
+            ..Scenario::default()
+        };
+        let err = s.shortened(2.0).expect_err("past the clock");
+        assert!(
+            matches!(
+                err,
+                ScenarioError::ScaledPastClock {
+                    field: "outage.start",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = Scenario::default().shortened(f64::NAN).unwrap_err();
+        assert_eq!(err.field(), "time_scale");
+        let err = Scenario::default().shortened(1e-9).unwrap_err();
+        assert_eq!(err.field(), "duration", "scaled below its bound");
     }
 }

@@ -25,7 +25,7 @@ fn run_scenario(scenario: Scenario) -> Report {
 }
 
 fn shortened(name: &str, factor: f64) -> Scenario {
-    Scenario::built_in(name).unwrap().shortened(factor)
+    Scenario::built_in(name).unwrap().shortened(factor).unwrap()
 }
 
 #[test]
