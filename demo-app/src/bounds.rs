@@ -66,9 +66,10 @@ pub const WORKER_MEMORY_LIMIT_MIB: RangeInclusive<u64> = 1..=1024;
 /// the most leaked memory the demo may hold at once, is at most 8 GiB.
 pub const MAX_LEAKED_MIB: u64 = 8 * 1024;
 
-/// `max_worker_age`: at least a second (a shorter age recycles workers
-/// faster than their restart backoff lets them start), at most an hour.
-pub const MAX_WORKER_AGE: RangeInclusive<Duration> = Duration::from_secs(1)..=HOUR;
+/// `max_worker_age`: at least 500 ms (a shorter age recycles workers about
+/// as fast as their restart backoff, up to 1 s, lets them start), at most an
+/// hour.
+pub const MAX_WORKER_AGE: RangeInclusive<Duration> = Duration::from_millis(500)..=HOUR;
 
 /// `task_timeout`: at least a millisecond (the timer's resolution), at most
 /// an hour.
@@ -175,7 +176,7 @@ pub(crate) fn check(s: &Scenario) -> Result<(), ScenarioError> {
             "max_worker_age",
             age,
             &MAX_WORKER_AGE,
-            "must be within 1s..=1h",
+            "must be within 500ms..=1h",
         )?;
     }
     within(

@@ -129,7 +129,7 @@ impl Scenario {
             },
             "chaos" => Scenario {
                 name: "chaos".into(),
-                description: "every fault from the seeds at once, plus a dependency outage".into(),
+                description: "every fault at once (panics, crashing workers, the silent hang, the starved thread, the slow task, the leak) plus a dependency outage; workers that escape them for 4 s are recycled by age, and no task is lost".into(),
                 duration: s(25),
                 rate: 120,
                 faults: Faults {
@@ -145,7 +145,9 @@ impl Scenario {
                     length: s(5),
                 }),
                 worker_memory_limit_mib: 48,
-                max_worker_age: Some(s(20)),
+                // Its faults restart a worker every few seconds, so only an
+                // age a worker can reach shows recycling (20 s never did).
+                max_worker_age: Some(s(4)),
                 ..Scenario::default()
             },
             "leak" => Scenario {
@@ -251,9 +253,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_built_in_is_valid() {
+    fn every_built_in_is_valid_at_every_suggested_scale() {
         for name in BUILT_IN {
-            Scenario::built_in(name).unwrap().validate().unwrap();
+            let s = Scenario::built_in(name).unwrap();
+            s.validate().unwrap();
+            for factor in [0.2, 0.3, 0.4, 1.0, 10.0] {
+                s.shortened(factor)
+                    .unwrap_or_else(|e| panic!("{name} × {factor}: {e}"));
+            }
         }
         assert!(matches!(
             Scenario::built_in("nope"),
@@ -399,5 +406,42 @@ mod tests {
         assert_eq!(err.field(), "time_scale");
         let err = Scenario::default().shortened(1e-9).unwrap_err();
         assert_eq!(err.field(), "duration", "scaled below its bound");
+    }
+
+    /// The age restarts a run of `s` can expect, in a simple model: every
+    /// worker is restarted by its faults at a steady rate (crashes, hangs and
+    /// starved threads at once, leaks once `worker_memory_limit_mib` is
+    /// reached), so an incarnation reaches `max_worker_age` with probability
+    /// `e^(-rate × age)`.
+    fn expected_age_restarts(s: &Scenario) -> f64 {
+        let Some(age) = s.max_worker_age else {
+            return 0.0;
+        };
+        let f = &s.faults;
+        let leaks_to_restart = (s.worker_memory_limit_mib as f64 / s.leak_mib as f64).ceil();
+        let per_task = f.crash + f.hang + f.starve + f.leak / leaks_to_restart;
+        let hazard = f64::from(s.rate) * per_task / s.workers as f64;
+        let reach = (-hazard * age.as_secs_f64()).exp();
+        let mean_life = (1.0 - reach) / hazard;
+        let incarnations = s.workers as f64 * s.duration.as_secs_f64() / mean_life;
+        incarnations * reach
+    }
+
+    #[test]
+    fn chaos_workers_live_long_enough_to_be_recycled_by_age() {
+        let chaos = Scenario::built_in("chaos").unwrap();
+        let expected = expected_age_restarts(&chaos);
+        assert!(
+            expected >= 3.0,
+            "chaos's faults restart a worker long before `max_worker_age`: {expected:.2} age restarts expected"
+        );
+    }
+
+    #[test]
+    fn no_description_speaks_of_seeds() {
+        for name in BUILT_IN {
+            let s = Scenario::built_in(name).unwrap();
+            assert!(!s.description.contains("seed"), "{name}: {}", s.description);
+        }
     }
 }
