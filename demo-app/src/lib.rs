@@ -1,8 +1,11 @@
-//! `candado-demo`: a pool of Candado workers under the failures from the
-//! seeds, with a live view and a report that proves nothing was lost.
+//! `candado-demo`: a pool of Candado workers under injected failures (panics,
+//! crashing workers, silent hangs, starved threads, slow tasks, leaks and a
+//! dependency outage), with a live view and a report that proves nothing was
+//! lost.
 //!
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
+//! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
 //! - [`run`] — runs one scenario and returns its [`Report`].
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
 #![forbid(unsafe_code)]
@@ -16,6 +19,7 @@ mod scenario;
 pub mod workload;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,11 +158,13 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         .start(&runtime)
         .await?;
     let breakers = pool.breakers().cloned();
-    let expected = u64::from(scenario.rate) * scenario.duration.as_secs().max(1);
+    let planned = scenario.task_count();
+    let refused = Arc::new(AtomicU64::new(0));
 
     // Live view.
     let view = {
         let (pool, name, breakers) = (pool.clone(), scenario.name.clone(), breakers.clone());
+        let refused = refused.clone();
         let mut threads = runtime.subscribe();
         actix::spawn(async move {
             let (mut drawn, mut stuck) = (0, 0usize);
@@ -184,7 +190,8 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
                 let frame = live::Frame {
                     scenario: &name,
                     elapsed: start.elapsed(),
-                    expected,
+                    planned,
+                    refused: refused.load(Ordering::Relaxed),
                     metrics: &metrics,
                     dependency,
                     stuck_threads: stuck,
@@ -202,28 +209,36 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         })
     };
 
-    // The task stream: `rate` per second in 20 ms slices.
+    // The task stream: by time t, `rate × t` tasks offered (in 20 ms slices),
+    // until exactly `planned` are: the count the live view shows.
     let mut rng = SmallRng::seed_from_u64(scenario.seed);
     let mut handles = Vec::new();
-    let mut rejected = 0u64;
     let slice = Duration::from_millis(20);
-    let mut owed = 0.0;
-    while start.elapsed() < scenario.duration {
-        owed += f64::from(scenario.rate) * slice.as_secs_f64();
-        while owed >= 1.0 {
-            owed -= 1.0;
+    let mut offered = 0u64;
+    loop {
+        let due = bounds::task_count(scenario.rate, start.elapsed())
+            .unwrap_or(planned)
+            .min(planned);
+        while offered < due {
+            offered += 1;
             let (job, options) = next_job(scenario, &mut rng);
             match pool.submit_with(job, options) {
                 Ok(handle) => handles.push(handle),
-                Err(SubmitError::QueueFull { .. }) => rejected += 1,
+                Err(SubmitError::QueueFull { .. }) => {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(other) => {
                     tracing::error!(error = %other, "submission refused");
-                    rejected += 1;
+                    refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
+        if offered >= planned {
+            break;
+        }
         tokio::time::sleep(slice).await;
     }
+    let rejected = refused.load(Ordering::Relaxed);
 
     let books = pool.shutdown_gracefully(scenario.drain_deadline).await;
     let metrics = pool.metrics().await?;
