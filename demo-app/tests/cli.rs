@@ -25,6 +25,7 @@ fn assert_refused(file: &str, text: &str, extra: &[&str], field: &str) {
     let mut args = vec!["--scenario-file", path, "--report", "json"];
     args.extend_from_slice(extra);
     let out = demo(&args);
+    let _ = std::fs::remove_file(path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(
