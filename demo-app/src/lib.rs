@@ -1,19 +1,25 @@
-//! `candado-demo`: a pool of Candado workers under the failures from the
-//! seeds, with a live view and a report that proves nothing was lost.
+//! `candado-demo`: a pool of Candado workers under injected failures (panics,
+//! crashing workers, silent hangs, starved threads, slow tasks, leaks and a
+//! dependency outage), with a live view and a report that proves nothing was
+//! lost.
 //!
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
+//! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
 //! - [`run`] — runs one scenario and returns its [`Report`].
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod bounds;
+mod error;
 mod live;
 mod report;
 mod scenario;
 pub mod workload;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,43 +31,13 @@ use candado_pool::{
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use thiserror::Error;
 use tokio::time::Instant;
 
+pub use error::{DemoError, ScenarioError};
 pub use live::LiveMode;
 pub use report::{Latency, Report};
 pub use scenario::{Faults, Outage, Scenario, BUILT_IN};
 use workload::{next_job, Dependency, Engine, DEPENDENCY};
-
-/// Why a run could not happen.
-#[derive(Debug, Error)]
-pub enum DemoError {
-    /// No built-in scenario has this name.
-    #[error("unknown scenario `{name}`; built-in scenarios: {known}")]
-    UnknownScenario {
-        /// The name asked for.
-        name: String,
-        /// The built-in names.
-        known: String,
-    },
-    /// The scenario file is not valid TOML for a scenario.
-    #[error("malformed scenario file: {0}")]
-    ScenarioFile(String),
-    /// A scenario field is out of range.
-    #[error("invalid scenario field `{field}`: {problem}")]
-    InvalidScenario {
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The runtime could not start.
-    #[error(transparent)]
-    Runtime(#[from] candado::RuntimeError),
-    /// The pool could not start.
-    #[error(transparent)]
-    Pool(#[from] candado_pool::PoolError),
-}
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
@@ -89,10 +65,13 @@ impl RunOptions {
 }
 
 /// The pool configuration a scenario runs with: demo-sized timeouts, so every
-/// defence acts within seconds (see `docs/demo.md`).
-pub fn pool_config(s: &Scenario) -> PoolConfig {
-    let mib = 1024 * 1024;
-    PoolConfig {
+/// defence acts within seconds (see `docs/demo.md`). Validates `s` first:
+/// its sizes become bytes.
+pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
+    s.validate()?;
+    // Within its bound (at most 1 GiB), the limit in bytes fits a u64.
+    let limit = s.worker_memory_limit_mib.saturating_mul(bounds::MIB);
+    Ok(PoolConfig {
         name: "demo".into(),
         size: s.workers,
         min_size: 1,
@@ -129,8 +108,8 @@ pub fn pool_config(s: &Scenario) -> PoolConfig {
             critical_percent: None,
             brake_floor: None,
             leak_rate_per_min: None,
-            child_warning_bytes: Some(s.worker_memory_limit_mib * mib / 2),
-            child_critical_bytes: Some(s.worker_memory_limit_mib * mib),
+            child_warning_bytes: Some(limit / 2),
+            child_critical_bytes: Some(limit),
             max_age: s.max_worker_age,
             ..MemorySettings::default()
         }),
@@ -151,7 +130,7 @@ pub fn pool_config(s: &Scenario) -> PoolConfig {
             idle_checks: 3,
         }),
         ..PoolConfig::default()
-    }
+    })
 }
 
 fn breaker_label(state: Option<BreakerState>) -> &'static str {
@@ -175,15 +154,17 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     let dependency = Arc::new(Dependency::new(start, scenario.outage));
     let leak = scenario.leak_mib;
     let pool = PoolBuilder::new(move || Engine::new(dependency.clone(), leak))
-        .config(pool_config(scenario))
+        .config(pool_config(scenario)?)
         .start(&runtime)
         .await?;
     let breakers = pool.breakers().cloned();
-    let expected = u64::from(scenario.rate) * scenario.duration.as_secs().max(1);
+    let planned = scenario.task_count();
+    let refused = Arc::new(AtomicU64::new(0));
 
     // Live view.
     let view = {
         let (pool, name, breakers) = (pool.clone(), scenario.name.clone(), breakers.clone());
+        let refused = refused.clone();
         let mut threads = runtime.subscribe();
         actix::spawn(async move {
             let (mut drawn, mut stuck) = (0, 0usize);
@@ -209,7 +190,8 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
                 let frame = live::Frame {
                     scenario: &name,
                     elapsed: start.elapsed(),
-                    expected,
+                    planned,
+                    refused: refused.load(Ordering::Relaxed),
                     metrics: &metrics,
                     dependency,
                     stuck_threads: stuck,
@@ -227,28 +209,36 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         })
     };
 
-    // The task stream: `rate` per second in 20 ms slices.
+    // The task stream: by time t, `rate × t` tasks offered (in 20 ms slices),
+    // until exactly `planned` are: the count the live view shows.
     let mut rng = SmallRng::seed_from_u64(scenario.seed);
     let mut handles = Vec::new();
-    let mut rejected = 0u64;
     let slice = Duration::from_millis(20);
-    let mut owed = 0.0;
-    while start.elapsed() < scenario.duration {
-        owed += f64::from(scenario.rate) * slice.as_secs_f64();
-        while owed >= 1.0 {
-            owed -= 1.0;
+    let mut offered = 0u64;
+    loop {
+        let due = bounds::task_count(scenario.rate, start.elapsed())
+            .unwrap_or(planned)
+            .min(planned);
+        while offered < due {
+            offered += 1;
             let (job, options) = next_job(scenario, &mut rng);
             match pool.submit_with(job, options) {
                 Ok(handle) => handles.push(handle),
-                Err(SubmitError::QueueFull { .. }) => rejected += 1,
+                Err(SubmitError::QueueFull { .. }) => {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(other) => {
                     tracing::error!(error = %other, "submission refused");
-                    rejected += 1;
+                    refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
+        if offered >= planned {
+            break;
+        }
         tokio::time::sleep(slice).await;
     }
+    let rejected = refused.load(Ordering::Relaxed);
 
     let books = pool.shutdown_gracefully(scenario.drain_deadline).await;
     let metrics = pool.metrics().await?;

@@ -33,7 +33,10 @@ impl LiveMode {
 pub(crate) struct Frame<'a> {
     pub(crate) scenario: &'a str,
     pub(crate) elapsed: Duration,
-    pub(crate) expected: u64,
+    /// Tasks the scenario submits in all ([`crate::Scenario::task_count`]).
+    pub(crate) planned: u64,
+    /// Of those, refused so far by backpressure (they will never be done).
+    pub(crate) refused: u64,
     pub(crate) metrics: &'a PoolMetrics,
     pub(crate) dependency: &'a str,
     pub(crate) stuck_threads: usize,
@@ -55,15 +58,29 @@ fn done(m: &PoolMetrics) -> u64 {
     m.tasks.completed + m.tasks.dead_lettered + m.tasks.returned
 }
 
+/// The tasks that will be done by the end: those planned, less those refused.
+fn total(planned: u64, refused: u64) -> u64 {
+    planned.saturating_sub(refused)
+}
+
+/// `done of total`, with the refused tasks named when there are any.
+fn progress(done: u64, planned: u64, refused: u64) -> String {
+    let total = total(planned, refused);
+    if refused == 0 {
+        format!("{done} done of {total}")
+    } else {
+        format!("{done} done of {total} ({refused} refused)")
+    }
+}
+
 /// One status line (plain mode).
 pub(crate) fn line(f: &Frame<'_>) -> String {
     let m = f.metrics;
     format!(
-        "[{:>5.1}s] {}: done {}/{} queue {} running {} | workers {} busy {} isolated {} | {DEPENDENCY} breaker {} | stuck threads {} | restarts {}",
+        "[{:>5.1}s] {}: {} | queue {} running {} | workers {} busy {} isolated {} | {DEPENDENCY} breaker {} | stuck threads {} | restarts {}",
         f.elapsed.as_secs_f64(),
         f.scenario,
-        done(m),
-        m.tasks.submitted.max(f.expected),
+        progress(done(m), f.planned, f.refused),
         m.tasks.queued,
         m.tasks.in_flight,
         m.workers.total,
@@ -78,7 +95,7 @@ pub(crate) fn line(f: &Frame<'_>) -> String {
 /// The terminal block: progress bar, workers, breakers, queue, restarts.
 pub(crate) fn block(f: &Frame<'_>) -> Vec<String> {
     let m = f.metrics;
-    let total = m.tasks.submitted.max(f.expected).max(1);
+    let total = total(f.planned, f.refused).max(1);
     let ratio = (done(m) as f64 / total as f64).min(1.0);
     let width = 40;
     let filled = (ratio * width as f64) as usize;
@@ -107,10 +124,9 @@ pub(crate) fn block(f: &Frame<'_>) -> Vec<String> {
             f.elapsed.as_secs_f64()
         ),
         format!(
-            "[{bar}] {:>3.0}%  {} done of ~{}",
+            "[{bar}] {:>3.0}%  {}",
             ratio * 100.0,
-            done(m),
-            total
+            progress(done(m), f.planned, f.refused)
         ),
         format!(
             "queue {:<6} running {:<4} retries {:<5} dead {:<4} latency p50 {:.1} ms",
@@ -138,4 +154,16 @@ pub(crate) fn redraw(out: &mut impl Write, previous: usize, lines: &[String]) {
         let _ = writeln!(out, "\x1b[2K{l}");
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_the_planned_tasks_less_the_refused() {
+        assert_eq!(progress(2_500, 3_000, 0), "2500 done of 3000");
+        assert_eq!(progress(10, 3_000, 500), "10 done of 2500 (500 refused)");
+        assert_eq!(total(3, 5), 0);
+    }
 }

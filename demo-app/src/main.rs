@@ -24,7 +24,8 @@ struct Args {
     /// Report format printed at the end.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,
-    /// Scales every duration of the scenario (e.g. 0.2 for a quick look).
+    /// Scales the scenario's timeline: its duration, the outage and the
+    /// worker age (e.g. 0.2 for a quick look).
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
     time_scale: f64,
     /// Worker threads (default: the number of CPUs).
@@ -66,7 +67,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    Ok(scenario.shortened(args.time_scale))
+    Ok(scenario.shortened(args.time_scale)?)
 }
 
 fn main() -> ExitCode {

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DemoError;
+use crate::{bounds, DemoError, ScenarioError};
+
+mod built_in;
+pub use built_in::BUILT_IN;
 
 /// Probability, per task, of each injected fault. Faults hit a task's first
 /// attempt only (they are transient), so retries show recovery.
@@ -114,89 +117,7 @@ impl Default for Scenario {
     }
 }
 
-/// Names of the built-in scenarios.
-pub const BUILT_IN: [&str; 5] = ["calm", "chaos", "leak", "outage", "overload"];
-
 impl Scenario {
-    /// A built-in scenario by name.
-    pub fn built_in(name: &str) -> Result<Self, DemoError> {
-        let s = |secs: u64| Duration::from_secs(secs);
-        let scenario = match name {
-            "calm" => Scenario {
-                name: "calm".into(),
-                description: "steady prioritised work, no faults: every task completes on its first attempt".into(),
-                ..Scenario::default()
-            },
-            "chaos" => Scenario {
-                name: "chaos".into(),
-                description: "every fault from the seeds at once, plus a dependency outage".into(),
-                duration: s(25),
-                rate: 120,
-                faults: Faults {
-                    panic: 0.02,
-                    crash: 0.004,
-                    hang: 0.004,
-                    starve: 0.002,
-                    slow: 0.01,
-                    leak: 0.02,
-                },
-                outage: Some(Outage {
-                    start: s(8),
-                    length: s(5),
-                }),
-                worker_memory_limit_mib: 48,
-                max_worker_age: Some(s(20)),
-                ..Scenario::default()
-            },
-            "leak" => Scenario {
-                name: "leak".into(),
-                description: "workers leak real memory until the memory strategy restarts them and frees it".into(),
-                duration: s(20),
-                rate: 100,
-                workers: 3,
-                max_workers: 3,
-                io_share: 0.0,
-                faults: Faults {
-                    leak: 0.06,
-                    ..Faults::default()
-                },
-                leak_mib: 16,
-                ..Scenario::default()
-            },
-            "outage" => Scenario {
-                name: "outage".into(),
-                description: "the dependency is down for 8 s: its breaker opens, probes half-open, and closes again".into(),
-                duration: s(20),
-                rate: 100,
-                io_share: 0.7,
-                outage: Some(Outage {
-                    start: s(4),
-                    length: s(8),
-                }),
-                ..Scenario::default()
-            },
-            "overload" => Scenario {
-                name: "overload".into(),
-                description: "far more work than the pool can take: backpressure refuses, autoscaling adds workers".into(),
-                duration: s(15),
-                rate: 1_500,
-                workers: 2,
-                max_workers: 6,
-                queue_bound: 400,
-                io_share: 0.0,
-                predict_iterations: 3_000_000,
-                ..Scenario::default()
-            },
-            other => {
-                return Err(DemoError::UnknownScenario {
-                    name: other.to_owned(),
-                    known: BUILT_IN.join(", "),
-                })
-            }
-        };
-        Ok(scenario)
-    }
-
     /// Parses a TOML scenario and validates it.
     pub fn from_toml(text: &str) -> Result<Self, DemoError> {
         let scenario: Scenario =
@@ -205,84 +126,50 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The same scenario, with every duration scaled by `factor` (for quick runs).
-    pub fn shortened(&self, factor: f64) -> Self {
-        let scale = |d: Duration| d.mul_f64(factor);
-        Scenario {
-            duration: scale(self.duration),
-            outage: self.outage.map(|o| Outage {
-                start: scale(o.start),
-                length: scale(o.length),
-            }),
-            max_worker_age: self.max_worker_age.map(scale),
-            ..self.clone()
+    /// The same scenario with its timeline — `duration`, the outage and
+    /// `max_worker_age` — scaled by `factor` (for quick runs), and validated:
+    /// a scaled duration past the clock's range is an error, not a panic.
+    pub fn shortened(&self, factor: f64) -> Result<Self, ScenarioError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(ScenarioError::Scale { factor });
         }
+        let outage = match self.outage {
+            Some(o) => Some(Outage {
+                start: bounds::scale("outage.start", o.start, factor)?,
+                length: bounds::scale("outage.length", o.length, factor)?,
+            }),
+            None => None,
+        };
+        let max_worker_age = match self.max_worker_age {
+            Some(age) => Some(bounds::scale("max_worker_age", age, factor)?),
+            None => None,
+        };
+        let scaled = Scenario {
+            duration: bounds::scale("duration", self.duration, factor)?,
+            outage,
+            max_worker_age,
+            ..self.clone()
+        };
+        scaled.validate()?;
+        Ok(scaled)
     }
 
-    /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), DemoError> {
-        let bad = |field: &str, problem: &str| {
-            Err(DemoError::InvalidScenario {
-                field: field.to_owned(),
-                problem: problem.to_owned(),
-            })
-        };
-        if self.duration.is_zero() || self.duration > Duration::from_secs(3600) {
-            return bad("duration", "must be within (0, 1h]");
-        }
-        if self.rate == 0 {
-            return bad("rate", "must be at least 1");
-        }
-        if self.workers == 0 || self.max_workers < self.workers {
-            return bad("workers", "must be at least 1 and at most max_workers");
-        }
-        if self.concurrency == 0 || self.queue_bound == 0 {
-            return bad(
-                "concurrency",
-                "concurrency and queue_bound must be at least 1",
-            );
-        }
-        if self.task_timeout.is_zero() {
-            return bad("task_timeout", "must be greater than zero");
-        }
-        let f = &self.faults;
-        for (field, p) in [
-            ("io_share", self.io_share),
-            ("faults.panic", f.panic),
-            ("faults.crash", f.crash),
-            ("faults.hang", f.hang),
-            ("faults.starve", f.starve),
-            ("faults.slow", f.slow),
-            ("faults.leak", f.leak),
-        ] {
-            if !(0.0..=1.0).contains(&p) {
-                return bad(field, "must be a probability within 0.0..=1.0");
-            }
-        }
-        if f.panic + f.crash + f.hang + f.starve + f.slow + f.leak > 1.0 {
-            return bad("faults", "the fault probabilities add up to more than 1");
-        }
-        if self.worker_memory_limit_mib == 0 {
-            return bad("worker_memory_limit_mib", "must be at least 1");
-        }
-        Ok(())
+    /// Checks every field against its bound in [`crate::bounds`]; the error
+    /// names the first bad one.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        bounds::check(self)
+    }
+
+    /// The tasks this scenario submits (`rate × duration`, rounded down),
+    /// accepted or refused by backpressure. Saturates for an invalid scenario.
+    pub fn task_count(&self) -> u64 {
+        bounds::task_count(self.rate, self.duration).unwrap_or(u64::MAX)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_built_in_is_valid() {
-        for name in BUILT_IN {
-            Scenario::built_in(name).unwrap().validate().unwrap();
-        }
-        assert!(matches!(
-            Scenario::built_in("nope"),
-            Err(DemoError::UnknownScenario { .. })
-        ));
-    }
 
     #[test]
     fn files_parse_and_errors_name_the_field() {
@@ -298,5 +185,129 @@ mod tests {
             Scenario::from_toml("colour = 1"),
             Err(DemoError::ScenarioFile(_))
         ));
+    }
+
+    fn field_of(err: ScenarioError) -> &'static str {
+        err.field()
+    }
+
+    #[test]
+    fn hostile_values_are_refused_naming_the_field() {
+        let base = Scenario::default();
+        let huge = Duration::from_secs(u64::MAX);
+        let cases: Vec<(&str, Scenario)> = vec![
+            (
+                "workers",
+                Scenario {
+                    workers: 1_000_000,
+                    max_workers: 1_000_000,
+                    ..base.clone()
+                },
+            ),
+            (
+                "leak_mib",
+                Scenario {
+                    leak_mib: 102_400,
+                    ..base.clone()
+                },
+            ),
+            (
+                "worker_memory_limit_mib",
+                Scenario {
+                    worker_memory_limit_mib: u64::MAX / 1024,
+                    ..base.clone()
+                },
+            ),
+            (
+                "max_worker_age",
+                Scenario {
+                    max_worker_age: Some(huge),
+                    ..base.clone()
+                },
+            ),
+            (
+                "outage.start",
+                Scenario {
+                    outage: Some(Outage {
+                        start: huge,
+                        length: Duration::from_secs(1),
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "rate",
+                Scenario {
+                    rate: u32::MAX,
+                    ..base.clone()
+                },
+            ),
+            (
+                "queue_bound",
+                Scenario {
+                    queue_bound: usize::MAX,
+                    ..base.clone()
+                },
+            ),
+            (
+                "concurrency",
+                Scenario {
+                    concurrency: 1_000_000,
+                    ..base.clone()
+                },
+            ),
+            (
+                "io_share",
+                Scenario {
+                    io_share: f64::NAN,
+                    ..base.clone()
+                },
+            ),
+            (
+                "task_timeout",
+                Scenario {
+                    task_timeout: huge,
+                    ..base.clone()
+                },
+            ),
+            (
+                "drain_deadline",
+                Scenario {
+                    drain_deadline: huge,
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (field, scenario) in cases {
+            let err = scenario.validate().expect_err(field);
+            assert_eq!(field_of(err), field);
+        }
+    }
+
+    #[test]
+    fn scaling_a_huge_duration_is_an_error_not_a_panic() {
+        let s = Scenario {
+            outage: Some(Outage {
+                start: Duration::from_secs(u64::MAX),
+                length: Duration::from_secs(1),
+            }),
+            max_worker_age: Some(Duration::from_secs(u64::MAX)),
+            ..Scenario::default()
+        };
+        let err = s.shortened(2.0).expect_err("past the clock");
+        assert!(
+            matches!(
+                err,
+                ScenarioError::ScaledPastClock {
+                    field: "outage.start",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = Scenario::default().shortened(f64::NAN).unwrap_err();
+        assert_eq!(err.field(), "time_scale");
+        let err = Scenario::default().shortened(1e-9).unwrap_err();
+        assert_eq!(err.field(), "duration", "scaled below its bound");
     }
 }

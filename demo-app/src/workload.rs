@@ -10,6 +10,7 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 use tokio::time::Instant;
 
+use crate::bounds::MIB;
 use crate::scenario::{Outage, Scenario};
 
 /// Name of the flaky dependency (its breaker has this name).
@@ -66,11 +67,14 @@ pub struct Dependency {
 }
 
 impl Dependency {
-    /// A dependency whose outage is placed relative to `start`.
+    /// A dependency whose outage is placed relative to `start`. An outage
+    /// past the clock's range (refused by validation) never starts.
     pub fn new(start: Instant, outage: Option<Outage>) -> Self {
-        Self {
-            down: outage.map(|o| (start + o.start, start + o.start + o.length)),
-        }
+        let down = outage.and_then(|o| {
+            let from = start.checked_add(o.start)?;
+            Some((from, from.checked_add(o.length)?))
+        });
+        Self { down }
     }
 
     fn is_down(&self, now: Instant) -> bool {
@@ -126,8 +130,17 @@ impl TaskHandler for Engine {
             }
             Fault::Leak => {
                 // Real memory (pages touched), and reported to the supervisor.
-                let bytes = usize::try_from(self.leak_mib * 1024 * 1024).unwrap_or(usize::MAX);
-                self.leaked.push(vec![1u8; bytes]);
+                // A leak the allocator refuses is skipped, not an abort.
+                let bytes =
+                    usize::try_from(self.leak_mib.saturating_mul(MIB)).unwrap_or(usize::MAX);
+                let mut leak = Vec::new();
+                match leak.try_reserve_exact(bytes) {
+                    Ok(()) => {
+                        leak.resize(bytes, 1u8);
+                        self.leaked.push(leak);
+                    }
+                    Err(error) => tracing::warn!(%error, bytes, "injected leak refused"),
+                }
                 let held: usize = self.leaked.iter().map(Vec::len).sum();
                 ctx.report_memory(held as u64);
             }

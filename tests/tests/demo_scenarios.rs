@@ -21,11 +21,16 @@ fn run_scenario(scenario: Scenario) -> Report {
         report.completed + report.dead_lettered + report.returned,
         "{report:#?}"
     );
+    assert_eq!(
+        report.submitted + report.rejected,
+        scenario.task_count(),
+        "the stream offers exactly the tasks the live view counts on: {report:#?}"
+    );
     report
 }
 
 fn shortened(name: &str, factor: f64) -> Scenario {
-    Scenario::built_in(name).unwrap().shortened(factor)
+    Scenario::built_in(name).unwrap().shortened(factor).unwrap()
 }
 
 #[test]
@@ -37,7 +42,7 @@ fn calm_completes_everything() {
 }
 
 #[test]
-fn chaos_restarts_crashed_and_starved_workers_and_loses_nothing() {
+fn chaos_restarts_crashed_starved_and_old_workers_and_loses_nothing() {
     let report = run_scenario(shortened("chaos", 0.3));
     assert!(
         report.restarts.get("panic").copied().unwrap_or(0) >= 1,
@@ -46,6 +51,10 @@ fn chaos_restarts_crashed_and_starved_workers_and_loses_nothing() {
     assert!(
         report.restarts.get("liveness").copied().unwrap_or(0) >= 1,
         "{report:#?}"
+    );
+    assert!(
+        report.restarts.get("age").copied().unwrap_or(0) >= 1,
+        "docs/demo.md promises age restarts in chaos: {report:#?}"
     );
     assert!(report.retries > 0);
     assert!(report.breaker_opens >= 1, "{report:#?}");

@@ -1,0 +1,53 @@
+//! The built binary refuses bad scenario files with exit status 2 and a
+//! message naming the field.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("candado-demo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("scenario file written");
+    path
+}
+
+fn demo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_candado-demo"))
+        .args(args)
+        .output()
+        .expect("the demo binary runs")
+}
+
+fn assert_refused(file: &str, text: &str, extra: &[&str], field: &str) {
+    let path = scenario_file(file, text);
+    let path = path.to_str().expect("utf-8 temp path");
+    let mut args = vec!["--scenario-file", path, "--report", "json"];
+    args.extend_from_slice(extra);
+    let out = demo(&args);
+    let _ = std::fs::remove_file(path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("`{field}`")),
+        "stderr names `{field}`: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no report for a refused scenario");
+}
+
+#[test]
+fn a_huge_leak_is_refused_with_status_2() {
+    assert_refused("leak.toml", "leak_mib = 102400\n", &[], "leak_mib");
+}
+
+#[test]
+fn an_outage_past_the_clock_is_refused_when_scaled() {
+    let text = "[outage]\nstart = \"18446744073709551615s\"\nlength = \"1s\"\n";
+    assert_refused("outage.toml", text, &["--time-scale", "2"], "outage.start");
+}
+
+#[test]
+fn a_million_workers_are_refused() {
+    let text = "workers = 1000000\nmax_workers = 1000000\n";
+    assert_refused("workers.toml", text, &[], "workers");
+}
