@@ -539,7 +539,7 @@ impl<H: TaskHandler> Local<H> {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             Box::pin(handler.handle(task, ctx)) as Attempt<H>
         }))
-        .map_err(|payload| panic_message(&*payload))
+        .map_err(message_of)
     }
 }
 
@@ -559,9 +559,22 @@ impl<F: Future + ?Sized> Future for CatchUnwind<F> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+            Err(payload) => Poll::Ready(Err(message_of(payload))),
         }
     }
+}
+
+/// A caught panic's message; the payload is dropped with its own `Drop`
+/// caught, since a payload whose drop panics would otherwise unwind out of
+/// the worker's attempt and leave its task waiting for ever. Should that
+/// drop panic, its payload is forgotten (a small leak, only ever then).
+fn message_of(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    if let Err(second) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        tracing::warn!(panic = %message, "a panic payload panicked when dropped");
+        std::mem::forget(second);
+    }
+    message
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -173,6 +173,20 @@ fn sizes_past_the_documented_maximum_are_typed_errors_naming_the_field() {
 }
 
 #[test]
+fn percentages_are_compared_as_numbers_not_whole_numbers() {
+    let text = "[memory]\nwarning_percent = 95.5\ncritical_percent = 95.2\n";
+    match PoolConfig::from_toml(text) {
+        Err(ConfigError::Invalid { field, problem }) => {
+            assert_eq!(field, "memory");
+            assert!(problem.contains("warning_percent"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let fine = "[memory]\nwarning_percent = 95.2\ncritical_percent = 95.5\n";
+    assert!(PoolConfig::from_toml(fine).is_ok());
+}
+
+#[test]
 fn start_up_does_not_cost_in_proportion_to_max_size() {
     run_paused(|| async {
         let runtime = candado::Runtime::builder()
@@ -244,4 +258,63 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(
     b: B,
 ) -> (A::Output, B::Output) {
     tokio::join!(a, b)
+}
+
+/// A panic payload whose own `Drop` panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's drop panics too");
+    }
+}
+
+/// Panics with a [`Bomb`] inside the task (`true`) or in the handler
+/// itself (`false`) on the first attempt; succeeds after.
+struct Bomber;
+
+impl candado_pool::TaskHandler for Bomber {
+    type Task = bool;
+    type Output = u32;
+    type Error = String;
+
+    #[allow(clippy::manual_async_fn)]
+    fn handle(
+        &mut self,
+        in_task: bool,
+        ctx: candado_pool::TaskContext,
+    ) -> impl std::future::Future<Output = Result<u32, String>> + 'static {
+        let attempt = ctx.attempt();
+        if !in_task && attempt == 1 {
+            std::panic::panic_any(Bomb);
+        }
+        async move {
+            if attempt == 1 {
+                std::panic::panic_any(Bomb);
+            }
+            Ok(attempt)
+        }
+    }
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_fails_its_attempt_and_wedges_nothing() {
+    run_paused(|| async {
+        let runtime = candado::Runtime::builder()
+            .current_thread()
+            .build()
+            .unwrap();
+        let pool = PoolBuilder::new(|| Bomber)
+            .config(config(1))
+            .start(&runtime)
+            .await
+            .unwrap();
+        for in_task in [true, false] {
+            let task = pool.submit(in_task).unwrap();
+            let done = tokio::time::timeout(Duration::from_secs(60), task).await;
+            assert_eq!(done, Ok(Ok(2)), "in task: {in_task}");
+        }
+        let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
+    });
 }
