@@ -112,6 +112,11 @@ impl<H: TaskHandler> Router<H> {
             // Recovered (a blocked thread let go): back in service.
             slot.stuck = false;
         }
+        if isolated && by_breaker {
+            // A breaker opened without the router seeing it (restored from
+            // a snapshot, say): track it like one the router opened.
+            self.trip_if_open(key);
+        }
         self.refresh_room(key);
         if self.slot(key).is_some_and(|s| self.unfit(s)) {
             self.fail_over(key, "out of service");
