@@ -169,3 +169,70 @@ fn a_hostile_file_is_refused_naming_the_field() {
     let err = s.shortened(10.0).unwrap_err();
     assert_eq!(err.field(), "max_worker_age", "{err}");
 }
+
+/// A scenario file the bounds accept, short enough to run: every field in
+/// range, faults at any mix.
+fn runnable_scenario() -> impl Strategy<Value = String> {
+    let probability = || (0.0f64..0.15).prop_map(|p| format!("{p:?}"));
+    (
+        (300u64..800, 20u32..200, 1usize..4, 1usize..3, 1usize..5_000),
+        (0u32..20_000, 0u64..4, 1u64..64, 500u64..3_000),
+        proptest::collection::vec(probability(), 6),
+        proptest::option::of((0u64..500, 1u64..500)),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                (ms, rate, workers, concurrency, bound),
+                (iterations, leak, limit, age),
+                faults,
+                outage,
+                seed,
+            )| {
+                let mut text = format!(
+                    "duration = \"{ms}ms\"\nrate = {rate}\nworkers = {workers}\n\
+                     max_workers = {workers}\nconcurrency = {concurrency}\n\
+                     queue_bound = {bound}\npredict_iterations = {iterations}\n\
+                     leak_mib = {leak}\nworker_memory_limit_mib = {limit}\n\
+                     max_worker_age = \"{age}ms\"\ntask_timeout = \"2s\"\n\
+                     drain_deadline = \"3s\"\nseed = {}\n[faults]\n",
+                    seed >> 1
+                );
+                for (name, p) in ["panic", "crash", "hang", "starve", "slow", "leak"]
+                    .iter()
+                    .zip(&faults)
+                {
+                    text.push_str(&format!("{name} = {p}\n"));
+                }
+                if let Some((start, length)) = outage {
+                    text.push_str(&format!(
+                        "[outage]\nstart = \"{start}ms\"\nlength = \"{length}ms\"\n"
+                    ));
+                }
+                text
+            },
+        )
+}
+
+proptest! {
+    // Real threads and real time: a few short runs.
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn every_accepted_scenario_runs_and_loses_nothing(text in runnable_scenario()) {
+        let scenario = Scenario::from_toml(&text).expect("the generator makes valid files");
+        let options = candado_demo::RunOptions {
+            live: candado_demo::LiveMode::Off,
+            threads: Some(2),
+        };
+        let report = actix::System::new()
+            .block_on(candado_demo::run(&scenario, options))
+            .expect("the scenario runs");
+        prop_assert_eq!(report.lost, 0, "{:#?}", report);
+        prop_assert!(report.books_agree, "{:#?}", report);
+        prop_assert_eq!(
+            report.submitted,
+            report.completed + report.dead_lettered + report.returned
+        );
+    }
+}
