@@ -84,7 +84,7 @@ pub struct WorkersSection {
 }
 
 /// Task counters. At any time `submitted = completed + dead_lettered +
-/// returned + queued + in_flight`.
+/// returned + queued + in_flight + reserved`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TasksSection {
     /// Accepted tasks (including replays).
@@ -101,8 +101,10 @@ pub struct TasksSection {
     pub returned: u64,
     /// Waiting: ready to run, or waiting for a retry.
     pub queued: u64,
-    /// Running on a worker.
+    /// Running on a worker (at most `concurrency` per worker).
     pub in_flight: u64,
+    /// Handed to a busy worker in a batch, to run after its current ones.
+    pub reserved: u64,
 }
 
 /// Speed and churn.
@@ -140,8 +142,10 @@ pub struct WorkerStatus {
     pub id: String,
     /// Current incarnation.
     pub incarnation: u64,
-    /// Tasks running on it.
+    /// Tasks running on it (at most `concurrency`).
     pub in_flight: usize,
+    /// Tasks handed to it in a batch, not started yet.
+    pub reserved: usize,
     /// Tasks it completed (all incarnations).
     pub completed: u64,
     /// Its health.

@@ -14,7 +14,12 @@ impl<H: TaskHandler> Router<H> {
     pub(crate) fn metrics(&self) -> PoolMetrics {
         let now = Instant::now();
         let slots = self.slots().map(|(_, slot)| slot);
-        let in_flight: usize = slots.clone().map(|s| s.in_flight.len()).sum();
+        // A worker runs at most `concurrency` tasks at once; the rest of
+        // what it holds was handed over in a batch and waits its turn.
+        let concurrency = self.settings.concurrency;
+        let running = |s: &super::Slot<H>| s.in_flight.len().min(concurrency);
+        let in_flight: usize = slots.clone().map(running).sum();
+        let held: usize = slots.clone().map(|s| s.in_flight.len()).sum();
         let reuse = if self.stats.attempts == 0 {
             0.0
         } else {
@@ -49,6 +54,7 @@ impl<H: TaskHandler> Router<H> {
                 returned: self.stats.returned,
                 queued: (self.queues.len() + self.delayed.len()) as u64,
                 in_flight: in_flight as u64,
+                reserved: (held - in_flight) as u64,
             },
             performance: PerformanceSection {
                 worker_reuse_rate: reuse,
@@ -83,7 +89,8 @@ impl<H: TaskHandler> Router<H> {
                 .map(|(id, completed, s)| WorkerStatus {
                     id: id.to_string(),
                     incarnation: s.incarnation,
-                    in_flight: s.in_flight.len(),
+                    in_flight: running(s),
+                    reserved: s.in_flight.len() - running(s),
                     completed,
                     health: s.health,
                     isolated: s.isolated,

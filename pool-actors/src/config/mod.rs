@@ -1,0 +1,337 @@
+//! The pool's configuration: one serde structure for every knob, from TOML or JSON.
+//!
+//! - [`PoolConfig`] and its validation live here;
+//! - the strategy sections (`[restart]`, `[liveness]`, `[memory]`,
+//!   `[breaker]`, `[heal_limit]`, `[autoscale]`) in `sections`;
+//! - how an optional knob is switched off in TOML in `off`;
+//! - shutdown modes and the report in `shutdown`.
+
+mod off;
+mod sections;
+mod shutdown;
+
+use std::time::Duration;
+
+use candado::{BreakerStrategyConfig, LivenessConfig, MemoryConfig, SpecError};
+use serde::{Deserialize, Serialize};
+
+pub use sections::{
+    AutoscaleSettings, BreakerSettings, HealLimitSettings, LivenessSettings, MemorySettings,
+    RestartSettings,
+};
+pub use shutdown::{ShutdownMode, ShutdownReport, UnfinishedAction};
+
+use crate::{ConfigError, RetryConfig};
+
+/// The most workers one pool may have (`max_size`, and so `size`). Start-up
+/// and scaling cost in proportion to the workers started, never to
+/// `max_size`; this bound keeps a typo (`1000000`) from a start that does
+/// not finish. Larger fleets are several pools.
+pub const MAX_WORKERS: usize = 10_000;
+
+/// How the router picks a worker for a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dispatch {
+    /// The next eligible worker in turn.
+    #[default]
+    RoundRobin,
+    /// The eligible worker with the fewest tasks in flight; ties go to the
+    /// next in turn, so equal workers share the load.
+    LeastLoaded,
+}
+
+/// Every knob of a pool. Deserialises from TOML or JSON; missing fields take
+/// their defaults; unknown fields are errors.
+///
+/// ```
+/// let config = candado_pool::PoolConfig::from_toml(r#"
+///     name = "predict"
+///     size = 4
+///     dispatch = "least_loaded"
+///     task_timeout = "30s"
+///     [retry]
+///     max_retries = 2
+///     [liveness]
+///     heartbeat_timeout = "5s"
+/// "#).unwrap();
+/// assert_eq!(config.size, 4);
+/// assert_eq!(config.retry.max_retries, 2);
+///
+/// let err = candado_pool::PoolConfig::from_toml("size = 0").unwrap_err();
+/// assert!(err.to_string().contains("`size`"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Pool name; also the id of its worker supervisor.
+    pub name: String,
+    /// Workers at start (default 4).
+    pub size: usize,
+    /// Smallest size scaling may reach (default 1).
+    pub min_size: usize,
+    /// Largest size scaling may reach (default 64).
+    pub max_size: usize,
+    /// Tasks one worker runs at once (default 1).
+    pub concurrency: usize,
+    /// Tasks a worker takes at a time, to run one after another, while
+    /// tasks queue up for busy workers and its own tasks are short (under
+    /// 1 ms each on average); it reports them together, so the router is
+    /// called once per batch (default 4; 1 takes tasks one at a time). A
+    /// task submitted later, even at a better priority, waits for the
+    /// batches already taken.
+    pub batch: usize,
+    /// Round-robin or least-loaded (default round-robin).
+    pub dispatch: Dispatch,
+    /// Tasks that may wait (ready or retrying) before `submit` refuses (default 10,000).
+    pub queue_bound: usize,
+    /// Time a worker gets to stop before it is killed (default 5 s). A worker
+    /// whose thread is starved cannot stop: this is how long its replacement waits.
+    #[serde(with = "humantime_serde")]
+    pub worker_shutdown_timeout: Duration,
+    /// Default per-attempt timeout (default 5 min, as in seed 001).
+    #[serde(with = "humantime_serde")]
+    pub task_timeout: Duration,
+    /// A task waiting this long at its priority climbs one level (default 30 s; `"off"` disables).
+    #[serde(with = "off::duration")]
+    pub promote_after: Option<Duration>,
+    /// `TaskContext::checkpoint` yields every this many calls (default 64).
+    pub yield_every: u32,
+    /// Capabilities every worker advertises.
+    pub capabilities: Vec<String>,
+    /// Dead tasks kept before the oldest is evicted (default 1,000).
+    pub dead_letter_capacity: usize,
+    /// Retries.
+    pub retry: RetryConfig,
+    /// Worker restarts.
+    pub restart: RestartSettings,
+    /// Liveness strategy (default on; `liveness = "off"` disables it).
+    #[serde(with = "off::section")]
+    pub liveness: Option<LivenessSettings>,
+    /// Memory strategy (default off).
+    #[serde(with = "off::section")]
+    pub memory: Option<MemorySettings>,
+    /// Circuit breakers per worker and per dependency (default on).
+    #[serde(with = "off::section")]
+    pub breaker: Option<BreakerSettings>,
+    /// Heal-storm protection.
+    pub heal_limit: HealLimitSettings,
+    /// Automatic scaling (default off).
+    #[serde(with = "off::section")]
+    pub autoscale: Option<AutoscaleSettings>,
+    /// Router housekeeping period (starvation promotion, and a fresh dispatch
+    /// attempt while work waits), default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub router_tick: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            name: "pool".into(),
+            size: 4,
+            min_size: 1,
+            max_size: 64,
+            concurrency: 1,
+            batch: 4,
+            dispatch: Dispatch::default(),
+            queue_bound: 10_000,
+            worker_shutdown_timeout: Duration::from_secs(5),
+            task_timeout: Duration::from_secs(300),
+            promote_after: Some(Duration::from_secs(30)),
+            yield_every: 64,
+            capabilities: Vec::new(),
+            dead_letter_capacity: 1_000,
+            retry: RetryConfig::default(),
+            restart: RestartSettings::default(),
+            liveness: Some(LivenessSettings::default()),
+            memory: None,
+            breaker: Some(BreakerSettings::default()),
+            heal_limit: HealLimitSettings::default(),
+            autoscale: None,
+            router_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+fn strategy_error(field: &str) -> impl Fn(SpecError) -> ConfigError + '_ {
+    move |e| ConfigError::invalid(field, e.to_string())
+}
+
+impl PoolConfig {
+    /// Parses TOML and validates.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses JSON and validates.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every knob; the error names the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |field: &str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::invalid(field, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        if self.name.is_empty() || self.name.contains('/') {
+            return Err(ConfigError::invalid(
+                "name",
+                "must be non-empty and contain no '/'",
+            ));
+        }
+        positive("size", self.size)?;
+        positive("min_size", self.min_size)?;
+        positive("concurrency", self.concurrency)?;
+        positive("batch", self.batch)?;
+        positive("queue_bound", self.queue_bound)?;
+        positive("dead_letter_capacity", self.dead_letter_capacity)?;
+        positive("yield_every", self.yield_every as usize)?;
+        if self.max_size > MAX_WORKERS {
+            return Err(ConfigError::invalid(
+                "max_size",
+                format!("must be at most {MAX_WORKERS} (candado_pool::MAX_WORKERS)"),
+            ));
+        }
+        if self.max_size < self.min_size {
+            return Err(ConfigError::invalid(
+                "max_size",
+                "must be at least min_size",
+            ));
+        }
+        if !(self.min_size..=self.max_size).contains(&self.size) {
+            return Err(ConfigError::invalid(
+                "size",
+                "must be within min_size..=max_size",
+            ));
+        }
+        if self.task_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "task_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.promote_after.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::invalid(
+                "promote_after",
+                "must be greater than zero",
+            ));
+        }
+        if self.router_tick.is_zero() {
+            return Err(ConfigError::invalid(
+                "router_tick",
+                "must be greater than zero",
+            ));
+        }
+        self.retry.validate()?;
+        if self.restart.period.is_zero() {
+            return Err(ConfigError::invalid(
+                "restart.period",
+                "must be greater than zero",
+            ));
+        }
+        if self.restart.backoff_cap < self.restart.backoff_base {
+            return Err(ConfigError::invalid(
+                "restart.backoff_cap",
+                "must be at least restart.backoff_base",
+            ));
+        }
+        if self.heal_limit.period.is_zero() {
+            return Err(ConfigError::invalid(
+                "heal_limit.period",
+                "must be greater than zero",
+            ));
+        }
+        if let Some(l) = self.liveness {
+            LivenessConfig::from(l)
+                .validate()
+                .map_err(strategy_error("liveness"))?;
+        }
+        if let Some(m) = self.memory {
+            MemoryConfig::from(m)
+                .validate()
+                .map_err(strategy_error("memory"))?;
+        }
+        if let Some(b) = self.breaker {
+            BreakerStrategyConfig::from(b)
+                .child
+                .validate()
+                .map_err(strategy_error("breaker"))?;
+            if b.max_ejected_percent > 100 {
+                return Err(ConfigError::invalid(
+                    "breaker.max_ejected_percent",
+                    "must be within 0..=100",
+                ));
+            }
+        }
+        if let Some(a) = self.autoscale {
+            if a.check_every.is_zero() {
+                return Err(ConfigError::invalid(
+                    "autoscale.check_every",
+                    "must be greater than zero",
+                ));
+            }
+            positive("autoscale.queue_per_worker", a.queue_per_worker)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_toml_agree_and_defaults_fill_in() {
+        let toml =
+            PoolConfig::from_toml("name = \"p\"\nsize = 2\n[retry]\nbase = \"500ms\"\n").unwrap();
+        let json =
+            PoolConfig::from_json(r#"{"name":"p","size":2,"retry":{"base":"500ms"}}"#).unwrap();
+        assert_eq!(toml, json);
+        assert_eq!(toml.retry.base, Duration::from_millis(500));
+        assert_eq!(toml.retry.max_retries, 3);
+        assert!(toml.liveness.is_some() && toml.memory.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("size = 0", "size"),
+            ("concurrency = 0", "concurrency"),
+            ("batch = 0", "batch"),
+            ("min_size = 4\nmax_size = 2", "max_size"),
+            ("size = 100", "size"),
+            ("[retry]\nbase = \"10s\"\ncap = \"1s\"", "retry.cap"),
+            ("[retry]\njitter = 2.0", "retry.jitter"),
+            ("[liveness]\nheartbeat_timeout = \"1s\"", "liveness"),
+            ("[breaker]\nhalf_open_probes = 1", "breaker"),
+            (
+                "[autoscale]\nqueue_per_worker = 0",
+                "autoscale.queue_per_worker",
+            ),
+        ];
+        for (text, field) in cases {
+            match PoolConfig::from_toml(text) {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            PoolConfig::from_toml("sise = 3"),
+            Err(ConfigError::Parse(_))
+        ));
+        assert!(matches!(
+            PoolConfig::from_json("{"),
+            Err(ConfigError::Parse(_))
+        ));
+    }
+}
