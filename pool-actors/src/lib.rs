@@ -6,7 +6,10 @@
 //! round-robin or least-loaded, retries failed attempts with exponential
 //! backoff, and sends tasks that exhaust their retries to the dead-letter
 //! store. Every accepted task ends exactly once: completed, dead-lettered
-//! (with its full history), or returned at shutdown.
+//! (with its full history), or returned at shutdown (dropping the last
+//! [`Pool`] handle shuts the pool down too). Only a runtime torn down under a
+//! running pool leaves a handle to resolve as `TaskFailure::PoolGone`.
+//! The guarantees, each with the test that proves it: `docs/guarantees.md`.
 //!
 //! # Layout
 //! - [`PoolBuilder`], [`Pool`], [`TaskHandle`] — build, submit, observe, scale, shut down.

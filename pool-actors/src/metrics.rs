@@ -113,7 +113,9 @@ pub struct PerformanceSection {
     /// Share of attempts that ran on an already running worker
     /// (1 − worker starts / attempts).
     pub worker_reuse_rate: f64,
-    /// Worker restarts by reason (`panic`, `liveness`, `memory`, `breaker`, ...).
+    /// Worker restarts by reason (`panic`, `liveness`, `memory`, `age`,
+    /// `tasks`, ...; a breaker never restarts a worker, it takes it out of
+    /// service).
     pub restarts_by_reason: BTreeMap<String, u64>,
     /// Submit-to-result latency of completed tasks.
     pub latency_ms: Percentiles,

@@ -226,6 +226,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 next_worker: AtomicUsize::new(0),
                 workers: Mutex::new(Vec::new()),
                 scaling: tokio::sync::Mutex::new(()),
+                control: runtime.control_arbiter(),
             }),
         };
         {
@@ -234,10 +235,11 @@ impl<H: TaskHandler> PoolBuilder<H> {
             *pool.workers() = (0..size).map(worker_id).collect();
         }
         if let Some(auto) = pool.inner.config.autoscale {
-            let (pool, auto) = (pool.clone(), auto);
+            // Weak: autoscaling must not keep a dropped pool running.
+            let pool = Arc::downgrade(&pool.inner);
             runtime
                 .control_arbiter()
-                .spawn(async move { pool.autoscale(auto).await });
+                .spawn(async move { autoscale(pool, auto).await });
         }
         Ok(pool)
     }
@@ -264,6 +266,30 @@ struct Inner<H: TaskHandler> {
     /// Held by every change of size, so a bound is checked in the same
     /// step as the change it allows.
     scaling: tokio::sync::Mutex<()>,
+    /// The control thread, to stop the workers when the pool is dropped.
+    control: actix::ArbiterHandle,
+}
+
+impl<H: TaskHandler> Drop for Inner<H> {
+    /// The last handle to a pool that was never shut down: nothing may run
+    /// without an owner. The pool shuts down now, handing every unfinished
+    /// task back to its submitter (`TaskFailure::Returned`), and its
+    /// workers stop. (After `shutdown()` this changes nothing.)
+    fn drop(&mut self) {
+        let (tx, _) = oneshot::channel();
+        self.gauges.closed.store(true, Ordering::SeqCst);
+        self.router.shutdown(
+            ShutdownMode::Immediate {
+                unfinished: UnfinishedAction::Return,
+            },
+            tx,
+        );
+        let supervisor = self.supervisor.clone();
+        // Torn down with its runtime, there is no thread left to ask.
+        let _ = self.control.spawn(async move {
+            supervisor.shutdown().await;
+        });
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +318,41 @@ impl<H: TaskHandler> std::fmt::Debug for Pool<H> {
         f.debug_struct("Pool")
             .field("name", &self.inner.config.name)
             .finish_non_exhaustive()
+    }
+}
+
+/// Scales `pool` on its queue depth, every `check_every`, for as long as it
+/// runs.
+async fn autoscale<H: TaskHandler>(
+    pool: std::sync::Weak<Inner<H>>,
+    settings: crate::AutoscaleSettings,
+) {
+    let mut idle_checks = 0;
+    loop {
+        tokio::time::sleep(settings.check_every).await;
+        let Some(inner) = pool.upgrade() else {
+            return;
+        };
+        let pool = Pool { inner };
+        let metrics = pool.inner.router.metrics();
+        if pool.inner.gauges.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let size = pool.size();
+        let waiting = metrics.tasks.queued as usize;
+        let max = pool.inner.config.max_size;
+        if waiting > size.saturating_mul(settings.queue_per_worker) && size < max {
+            idle_checks = 0;
+            let _ = pool.scale_up(1).await;
+        } else if waiting == 0 && metrics.workers.ready > 0 && size > pool.inner.config.min_size {
+            idle_checks += 1;
+            if idle_checks >= settings.idle_checks {
+                idle_checks = 0;
+                let _ = pool.scale_down(1).await;
+            }
+        } else {
+            idle_checks = 0;
+        }
     }
 }
 
@@ -573,32 +634,6 @@ impl<H: TaskHandler> Pool<H> {
             requested,
             min: self.inner.config.min_size,
             max: self.inner.config.max_size,
-        }
-    }
-
-    async fn autoscale(&self, settings: crate::AutoscaleSettings) {
-        let mut idle_checks = 0;
-        loop {
-            tokio::time::sleep(settings.check_every).await;
-            let metrics = self.inner.router.metrics();
-            if self.inner.gauges.closed.load(Ordering::Relaxed) {
-                return;
-            }
-            let size = self.size();
-            let waiting = metrics.tasks.queued as usize;
-            if waiting > size * settings.queue_per_worker && size < self.inner.config.max_size {
-                idle_checks = 0;
-                let _ = self.scale_up(1).await;
-            } else if waiting == 0 && metrics.workers.ready > 0 && size > self.inner.config.min_size
-            {
-                idle_checks += 1;
-                if idle_checks >= settings.idle_checks {
-                    idle_checks = 0;
-                    let _ = self.scale_down(1).await;
-                }
-            } else {
-                idle_checks = 0;
-            }
         }
     }
 

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::{ConfigError, TaskId};
 
-/// Retries with exponential backoff and jitter. Defaults from the seeds:
+/// Retries with exponential backoff and jitter. Defaults, as production
+/// worker pools use them:
 /// 1 s base, ×2 per retry, 30 s cap, 3 retries (4 attempts in all), 10% jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -122,7 +122,8 @@ pub enum TaskFailure<T> {
         /// Its payload, to run elsewhere.
         task: T,
     },
-    /// The pool vanished without answering (it was dropped, not shut down).
+    /// The pool vanished without answering: its runtime was torn down while
+    /// it ran (a dropped `Pool` shuts down and returns its tasks instead).
     #[error("the pool stopped without answering")]
     PoolGone,
 }

@@ -153,3 +153,24 @@ fn retries_waiting_for_their_time_count_against_the_queue_bound() {
         h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn dropping_the_last_pool_handle_shuts_it_down_and_hands_the_work_back() {
+    run_paused(|| async {
+        let h = start(config(1)).await;
+        let supervisor = h.pool.supervisor().clone();
+        let running = h.pool.submit(Job::Hang).unwrap();
+        let queued = h.pool.submit(work(10, 1)).unwrap();
+        settle().await;
+        drop(h.pool);
+        for handle in [running, queued] {
+            let done = tokio::time::timeout(Duration::from_secs(60), handle).await;
+            assert!(
+                matches!(done, Ok(Err(candado_pool::TaskFailure::Returned { .. }))),
+                "{done:?}"
+            );
+        }
+        let stopped = tokio::time::timeout(Duration::from_secs(60), supervisor.join()).await;
+        assert!(stopped.is_ok(), "the workers stopped with their pool");
+    });
+}

@@ -89,7 +89,9 @@ pub struct PoolConfig {
     /// whose thread is starved cannot stop: this is how long its replacement waits.
     #[serde(with = "humantime_serde")]
     pub worker_shutdown_timeout: Duration,
-    /// Default per-attempt timeout (default 5 min, as in seed 001).
+    /// Default per-attempt timeout (default 5 min, the task timeout of a
+    /// production persistent worker pool: long tasks are normal; a stuck
+    /// one is for liveness to find).
     #[serde(with = "humantime_serde")]
     pub task_timeout: Duration,
     /// A task waiting this long at its priority climbs one level (default 30 s; `"off"` disables).
