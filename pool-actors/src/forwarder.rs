@@ -111,9 +111,10 @@ fn news_of(kind: EventKind) -> Option<WorkerNews> {
     })
 }
 
-/// Tells `router` if the worker supervisor stops while the pool runs (it
-/// gave up: restart intensity exceeded). A stop the pool asked for (its
-/// shutdown) is ignored by the router.
+/// Tells `router` if the worker supervisor stops while the pool runs: it
+/// gave up (restart intensity exceeded), or it was stopped from outside
+/// (the runtime shut down under the pool). A stop the pool asked for (its
+/// own shutdown) changes nothing.
 pub(crate) fn watch<H: TaskHandler>(
     runtime: &Runtime,
     supervisor: SupervisorRef,
@@ -124,6 +125,8 @@ pub(crate) fn watch<H: TaskHandler>(
         let reason = supervisor.join().await;
         if let Some(router) = router.upgrade() {
             router.news(WorkerNews::SupervisorGone {
+                // Stopped on purpose (the runtime shut down), or gave up.
+                stopped: !reason.is_abnormal(),
                 reason: reason.to_string(),
             });
         }

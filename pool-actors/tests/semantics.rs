@@ -174,3 +174,69 @@ fn dropping_the_last_pool_handle_shuts_it_down_and_hands_the_work_back() {
         assert!(stopped.is_ok(), "the workers stopped with their pool");
     });
 }
+
+#[test]
+fn a_runtime_shut_down_under_a_running_pool_hands_its_tasks_back() {
+    run_paused(|| async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let pool = PoolBuilder::new(|| Quick)
+            .config(config(1))
+            .start(&runtime)
+            .await
+            .unwrap();
+        let running = pool.submit(3_600_000).unwrap();
+        let queued = pool.submit(10).unwrap();
+        settle().await;
+        runtime.shutdown().await;
+        for handle in [running, queued] {
+            let done = tokio::time::timeout(Duration::from_secs(60), handle).await;
+            assert!(
+                matches!(done, Ok(Err(candado_pool::TaskFailure::Returned { .. }))),
+                "{done:?}"
+            );
+        }
+        assert!(matches!(
+            pool.submit(1),
+            Err(SubmitError::ShuttingDown { .. })
+        ));
+        let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
+        assert_eq!(report.returned, 2);
+    });
+}
+
+#[test]
+fn a_pool_torn_down_with_its_system_still_answers_every_handle() {
+    let (pool, handles) = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("test runtime")
+    })
+    .block_on(async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let pool = PoolBuilder::new(|| Quick)
+            .config(config(1))
+            .start(&runtime)
+            .await
+            .unwrap();
+        let handles = vec![pool.submit(3_600_000).unwrap(), pool.submit(10).unwrap()];
+        settle().await;
+        (pool, handles)
+    });
+    // The system and its threads are gone; the pool handle goes last.
+    drop(pool);
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for handle in handles {
+        let done =
+            executor.block_on(async { tokio::time::timeout(Duration::from_secs(5), handle).await });
+        assert!(
+            matches!(done, Ok(Err(candado_pool::TaskFailure::Returned { .. }))),
+            "{done:?}"
+        );
+    }
+}

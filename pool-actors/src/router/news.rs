@@ -44,9 +44,11 @@ pub(crate) enum WorkerNews {
     Alert(Alert),
     /// Every worker's state, after news was missed.
     Resync(Vec<WorkerState>),
-    /// The worker supervisor stopped for good (it gave up).
+    /// The worker supervisor stopped for good, while the pool ran.
     SupervisorGone {
         reason: String,
+        /// Stopped normally (the runtime shut down), not gave up.
+        stopped: bool,
     },
 }
 
@@ -88,7 +90,26 @@ impl<H: TaskHandler> Router<H> {
                     self.count_restarts(state.worker, state.restarts, state.last_exit);
                 }
             }
-            WorkerNews::SupervisorGone { reason } => self.workers_gone(&reason),
+            WorkerNews::SupervisorGone {
+                stopped: true,
+                reason,
+            } => {
+                // The runtime shut down under the pool: shut the pool down
+                // too, handing every unfinished task back.
+                tracing::warn!(
+                    pool = %self.settings.name,
+                    reason,
+                    "the pool's workers were stopped from outside: the pool shuts down"
+                );
+                let (books, _) = tokio::sync::oneshot::channel();
+                self.shutdown(
+                    crate::ShutdownMode::Immediate {
+                        unfinished: crate::UnfinishedAction::Return,
+                    },
+                    books,
+                );
+            }
+            WorkerNews::SupervisorGone { reason, .. } => self.workers_gone(&reason),
         }
     }
 
