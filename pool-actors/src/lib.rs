@@ -7,8 +7,7 @@
 //! backoff, and sends tasks that exhaust their retries to the dead-letter
 //! store. Every accepted task ends exactly once: completed, dead-lettered
 //! (with its full history), or returned at shutdown (dropping the last
-//! [`Pool`] handle shuts the pool down too). Only a runtime torn down under a
-//! running pool leaves a handle to resolve as `TaskFailure::PoolGone`.
+//! [`Pool`] handle, or shutting its runtime down, shuts the pool down too).
 //! The guarantees, each with the test that proves it: `docs/guarantees.md`.
 //!
 //! # Layout

@@ -122,8 +122,9 @@ pub enum TaskFailure<T> {
         /// Its payload, to run elsewhere.
         task: T,
     },
-    /// The pool vanished without answering: its runtime was torn down while
-    /// it ran (a dropped `Pool` shuts down and returns its tasks instead).
+    /// The pool's router vanished without answering. The pool never lets
+    /// that happen (a dropped pool, or one whose runtime shut down, returns
+    /// its tasks); a handle answers this rather than wait for ever.
     #[error("the pool stopped without answering")]
     PoolGone,
 }
