@@ -387,6 +387,13 @@ impl Supervisor {
             Ok(()) => {
                 let id = child.id().to_string();
                 self.condemn(key, strategy, &reason);
+                // A strategy's restart is an abnormal exit like any other:
+                // it counts against the intensity, as in OTP. The heal limit
+                // above is an additional, per-child bound.
+                if !self.window.admit(now, self.spec.intensity) {
+                    tracing::error!(supervisor = %self.path, child = id, strategy, reason, "strategy restart exceeds the restart intensity");
+                    return self.give_up(id, ctx);
+                }
                 let key_name = format!("{}/{id}:healed", self.path);
                 self.alert(
                     now,
