@@ -7,7 +7,7 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::{Alert, ExitReason, HealthStatus, Placement, VerdictKind};
+use crate::{Alert, ExitReason, HealthCause, HealthStatus, Placement, RestartCause, VerdictKind};
 
 /// One lifecycle transition somewhere in a supervision tree.
 ///
@@ -65,6 +65,9 @@ pub enum EventKind {
         incarnation: u64,
         /// Restarts of this child so far.
         restarts: u32,
+        /// Why its previous incarnation ended: the cause of its own exit
+        /// (`shutdown` for a sibling stopped by a group restart).
+        cause: RestartCause,
     },
     /// The restart intensity was exceeded: the supervisor stops its children and exits.
     GaveUp {
@@ -96,6 +99,8 @@ pub enum EventKind {
         child: String,
         /// The new verdict.
         verdict: VerdictKind,
+        /// Its typed cause, for a `restart` or `stop` verdict.
+        cause: Option<HealthCause>,
         /// Its reason, if any.
         reason: Option<String>,
     },
@@ -200,8 +205,17 @@ fn log(supervisor: &str, kind: &EventKind) {
             child,
             incarnation,
             restarts,
+            cause,
         } => {
-            tracing::info!(supervisor, child, incarnation, restarts, "child restarted");
+            let cause = cause.key();
+            tracing::info!(
+                supervisor,
+                child,
+                incarnation,
+                restarts,
+                cause,
+                "child restarted"
+            );
         }
         EventKind::GaveUp { child, restarts } => {
             tracing::error!(
@@ -224,12 +238,14 @@ fn log(supervisor: &str, kind: &EventKind) {
             strategy,
             child,
             verdict,
+            cause,
             reason,
         } => tracing::info!(
             supervisor,
             strategy,
             child,
             ?verdict,
+            cause = cause.as_ref().map(HealthCause::key),
             reason,
             "verdict changed"
         ),
