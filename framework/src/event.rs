@@ -117,13 +117,35 @@ pub enum EventKind {
     },
     /// An alert was delivered.
     Alert(Alert),
-    /// A worker thread stopped answering probes: no new children are placed on it.
+    /// A worker thread stopped answering probes and is retired: no new
+    /// children are placed on it, and a replacement is started
+    /// ([`ThreadStarted`](EventKind::ThreadStarted)).
     ThreadStuck {
         /// The thread.
         placement: Placement,
     },
-    /// A stuck worker thread answers again and takes children again.
+    /// A stuck worker thread answers again. It is back in service, unless
+    /// it is the surplus folded back
+    /// ([`ThreadDraining`](EventKind::ThreadDraining)): the runtime keeps its
+    /// configured number of threads in service.
     ThreadRecovered {
+        /// The thread.
+        placement: Placement,
+    },
+    /// A worker thread was started to replace a retired one.
+    ThreadStarted {
+        /// The new thread.
+        placement: Placement,
+    },
+    /// A retired thread recovered, so one thread too many is in service: this
+    /// one (the least loaded) takes no new child and is stopped once it holds
+    /// none ([`ThreadStopped`](EventKind::ThreadStopped), at once if empty).
+    ThreadDraining {
+        /// The thread.
+        placement: Placement,
+    },
+    /// A drained surplus thread was stopped.
+    ThreadStopped {
         /// The thread.
         placement: Placement,
     },
@@ -269,6 +291,15 @@ fn log(supervisor: &str, kind: &EventKind) {
         }
         EventKind::ThreadRecovered { placement } => {
             tracing::warn!(supervisor, ?placement, "worker thread recovered")
+        }
+        EventKind::ThreadStarted { placement } => {
+            tracing::info!(supervisor, ?placement, "worker thread started")
+        }
+        EventKind::ThreadDraining { placement } => {
+            tracing::info!(supervisor, ?placement, "surplus worker thread draining")
+        }
+        EventKind::ThreadStopped { placement } => {
+            tracing::info!(supervisor, ?placement, "surplus worker thread stopped")
         }
     }
 }

@@ -101,6 +101,9 @@ impl Supervisor {
                 self.emit(match change {
                     ThreadChange::Stuck(placement) => EventKind::ThreadStuck { placement },
                     ThreadChange::Recovered(placement) => EventKind::ThreadRecovered { placement },
+                    ThreadChange::Started(placement) => EventKind::ThreadStarted { placement },
+                    ThreadChange::Draining(placement) => EventKind::ThreadDraining { placement },
+                    ThreadChange::Stopped(placement) => EventKind::ThreadStopped { placement },
                 });
             }
         }
