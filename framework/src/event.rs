@@ -7,7 +7,7 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::{Alert, ExitReason, HealthStatus, Placement, VerdictKind};
+use crate::{Alert, ExitReason, HealthCause, HealthStatus, Placement, RestartCause, VerdictKind};
 
 /// One lifecycle transition somewhere in a supervision tree.
 ///
@@ -65,6 +65,9 @@ pub enum EventKind {
         incarnation: u64,
         /// Restarts of this child so far.
         restarts: u32,
+        /// Why its previous incarnation ended: the cause of its own exit
+        /// (`shutdown` for a sibling stopped by a group restart).
+        cause: RestartCause,
     },
     /// The restart intensity was exceeded: the supervisor stops its children and exits.
     GaveUp {
@@ -96,6 +99,8 @@ pub enum EventKind {
         child: String,
         /// The new verdict.
         verdict: VerdictKind,
+        /// Its typed cause, for a `restart` or `stop` verdict.
+        cause: Option<HealthCause>,
         /// Its reason, if any.
         reason: Option<String>,
     },
@@ -112,13 +117,35 @@ pub enum EventKind {
     },
     /// An alert was delivered.
     Alert(Alert),
-    /// A worker thread stopped answering probes: no new children are placed on it.
+    /// A worker thread stopped answering probes and is retired: no new
+    /// children are placed on it, and a replacement is started
+    /// ([`ThreadStarted`](EventKind::ThreadStarted)).
     ThreadStuck {
         /// The thread.
         placement: Placement,
     },
-    /// A stuck worker thread answers again and takes children again.
+    /// A stuck worker thread answers again. It is back in service, unless
+    /// it is the surplus folded back
+    /// ([`ThreadDraining`](EventKind::ThreadDraining)): the runtime keeps its
+    /// configured number of threads in service.
     ThreadRecovered {
+        /// The thread.
+        placement: Placement,
+    },
+    /// A worker thread was started to replace a retired one.
+    ThreadStarted {
+        /// The new thread.
+        placement: Placement,
+    },
+    /// A retired thread recovered, so one thread too many is in service: this
+    /// one (the least loaded) takes no new child and is stopped once it holds
+    /// none ([`ThreadStopped`](EventKind::ThreadStopped), at once if empty).
+    ThreadDraining {
+        /// The thread.
+        placement: Placement,
+    },
+    /// A drained surplus thread was stopped.
+    ThreadStopped {
         /// The thread.
         placement: Placement,
     },
@@ -200,8 +227,17 @@ fn log(supervisor: &str, kind: &EventKind) {
             child,
             incarnation,
             restarts,
+            cause,
         } => {
-            tracing::info!(supervisor, child, incarnation, restarts, "child restarted");
+            let cause = cause.key();
+            tracing::info!(
+                supervisor,
+                child,
+                incarnation,
+                restarts,
+                cause,
+                "child restarted"
+            );
         }
         EventKind::GaveUp { child, restarts } => {
             tracing::error!(
@@ -224,12 +260,14 @@ fn log(supervisor: &str, kind: &EventKind) {
             strategy,
             child,
             verdict,
+            cause,
             reason,
         } => tracing::info!(
             supervisor,
             strategy,
             child,
             ?verdict,
+            cause = cause.as_ref().map(HealthCause::key),
             reason,
             "verdict changed"
         ),
@@ -253,6 +291,15 @@ fn log(supervisor: &str, kind: &EventKind) {
         }
         EventKind::ThreadRecovered { placement } => {
             tracing::warn!(supervisor, ?placement, "worker thread recovered")
+        }
+        EventKind::ThreadStarted { placement } => {
+            tracing::info!(supervisor, ?placement, "worker thread started")
+        }
+        EventKind::ThreadDraining { placement } => {
+            tracing::info!(supervisor, ?placement, "surplus worker thread draining")
+        }
+        EventKind::ThreadStopped { placement } => {
+            tracing::info!(supervisor, ?placement, "surplus worker thread stopped")
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{HealthCause, RestartCause};
+
 /// The reason a child (worker or supervisor) exited.
 ///
 /// OTP's rule decides restarts: [`Normal`](ExitReason::Normal) and
@@ -29,7 +31,11 @@ pub enum ExitReason {
     Unhealthy {
         /// The strategy.
         strategy: String,
-        /// Its reason.
+        /// What it found, typed (its verdict's cause). Read this, not the
+        /// reason text, to tell causes apart.
+        #[serde(default)]
+        cause: HealthCause,
+        /// Its reason, for people.
         reason: String,
     },
     /// A supervisor exceeded its restart intensity, stopped its children and
@@ -54,6 +60,27 @@ impl ExitReason {
     pub fn is_abnormal(&self) -> bool {
         !matches!(self, ExitReason::Normal | ExitReason::Shutdown)
     }
+
+    /// The typed cause of this exit; its [`key`](RestartCause::key) is a
+    /// stable metric name.
+    ///
+    /// ```
+    /// use candado::{ExitReason, RestartCause};
+    /// assert_eq!(ExitReason::Killed.cause(), RestartCause::Killed);
+    /// assert_eq!(ExitReason::StartFailed("no db".into()).cause().key(), "start_failed");
+    /// ```
+    pub fn cause(&self) -> RestartCause {
+        match self {
+            ExitReason::Normal => RestartCause::Normal,
+            ExitReason::Shutdown => RestartCause::Shutdown,
+            ExitReason::Killed => RestartCause::Killed,
+            ExitReason::Panic(_) => RestartCause::Panic,
+            ExitReason::Failed(_) => RestartCause::Failed,
+            ExitReason::StartFailed(_) => RestartCause::StartFailed,
+            ExitReason::Unhealthy { cause, .. } => RestartCause::Health(*cause),
+            ExitReason::Escalated { .. } => RestartCause::Escalated,
+        }
+    }
 }
 
 impl std::fmt::Display for ExitReason {
@@ -65,7 +92,9 @@ impl std::fmt::Display for ExitReason {
             ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
             ExitReason::Failed(msg) => write!(f, "failed: {msg}"),
             ExitReason::StartFailed(msg) => write!(f, "start failed: {msg}"),
-            ExitReason::Unhealthy { strategy, reason } => write!(f, "unhealthy ({strategy}): {reason}"),
+            ExitReason::Unhealthy {
+                strategy, reason, ..
+            } => write!(f, "unhealthy ({strategy}): {reason}"),
             ExitReason::Escalated { child, restarts } => write!(
                 f,
                 "escalated: restart intensity exceeded by child `{child}` ({restarts} restarts in period)"

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChildKind, ExitReason, HealthStatus, Placement, Restart, Strategy};
+use crate::{ChildKind, ExitReason, HealthStatus, Placement, Restart, RestartCause, Strategy};
 
 /// Where a child is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +39,8 @@ pub struct ChildInfo {
     pub restarts: u32,
     /// Why the previous incarnation exited, if one did.
     pub last_exit: Option<ExitReason>,
+    /// The typed cause of `last_exit` ([`ExitReason::cause`]), for metrics.
+    pub last_cause: Option<RestartCause>,
     /// How long the current incarnation has been running.
     pub uptime: Option<Duration>,
     /// Where the current incarnation runs.

@@ -9,6 +9,11 @@ use tokio::time::Instant;
 /// any `period`. One more and the supervisor gives up: it stops its children in
 /// reverse start order and escalates to its parent.
 ///
+/// Every restart counts, whatever ordered it: a panic or other abnormal exit,
+/// or a health strategy's verdict (a liveness, memory or breaker restart is an
+/// exit with an abnormal reason, as in OTP). The per-child
+/// [`HealLimit`](crate::HealLimit) bounds strategy restarts further.
+///
 /// Default: 5 restarts in 30 s. With the default backoff a crash loop makes its
 /// 6th restart request about 3 s after the first crash, so a flapping child is
 /// escalated within seconds while independent one-off failures are absorbed.

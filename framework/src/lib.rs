@@ -14,6 +14,7 @@
 //!   children, lookup, shutdown.
 //! - [`ChildLink`] — a child's link to its supervisor.
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
+//! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
 //! - [`Backoff`], [`Intensity`] — the restart math, usable on its own.
 //!
 //! # Example
@@ -44,6 +45,7 @@
 
 mod alert;
 mod backoff;
+mod cause;
 mod child_spec;
 mod error;
 mod event;
@@ -61,6 +63,7 @@ mod task;
 
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig};
+pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
 pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};

@@ -1,13 +1,17 @@
 //! Threads of a Candado application and the event bus.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+mod threads;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{Arbiter, ArbiterHandle};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+pub(crate) use threads::ThreadChange;
+use threads::Threads;
 
 use crate::event::EventBus;
 use crate::supervisor::{InitReply, Supervisor};
@@ -111,28 +115,22 @@ impl RuntimeBuilder {
             return Err(RuntimeError::NoSystem);
         }
         crate::panic_capture::install();
-        let mut owned = Vec::new();
-        let mut spawn = || {
-            let arbiter = Arbiter::new();
-            let handle = arbiter.handle();
-            owned.push(arbiter);
-            handle
-        };
-        let (control, worker_handles) = match self.mode {
+        let (control, owned, threads) = match self.mode {
             Mode::Dedicated => {
-                let control = spawn();
-                (control, (0..workers).map(|_| spawn()).collect())
+                let control = Arbiter::new();
+                (control.handle(), Some(control), Threads::spawn(workers))
             }
-            Mode::ControlOnCurrent => (Arbiter::current(), (0..workers).map(|_| spawn()).collect()),
-            Mode::CurrentThread => (Arbiter::current(), vec![Arbiter::current(); workers]),
+            Mode::ControlOnCurrent => (Arbiter::current(), None, Threads::spawn(workers)),
+            Mode::CurrentThread => (
+                Arbiter::current(),
+                None,
+                Threads::borrowed(Arbiter::current(), workers),
+            ),
         };
-        let workers: Vec<Arc<WorkerThread>> =
-            worker_handles.into_iter().map(WorkerThread::new).collect();
         let shared = Shared {
             control,
-            workers: RwLock::new(workers),
+            threads,
             owned: Mutex::new(owned),
-            can_replace: self.mode != Mode::CurrentThread,
             bus: EventBus::new(self.event_capacity),
             seed: self.seed,
             alert_sink: self.alert_sink,
@@ -169,20 +167,24 @@ impl Runtime {
         }
     }
 
-    /// Number of worker threads (including retired stuck ones and their replacements).
+    /// Number of worker threads running: those in service, those retired
+    /// as stuck, and surplus threads draining (see below).
+    ///
+    /// A retired thread is replaced, so that the configured number stay in
+    /// service. When it answers again, the runtime folds the surplus back:
+    /// the least loaded thread in service (the newest among equals) takes no
+    /// new child and is stopped as soon as it holds none, so the count
+    /// returns to the configured size (`tests/threads.rs`
+    /// `a_recovered_thread_is_folded_back_and_the_count_returns_to_the_configured_size`).
+    /// Children still on a draining thread stay there, supervised, until they
+    /// leave; none is moved, and none is left on a stopped thread.
     pub fn worker_threads(&self) -> usize {
-        self.shared.workers().len()
+        self.shared.threads.running()
     }
 
     /// Worker threads currently reported stuck.
     pub fn stuck_threads(&self) -> Vec<Placement> {
-        self.shared
-            .workers()
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.stuck.load(Ordering::Relaxed))
-            .map(|(i, _)| Placement::Worker(i))
-            .collect()
+        self.shared.threads.stuck()
     }
 
     /// The control thread, for control-plane services built on Candado (a
@@ -192,7 +194,8 @@ impl Runtime {
         self.shared.control.clone()
     }
 
-    /// The worker threads in service (retired stuck threads left out), to
+    /// The worker threads in service (retired stuck threads and draining
+    /// surplus threads left out), to
     /// run application code that talks to children next to them. A caller
     /// on a worker's own thread gets its reply without a cross-thread
     /// wake-up. Code there shares the thread with children: blocking it
@@ -211,12 +214,7 @@ impl Runtime {
     /// # });
     /// ```
     pub fn worker_arbiters(&self) -> Vec<ArbiterHandle> {
-        self.shared
-            .workers()
-            .iter()
-            .filter(|w| !w.stuck.load(Ordering::Relaxed))
-            .map(|w| w.handle.clone())
-            .collect()
+        self.shared.threads.serving()
     }
 
     /// Subscribes to every event of every tree of this runtime, from now on.
@@ -266,200 +264,38 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        for arbiter in self
-            .shared
-            .owned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            arbiter.stop();
+        self.shared.threads.stop_all();
+        if let Some(control) = &*self.shared.owned.lock().unwrap_or_else(|p| p.into_inner()) {
+            control.stop();
         }
     }
-}
-
-/// One worker thread, its load and its liveness probe.
-#[derive(Debug)]
-pub(crate) struct WorkerThread {
-    handle: ArbiterHandle,
-    /// Live children on it, for least-loaded placement.
-    load: AtomicUsize,
-    /// Last probe sent: (sequence, when).
-    probe: Mutex<(u64, Option<Instant>)>,
-    /// Last probe sequence the thread answered.
-    answered: Arc<AtomicU64>,
-    /// Retired: it left a probe unanswered for too long.
-    stuck: AtomicBool,
-}
-
-/// A thread that has not answered a probe for this long is suspect: new
-/// children avoid it while another thread is fine (a healthy thread answers
-/// in microseconds; retiring it as stuck takes a whole heartbeat timeout).
-const SUSPECT_AFTER: Duration = Duration::from_millis(50);
-
-impl WorkerThread {
-    /// Retired, or sitting on an overdue probe.
-    fn avoid(&self, now: Instant) -> bool {
-        if self.stuck.load(Ordering::Relaxed) {
-            return true;
-        }
-        let (seq, sent) = *self.probe.lock().unwrap_or_else(|p| p.into_inner());
-        sent.is_some_and(|at| {
-            now.duration_since(at) >= SUSPECT_AFTER && self.answered.load(Ordering::Acquire) < seq
-        })
-    }
-
-    fn new(handle: ArbiterHandle) -> Arc<Self> {
-        Arc::new(Self {
-            handle,
-            load: AtomicUsize::new(0),
-            probe: Mutex::new((0, None)),
-            answered: Arc::new(AtomicU64::new(0)),
-            stuck: AtomicBool::new(false),
-        })
-    }
-}
-
-/// A worker thread changed its stuck state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ThreadChange {
-    Stuck(Placement),
-    Recovered(Placement),
 }
 
 /// What every supervisor of a runtime shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) control: ArbiterHandle,
-    workers: RwLock<Vec<Arc<WorkerThread>>>,
-    /// Threads this runtime started (stopped when it is dropped).
-    owned: Mutex<Vec<Arbiter>>,
-    /// Whether a retired thread can be replaced by a new one.
-    can_replace: bool,
+    threads: Threads,
+    /// The control thread, when this runtime started it (stopped when it is dropped).
+    owned: Mutex<Option<Arbiter>>,
     pub(crate) bus: EventBus,
     pub(crate) seed: Option<u64>,
     pub(crate) alert_sink: Arc<dyn AlertSink>,
 }
 
 impl Shared {
-    fn workers(&self) -> Vec<Arc<WorkerThread>> {
-        self.workers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Picks the worker thread with the fewest live children, avoiding stuck
-    /// and suspect threads while any other is available, and counts the new
-    /// child. So the replacement of a child whose thread is blocked starts
-    /// elsewhere at once, before that thread is formally retired.
+    /// Picks a worker thread for a new child (see [`Threads::place`]).
     pub(crate) fn place_worker(&self) -> (Placement, ArbiterHandle) {
-        let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let least_loaded = |skip_avoided: bool| {
-            workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| !skip_avoided || !w.avoid(now))
-                .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
-        };
-        let (index, worker) = least_loaded(true)
-            .or_else(|| least_loaded(false))
-            .expect("a runtime has at least one worker thread");
-        worker.load.fetch_add(1, Ordering::Relaxed);
-        (Placement::Worker(index), worker.handle.clone())
+        self.threads.place()
     }
 
     /// Forgets a child that left a worker thread.
     pub(crate) fn release(&self, placement: Placement) {
-        if let Placement::Worker(index) = placement {
-            let workers = self.workers.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(w) = workers.get(index) {
-                let _ = w
-                    .load
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-            }
-        }
+        self.threads.release(placement);
     }
 
-    /// Probes every worker thread: a thread that left a probe unanswered for
-    /// `stuck_after` is retired (and replaced, when the runtime owns its
-    /// threads); a retired thread that answers again is back in service.
+    /// Probes the worker threads (see [`Threads::probe`]).
     pub(crate) fn probe_threads(&self, now: Instant, stuck_after: Duration) -> Vec<ThreadChange> {
-        let mut changes = Vec::new();
-        for (index, worker) in self.workers().iter().enumerate() {
-            let placement = Placement::Worker(index);
-            let mut probe = worker.probe.lock().unwrap_or_else(|p| p.into_inner());
-            let (seq, sent) = *probe;
-            if sent.is_some() && worker.answered.load(Ordering::Acquire) >= seq {
-                *probe = (seq, None);
-                if worker.stuck.swap(false, Ordering::Relaxed) {
-                    changes.push(ThreadChange::Recovered(placement));
-                }
-            }
-            match probe.1 {
-                None => {
-                    let next = seq + 1;
-                    let answered = worker.answered.clone();
-                    if worker
-                        .handle
-                        .spawn_fn(move || answered.store(next, Ordering::Release))
-                    {
-                        *probe = (next, Some(now));
-                    } else if !worker.stuck.swap(true, Ordering::Relaxed) {
-                        changes.push(ThreadChange::Stuck(placement));
-                    }
-                }
-                Some(at) if now.duration_since(at) >= stuck_after => {
-                    if !worker.stuck.swap(true, Ordering::Relaxed) {
-                        changes.push(ThreadChange::Stuck(placement));
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        let newly_stuck = changes
-            .iter()
-            .filter(|c| matches!(c, ThreadChange::Stuck(_)))
-            .count();
-        if self.can_replace {
-            for _ in 0..newly_stuck {
-                let arbiter = Arbiter::new();
-                let handle = arbiter.handle();
-                self.owned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(arbiter);
-                self.workers
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(WorkerThread::new(handle));
-            }
-        }
-        changes
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_thread_sitting_on_an_overdue_probe_is_avoided_until_it_answers() {
-        actix::System::new().block_on(async {
-            let thread = WorkerThread::new(actix::Arbiter::current());
-            let t0 = Instant::now();
-            assert!(!thread.avoid(t0), "no probe out");
-            *thread.probe.lock().unwrap() = (1, Some(t0));
-            assert!(
-                !thread.avoid(t0 + Duration::from_millis(10)),
-                "not overdue yet"
-            );
-            assert!(thread.avoid(t0 + SUSPECT_AFTER));
-            thread.answered.store(1, Ordering::Release);
-            assert!(!thread.avoid(t0 + SUSPECT_AFTER), "answered");
-            thread.stuck.store(true, Ordering::Relaxed);
-            assert!(thread.avoid(t0), "retired");
-        });
+        self.threads.probe(now, stuck_after)
     }
 }

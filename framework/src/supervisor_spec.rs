@@ -153,7 +153,9 @@ impl SupervisorSpec {
         self
     }
 
-    /// Allows at most `max_restarts` restarts within `period`.
+    /// Allows at most `max_restarts` restarts within `period`: after a crash,
+    /// a failure, or an order of a health strategy alike. One more and the
+    /// supervisor gives up and escalates.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = Intensity {
             max_restarts,

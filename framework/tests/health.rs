@@ -58,7 +58,7 @@ fn a_starved_child_is_restarted_within_heartbeat_timeout_plus_one_tick() {
             .await
             .unwrap();
         assert!(
-            matches!(&exit.kind, EventKind::ChildExited { reason: ExitReason::Unhealthy { strategy, reason }, .. }
+            matches!(&exit.kind, EventKind::ChildExited { reason: ExitReason::Unhealthy { strategy, reason, .. }, .. }
                 if strategy == "liveness" && reason.starts_with("no heartbeat")),
             "{exit:?}"
         );
@@ -683,7 +683,13 @@ impl candado::HealthStrategy for Scripted {
         {
             let reason = format!("ordered: {order}");
             match order.as_str() {
-                "stop" => out.set(child, candado::Verdict::Stop { reason }),
+                "stop" => out.set(
+                    child,
+                    candado::Verdict::Stop {
+                        cause: candado::HealthCause::Other,
+                        reason,
+                    },
+                ),
                 "escalate" => out.set(child, candado::Verdict::Escalate { reason }),
                 _ => {}
             }
@@ -713,7 +719,7 @@ fn a_custom_strategy_can_stop_a_child_or_escalate() {
             .await
             .unwrap();
         assert!(
-            matches!(&exit.kind, EventKind::ChildExited { reason: ExitReason::Unhealthy { strategy, reason }, .. }
+            matches!(&exit.kind, EventKind::ChildExited { reason: ExitReason::Unhealthy { strategy, reason, .. }, .. }
             if strategy == "scripted" && reason == "ordered: stop")
         );
         advance(Duration::from_secs(10)).await;

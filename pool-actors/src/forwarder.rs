@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candado::{EventKind, EventStreamError, ExitReason, Runtime, SupervisorRef, VerdictKind};
+use candado::{
+    EventKind, EventStreamError, ExitReason, HealthCause, Runtime, SupervisorRef, VerdictKind,
+};
 
 use crate::router::{SharedRouter, WorkerNews, WorkerState};
 use crate::TaskHandler;
@@ -98,11 +100,12 @@ fn news_of(kind: EventKind) -> Option<WorkerNews> {
             restarts,
         },
         EventKind::VerdictChanged {
-            strategy,
             child,
             verdict: VerdictKind::Restart,
+            cause: Some(HealthCause::Liveness(_)),
             reason,
-        } if strategy == "liveness" => WorkerNews::Zombie {
+            ..
+        } => WorkerNews::Zombie {
             worker: child,
             reason: reason.unwrap_or_default(),
         },
@@ -133,28 +136,12 @@ pub(crate) fn watch<H: TaskHandler>(
     });
 }
 
-/// The metric key of a worker restart's cause.
+/// The metric key of a worker restart's cause: the typed cause's stable
+/// key (`panic`, `liveness`, `memory`, `age`, `tasks`, `failed`, `killed`,
+/// `start_failed`, `escalated`, `normal`, `shutdown`, ...), never a reading
+/// of the reason text.
 pub(crate) fn restart_reason(reason: &ExitReason) -> String {
-    match reason {
-        ExitReason::Panic(_) => "panic".into(),
-        ExitReason::Unhealthy { strategy, reason }
-            if strategy == "memory" && reason.starts_with("recycled: up") =>
-        {
-            "age".into()
-        }
-        ExitReason::Unhealthy { strategy, reason }
-            if strategy == "memory" && reason.starts_with("recycled") =>
-        {
-            "tasks".into()
-        }
-        ExitReason::Unhealthy { strategy, .. } => strategy.clone(),
-        ExitReason::Failed(_) => "failed".into(),
-        ExitReason::Killed => "killed".into(),
-        ExitReason::StartFailed(_) => "start_failed".into(),
-        ExitReason::Escalated { .. } => "escalated".into(),
-        ExitReason::Normal => "normal".into(),
-        ExitReason::Shutdown => "shutdown".into(),
-    }
+    reason.cause().key().to_owned()
 }
 
 #[cfg(test)]
@@ -184,6 +171,35 @@ mod tests {
             }
             async { Ok(()) }
         }
+    }
+
+    #[test]
+    fn restart_metric_keys_follow_the_typed_cause_not_the_wording() {
+        use candado::{LivenessCause, MemoryCause};
+        let unhealthy = |cause, reason: &str| ExitReason::Unhealthy {
+            strategy: "memory".into(),
+            cause,
+            reason: reason.into(),
+        };
+        let age = HealthCause::Memory(MemoryCause::Age);
+        let tasks = HealthCause::Memory(MemoryCause::Tasks);
+        let leak = HealthCause::Memory(MemoryCause::Leak);
+        let silent = HealthCause::Liveness(LivenessCause::Silent);
+        assert_eq!(
+            restart_reason(&unhealthy(age, "retired for old age")),
+            "age"
+        );
+        assert_eq!(
+            restart_reason(&unhealthy(tasks, "recycled: up for 1s")),
+            "tasks"
+        );
+        assert_eq!(
+            restart_reason(&unhealthy(leak, "recycled: 9 tasks")),
+            "memory"
+        );
+        assert_eq!(restart_reason(&unhealthy(silent, "")), "liveness");
+        assert_eq!(restart_reason(&ExitReason::Panic("x".into())), "panic");
+        assert_eq!(restart_reason(&ExitReason::Killed), "killed");
     }
 
     #[test]

@@ -8,8 +8,12 @@ use tokio::time::Instant;
 /// At most `max` strategy-ordered restarts per child within `period`, at
 /// least `min_gap` apart. A restart the limit forbids is deferred: the child
 /// is isolated meanwhile, and when the hourly budget is spent its health is
-/// critical and a critical alert is raised. Panic restarts do not count here;
-/// they are governed by the supervisor's intensity.
+/// critical and a critical alert is raised. Panic restarts do not count here.
+///
+/// This is a per-child bound *in addition* to the supervisor's
+/// [`Intensity`](crate::Intensity): a restart the heal limit allows still
+/// counts against the intensity, and one that exceeds it makes the
+/// supervisor give up and escalate, as a crash would.
 ///
 /// Default (from the seeds): 3 per hour, 5 minutes apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,7 +58,7 @@ impl Decisions {
 ///
 /// ```
 /// use std::time::Duration;
-/// use candado::{Decisions, HealthStrategy, Signal, Verdict};
+/// use candado::{Decisions, HealthCause, HealthStrategy, Signal, Verdict};
 /// use tokio::time::Instant;
 ///
 /// /// Restarts a child after it reported 3 failed tasks in a row.
@@ -77,7 +77,8 @@ impl Decisions {
 ///                 let n = self.strikes.entry(child.to_owned()).or_default();
 ///                 *n += 1;
 ///                 if *n >= 3 {
-///                     out.set(child, Verdict::Restart { reason: format!("{n} failures in a row") });
+///                     let reason = format!("{n} failures in a row");
+///                     out.set(child, Verdict::Restart { cause: HealthCause::Other, reason });
 ///                 }
 ///             }
 ///             Signal::Outcome { success: true, .. } | Signal::Started { .. } => {

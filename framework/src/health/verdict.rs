@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::HealthCause;
+
 /// A strategy's conclusion about one child. Ordered by severity: when several
 /// strategies disagree, the supervisor acts on the most severe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +23,20 @@ pub enum Verdict {
         /// Why.
         reason: String,
     },
-    /// Stop it and start a new incarnation (subject to the heal limit).
+    /// Stop it and start a new incarnation (subject to the heal limit and
+    /// the supervisor's intensity).
     Restart {
-        /// Why.
+        /// Why, typed: the exit's [`cause`](crate::ExitReason::cause) and
+        /// the key metrics count it under.
+        cause: HealthCause,
+        /// Why, for people (free to reword).
         reason: String,
     },
     /// Stop it and leave it stopped.
     Stop {
-        /// Why.
+        /// Why, typed.
+        cause: HealthCause,
+        /// Why, for people.
         reason: String,
     },
     /// Hand the problem to the parent: the supervisor gives up.
@@ -75,9 +83,17 @@ impl Verdict {
             Verdict::Healthy => None,
             Verdict::Degraded { reason }
             | Verdict::Isolate { reason, .. }
-            | Verdict::Restart { reason }
-            | Verdict::Stop { reason }
+            | Verdict::Restart { reason, .. }
+            | Verdict::Stop { reason, .. }
             | Verdict::Escalate { reason } => Some(reason),
+        }
+    }
+
+    /// The typed cause of a `Restart` or `Stop`.
+    pub fn cause(&self) -> Option<HealthCause> {
+        match self {
+            Verdict::Restart { cause, .. } | Verdict::Stop { cause, .. } => Some(*cause),
+            _ => None,
         }
     }
 }
@@ -112,8 +128,14 @@ mod tests {
                 until: now,
                 reason: "b".into(),
             },
-            Verdict::Restart { reason: "c".into() },
-            Verdict::Stop { reason: "d".into() },
+            Verdict::Restart {
+                cause: HealthCause::Breaker,
+                reason: "c".into(),
+            },
+            Verdict::Stop {
+                cause: HealthCause::Other,
+                reason: "d".into(),
+            },
             Verdict::Escalate { reason: "e".into() },
         ];
         let kinds: Vec<_> = verdicts.iter().map(Verdict::kind).collect();
@@ -121,5 +143,6 @@ mod tests {
         sorted.sort();
         assert_eq!(kinds, sorted);
         assert_eq!(verdicts[3].reason(), Some("c"));
+        assert_eq!(verdicts[3].cause(), Some(HealthCause::Breaker));
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::secs;
-use crate::{Decisions, HealthStrategy, Signal, SpecError, Verdict, Wants};
+use crate::{
+    Decisions, HealthCause, HealthStrategy, LivenessCause, Signal, SpecError, Verdict, Wants,
+};
 
 /// Knobs of [`Liveness`]. Defaults follow the seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl Liveness {
             let silent = now.duration_since(track.last_heartbeat);
             if silent >= config.heartbeat_timeout {
                 consider(Verdict::Restart {
+                    cause: HealthCause::Liveness(LivenessCause::Silent),
                     reason: format!("no heartbeat for {}", secs(silent)),
                 });
             } else if silent >= 2 * interval {
@@ -147,6 +150,7 @@ impl Liveness {
         }
         if track.misses >= config.miss_threshold {
             consider(Verdict::Restart {
+                cause: HealthCause::Liveness(LivenessCause::Unresponsive),
                 reason: format!("{} consecutive pings unanswered", track.misses),
             });
         } else if track.misses > 0 {
@@ -158,6 +162,7 @@ impl Liveness {
             let idle = now.duration_since(*last);
             if idle >= timeout {
                 consider(Verdict::Restart {
+                    cause: HealthCause::Liveness(LivenessCause::Stuck),
                     reason: format!("stuck: no progress on `{label}` for {}", secs(idle)),
                 });
             }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{secs, MemorySample, MemorySampler, SystemSampler};
-use crate::{Decisions, HealthStrategy, Signal, SpecError, Verdict, Wants};
+use crate::{
+    Decisions, HealthCause, HealthStrategy, MemoryCause, Signal, SpecError, Verdict, Wants,
+};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -226,6 +228,7 @@ impl MemoryGuard {
             let up = now.duration_since(track.started);
             if up >= age {
                 return Verdict::Restart {
+                    cause: HealthCause::Memory(MemoryCause::Age),
                     reason: format!("recycled: up for {}", secs(up)),
                 };
             }
@@ -233,6 +236,7 @@ impl MemoryGuard {
         if let Some(max) = c.max_tasks {
             if track.tasks_done >= max {
                 return Verdict::Restart {
+                    cause: HealthCause::Memory(MemoryCause::Tasks),
                     reason: format!("recycled: {} tasks done", track.tasks_done),
                 };
             }
@@ -247,6 +251,7 @@ impl MemoryGuard {
                 let per_min = ((m1 - m0) as f64 * 60.0 / span.as_secs_f64()) as u64;
                 if per_min > limit {
                     return Verdict::Restart {
+                        cause: HealthCause::Memory(MemoryCause::Leak),
                         reason: format!("leak: reported memory grows {} MiB/min", per_min / MIB),
                     };
                 }
@@ -258,6 +263,7 @@ impl MemoryGuard {
             c.child_warning_bytes,
         ) {
             (Some(m), Some(crit), _) if m >= crit => Verdict::Restart {
+                cause: HealthCause::Memory(MemoryCause::Critical),
                 reason: format!("reports {} MiB, critical at {} MiB", m / MIB, crit / MIB),
             },
             (Some(m), _, Some(warn)) if m >= warn => Verdict::Degraded {
@@ -407,7 +413,8 @@ impl HealthStrategy for MemoryGuard {
                     if let Some(victim) = &self.brake_victim {
                         let reason =
                             format!("emergency brake fired {} times in a row", self.brakes);
-                        raise(&mut verdicts, victim, Verdict::Restart { reason });
+                        let cause = HealthCause::Memory(MemoryCause::Brake);
+                        raise(&mut verdicts, victim, Verdict::Restart { cause, reason });
                     }
                 }
             } else {
@@ -420,7 +427,8 @@ impl HealthStrategy for MemoryGuard {
         }
 
         if let (Some(reason), Some(victim)) = (victim_reason, self.victim()) {
-            raise(&mut verdicts, &victim, Verdict::Restart { reason });
+            let cause = HealthCause::Memory(MemoryCause::Critical);
+            raise(&mut verdicts, &victim, Verdict::Restart { cause, reason });
             self.last_restart = Some(now);
         }
         for (child, verdict) in verdicts {

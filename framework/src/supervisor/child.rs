@@ -126,6 +126,7 @@ impl Child {
             incarnation: self.incarnation,
             restarts: self.restarts,
             last_exit: self.last_exit.clone(),
+            last_cause: self.last_exit.as_ref().map(ExitReason::cause),
             uptime,
             placement: self.placement(),
             backoff_attempt: self.backoff.attempt(),

@@ -19,7 +19,7 @@ use crate::event::EventKind;
 use crate::health::{Decisions, HealRefusal, HealthStrategy, Signal, Verdict, VerdictKind, Wants};
 use crate::link::{Control, PulseNews};
 use crate::runtime::ThreadChange;
-use crate::{AlertLevel, ExitReason, HealthStatus, SupervisorSpec};
+use crate::{AlertLevel, ExitReason, HealthCause, HealthStatus, SupervisorSpec};
 
 /// One strategy and its standing verdicts (healthy verdicts are not stored).
 struct Slot {
@@ -101,6 +101,9 @@ impl Supervisor {
                 self.emit(match change {
                     ThreadChange::Stuck(placement) => EventKind::ThreadStuck { placement },
                     ThreadChange::Recovered(placement) => EventKind::ThreadRecovered { placement },
+                    ThreadChange::Started(placement) => EventKind::ThreadStarted { placement },
+                    ThreadChange::Draining(placement) => EventKind::ThreadDraining { placement },
+                    ThreadChange::Stopped(placement) => EventKind::ThreadStopped { placement },
                 });
             }
         }
@@ -258,6 +261,7 @@ impl Supervisor {
                     strategy,
                     child: id,
                     verdict: verdict.kind(),
+                    cause: verdict.cause(),
                     reason: verdict.reason().map(str::to_owned),
                 });
             }
@@ -283,10 +287,12 @@ impl Supervisor {
             Some((_, Verdict::Isolate { until, reason })) => {
                 self.set_health(key, HealthStatus::Degraded, Some(reason), Some(until));
             }
-            Some((strategy, Verdict::Restart { reason })) => self.heal(key, &strategy, reason, ctx),
-            Some((strategy, Verdict::Stop { reason })) => {
+            Some((strategy, Verdict::Restart { cause, reason })) => {
+                self.heal(key, &strategy, cause, reason, ctx)
+            }
+            Some((strategy, Verdict::Stop { cause, reason })) => {
                 if self.children.get(&key).is_some_and(|c| c.plan.is_none()) {
-                    self.condemn(key, &strategy, &reason);
+                    self.condemn(key, &strategy, cause, &reason);
                     let plan = self.new_plan(Purpose::Halt, vec![key]);
                     self.advance(plan, ctx);
                 }
@@ -331,10 +337,11 @@ impl Supervisor {
     }
 
     /// The reason the next exit of `key` will carry.
-    fn condemn(&mut self, key: u64, strategy: &str, reason: &str) {
+    fn condemn(&mut self, key: u64, strategy: &str, cause: HealthCause, reason: &str) {
         if let Some(child) = self.children.get_mut(&key) {
             child.exit_override = Some(ExitReason::Unhealthy {
                 strategy: strategy.to_owned(),
+                cause,
                 reason: reason.to_owned(),
             });
         }
@@ -370,7 +377,14 @@ impl Supervisor {
 
     /// A strategy wants `key` restarted: restart it if the heal limit allows,
     /// otherwise isolate it until it does.
-    fn heal(&mut self, key: u64, strategy: &str, reason: String, ctx: &mut Context<Self>) {
+    fn heal(
+        &mut self,
+        key: u64,
+        strategy: &str,
+        cause: HealthCause,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
         let now = Instant::now();
         let limit = self.spec.heal_limit;
         let Some(child) = self.children.get_mut(&key) else {
@@ -386,7 +400,14 @@ impl Supervisor {
         match child.health.window.try_heal(now, limit) {
             Ok(()) => {
                 let id = child.id().to_string();
-                self.condemn(key, strategy, &reason);
+                self.condemn(key, strategy, cause, &reason);
+                // A strategy's restart is an abnormal exit like any other:
+                // it counts against the intensity, as in OTP. The heal limit
+                // above is an additional, per-child bound.
+                if !self.window.admit(now, self.spec.intensity) {
+                    tracing::error!(supervisor = %self.path, child = id, strategy, reason, "strategy restart exceeds the restart intensity");
+                    return self.give_up(id, ctx);
+                }
                 let key_name = format!("{}/{id}:healed", self.path);
                 self.alert(
                     now,

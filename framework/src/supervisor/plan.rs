@@ -25,7 +25,9 @@ use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
 use crate::link::{self, Incarnation, Pulse};
-use crate::{ChildSpec, ExitReason, Placement, Restart, Signal, Strategy, SupervisorError};
+use crate::{
+    ChildSpec, ExitReason, Placement, Restart, RestartCause, Signal, Strategy, SupervisorError,
+};
 
 pub(super) enum Purpose {
     /// The supervisor's initial children.
@@ -340,6 +342,10 @@ impl Supervisor {
             child.restarts += 1;
         }
         let restarts = child.restarts;
+        let cause = child
+            .last_exit
+            .as_ref()
+            .map_or(RestartCause::Normal, ExitReason::cause);
         self.emit(EventKind::ChildStarted {
             child: id.clone(),
             incarnation: number,
@@ -350,6 +356,7 @@ impl Supervisor {
                 child: id,
                 incarnation: number,
                 restarts,
+                cause,
             });
         }
         self.dispatch(
