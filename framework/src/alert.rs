@@ -28,7 +28,8 @@ pub struct AlertPolicy {
     pub cooldown: Duration,
 }
 
-/// Policies per level. Defaults from the seeds: critical after 3 occurrences
+/// Policies per level. Defaults (from production alerting of worker
+/// fleets): critical after 3 occurrences
 /// with a 1 h cooldown, warning after 5 with 2 h, info after 10 with 24 h.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertConfig {

@@ -16,8 +16,8 @@ use crate::SpecError;
 ///
 /// Defaults suit in-process actors, whose restart costs microseconds rather
 /// than the seconds a process takes: `base` 100 ms, `cap` 10 s, `jitter` 0.2,
-/// `stability_window` 30 s. The process-oriented seeds used 5 s × 2^n capped at
-/// 60 s with a 60 s window; set those values explicitly if restarts are costly.
+/// `stability_window` 30 s. Supervisors of OS processes in
+/// production use 5 s × 2^n capped at 60 s with a 60 s window; set those values explicitly if restarts are costly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackoffConfig {
     /// Delay before the first restart of a streak. Zero disables backoff.

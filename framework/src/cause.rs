@@ -105,6 +105,19 @@ impl HealthCause {
             HealthCause::Other => "unhealthy",
         }
     }
+
+    /// Whether this is planned maintenance, not a failure: recycling by
+    /// age or by tasks done. A fresh incarnation is young and has done no
+    /// task, so a recycle cannot loop; it is bounded by the heal limit, and
+    /// does not count against the restart intensity (as OTP's explicit
+    /// `restart_child` does not), so workers started together and recycled
+    /// together do not exhaust the supervisor's budget for failures.
+    pub fn is_planned(&self) -> bool {
+        matches!(
+            self,
+            HealthCause::Memory(MemoryCause::Age | MemoryCause::Tasks)
+        )
+    }
 }
 
 /// Why the liveness strategy condemned a child.

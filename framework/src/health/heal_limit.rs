@@ -12,10 +12,12 @@ use tokio::time::Instant;
 ///
 /// This is a per-child bound *in addition* to the supervisor's
 /// [`Intensity`](crate::Intensity): a restart the heal limit allows still
-/// counts against the intensity, and one that exceeds it makes the
-/// supervisor give up and escalate, as a crash would.
+/// counts against the intensity (unless it is a planned recycle, see
+/// [`HealthCause::is_planned`](crate::HealthCause::is_planned)), and one that
+/// exceeds it makes the supervisor give up and escalate, as a crash would.
 ///
-/// Default (from the seeds): 3 per hour, 5 minutes apart.
+/// Default: 3 per hour, 5 minutes apart (a heal-storm rule from production
+/// self-healing services: a worker restarted more often needs a person).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealLimit {
     /// Restarts allowed per child within `period`.

@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use crate::SpecError;
 
-/// Knobs of a [`CircuitBreaker`]. Defaults follow the seeds.
+/// Knobs of a [`CircuitBreaker`]. Defaults follow a production self-healing
+/// service: see each knob.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker (default 5).

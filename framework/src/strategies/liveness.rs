@@ -10,7 +10,8 @@ use crate::{
     Decisions, HealthCause, HealthStrategy, LivenessCause, Signal, SpecError, Verdict, Wants,
 };
 
-/// Knobs of [`Liveness`]. Defaults follow the seeds.
+/// Knobs of [`Liveness`]. Defaults follow production worker pools: see
+/// each knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LivenessConfig {
     /// Children send a heartbeat from their own context this often (default 2 s;

@@ -37,7 +37,8 @@ pub struct MemoryConfig {
     pub critical_rss: Option<u64>,
     /// Memory a child reports that makes it degraded (default none).
     pub child_warning_bytes: Option<u64>,
-    /// Memory a child reports that restarts it (default none; seed: 8 GB).
+    /// Memory a child reports that restarts it (default none; 8 GB suits a
+    /// model-serving worker).
     pub child_critical_bytes: Option<u64>,
     /// Who is restarted for a process- or system-level critical level.
     pub victim: VictimPolicy,
@@ -57,7 +58,8 @@ pub struct MemoryConfig {
     /// Window over which the growth rate is measured (default 5 min); a rate
     /// is judged once samples span half of it.
     pub leak_window: Duration,
-    /// Children older than this are recycled (default none; seed: 60 min).
+    /// Children older than this are recycled (default none; an hour is a
+    /// common choice for long-lived workers).
     pub max_age: Option<Duration>,
     /// Children that finished this many tasks (from heartbeat metrics) are
     /// recycled (default none).
@@ -149,7 +151,7 @@ struct Track {
 ///
 /// On every supervisor tick it takes a [`MemorySample`] from its sampler
 /// (by default [`SystemSampler`], i.e. `sysinfo`) and judges, for each child:
-/// - **recycling**: older than `max_age`, or more than `max_tasks` done → restart;
+/// - **recycling**: older than `max_age`, or `max_tasks` or more done → restart;
 /// - **leak**: reported memory growing faster than `leak_rate_per_min` → restart;
 /// - **per-child thresholds** on reported memory → degraded / restart;
 /// - **process and system thresholds** → every child degraded at warning; at

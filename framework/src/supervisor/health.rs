@@ -403,8 +403,9 @@ impl Supervisor {
                 self.condemn(key, strategy, cause, &reason);
                 // A strategy's restart is an abnormal exit like any other:
                 // it counts against the intensity, as in OTP. The heal limit
-                // above is an additional, per-child bound.
-                if !self.window.admit(now, self.spec.intensity) {
+                // above is an additional, per-child bound. Planned recycles
+                // (age, tasks) cannot loop and do not count.
+                if !cause.is_planned() && !self.window.admit(now, self.spec.intensity) {
                     tracing::error!(supervisor = %self.path, child = id, strategy, reason, "strategy restart exceeds the restart intensity");
                     return self.give_up(id, ctx);
                 }
