@@ -577,7 +577,7 @@ impl<H: TaskHandler> Pool<H> {
     }
 
     async fn autoscale(&self, settings: crate::AutoscaleSettings) {
-        let mut idle_checks = 0;
+        let mut idle_checks = 0u32;
         loop {
             tokio::time::sleep(settings.check_every).await;
             let metrics = self.inner.router.metrics();
@@ -586,12 +586,12 @@ impl<H: TaskHandler> Pool<H> {
             }
             let size = self.size();
             let waiting = metrics.tasks.queued as usize;
-            if waiting > size * settings.queue_per_worker && size < self.inner.config.max_size {
+            if waiting > size.saturating_mul(settings.queue_per_worker) && size < self.inner.config.max_size {
                 idle_checks = 0;
                 let _ = self.scale_up(1).await;
             } else if waiting == 0 && metrics.workers.ready > 0 && size > self.inner.config.min_size
             {
-                idle_checks += 1;
+                idle_checks = idle_checks.saturating_add(1);
                 if idle_checks >= settings.idle_checks {
                     idle_checks = 0;
                     let _ = self.scale_down(1).await;
