@@ -9,7 +9,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use candado::Runtime;
-use candado_pool::{PoolBuilder, PoolConfig, TaskContext, TaskHandler, MAX_WORKERS};
+use candado_pool::{
+    Blame, PoolBuilder, PoolConfig, TaskContext, TaskHandler, TaskOptions, MAX_WORKERS,
+};
 use common::panics::{self, DELIBERATE};
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
@@ -19,6 +21,11 @@ use proptest::prelude::*;
 enum Job {
     Ok,
     Fail,
+    /// Fails through the `db` dependency (its breaker counts it).
+    DependencyDown,
+    /// Fails with an error the handler blames on its worker (the worker's
+    /// breaker counts it).
+    WorkerBroken,
     /// Panics inside the task's future.
     Panic,
     /// Panics in the handler itself, killing its worker.
@@ -47,7 +54,8 @@ impl TaskHandler for Runner {
         async move {
             match job {
                 Job::Ok | Job::Crash => Ok(1),
-                Job::Fail => Err("scripted failure".into()),
+                Job::Fail | Job::DependencyDown => Err("scripted failure".into()),
+                Job::WorkerBroken => Err("worker: scripted breakage".into()),
                 Job::Panic => std::panic::panic_any(DELIBERATE),
                 Job::Slow(s) => {
                     tokio::time::sleep(Duration::from_secs(s)).await;
@@ -57,12 +65,22 @@ impl TaskHandler for Runner {
             }
         }
     }
+
+    fn blame(&self, error: &String) -> Blame {
+        if error.starts_with("worker:") {
+            Blame::Worker
+        } else {
+            Blame::Task
+        }
+    }
 }
 
 fn job() -> impl Strategy<Value = Job> {
     prop_oneof![
         3 => Just(Job::Ok),
         2 => Just(Job::Fail),
+        1 => Just(Job::DependencyDown),
+        1 => Just(Job::WorkerBroken),
         1 => Just(Job::Panic),
         1 => Just(Job::Crash),
         2 => (1u64..90).prop_map(Job::Slow),
@@ -130,7 +148,9 @@ fn count_usize() -> BoxedStrategy<String> {
 fn percent() -> BoxedStrategy<String> {
     pick(
         &["50.0", "85.0", "95.0", "100.0"],
-        &["nan", "inf", "-inf", "-1.0", "0.0", "100.1", "1e308", "5e-324"],
+        &[
+            "nan", "inf", "-inf", "-1.0", "0.0", "100.1", "1e308", "5e-324",
+        ],
     )
 }
 
@@ -146,10 +166,8 @@ fn fields(spec: Vec<(&'static str, BoxedStrategy<String>)>) -> BoxedStrategy<Str
     let lines: Vec<_> = spec
         .into_iter()
         .map(|(key, value)| {
-            prop::option::weighted(0.4, value).prop_map(move |v| {
-                v.map(|v| format!("{key} = {v}\n"))
-                    .unwrap_or_default()
-            })
+            prop::option::weighted(0.4, value)
+                .prop_map(move |v| v.map(|v| format!("{key} = {v}\n")).unwrap_or_default())
         })
         .collect();
     lines.prop_map(|l| l.concat()).boxed()
@@ -161,10 +179,7 @@ fn section(
     spec: Vec<(&'static str, BoxedStrategy<String>)>,
 ) -> BoxedStrategy<String> {
     prop::option::weighted(0.5, fields(spec))
-        .prop_map(move |body| {
-            body.map(|b| format!("[{name}]\n{b}"))
-                .unwrap_or_default()
-        })
+        .prop_map(move |body| body.map(|b| format!("[{name}]\n{b}")).unwrap_or_default())
         .boxed()
 }
 
@@ -182,7 +197,10 @@ fn top_level() -> BoxedStrategy<String> {
         ("min_size", pick(&["1", "2"], &["0", "5", "10001"])),
         (
             "max_size",
-            pick(&["4", "8", "64"], &["0", "10000", "10001", "18446744073709551615"]),
+            pick(
+                &["4", "8", "64"],
+                &["0", "10000", "10001", "18446744073709551615"],
+            ),
         ),
         ("concurrency", count_usize()),
         ("batch", count_usize()),
@@ -318,7 +336,11 @@ fn run(config: PoolConfig, jobs: Vec<Job>, steps: Vec<u64>) -> Vec<String> {
         let mut handles = Vec::new();
         for job in jobs {
             // Refusals (a full queue) are fine; they are not counted.
-            if let Ok(h) = pool.submit(job) {
+            let options = match job {
+                Job::DependencyDown => TaskOptions::default().with_dependency("db"),
+                _ => TaskOptions::default(),
+            };
+            if let Ok(h) = pool.submit_with(job, options) {
                 handles.push((job, h));
             }
         }
@@ -417,12 +439,56 @@ const FOUND: &[(&str, &str)] = &[
         "autoscale queue_per_worker near usize::MAX",
         "size = 3\n[autoscale]\nqueue_per_worker = 9223372036854775807\n",
     ),
+    (
+        // A heartbeat interval under the timer's millisecond caught up one
+        // nanosecond at a time: virtual time never moved again.
+        "one-nanosecond heartbeat",
+        "size = 1\n[liveness]\nheartbeat_interval = \"1ns\"\n",
+    ),
+    (
+        // 2 × a heartbeat interval past Duration::MAX / 2 overflowed on
+        // every supervisor tick, as did its first deadline.
+        "the longest heartbeat interval",
+        "size = 2\n[liveness]\nheartbeat_interval = \"18446744073709551615s\"\n\
+         heartbeat_timeout = \"18446744073709551615s 999999999ns\"\n\
+         ping_interval = \"1ns\"\npong_timeout = \"18446744073709551615s\"\n",
+    ),
+    (
+        // The emergency brake isolated until now + brake_reset: overflow.
+        "endless brake reset",
+        "size = 2\n[memory]\nbrake_floor = 9223372036854775807\n\
+         brake_reset = \"18446744073709551615s\"\n\
+         warning_percent = 100.0\ncritical_percent = 100.0\n",
+    ),
+    (
+        // A breaker opened until now + cooldown_base: overflow.
+        "endless breaker cooldown",
+        "size = 2\n[breaker]\nfailure_threshold = 1\n\
+         cooldown_base = \"18446744073709551615s\"\n\
+         cooldown_cap = \"18446744073709551615s 999999999ns\"\n",
+    ),
+    (
+        // Workers recycled every second; a heal deferred to last + min_gap: overflow.
+        "endless heal gap",
+        "size = 2\n[memory]\nmax_age = \"1s\"\nwarning_percent = 100.0\n\
+         critical_percent = 100.0\n[heal_limit]\nmax = 4294967295\n\
+         min_gap = \"18446744073709551615s\"\n",
+    ),
 ];
 
 #[test]
 fn configs_the_property_found_run_cleanly() {
     for (what, text) in FOUND {
-        let jobs = vec![Job::Ok, Job::Fail, Job::Panic, Job::Crash, Job::Slow(30), Job::Hang];
+        let jobs = vec![
+            Job::Ok,
+            Job::Fail,
+            Job::DependencyDown,
+            Job::WorkerBroken,
+            Job::Panic,
+            Job::Crash,
+            Job::Slow(30),
+            Job::Hang,
+        ];
         let (problems, ran) = check(text, jobs, vec![10, 50, 50]);
         assert!(ran, "{what}: not accepted");
         assert!(problems.is_empty(), "{what}: {problems:#?}");
