@@ -586,7 +586,9 @@ impl<H: TaskHandler> Pool<H> {
             }
             let size = self.size();
             let waiting = metrics.tasks.queued as usize;
-            if waiting > size.saturating_mul(settings.queue_per_worker) && size < self.inner.config.max_size {
+            if waiting > size.saturating_mul(settings.queue_per_worker)
+                && size < self.inner.config.max_size
+            {
                 idle_checks = 0;
                 let _ = self.scale_up(1).await;
             } else if waiting == 0 && metrics.workers.ready > 0 && size > self.inner.config.min_size
