@@ -240,3 +240,31 @@ fn runtime_sizes_past_any_machine_are_errors_not_panics() {
         ));
     });
 }
+
+/// A heal budget of 0 refuses every restart until "a period from now", an
+/// end that moves with the clock: each tick used to leave one more timer in
+/// the supervisor's context, and every wake-up polled them all (quadratic,
+/// so a 1 ms tick never got through a virtual minute).
+#[test]
+fn a_refused_heal_leaves_one_timer_per_child_not_one_per_tick() {
+    let brake = MemoryGuard::new(MemoryConfig {
+        brake_floor: Some(1),
+        brake_limit: 1,
+        ..quiet_memory()
+    })
+    .unwrap()
+    .with_sampler(FixedSampler::new(MemorySample {
+        process_rss: 1 << 20,
+        system_available: 0,
+        system_total: 1 << 34,
+    }));
+    let spec = SupervisorSpec::new("root")
+        .tick_interval(Duration::from_millis(1))
+        .health(brake)
+        .heal_limit(HealLimit {
+            max: 0,
+            period: Duration::from_secs(5),
+            min_gap: Duration::from_secs(5),
+        });
+    runs_and_stops(two_children(spec), 1, drop);
+}
