@@ -11,7 +11,8 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use candado::{
     BackoffConfig, BreakerConfig, BreakerStrategy, BreakerStrategyConfig, ChildLink, ChildSpec,
     FixedSampler, HealLimit, Liveness, LivenessConfig, MemoryConfig, MemoryGuard, MemorySample,
-    Runtime, Strategy as RestartStrategy, SupervisorRef, SupervisorSpec, VictimPolicy,
+    Runtime, ShutdownPolicy, Strategy as RestartStrategy, SupervisorRef, SupervisorSpec,
+    VictimPolicy,
 };
 use common::panics::{self, DELIBERATE};
 use common::{config, run_paused, settle};
@@ -239,6 +240,8 @@ struct Knobs {
     liveness: Option<LivenessConfig>,
     memory: Option<(MemoryConfig, MemorySample)>,
     breaker: Option<BreakerConfig>,
+    /// Every child's shutdown policy.
+    shutdown: ShutdownPolicy,
 }
 
 fn knobs() -> impl Strategy<Value = Knobs> {
@@ -252,27 +255,31 @@ fn knobs() -> impl Strategy<Value = Knobs> {
             prop::option::of(memory()),
             prop::option::of(breaker()),
         ),
+        prop::option::of(duration()),
     )
         .prop_map(
-            |((strategy, max_restarts, period), b, tick, h, (liveness, memory, breaker))| Knobs {
-                strategy,
-                max_restarts,
-                period,
-                backoff: BackoffConfig {
-                    base: b.0,
-                    cap: b.1,
-                    jitter: b.2,
-                    stability_window: b.3,
-                },
-                tick,
-                heal: HealLimit {
-                    max: h.0,
-                    period: h.1,
-                    min_gap: h.2,
-                },
-                liveness,
-                memory,
-                breaker,
+            |((strategy, max_restarts, period), b, tick, h, (liveness, memory, breaker), stop)| {
+                Knobs {
+                    strategy,
+                    max_restarts,
+                    period,
+                    backoff: BackoffConfig {
+                        base: b.0,
+                        cap: b.1,
+                        jitter: b.2,
+                        stability_window: b.3,
+                    },
+                    tick,
+                    heal: HealLimit {
+                        max: h.0,
+                        period: h.1,
+                        min_gap: h.2,
+                    },
+                    liveness,
+                    memory,
+                    breaker,
+                    shutdown: stop.map_or(ShutdownPolicy::Infinity, ShutdownPolicy::Timeout),
+                }
             },
         )
 }
@@ -372,7 +379,9 @@ fn spec(knobs: &Knobs, children: usize) -> Option<SupervisorSpec> {
         spec = spec.health(BreakerStrategy::new(config).ok()?);
     }
     for n in 0..children {
-        spec = spec.child(ChildSpec::worker(format!("w{n}"), |link| Puppet { link }));
+        spec = spec.child(
+            ChildSpec::worker(format!("w{n}"), |link| Puppet { link }).shutdown(knobs.shutdown),
+        );
     }
     spec.validate().ok()?;
     Some(spec)
