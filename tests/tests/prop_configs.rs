@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    Blame, PoolBuilder, PoolConfig, TaskContext, TaskHandler, TaskOptions, MAX_WORKERS,
+    Blame, PoolBuilder, PoolConfig, ShutdownMode, TaskContext, TaskHandler, TaskOptions,
+    UnfinishedAction, MAX_WORKERS,
 };
 use common::panics::{self, DELIBERATE};
 use common::{config, run_paused, settle};
@@ -317,9 +318,48 @@ fn config_text() -> impl Strategy<Value = String> {
         .prop_map(|(top, a, b, c, d, e, f, g)| [top, a, b, c, d, e, f, g].concat())
 }
 
-/// Starts what `config` describes, runs `jobs` through `steps` seconds of
-/// virtual time, shuts down; returns every broken promise.
-fn run(config: PoolConfig, jobs: Vec<Job>, steps: Vec<u64>) -> Vec<String> {
+/// What is done with a pool once started.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// Tasks, each with its own attempt timeout or the pool's.
+    jobs: Vec<(Job, Option<Duration>)>,
+    /// Virtual seconds waited, one step at a time.
+    steps: Vec<u64>,
+    stop: ShutdownMode,
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    let timeout = prop::option::weighted(
+        0.3,
+        prop::sample::select(vec![
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+            Duration::from_secs(86_400 * 365 * 100),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ]),
+    );
+    // A graceful shutdown waits up to its deadline for tasks that may
+    // never end (a `Hang` under a century's timeout): the deadline is bounded.
+    let stop = prop_oneof![
+        3 => prop::sample::select(vec![0u64, 1, 1_000, 30_000_000_000])
+            .prop_map(|ns| ShutdownMode::Graceful { deadline: Duration::from_nanos(ns) }),
+        1 => Just(ShutdownMode::Immediate { unfinished: UnfinishedAction::Return }),
+        1 => Just(ShutdownMode::Immediate { unfinished: UnfinishedAction::DeadLetter }),
+    ];
+    (
+        prop::collection::vec((job(), timeout), 0..6),
+        prop::collection::vec(1u64..60, 1..4),
+        stop,
+    )
+        .prop_map(|(jobs, steps, stop)| Plan { jobs, steps, stop })
+}
+
+/// Starts what `config` describes, follows `plan` on virtual time; returns
+/// every broken promise.
+fn run(config: PoolConfig, plan: Plan) -> Vec<String> {
     run_paused(|| async move {
         let mut problems = Vec::new();
         let runtime = Runtime::builder().current_thread().build().unwrap();
@@ -334,21 +374,22 @@ fn run(config: PoolConfig, jobs: Vec<Job>, steps: Vec<u64>) -> Vec<String> {
             Err(_) => return vec!["start hung".to_owned()],
         };
         let mut handles = Vec::new();
-        for job in jobs {
+        for (job, timeout) in plan.jobs {
             // Refusals (a full queue) are fine; they are not counted.
-            let options = match job {
+            let mut options = match job {
                 Job::DependencyDown => TaskOptions::default().with_dependency("db"),
                 _ => TaskOptions::default(),
             };
+            options.timeout = timeout;
             if let Ok(h) = pool.submit_with(job, options) {
                 handles.push((job, h));
             }
         }
-        for s in steps {
+        for s in plan.steps {
             tokio::time::sleep(Duration::from_secs(s)).await;
             settle().await;
         }
-        let shutdown = pool.shutdown_gracefully(Duration::from_secs(30));
+        let shutdown = pool.shutdown(plan.stop);
         match tokio::time::timeout(Duration::from_secs(600), shutdown).await {
             Ok(report) => {
                 if !report.balanced() || report.submitted != handles.len() as u64 {
@@ -358,7 +399,7 @@ fn run(config: PoolConfig, jobs: Vec<Job>, steps: Vec<u64>) -> Vec<String> {
                     ));
                 }
             }
-            Err(_) => problems.push("graceful shutdown hung".to_owned()),
+            Err(_) => problems.push(format!("shutdown ({:?}) hung", plan.stop)),
         }
         for (job, handle) in handles {
             if tokio::time::timeout(Duration::from_secs(60), handle)
@@ -384,12 +425,9 @@ const REAL_TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// Parses `text`; if accepted with at most 4 workers, runs it. Returns the
 /// problems and whether it ran.
-fn check(text: &str, jobs: Vec<Job>, steps: Vec<u64>) -> (Vec<String>, bool) {
+fn check(text: &str, plan: Plan) -> (Vec<String>, bool) {
     let _serial = panics::watch();
-    let _watchdog = panics::Watchdog::arm(
-        REAL_TIME_LIMIT,
-        format!("{text}\njobs {jobs:?}\nsteps {steps:?}"),
-    );
+    let _watchdog = panics::Watchdog::arm(REAL_TIME_LIMIT, format!("{text}\n{plan:?}"));
     let parsed = std::panic::catch_unwind(|| PoolConfig::from_toml(text));
     let mut problems = panics::unexpected();
     let ran = match parsed {
@@ -400,9 +438,7 @@ fn check(text: &str, jobs: Vec<Job>, steps: Vec<u64>) -> (Vec<String>, bool) {
         Ok(Err(_)) => false,
         Ok(Ok(config)) if config.size > 4 => false,
         Ok(Ok(config)) => {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run(config, jobs, steps)
-            })) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(config, plan))) {
                 Ok(found) => problems.extend(found),
                 Err(_) => problems.push("the run panicked".to_owned()),
             }
@@ -421,12 +457,10 @@ proptest! {
     #[test]
     fn accepted_configs_start_run_and_stop_cleanly(
         text in config_text(),
-        jobs in prop::collection::vec(job(), 0..6),
-        steps in prop::collection::vec(1u64..60, 1..4),
+        plan in plan(),
     ) {
-        let (problems, ran) = check(&text, jobs.clone(), steps.clone());
-        if std::env::var("SHOWRUN").is_ok() { eprintln!("RAN {ran}"); if !ran { eprintln!("REJ {:?}", PoolConfig::from_toml(&text).err()); } }
-        prop_assert!(problems.is_empty(), "{:#?}\nconfig:\n{}\njobs {:?}\nsteps {:?}", problems, text, jobs, steps);
+        let (problems, _) = check(&text, plan.clone());
+        prop_assert!(problems.is_empty(), "{:#?}\nconfig:\n{}\n{:?}", problems, text, plan);
     }
 }
 
@@ -489,7 +523,14 @@ fn configs_the_property_found_run_cleanly() {
             Job::Slow(30),
             Job::Hang,
         ];
-        let (problems, ran) = check(text, jobs, vec![10, 50, 50]);
+        let plan = Plan {
+            jobs: jobs.into_iter().map(|j| (j, None)).collect(),
+            steps: vec![10, 50, 50],
+            stop: ShutdownMode::Graceful {
+                deadline: Duration::from_secs(30),
+            },
+        };
+        let (problems, ran) = check(text, plan);
         assert!(ran, "{what}: not accepted");
         assert!(problems.is_empty(), "{what}: {problems:#?}");
     }
