@@ -79,6 +79,22 @@ pub enum RuntimeError {
     /// `event_capacity(0)` was requested.
     #[error("event stream capacity must be at least 1")]
     ZeroEventCapacity,
+    /// `worker_threads(n)` asked for more than [`MAX_WORKER_THREADS`](crate::MAX_WORKER_THREADS).
+    #[error("{requested} worker threads requested, at most {max} allowed")]
+    TooManyWorkerThreads {
+        /// The count asked for.
+        requested: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// `event_capacity(n)` asked for more than [`MAX_EVENT_CAPACITY`](crate::MAX_EVENT_CAPACITY).
+    #[error("event stream capacity {requested} requested, at most {max} allowed")]
+    EventCapacityTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The runtime was built outside a running actix `System`.
     #[error("no actix System is running on this thread: build the runtime inside `actix::System::new().block_on(..)` or `#[actix::main]`")]
     NoSystem,

@@ -47,6 +47,7 @@ mod alert;
 mod backoff;
 mod cause;
 mod child_spec;
+mod clock;
 mod error;
 mod event;
 mod exit;
@@ -75,7 +76,10 @@ pub use health::{
 pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
 pub use intensity::Intensity;
 pub use link::ChildLink;
-pub use runtime::{Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY};
+pub use runtime::{
+    Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY,
+    MAX_WORKER_THREADS,
+};
 pub use strategies::{
     BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,
     BreakersSnapshot, ChildBreaker, CircuitBreaker, FixedSampler, Liveness, LivenessConfig,

@@ -404,8 +404,9 @@ impl Wiring {
         // The first heartbeat goes one interval after the start (the start
         // itself is acknowledged separately).
         let heartbeat = self.heartbeat.map(|period| {
-            let mut interval =
-                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let period = crate::clock::period(period);
+            let first = crate::clock::after(tokio::time::Instant::now(), period);
+            let mut interval = tokio::time::interval_at(first, period);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });

@@ -31,6 +31,15 @@ pub enum Placement {
 /// Default capacity of the event stream per subscriber.
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
 
+/// Largest event stream capacity: the buffer is allocated whole at build
+/// time, so a larger one is a typo, not a wish (`usize::MAX` panicked).
+pub const MAX_EVENT_CAPACITY: usize = 1 << 20;
+
+/// Most worker threads one runtime may have: each is an OS thread (a
+/// current-thread runtime keeps one handle per worker), so past this the
+/// build would exhaust the machine instead of failing.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Control and workers on threads of their own (production).
@@ -60,7 +69,8 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Number of worker threads for children (default: the number of CPUs).
+    /// Number of worker threads for children (default: the number of CPUs;
+    /// 1 to [`MAX_WORKER_THREADS`]).
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.worker_threads = Some(n);
         self
@@ -83,7 +93,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Events buffered per subscriber before it lags (default 4096).
+    /// Events buffered per subscriber before it lags (default 4096; 1 to
+    /// [`MAX_EVENT_CAPACITY`]).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity;
         self
@@ -105,11 +116,23 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let workers = match self.worker_threads {
             Some(0) => return Err(RuntimeError::ZeroWorkerThreads),
+            Some(n) if n > MAX_WORKER_THREADS => {
+                return Err(RuntimeError::TooManyWorkerThreads {
+                    requested: n,
+                    max: MAX_WORKER_THREADS,
+                })
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if self.event_capacity == 0 {
             return Err(RuntimeError::ZeroEventCapacity);
+        }
+        if self.event_capacity > MAX_EVENT_CAPACITY {
+            return Err(RuntimeError::EventCapacityTooLarge {
+                requested: self.event_capacity,
+                max: MAX_EVENT_CAPACITY,
+            });
         }
         if actix::System::try_current().is_none() {
             return Err(RuntimeError::NoSystem);

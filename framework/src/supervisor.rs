@@ -226,9 +226,14 @@ impl Actor for Supervisor {
             self.path.clone(),
             self.exit.subscribe(),
         ));
-        ctx.run_interval(self.spec.tick, |act, ctx| act.on_tick(ctx));
+        // Periods from users' durations: actix's interval catches up on
+        // missed ticks one period at a time, so a sub-millisecond one spins.
+        let tick = crate::clock::period(self.spec.tick);
+        ctx.run_interval(tick, |act, ctx| act.on_tick(ctx));
         if let Some(ping) = self.health.wants.ping {
-            ctx.run_interval(ping, |act, ctx| act.ping_children(ctx));
+            ctx.run_interval(crate::clock::period(ping), |act, ctx| {
+                act.ping_children(ctx)
+            });
         }
         let init = self.plans.keys().next().copied();
         if let Some(id) = init {

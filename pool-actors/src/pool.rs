@@ -345,7 +345,7 @@ async fn autoscale<H: TaskHandler>(
             idle_checks = 0;
             let _ = pool.scale_up(1).await;
         } else if waiting == 0 && metrics.workers.ready > 0 && size > pool.inner.config.min_size {
-            idle_checks += 1;
+            idle_checks = idle_checks.saturating_add(1);
             if idle_checks >= settings.idle_checks {
                 idle_checks = 0;
                 let _ = pool.scale_down(1).await;

@@ -65,11 +65,14 @@ impl HealWindow {
         }
         if self.times.len() as u64 >= u64::from(limit.max) {
             let oldest = self.times.front().copied().unwrap_or(now);
-            return Err(HealRefusal::Budget(oldest + limit.period));
+            return Err(HealRefusal::Budget(crate::clock::after(
+                oldest,
+                limit.period,
+            )));
         }
         if let Some(last) = self.times.back() {
             if now.duration_since(*last) < limit.min_gap {
-                return Err(HealRefusal::Gap(*last + limit.min_gap));
+                return Err(HealRefusal::Gap(crate::clock::after(*last, limit.min_gap)));
             }
         }
         self.times.push_back(now);

@@ -290,7 +290,7 @@ impl CircuitBreaker {
     fn open(&mut self, now: Instant) {
         self.opens = self.opens.saturating_add(1);
         self.state = BreakerState::Open;
-        self.open_until = Some(now + self.config.cooldown(self.opens));
+        self.open_until = Some(crate::clock::after(now, self.config.cooldown(self.opens)));
         self.failures = 0;
         self.recent.clear();
     }
@@ -324,7 +324,7 @@ impl CircuitBreaker {
         match snapshot.state {
             BreakerState::Open => {
                 let left = Duration::from_millis(snapshot.cooldown_remaining_ms.unwrap_or(0));
-                breaker.open_until = Some(now + left);
+                breaker.open_until = Some(crate::clock::after(now, left));
             }
             BreakerState::Closed => breaker.closed_since = Some(now),
             BreakerState::HalfOpen => breaker.probing_since = Some(now),

@@ -136,7 +136,7 @@ impl Liveness {
                     cause: HealthCause::Liveness(LivenessCause::Silent),
                     reason: format!("no heartbeat for {}", secs(silent)),
                 });
-            } else if silent >= 2 * interval {
+            } else if silent >= interval.saturating_mul(2) {
                 consider(Verdict::Degraded {
                     reason: format!("heartbeat late: none for {}", secs(silent)),
                 });
@@ -147,7 +147,7 @@ impl Liveness {
                 break;
             }
             track.pending.pop_front();
-            track.misses += 1;
+            track.misses = track.misses.saturating_add(1);
         }
         if track.misses >= config.miss_threshold {
             consider(Verdict::Restart {

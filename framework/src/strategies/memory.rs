@@ -249,7 +249,7 @@ impl MemoryGuard {
             track.samples.back(),
         ) {
             let span = t1.duration_since(t0);
-            if span >= c.leak_window / 2 && m1 > m0 {
+            if !span.is_zero() && span >= c.leak_window / 2 && m1 > m0 {
                 let per_min = ((m1 - m0) as f64 * 60.0 / span.as_secs_f64()) as u64;
                 if per_min > limit {
                     return Verdict::Restart {
@@ -395,7 +395,7 @@ impl HealthStrategy for MemoryGuard {
                     sample.system_available / MIB,
                     floor / MIB
                 );
-                let until = now + self.config.brake_reset;
+                let until = crate::clock::after(now, self.config.brake_reset);
                 let ids: Vec<String> = verdicts.keys().cloned().collect();
                 for id in ids {
                     raise(

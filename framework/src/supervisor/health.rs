@@ -366,8 +366,11 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
-        if child.health.heal_at == Some(until) {
-            // Already due then: a standing verdict asks again on every tick.
+        if child.health.heal_at.is_some_and(|due| due <= until) {
+            // Already due then, or earlier (and asked again then): a standing
+            // verdict asks on every tick, and a refusal whose end moves with
+            // the clock (an empty window with `max` 0) would otherwise leave
+            // one more timer per tick in the supervisor's context.
             return;
         }
         child.health.heal_at = Some(until);

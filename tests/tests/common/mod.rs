@@ -1,6 +1,7 @@
 //! Shared harness of the property tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod panics;
 pub mod tree;
 
 use std::future::Future;
