@@ -327,7 +327,7 @@ async fn autoscale<H: TaskHandler>(
     pool: std::sync::Weak<Inner<H>>,
     settings: crate::AutoscaleSettings,
 ) {
-    let mut idle_checks = 0;
+    let mut idle_checks: u32 = 0;
     loop {
         tokio::time::sleep(settings.check_every).await;
         let Some(inner) = pool.upgrade() else {
