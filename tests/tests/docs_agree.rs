@@ -386,3 +386,32 @@ fn every_test_the_docs_name_exists() {
         "the docs name tests that do not exist:\n{missing:#?}"
     );
 }
+
+#[test]
+fn the_source_maps_name_every_source_file() {
+    let text = fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let mut unnamed = Vec::new();
+    for (crate_dir, heading) in [
+        ("framework/src/", "## Source map (`framework/src`)"),
+        ("pool-actors/src/", "## Source map (`pool-actors/src`)"),
+    ] {
+        let map = inline_code(section(&text, heading));
+        for file in files() {
+            let Some(path) = file.strip_prefix(crate_dir) else {
+                continue;
+            };
+            if !path.ends_with(".rs") {
+                continue;
+            }
+            // `health/*` names a whole folder.
+            let folder = path.rsplit_once('/').map(|(dir, _)| format!("{dir}/*"));
+            if !map.iter().any(|c| c == path || Some(c) == folder.as_ref()) {
+                unnamed.push(file);
+            }
+        }
+    }
+    assert!(
+        unnamed.is_empty(),
+        "docs/architecture.md's source maps miss {unnamed:?}"
+    );
+}
