@@ -20,7 +20,9 @@ use tokio::time::Instant;
 /// self-healing services: a worker restarted more often needs a person).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealLimit {
-    /// Restarts allowed per child within `period`.
+    /// Restarts allowed per child within `period`. 0 means strategies never
+    /// restart a child: a restart verdict isolates it and is refused (the
+    /// child is critical) for as long as it stands.
     pub max: u32,
     /// Sliding window for `max`.
     pub period: Duration,
