@@ -67,8 +67,12 @@ impl<H: TaskHandler> Router<H> {
         // open waits out the cooldown like its predecessor.
         self.trip_if_open(key);
         self.refresh_room(key);
-        // One more worker: the ejection limit may have room again.
-        self.reconsider_ejections();
+        // One more worker: the ejection limit may have room again (only
+        // tripped workers can be ejected: nothing to do without one, which
+        // keeps starting many workers linear).
+        if !self.tripped.is_empty() {
+            self.reconsider_ejections();
+        }
         let name = self.name(key).to_string();
         self.emit(PoolEvent::WorkerStarted {
             worker: name.clone(),
@@ -117,7 +121,9 @@ impl<H: TaskHandler> Router<H> {
             lost_attempts: u32::try_from(lost).unwrap_or(u32::MAX),
         });
         self.check_drains();
-        self.reconsider_ejections();
+        if !self.tripped.is_empty() {
+            self.reconsider_ejections();
+        }
     }
 
     /// Stops routing to `workers`; `reply` is answered once they hold no task.
