@@ -204,14 +204,7 @@ mod tests {
 
     #[test]
     fn a_resync_replaces_whatever_news_was_missed_with_the_supervisors_own_view() {
-        let system = actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .expect("test runtime")
-        });
-        system.block_on(async {
+        crate::test_support::paused_system().block_on(async {
             let runtime = Runtime::builder().current_thread().build().unwrap();
             let pool = PoolBuilder::new(|| Crasher)
                 .config(PoolConfig {

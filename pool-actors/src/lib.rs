@@ -32,6 +32,8 @@ mod queue;
 mod retry;
 mod router;
 mod task;
+#[cfg(test)]
+mod test_support;
 mod worker;
 
 pub use config::{

@@ -497,14 +497,7 @@ mod tests {
 
     #[test]
     fn a_worker_that_finds_the_lock_taken_leaves_its_report_to_the_holder() {
-        let system = actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .expect("test runtime")
-        });
-        system.block_on(async {
+        crate::test_support::paused_system().block_on(async {
             let runtime = Runtime::builder().current_thread().build().unwrap();
             let pool = PoolBuilder::new(|| Sleeper)
                 .config(PoolConfig {
