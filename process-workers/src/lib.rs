@@ -20,8 +20,9 @@
 //! outlives its parent. See `docs/process.md`.
 //!
 //! # Layout
-//! - [`ProcessChild`] (`process_child.rs`) — the actor that owns a process;
-//!   [`Call`], [`Pid`] (`call.rs`) — what it answers.
+//! - [`ProcessChild`] (`process_child.rs`) — the actor that owns a process:
+//!   spawn, handshake, exit, stop; `process_child/messages.rs` — what it
+//!   answers: the worker's frames, [`Call`] and [`Pid`] (`call.rs`).
 //! - [`ProcessCommand`], [`ProcessOptions`] (`command.rs`) — what to run, how.
 //! - [`run_if_worker`], [`Progress`], [`brake`] (`child.rs`) — the worker's side.
 //! - `protocol.rs` — [`ToChild`], [`ToParent`], the handshake, [`to_bytes`],

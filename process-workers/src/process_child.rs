@@ -1,15 +1,15 @@
-//! `ProcessChild`: the actor that owns one worker process.
+//! `ProcessChild`: the actor that owns one worker process: spawn,
+//! handshake, exit, stop.
 
 use std::collections::BTreeMap;
 use std::process::ExitStatus;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use candado::{ChildLink, ChildSpec, ExitReason};
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::call::{Call, Pid};
 use crate::command::{ProcessCommand, ProcessOptions};
 use crate::error::{CallError, ProtocolError};
 use crate::exit_status::exit_reason;
@@ -73,6 +73,9 @@ pub struct ProcessChild {
     stopping: bool,
     /// The exit reason is decided; later news changes nothing.
     ending: bool,
+    /// When the process last heartbeat: tells a frozen process from a
+    /// stuck handler in the logs of a stop.
+    last_heartbeat: Option<Instant>,
     system: System,
 }
 
@@ -96,6 +99,7 @@ impl ProcessChild {
             tail: StderrTail::default(),
             stopping: false,
             ending: false,
+            last_heartbeat: None,
             system: System::new(),
         })
     }
@@ -158,36 +162,6 @@ impl ProcessChild {
         if let Some(process) = self.system.process(pid) {
             self.link.set_memory(process.memory());
         }
-    }
-
-    fn send_call(
-        &mut self,
-        payload: Vec<u8>,
-    ) -> Result<oneshot::Receiver<Result<Vec<u8>, CallError>>, CallError> {
-        let max = self.options.max_frame;
-        // The id and the enum's tags take at most 16 bytes.
-        if payload.len().saturating_add(16) > max {
-            return Err(CallError::TooLarge {
-                len: payload.len(),
-                max,
-            });
-        }
-        let requests = match &self.requests {
-            Some(requests) if !self.ending && !self.stopping => requests,
-            _ => return Err(CallError::NotRunning),
-        };
-        let id = self.next_id;
-        self.next_id += 1;
-        requests
-            .send(ToChild::Call { id, payload })
-            .map_err(|_| CallError::NotRunning)?;
-        let (reply, answer) = oneshot::channel();
-        let first = self.pending.is_empty();
-        self.pending.insert(id, reply);
-        if first {
-            self.watch();
-        }
-        Ok(answer)
     }
 }
 
@@ -303,6 +277,14 @@ impl Actor for ProcessChild {
         // Asked to stop: close stdin, send SIGTERM and wait for the exit
         // (the supervisor kills this actor after the shutdown timeout).
         if !std::mem::replace(&mut self.stopping, true) {
+            let silence = self.last_heartbeat.map(|at| at.elapsed());
+            // Three heartbeats missed: the process itself is frozen; else
+            // only its handler (if anything) is stuck.
+            let frozen = silence.is_none_or(|s| s > self.options.heartbeat_interval * 3);
+            tracing::info!(
+                child = %self.link.id(), pid = ?self.pid, ?silence, frozen,
+                "stopping the worker process: stdin closed, SIGTERM"
+            );
             self.requests = None;
             if let Some(orders) = &self.orders {
                 let _ = orders.send(Order::Terminate);
@@ -319,51 +301,4 @@ impl Actor for ProcessChild {
     }
 }
 
-impl StreamHandler<Result<ToParent, ProtocolError>> for ProcessChild {
-    fn handle(&mut self, item: Result<ToParent, ProtocolError>, ctx: &mut Context<Self>) {
-        match item {
-            Ok(ToParent::Heartbeat) if self.pending.is_empty() => self.link.progress(),
-            Ok(ToParent::Heartbeat) => {}
-            Ok(ToParent::Progress { id }) if self.pending.contains_key(&id) => self.link.progress(),
-            Ok(ToParent::Progress { .. }) => {}
-            Ok(ToParent::Reply { id, result }) => {
-                if let Some(reply) = self.pending.remove(&id) {
-                    let _ = reply.send(result.map_err(CallError::Handler));
-                    self.link.add_tasks_done(1);
-                }
-                self.watch();
-            }
-            Ok(ToParent::Ready { .. }) => self.protocol_failure(
-                ctx,
-                ProtocolError::Unexpected {
-                    expected: "Heartbeat, Progress or Reply",
-                    got: "Ready".into(),
-                },
-            ),
-            // The pipe closed or broke: the process's exit says why.
-            Err(ProtocolError::Closed | ProtocolError::Io(_)) => {}
-            Err(e) => self.protocol_failure(ctx, e),
-        }
-    }
-
-    fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // Stdout closed: the reaper reports the exit.
-    }
-}
-
-impl Handler<Call> for ProcessChild {
-    type Result = ResponseFuture<Result<Vec<u8>, CallError>>;
-
-    fn handle(&mut self, Call(payload): Call, _ctx: &mut Context<Self>) -> Self::Result {
-        let sent = self.send_call(payload);
-        Box::pin(async move { sent?.await.unwrap_or(Err(CallError::NotRunning)) })
-    }
-}
-
-impl Handler<Pid> for ProcessChild {
-    type Result = Option<u32>;
-
-    fn handle(&mut self, _: Pid, _ctx: &mut Context<Self>) -> Option<u32> {
-        self.pid
-    }
-}
+mod messages;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use candado::{
     BackoffConfig, ExitReason, HealLimit, HealthCause, Liveness, LivenessConfig, MemoryCause,
-    RestartCause, Runtime, ShutdownPolicy, SupervisorRef, SupervisorSpec,
+    MemoryConfig, MemoryGuard, RestartCause, Runtime, ShutdownPolicy, SupervisorRef,
+    SupervisorSpec,
 };
 use candado_process::{
     from_bytes, to_bytes, Call, CallError, Pid, ProcessChild, ProcessCommand, ProcessOptions,
@@ -41,6 +42,11 @@ fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8
             std::process::abort()
         }
         b"brake" => candado_process::brake(),
+        b"grow" => {
+            // 128 MiB written (so resident) and never freed.
+            std::mem::forget(vec![0x5a_u8; 128 << 20]);
+            Ok(b"grown".to_vec())
+        }
         b"panic" => panic!("boom from the worker"),
         b"fail" => Err("refused".into()),
         b"print" => {
@@ -101,10 +107,11 @@ fn rogue(mode: &str) -> ! {
 fn parent_helper() -> ! {
     actix::System::new().block_on(async {
         let runtime = Runtime::builder().worker_threads(1).build().unwrap();
-        let root = runtime
-            .start(tree(SupervisorSpec::new("helper")))
-            .await
-            .unwrap();
+        // Heartbeats a minute apart: the worker must notice its parent's
+        // death by its stdin closing, not by a failed heartbeat write.
+        let slow = options().heartbeat_interval(Duration::from_secs(60));
+        let spec = SupervisorSpec::new("helper").child(ProcessChild::spec("w", command(), slow));
+        let root = runtime.start(spec).await.unwrap();
         let pid = worker_pid(&root).await;
         println!("{pid}");
         std::io::stdout().flush().unwrap();
@@ -408,6 +415,34 @@ fn rogue_frames_are_typed_errors_and_the_worker_is_restarted() {
     );
 }
 
+fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
+    let guard = MemoryGuard::new(MemoryConfig {
+        warning_percent: None,
+        critical_percent: None,
+        brake_floor: None,
+        leak_rate_per_min: None,
+        child_critical_bytes: Some(96 << 20),
+        settle: Duration::ZERO,
+        report_interval: Duration::from_millis(100),
+        ..MemoryConfig::default()
+    })
+    .unwrap();
+    run(
+        tree(SupervisorSpec::new("root").health(guard)),
+        |root| async move {
+            let old = worker_pid(&root).await;
+            assert_eq!(call(&root, b"grow").await.unwrap(), b"grown");
+            let new = replacement(&root, old).await;
+            assert_reaped(old).await;
+            assert_ne!(new, old);
+            let (exit, cause) = last_exit(&root).await;
+            eprintln!("    memory: {exit:?}");
+            let critical = HealthCause::Memory(MemoryCause::Critical);
+            assert_eq!(cause, Some(RestartCause::Health(critical)));
+        },
+    );
+}
+
 fn a_worker_exits_when_its_parent_is_killed() {
     let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
         .env("PARENT_HELPER", "1")
@@ -480,7 +515,7 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -505,6 +540,10 @@ fn main() {
         (
             "rogue_frames_are_typed_errors_and_the_worker_is_restarted",
             rogue_frames_are_typed_errors_and_the_worker_is_restarted,
+        ),
+        (
+            "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
+            measured_rss_feeds_the_memory_guard_which_restarts_the_process,
         ),
         (
             "a_worker_exits_when_its_parent_is_killed",
