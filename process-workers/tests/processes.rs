@@ -559,10 +559,12 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut failed = Vec::new();
+    let mut ran = 0;
     for (name, test) in tests {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
+        ran += 1;
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(test));
         let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
@@ -571,6 +573,11 @@ fn main() {
             failed.push(name);
         }
     }
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    eprintln!(
+        "test result: {verdict}. {ran} passed; {} failed",
+        failed.len()
+    );
     if !failed.is_empty() {
         eprintln!("failed: {failed:?}");
         std::process::exit(1);
