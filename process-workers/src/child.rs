@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::fcntl::{FcntlArg, FdFlag};
+
 use crate::blocking::{encode_frame, read_frame, write_frame};
 use crate::error::ProtocolError;
 use crate::protocol::{ToChild, ToParent, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
@@ -125,6 +127,9 @@ where
 fn take_stdout() -> io::Result<File> {
     io::stdout().flush()?;
     let frames = nix::unistd::dup(io::stdout())?;
+    // Programs the worker runs must not hold the parent's pipe open.
+    let cloexec = FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC);
+    nix::fcntl::fcntl(&frames, cloexec)?;
     nix::unistd::dup2_stdout(io::stderr())?;
     Ok(File::from(frames))
 }

@@ -25,7 +25,7 @@ type Reply = oneshot::Sender<Result<Vec<u8>, CallError>>;
 
 /// A supervised child that owns an OS process: it spawns it, shakes hands,
 /// forwards its heartbeats and progress to the supervisor, measures its RSS,
-/// answers [`Call`]s through it, and stops, kills and reaps it.
+/// answers [`Call`](crate::Call)s through it, and stops, kills and reaps it.
 ///
 /// Liveness sees the process through the child's work reports: while no
 /// call is in flight, each process heartbeat is progress on the work
