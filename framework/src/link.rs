@@ -238,6 +238,31 @@ impl ChildLink {
         ctx.stop();
     }
 
+    /// Stops the child with the given exit reason, for a child that knows
+    /// better than `fail` why it ends: e.g. a child that owns an OS process
+    /// reports that process's exit (a panic, a signal, a memory brake) as
+    /// its own. The reason decides the restart like any other
+    /// ([`Restart`](crate::Restart)).
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildLink, ExitReason};
+    ///
+    /// struct Wrapper {
+    ///     link: ChildLink,
+    /// }
+    /// impl Actor for Wrapper {
+    ///     type Context = Context<Self>;
+    ///     fn started(&mut self, ctx: &mut Context<Self>) {
+    ///         self.link.exit(ctx, ExitReason::Panic("the wrapped process panicked".into()));
+    ///     }
+    /// }
+    /// ```
+    pub fn exit<C: ActorContext>(&self, ctx: &mut C, reason: ExitReason) {
+        self.set_reason(reason);
+        ctx.stop();
+    }
+
     /// Sets the memory this child attributes to itself (sent with heartbeats).
     pub fn set_memory(&self, bytes: u64) {
         self.incarnation.pulse.lock().metrics.memory_bytes = Some(bytes);

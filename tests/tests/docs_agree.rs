@@ -394,6 +394,10 @@ fn the_source_maps_name_every_source_file() {
     for (crate_dir, heading) in [
         ("framework/src/", "## Source map (`framework/src`)"),
         ("pool-actors/src/", "## Source map (`pool-actors/src`)"),
+        (
+            "process-workers/src/",
+            "## Source map (`process-workers/src`)",
+        ),
     ] {
         let map = inline_code(section(&text, heading));
         for file in files() {

@@ -1,0 +1,585 @@
+//! Real worker processes under a real supervisor. This binary is its own
+//! worker (the procspawn pattern): `main` first serves when started as one,
+//! then runs the tests one after another (sequentially, so the counts of
+//! file descriptors and child processes belong to one test at a time).
+//! Real time is the point here: bounded polls, generous timeouts, outcomes
+//! asserted rather than durations.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use candado::{
+    BackoffConfig, ExitReason, HealLimit, HealthCause, Liveness, LivenessConfig, MemoryCause,
+    MemoryConfig, MemoryGuard, RestartCause, Runtime, ShutdownPolicy, SupervisorRef,
+    SupervisorSpec,
+};
+use candado_process::{
+    from_bytes, to_bytes, Call, CallError, Pid, ProcessChild, ProcessCommand, ProcessOptions,
+    ProtocolError, ToChild, ToParent, PROTOCOL_VERSION,
+};
+use nix::sys::signal::{kill, Signal};
+
+const WORKER: &str = "test-worker";
+
+/// The worker's handler: a few requests that misbehave on purpose.
+fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8>, String> {
+    match request {
+        b"pid" => to_bytes(&std::process::id()).map_err(|e| e.to_string()),
+        b"slow" => {
+            for _ in 0..3 {
+                std::thread::sleep(Duration::from_millis(50));
+                progress.report();
+            }
+            Ok(b"done".to_vec())
+        }
+        b"loop" => loop {
+            std::hint::spin_loop();
+        },
+        b"abort" => {
+            eprintln!("about to abort");
+            std::process::abort()
+        }
+        b"brake" => candado_process::brake(),
+        b"grow" => {
+            // 128 MiB written (so resident) and never freed.
+            std::mem::forget(vec![0x5a_u8; 128 << 20]);
+            Ok(b"grown".to_vec())
+        }
+        b"panic" => panic!("boom from the worker"),
+        b"fail" => Err("refused".into()),
+        b"print" => {
+            // Stdout is the protocol's; this must not corrupt it.
+            println!("a stray print");
+            Ok(b"printed".to_vec())
+        }
+        other => Ok(other.to_ascii_uppercase()),
+    }
+}
+
+/// A worker that breaks the protocol after a correct handshake.
+fn rogue(mode: &str) -> ! {
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    let frame = |body: &[u8]| {
+        let mut f = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let read = |stdin: &mut std::io::StdinLock<'_>| -> Option<ToChild> {
+        let mut len = [0u8; 4];
+        stdin.read_exact(&mut len).ok()?;
+        let mut body = vec![0; u32::from_be_bytes(len) as usize];
+        stdin.read_exact(&mut body).ok()?;
+        from_bytes(&body).ok()
+    };
+    if read(&mut stdin).is_none() {
+        std::process::exit(0);
+    }
+    let ready = ToParent::Ready {
+        version: if mode == "version" {
+            99
+        } else {
+            PROTOCOL_VERSION
+        },
+        pid: std::process::id(),
+    };
+    stdout
+        .write_all(&frame(&to_bytes(&ready).unwrap()))
+        .unwrap();
+    stdout.flush().unwrap();
+    // Wait for a call, then misbehave.
+    if read(&mut stdin).is_some() {
+        let bad = match mode {
+            "garbage" => frame(&[0xff; 12]),
+            _ => (64u32 << 20).to_be_bytes().to_vec(), // a 64 MiB frame announced
+        };
+        let _ = stdout.write_all(&bad);
+        let _ = stdout.flush();
+    }
+    // Then wait for the parent to go.
+    while read(&mut stdin).is_some() {}
+    std::process::exit(0)
+}
+
+/// A parent process that starts one worker, prints its pid and waits to be killed.
+fn parent_helper() -> ! {
+    actix::System::new().block_on(async {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        // Heartbeats a minute apart: the worker must notice its parent's
+        // death by its stdin closing, not by a failed heartbeat write.
+        let slow = options().heartbeat_interval(Duration::from_secs(60));
+        let spec = SupervisorSpec::new("helper").child(ProcessChild::spec("w", command(), slow));
+        let root = runtime.start(spec).await.unwrap();
+        let pid = worker_pid(&root).await;
+        println!("{pid}");
+        std::io::stdout().flush().unwrap();
+        std::future::pending::<()>().await;
+    });
+    std::process::exit(0)
+}
+
+fn options() -> ProcessOptions {
+    ProcessOptions::default()
+        .heartbeat_interval(Duration::from_millis(100))
+        .memory_interval(Duration::from_millis(200))
+        .max_frame(1 << 20)
+}
+
+fn command() -> ProcessCommand {
+    ProcessCommand::current_exe(WORKER).unwrap()
+}
+
+/// A root with the test worker, fast ticks, liveness by progress, and
+/// room for many restarts.
+fn tree(spec: SupervisorSpec) -> SupervisorSpec {
+    tree_of(spec, command())
+}
+
+fn tree_of(spec: SupervisorSpec, command: ProcessCommand) -> SupervisorSpec {
+    spec.tick_interval(Duration::from_millis(100))
+        .intensity(10_000, Duration::from_secs(1))
+        .backoff(BackoffConfig {
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+            jitter: 0.0,
+            ..BackoffConfig::default()
+        })
+        .health(
+            Liveness::new(LivenessConfig {
+                heartbeat_interval: Some(Duration::from_millis(100)),
+                heartbeat_timeout: Duration::from_secs(5),
+                ping_interval: None,
+                progress_timeout: Some(Duration::from_millis(1000)),
+                ..LivenessConfig::default()
+            })
+            .unwrap(),
+        )
+        .heal_limit(HealLimit {
+            min_gap: Duration::ZERO,
+            max: 10_000,
+            ..HealLimit::default()
+        })
+        .child(
+            ProcessChild::spec("w", command, options())
+                .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
+        )
+}
+
+fn run<F: Future<Output = ()>>(spec: SupervisorSpec, test: impl FnOnce(SupervisorRef) -> F) {
+    actix::System::new().block_on(async {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        let root = runtime.start(spec).await.unwrap();
+        test(root).await;
+        runtime.shutdown().await;
+    });
+}
+
+async fn call(root: &SupervisorRef, request: &[u8]) -> Result<Vec<u8>, CallError> {
+    let worker = root.worker::<ProcessChild>("w").await.unwrap();
+    worker.send(Call(request.to_vec())).await.unwrap()
+}
+
+/// The pid of the running worker, once it answers calls.
+async fn worker_pid(root: &SupervisorRef) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(worker) = root.worker::<ProcessChild>("w").await {
+            if let Ok(Ok(bytes)) = worker.send(Call(b"pid".to_vec())).await {
+                return from_bytes(&bytes).unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "no worker answered within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until a worker other than `old` answers; returns its pid.
+async fn replacement(root: &SupervisorRef, old: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pid = worker_pid(root).await;
+        if pid != old {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pid {old} was not replaced within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The state letter of a process, or `None` if it is gone (reaped).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+}
+
+/// Waits (bounded) until `pid` is reaped: no process, not even a zombie.
+async fn assert_reaped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state(pid).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} is still there: {:?}",
+            state(pid)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn last_exit(root: &SupervisorRef) -> (Option<ExitReason>, Option<RestartCause>) {
+    let child = root.children().await.unwrap().remove(0);
+    (child.last_exit, child.last_cause)
+}
+
+fn round_trips_reach_a_real_process() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let pid = worker_pid(&root).await;
+        assert_ne!(pid, std::process::id());
+        assert_eq!(call(&root, b"hello").await.unwrap(), b"HELLO");
+        assert_eq!(call(&root, b"slow").await.unwrap(), b"done");
+        assert_eq!(call(&root, b"print").await.unwrap(), b"printed");
+        assert_eq!(
+            call(&root, b"fail").await,
+            Err(CallError::Handler("refused".into()))
+        );
+        let worker = root.worker::<ProcessChild>("w").await.unwrap();
+        let many: Vec<_> = (0..50u8)
+            .map(|i| worker.send(Call(vec![b'a' + i % 26])))
+            .collect();
+        for (i, reply) in futures_util::future::join_all(many)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(reply.unwrap().unwrap(), vec![b'A' + (i % 26) as u8]);
+        }
+        let too_big = call(&root, &vec![0; 2 << 20]).await;
+        assert!(
+            matches!(too_big, Err(CallError::TooLarge { .. })),
+            "{too_big:?}"
+        );
+        assert_eq!(worker.send(Pid).await.unwrap(), Some(pid));
+        // Still the same process: nothing above broke it.
+        assert_eq!(worker_pid(&root).await, pid);
+    });
+}
+
+fn a_stuck_handler_is_killed_reaped_and_replaced() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let stuck = call(&root, b"loop").await;
+        assert!(matches!(stuck, Err(CallError::Exited(_))), "{stuck:?}");
+        let new = replacement(&root, old).await;
+        assert_reaped(old).await;
+        assert_eq!(call(&root, b"x").await.unwrap(), b"X");
+        let (_, cause) = last_exit(&root).await;
+        assert_eq!(
+            cause,
+            Some(RestartCause::Health(HealthCause::Liveness(
+                candado::LivenessCause::Stuck
+            )))
+        );
+        assert_ne!(new, old);
+    });
+}
+
+fn a_frozen_process_is_killed_with_sigkill_reaped_and_replaced() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        kill(nix::unistd::Pid::from_raw(old as i32), Signal::SIGSTOP).unwrap();
+        let new = replacement(&root, old).await;
+        assert_reaped(old).await;
+        assert_ne!(new, old);
+        assert_eq!(call(&root, b"y").await.unwrap(), b"Y");
+        // No heartbeat while idle is no progress on "idle".
+        let (exit, cause) = last_exit(&root).await;
+        eprintln!("    frozen: {exit:?}");
+        let stuck = HealthCause::Liveness(candado::LivenessCause::Stuck);
+        assert_eq!(cause, Some(RestartCause::Health(stuck)));
+    });
+}
+
+fn an_abort_names_sigabrt_and_the_worker_is_restarted() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let Err(CallError::Exited(reason)) = call(&root, b"abort").await else {
+            panic!("no exit")
+        };
+        assert!(reason.contains("SIGABRT"), "{reason}");
+        assert!(reason.contains("about to abort"), "{reason}");
+        replacement(&root, old).await;
+        assert_reaped(old).await;
+        let (exit, _) = last_exit(&root).await;
+        assert!(
+            matches!(exit, Some(ExitReason::Failed(ref r)) if r.contains("SIGABRT")),
+            "{exit:?}"
+        );
+    });
+}
+
+fn exit_42_is_the_memory_brake() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let Err(CallError::Exited(reason)) = call(&root, b"brake").await else {
+            panic!("no exit")
+        };
+        assert!(reason.contains("memory brake"), "{reason}");
+        replacement(&root, old).await;
+        let (_, cause) = last_exit(&root).await;
+        assert_eq!(
+            cause,
+            Some(RestartCause::Health(HealthCause::Memory(
+                MemoryCause::Brake
+            )))
+        );
+    });
+}
+
+fn a_panic_exits_101_with_its_message() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let Err(CallError::Exited(reason)) = call(&root, b"panic").await else {
+            panic!("no exit")
+        };
+        assert!(
+            reason.starts_with("panic: boom from the worker"),
+            "{reason}"
+        );
+        replacement(&root, old).await;
+        let (exit, _) = last_exit(&root).await;
+        assert!(
+            matches!(exit, Some(ExitReason::Panic(ref m)) if m.starts_with("boom from the worker")),
+            "{exit:?}"
+        );
+    });
+}
+
+fn rogue_frames_are_typed_errors_and_the_worker_is_restarted() {
+    for (mode, expect) in [("garbage", "Garbled"), ("oversized", "Oversized")] {
+        let command = ProcessCommand::current_exe("not-a-worker")
+            .unwrap()
+            .env("ROGUE", mode);
+        run(
+            tree_of(SupervisorSpec::new("root"), command),
+            |root| async move {
+                let worker = root.worker::<ProcessChild>("w").await.unwrap();
+                let result = worker.send(Call(b"hi".to_vec())).await.unwrap();
+                let Err(CallError::Protocol(error)) = result else {
+                    panic!("{mode}: {result:?}")
+                };
+                assert!(
+                    format!("{error:?}").starts_with(expect),
+                    "{mode}: {error:?}"
+                );
+                if mode == "oversized" {
+                    assert_eq!(error, ProtocolError::Oversized { max: 1 << 20 });
+                }
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while root.children().await.unwrap()[0].restarts == 0 {
+                    assert!(Instant::now() < deadline, "{mode}: no restart");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let (exit, _) = last_exit(&root).await;
+                assert!(
+                    matches!(exit, Some(ExitReason::Failed(ref r)) if r.starts_with("protocol error")),
+                    "{exit:?}"
+                );
+            },
+        );
+    }
+    let command = ProcessCommand::current_exe("not-a-worker")
+        .unwrap()
+        .env("ROGUE", "version");
+    run(
+        tree_of(SupervisorSpec::new("root"), command),
+        |root| async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (exit, _) = last_exit(&root).await;
+                if let Some(exit) = exit {
+                    assert!(
+                        matches!(exit, ExitReason::StartFailed(ref r) if r.contains("version mismatch")),
+                        "{exit:?}"
+                    );
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no version mismatch");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    );
+}
+
+fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
+    let guard = MemoryGuard::new(MemoryConfig {
+        warning_percent: None,
+        critical_percent: None,
+        brake_floor: None,
+        leak_rate_per_min: None,
+        child_critical_bytes: Some(96 << 20),
+        settle: Duration::ZERO,
+        report_interval: Duration::from_millis(100),
+        ..MemoryConfig::default()
+    })
+    .unwrap();
+    run(
+        tree(SupervisorSpec::new("root").health(guard)),
+        |root| async move {
+            let old = worker_pid(&root).await;
+            assert_eq!(call(&root, b"grow").await.unwrap(), b"grown");
+            let new = replacement(&root, old).await;
+            assert_reaped(old).await;
+            assert_ne!(new, old);
+            let (exit, cause) = last_exit(&root).await;
+            eprintln!("    memory: {exit:?}");
+            let critical = HealthCause::Memory(MemoryCause::Critical);
+            assert_eq!(cause, Some(RestartCause::Health(critical)));
+        },
+    );
+}
+
+fn a_worker_exits_when_its_parent_is_killed() {
+    let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("PARENT_HELPER", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let worker: u32 = line.trim().parse().unwrap();
+    assert_eq!(state(worker), Some('S'), "the worker waits for calls");
+    let killed = Instant::now();
+    let parent_pid = nix::unistd::Pid::from_raw(parent.id() as i32);
+    kill(parent_pid, Signal::SIGKILL).unwrap();
+    parent.wait().unwrap();
+    // Gone, or a zombie waiting for whoever inherited it: not running.
+    while state(worker).is_some_and(|s| s != 'Z') {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "worker {worker} outlived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!(
+        "    worker gone {:?} after its parent was SIGKILLed",
+        killed.elapsed()
+    );
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn two_hundred_restarts_leak_no_fd_and_no_zombie() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        // Warm up: the runtime's own descriptors settle first.
+        for _ in 0..5 {
+            let pid = worker_pid(&root).await;
+            kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+            replacement(&root, pid).await;
+        }
+        let before = open_fds();
+        let started = Instant::now();
+        let mut pids = Vec::new();
+        for _ in 0..200 {
+            let pid = worker_pid(&root).await;
+            pids.push(pid);
+            kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+            replacement(&root, pid).await;
+        }
+        for pid in &pids {
+            assert_reaped(*pid).await;
+        }
+        let after = open_fds();
+        eprintln!(
+            "    200 restarts in {:?}; fds {before} -> {after}",
+            started.elapsed()
+        );
+        assert!(after <= before + 2, "fds grew from {before} to {after}");
+        assert!(root.children().await.unwrap()[0].restarts >= 205);
+    });
+}
+
+fn main() {
+    candado_process::run_if_worker(WORKER, handle);
+    if let Ok(mode) = std::env::var("ROGUE") {
+        rogue(&mode);
+    }
+    if std::env::var_os("PARENT_HELPER").is_some() {
+        parent_helper();
+    }
+    let tests: [(&str, fn()); 10] = [
+        (
+            "round_trips_reach_a_real_process",
+            round_trips_reach_a_real_process,
+        ),
+        (
+            "a_stuck_handler_is_killed_reaped_and_replaced",
+            a_stuck_handler_is_killed_reaped_and_replaced,
+        ),
+        (
+            "a_frozen_process_is_killed_with_sigkill_reaped_and_replaced",
+            a_frozen_process_is_killed_with_sigkill_reaped_and_replaced,
+        ),
+        (
+            "an_abort_names_sigabrt_and_the_worker_is_restarted",
+            an_abort_names_sigabrt_and_the_worker_is_restarted,
+        ),
+        ("exit_42_is_the_memory_brake", exit_42_is_the_memory_brake),
+        (
+            "a_panic_exits_101_with_its_message",
+            a_panic_exits_101_with_its_message,
+        ),
+        (
+            "rogue_frames_are_typed_errors_and_the_worker_is_restarted",
+            rogue_frames_are_typed_errors_and_the_worker_is_restarted,
+        ),
+        (
+            "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
+            measured_rss_feeds_the_memory_guard_which_restarts_the_process,
+        ),
+        (
+            "a_worker_exits_when_its_parent_is_killed",
+            a_worker_exits_when_its_parent_is_killed,
+        ),
+        (
+            "two_hundred_restarts_leak_no_fd_and_no_zombie",
+            two_hundred_restarts_leak_no_fd_and_no_zombie,
+        ),
+    ];
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(test));
+        let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("test {name} ... {verdict} ({:.2?})", started.elapsed());
+        if outcome.is_err() {
+            failed.push(name);
+        }
+    }
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    eprintln!(
+        "test result: {verdict}. {ran} passed; {} failed",
+        failed.len()
+    );
+    if !failed.is_empty() {
+        eprintln!("failed: {failed:?}");
+        std::process::exit(1);
+    }
+}
