@@ -1,0 +1,238 @@
+//! Building a pool: the router, the dead-letter store, the workers and their
+//! supervisor.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix::Actor;
+use candado::{
+    BackoffConfig, BreakerStrategy, ChildSpec, HealLimit, Liveness, MemoryGuard, Runtime,
+    ShutdownPolicy, SupervisorSpec,
+};
+use parking_lot::RwLock;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::dead_letter::DeadLetters;
+use crate::forwarder;
+use crate::router::{Gauges, Router, RouterSettings, SharedRouter};
+use crate::worker::PoolWorker;
+use crate::{ConfigError, PoolConfig, PoolError, TaskHandler};
+
+use super::{Advertised, Capabilities, Factory, Inner, Pool};
+
+/// Builds a [`Pool`].
+///
+/// ```no_run
+/// use candado::Runtime;
+/// use candado_pool::{PoolBuilder, PoolConfig, TaskContext, TaskHandler};
+///
+/// struct Echo;
+/// impl TaskHandler for Echo {
+///     type Task = String;
+///     type Output = String;
+///     type Error = String;
+///     fn handle(&mut self, s: String, _: TaskContext) -> impl std::future::Future<Output = Result<String, String>> + 'static {
+///         async move { Ok(s) }
+///     }
+/// }
+///
+/// # actix::System::new().block_on(async {
+/// let runtime = Runtime::builder().build().unwrap();
+/// let pool = PoolBuilder::new(|| Echo).config(PoolConfig::default()).start(&runtime).await.unwrap();
+/// let answer = pool.submit("hi".to_owned()).unwrap().await.unwrap();
+/// assert_eq!(answer, "hi");
+/// pool.shutdown(candado_pool::ShutdownMode::Graceful { deadline: std::time::Duration::from_secs(5) }).await;
+/// # });
+/// ```
+pub struct PoolBuilder<H: TaskHandler> {
+    factory: Factory<H>,
+    config: PoolConfig,
+    capabilities: Option<Capabilities>,
+}
+
+impl<H: TaskHandler> std::fmt::Debug for PoolBuilder<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: TaskHandler> PoolBuilder<H> {
+    /// A builder with the default config; `factory` builds one handler per
+    /// worker incarnation, on the worker's thread.
+    pub fn new(factory: impl Fn() -> H + Send + Sync + 'static) -> Self {
+        Self {
+            factory: Arc::new(factory),
+            config: PoolConfig::default(),
+            capabilities: None,
+        }
+    }
+
+    /// Uses `config` (validated at [`start`](Self::start)).
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Gives worker number `n` (0-based, in creation order) its own
+    /// capabilities, in addition to `config.capabilities`.
+    pub fn capabilities_for(
+        mut self,
+        f: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.capabilities = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the router, the dead-letter store and the workers.
+    pub async fn start(self, runtime: &Runtime) -> Result<Pool<H>, PoolError> {
+        let config = self.config;
+        config.validate()?;
+        let (events, _) = broadcast::channel(4096);
+        let gauges = Arc::new(Gauges::default());
+        let breakers = match config.breaker {
+            Some(b) => Some(
+                BreakerStrategy::new(b.into())
+                    .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let settings = RouterSettings {
+            name: config.name.clone(),
+            concurrency: config.concurrency,
+            dispatch: config.dispatch,
+            task_timeout: config.task_timeout,
+            retry: config.retry,
+            promote_after: config.promote_after,
+            tick: config.router_tick,
+            max_ejected_percent: config.breaker.map_or(0, |b| b.max_ejected_percent),
+        };
+        let (tx, rx) = oneshot::channel();
+        let (ev, g, handles) = (
+            events.clone(),
+            gauges.clone(),
+            breakers.as_ref().map(|b| b.breakers()),
+        );
+        let capacity = config.dead_letter_capacity;
+        runtime.control_arbiter().spawn_fn(move || {
+            let _ = tx.send(DeadLetters::new(capacity, ev).start());
+        });
+        let dead = rx.await.map_err(|_| PoolError::Stopped)?;
+        let router = SharedRouter::start(
+            Router::<H>::new(settings, g, events.clone(), dead.clone(), handles),
+            &runtime.control_arbiter(),
+        );
+
+        let base_caps = config.capabilities.clone();
+        let extra = self.capabilities.clone();
+        let capabilities_of = move |n: usize| {
+            let mut caps = base_caps.clone();
+            if let Some(f) = &extra {
+                caps.extend(f(n));
+            }
+            caps
+        };
+        // What the workers offer, as they are created (start-up and
+        // scale-up): never a walk over every index up to `max_size`.
+        let advertised: Advertised =
+            Arc::new(RwLock::new(config.capabilities.iter().cloned().collect()));
+        let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
+            let (factory, router, yield_every, batch, offered) = (
+                self.factory.clone(),
+                router.clone(),
+                config.yield_every,
+                config.batch,
+                advertised.clone(),
+            );
+            let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
+            Arc::new(move |n| {
+                let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
+                offered.write().extend(caps.iter().cloned());
+                ChildSpec::worker(worker_id(n), move |link| {
+                    PoolWorker::new(
+                        link,
+                        factory(),
+                        router.clone(),
+                        caps.clone(),
+                        yield_every,
+                        batch,
+                    )
+                })
+                .shutdown(shutdown)
+            })
+        };
+        // Workers are alike and independent: start them all at once.
+        let mut spec = SupervisorSpec::new(config.name.clone())
+            .concurrent_start(true)
+            .intensity(config.restart.max_restarts, config.restart.period)
+            .backoff(BackoffConfig {
+                base: config.restart.backoff_base,
+                cap: config.restart.backoff_cap,
+                ..BackoffConfig::default()
+            })
+            .heal_limit(HealLimit {
+                max: config.heal_limit.max,
+                period: config.heal_limit.period,
+                min_gap: config.heal_limit.min_gap,
+            });
+        if let Some(l) = config.liveness {
+            spec = spec.health(
+                Liveness::new(l.into())
+                    .map_err(|e| ConfigError::invalid("liveness", e.to_string()))?,
+            );
+        }
+        if let Some(m) = config.memory {
+            spec = spec.health(
+                MemoryGuard::new(m.into())
+                    .map_err(|e| ConfigError::invalid("memory", e.to_string()))?,
+            );
+        }
+        if let Some(b) = &breakers {
+            spec = spec.health(b.clone());
+        }
+        for n in 0..config.size {
+            spec = spec.child(make_worker(n));
+        }
+        let watched = Arc::new(OnceLock::new());
+        forwarder::forward(runtime, &config.name, router.clone(), watched.clone());
+        let supervisor = runtime.start(spec).await?;
+        let _ = watched.set(supervisor.clone());
+        forwarder::watch(runtime, supervisor.clone(), router.clone());
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                config,
+                router,
+                dead,
+                supervisor,
+                gauges,
+                events,
+                breakers: breakers.map(|b| b.breakers()),
+                advertised,
+                make_worker,
+                next_id: AtomicU64::new(1),
+                next_worker: AtomicUsize::new(0),
+                workers: Mutex::new(Vec::new()),
+                scaling: tokio::sync::Mutex::new(()),
+                control: runtime.control_arbiter(),
+            }),
+        };
+        {
+            let size = pool.inner.config.size;
+            pool.inner.next_worker.store(size, Ordering::Relaxed);
+            *pool.workers() = (0..size).map(worker_id).collect();
+        }
+        if let Some(auto) = pool.inner.config.autoscale {
+            // Weak: autoscaling must not keep a dropped pool running.
+            let pool = Arc::downgrade(&pool.inner);
+            runtime
+                .control_arbiter()
+                .spawn(async move { super::autoscale::autoscale(pool, auto).await });
+        }
+        Ok(pool)
+    }
+}
+
+pub(super) fn worker_id(n: usize) -> String {
+    format!("worker-{n}")
+}
