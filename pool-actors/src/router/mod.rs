@@ -19,7 +19,6 @@
 //! shutdown; a worker only ever gets a clone of the payload for one attempt.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +31,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
-use crate::dead_letter::{DeadLetters, DeadTask, Store};
+use crate::dead_letter::DeadLetters;
 use crate::deadline;
 use crate::metrics::Samples;
 use crate::queue::ReadyQueues;
@@ -45,7 +44,9 @@ use crate::{
 
 mod lifecycle;
 mod news;
+mod pick;
 mod service;
+mod settle;
 mod shared;
 mod snapshot;
 
@@ -537,153 +538,6 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    /// Whether `slot` may take a task now, whatever the task needs.
-    fn open(&self, slot: &Slot<H>) -> bool {
-        self.in_service(slot) && slot.in_flight.len() < self.settings.concurrency
-    }
-
-    /// Whether `slot` takes work at all: not draining, held out, stuck,
-    /// ejected or critical (whatever it holds now).
-    fn in_service(&self, slot: &Slot<H>) -> bool {
-        !slot.draining && !self.unfit(slot)
-    }
-
-    /// Whether `slot` is out of service for its health (not for draining):
-    /// the tasks it holds then fail over to other workers.
-    fn unfit(&self, slot: &Slot<H>) -> bool {
-        slot.held_out || slot.stuck || slot.ejected || slot.health == HealthStatus::Critical
-    }
-
-    /// Task `id` leaves worker `worker`'s slot; returns whether that left a
-    /// draining worker idle (the caller then checks the drains).
-    fn leave_slot(&mut self, worker: WorkerKey, id: TaskId) -> bool {
-        self.slot_mut(worker).is_some_and(|slot| {
-            slot.in_flight.remove(&id);
-            slot.draining && slot.in_flight.is_empty()
-        })
-    }
-
-    /// Takes worker `key` out of `free` while its breaker is open, and has
-    /// the clock look again when the cooldown ends.
-    fn trip_if_open(&mut self, key: WorkerKey) {
-        let now = self.now;
-        let Some(until) = self.workers[key]
-            .breaker
-            .as_ref()
-            .and_then(|b| b.open_until_at(now))
-        else {
-            return;
-        };
-        let Some(slot) = self.slot_mut(key) else {
-            return;
-        };
-        if let Some(before) = slot.tripped.replace(until) {
-            self.tripped.remove(&(before, key));
-        }
-        self.tripped.insert((until, key));
-        self.wake_clock_by(until);
-        self.reconsider_ejections();
-    }
-
-    /// Workers whose breaker cooldown has ended are back in `free` (their
-    /// breaker is half-open: it lets its probes through).
-    pub(crate) fn untrip_due(&mut self, now: Instant) {
-        while let Some(&(until, key)) = self.tripped.first() {
-            if until > now {
-                return;
-            }
-            self.tripped.pop_first();
-            if let Some(slot) = self.slot_mut(key).filter(|s| s.tripped == Some(until)) {
-                slot.tripped = None;
-                self.reconsider_ejections();
-            }
-        }
-    }
-
-    /// Brings `worker`'s place in `free` up to date after a change to its
-    /// slot (or its removal).
-    fn refresh_room(&mut self, worker: WorkerKey) {
-        if self.slot(worker).is_some_and(|slot| self.open(slot)) {
-            self.free.insert(worker);
-        } else {
-            self.free.remove(&worker);
-        }
-    }
-
-    /// `Some(retry time)` if the task's dependency may not be called now.
-    fn dependency_closed(&self, id: TaskId) -> Option<Instant> {
-        let breakers = self.breakers.as_ref()?;
-        let dependency = self.tasks.get(&id)?.options.dependency.as_deref()?;
-        if breakers.allow_dependency(dependency) {
-            return None;
-        }
-        // Half-open with every probe out: look again a tick later.
-        Some(
-            breakers
-                .dependency_open_until(dependency)
-                .unwrap_or_else(|| deadline::after(self.now, self.settings.tick)),
-        )
-    }
-
-    fn eligible(&self, slot: &Slot<H>, capability: Option<&str>) -> bool {
-        self.open(slot) && capability.is_none_or(|c| slot.capabilities.contains(c))
-    }
-
-    /// Workers that may take a task, in fair order: the ones after the
-    /// cursor first, then from the start.
-    fn rotation(&self) -> impl Iterator<Item = (WorkerKey, &Slot<H>)> {
-        let (after, before) = match self.cursor {
-            Some(c) => (
-                self.free.range((Bound::Excluded(c), Bound::Unbounded)),
-                self.free.range(..=c).take(usize::MAX),
-            ),
-            None => (self.free.range(..), self.free.range(..).take(0)),
-        };
-        after
-            .chain(before)
-            .filter_map(|&key| Some((key, self.slot(key)?)))
-    }
-
-    /// The next worker for a task needing `capability`, and whether taking
-    /// it used a probe of its half-open breaker.
-    fn pick_worker(&mut self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
-        // Half-open workers that refused a probe; rare, so no allocation up front.
-        let mut refused: Vec<WorkerKey> = Vec::new();
-        loop {
-            let (candidate, state) = {
-                let mut candidates = self
-                    .rotation()
-                    .filter(|(key, slot)| !refused.contains(key) && self.eligible(slot, capability))
-                    // An open breaker is in service only past the ejection
-                    // limit: it takes work as if closed.
-                    .map(|(key, slot)| (key, slot, self.breaker_state(key)));
-                match self.settings.dispatch {
-                    Dispatch::RoundRobin => candidates.next(),
-                    // `min_by_key` keeps the first minimum: the first after the cursor.
-                    Dispatch::LeastLoaded => candidates.min_by_key(|(_, s, _)| s.in_flight.len()),
-                }
-                .map(|(key, _, state)| (key, state))
-            }?;
-            let half_open = state == Some(BreakerState::HalfOpen);
-            if half_open
-                && !self.workers[candidate]
-                    .breaker
-                    .as_ref()
-                    .is_some_and(|b| b.allow_at(self.now))
-            {
-                refused.push(candidate);
-                continue;
-            }
-            self.cursor = Some(candidate);
-            return Some((candidate, half_open));
-        }
-    }
-
-    fn breaker_state(&self, worker: WorkerKey) -> Option<BreakerState> {
-        let breaker = self.workers[worker].breaker.as_ref()?;
-        Some(breaker.state_at(self.now))
-    }
-
     /// Starts task `id`'s next attempt on `worker`. The attempt goes back to
     /// the calling worker with the result of its call if it is that worker
     /// and fewer than `handback_room` tasks are handed back so far, and
@@ -732,199 +586,6 @@ impl<H: TaskHandler> Router<H> {
         }
         if full {
             self.free.remove(&worker);
-        }
-    }
-
-    /// Whether `attempt` of task `id` is the one the router waits for from
-    /// worker incarnation (`worker`, `incarnation`).
-    fn is_current(&self, id: TaskId, attempt: u32, worker: WorkerKey, incarnation: u64) -> bool {
-        self.tasks.get(&id).is_some_and(|r| {
-            r.attempts.len() + 1 == attempt as usize
-                && r.running
-                    .as_ref()
-                    .is_some_and(|run| run.worker == worker && run.incarnation == incarnation)
-        })
-    }
-
-    /// A task handed to a worker in a batch was never started (the worker
-    /// is going away): back to the queue in its place, as if never sent.
-    pub(crate) fn unstarted(
-        &mut self,
-        worker: WorkerKey,
-        incarnation: u64,
-        id: TaskId,
-        attempt: u32,
-    ) {
-        if !self.is_current(id, attempt, worker, incarnation) {
-            return;
-        }
-        if let Some(record) = self.tasks.get_mut(&id) {
-            record.running = None;
-        }
-        let freed_drain = self.leave_slot(worker, id);
-        self.refresh_room(worker);
-        if freed_drain {
-            self.check_drains();
-        }
-        self.stats.attempts -= 1;
-        self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
-        let now = self.now;
-        self.enqueue(id, now);
-    }
-
-    /// An attempt ended: settle it, then hand its worker more work.
-    pub(crate) fn on_done(&mut self, done: Done<H::Output>) {
-        // Only the attempt the router is waiting for counts: a late report
-        // from a lost worker, or of a cancelled attempt, is ignored.
-        if !self.is_current(done.id, done.attempt, done.worker, done.incarnation) {
-            return;
-        }
-        let freed_drain = self.leave_slot(done.worker, done.id);
-        // The router sees every outcome first-hand: it feeds the breakers
-        // itself, sparing the supervisor a message per task, and takes a
-        // worker whose breaker a failure opened out of service at once.
-        // Whose fault a failure is decides which breaker hears of it: the
-        // task's own failure counts against its dependency (if it names
-        // one), never against the worker; only a failure blamed on the
-        // worker counts against the worker.
-        if let Some(breaker) = self
-            .workers
-            .get(done.worker)
-            .and_then(|w| w.breaker.as_ref())
-        {
-            let dependency = self
-                .tasks
-                .get(&done.id)
-                .and_then(|r| r.options.dependency.as_deref());
-            match &done.result {
-                Ok(_) => breaker.record_outcome_at(dependency, true, self.now),
-                Err(error) if error.blames_worker() => {
-                    breaker.record_outcome_at(None, false, self.now);
-                    self.trip_if_open(done.worker);
-                }
-                Err(_) => match dependency {
-                    Some(_) => breaker.record_outcome_at(dependency, false, self.now),
-                    // Says nothing of the worker: a probe it held is free.
-                    None => breaker.release_probe_at(self.now),
-                },
-            }
-        }
-        self.refresh_room(done.worker);
-        match done.result {
-            Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
-            Err(error) => self.fail_attempt(done.id, error),
-        }
-        if freed_drain {
-            self.check_drains();
-        }
-    }
-
-    fn complete(&mut self, id: TaskId, output: H::Output, worker: WorkerKey, attempt: u32) {
-        let Some(record) = self.tasks.remove(&id) else {
-            return;
-        };
-        let latency = self.now.duration_since(record.submitted_at);
-        self.stats.completed += 1;
-        self.stats
-            .latency
-            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
-        if self.observed() {
-            self.emit(PoolEvent::TaskCompleted {
-                id,
-                worker: self.name(worker).to_string(),
-                attempt,
-                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-            });
-        }
-        if let Some(worker) = self.workers.get_mut(worker) {
-            worker.completed += 1;
-        }
-        self.reply(record.reply, Ok(output));
-        self.check_finished();
-    }
-
-    /// An attempt failed: retry later, or dead-letter.
-    fn fail_attempt(&mut self, id: TaskId, error: AttemptError) {
-        let now = self.now;
-        let ended = self.ms(now);
-        let Some(record) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        let Some(running) = record.running.take() else {
-            return;
-        };
-        let worker = self.workers[running.worker].name.to_string();
-        let number = u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX);
-        record.attempts.push(Attempt {
-            number,
-            worker: worker.clone(),
-            started_ms: running.started_ms,
-            ended_ms: ended,
-            error: error.clone(),
-        });
-        let retry = record.attempts.len() <= self.settings.retry.max_retries as usize;
-        let delay = retry.then(|| {
-            record
-                .backoff
-                .next_delay(&self.settings.retry.backoff(), &mut self.rng)
-        });
-        self.stats.failed += 1;
-        let observed = self.observed();
-        if observed {
-            self.emit(PoolEvent::TaskFailed {
-                id,
-                worker,
-                attempt: number,
-                error,
-            });
-        }
-        if let Some(delay) = delay {
-            self.stats.retried += 1;
-            self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
-            self.delay(deadline::after(now, delay), id);
-            if observed {
-                self.emit(PoolEvent::TaskRetried {
-                    id,
-                    next_attempt: number + 1,
-                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-        } else {
-            self.dead_letter(id, "retries exhausted");
-        }
-    }
-
-    fn dead_letter(&mut self, id: TaskId, reason: &str) {
-        let Some(record) = self.tasks.remove(&id) else {
-            return;
-        };
-        self.stats.dead_lettered += 1;
-        let failure = TaskFailure::DeadLettered {
-            id,
-            attempts: record.attempts.clone(),
-        };
-        self.reply(record.reply, Err(failure));
-        if self.observed() {
-            self.emit(PoolEvent::TaskDeadLettered {
-                id,
-                attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
-                reason: reason.to_owned(),
-            });
-        }
-        self.dead.do_send(Store(DeadTask {
-            id,
-            task: record.task,
-            options: record.options,
-            attempts: record.attempts,
-            reason: reason.to_owned(),
-        }));
-        self.check_finished();
-    }
-
-    /// Retries whose time has come go back to the ready queue.
-    pub(crate) fn release_due(&mut self, now: Instant) {
-        for id in self.delayed.take_due(now) {
-            self.enqueue(id, now);
         }
     }
 }

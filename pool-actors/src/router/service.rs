@@ -1,9 +1,13 @@
-//! Which workers are in service: the ejection limit on breakers, and the
-//! fail-over of tasks held by a worker that leaves service for its health.
+//! Which workers are in service: room for work, breakers tripping and
+//! cooling down, the ejection limit on breakers, and the fail-over of tasks
+//! held by a worker that leaves service for its health.
 
 use std::sync::atomic::Ordering;
 
-use super::{Effect, Router, WorkerKey};
+use candado::HealthStatus;
+use tokio::time::Instant;
+
+use super::{Effect, Router, Slot, WorkerKey};
 use crate::{AttemptError, TaskHandler, TaskId};
 
 impl<H: TaskHandler> Router<H> {
@@ -91,5 +95,78 @@ impl<H: TaskHandler> Router<H> {
         }
         self.refresh_room(key);
         self.check_drains();
+    }
+
+    /// Whether `slot` may take a task now, whatever the task needs.
+    pub(super) fn open(&self, slot: &Slot<H>) -> bool {
+        self.in_service(slot) && slot.in_flight.len() < self.settings.concurrency
+    }
+
+    /// Whether `slot` takes work at all: not draining, held out, stuck,
+    /// ejected or critical (whatever it holds now).
+    pub(super) fn in_service(&self, slot: &Slot<H>) -> bool {
+        !slot.draining && !self.unfit(slot)
+    }
+
+    /// Whether `slot` is out of service for its health (not for draining):
+    /// the tasks it holds then fail over to other workers.
+    pub(super) fn unfit(&self, slot: &Slot<H>) -> bool {
+        slot.held_out || slot.stuck || slot.ejected || slot.health == HealthStatus::Critical
+    }
+
+    /// Task `id` leaves worker `worker`'s slot; returns whether that left a
+    /// draining worker idle (the caller then checks the drains).
+    pub(super) fn leave_slot(&mut self, worker: WorkerKey, id: TaskId) -> bool {
+        self.slot_mut(worker).is_some_and(|slot| {
+            slot.in_flight.remove(&id);
+            slot.draining && slot.in_flight.is_empty()
+        })
+    }
+
+    /// Takes worker `key` out of `free` while its breaker is open, and has
+    /// the clock look again when the cooldown ends.
+    pub(super) fn trip_if_open(&mut self, key: WorkerKey) {
+        let now = self.now;
+        let Some(until) = self.workers[key]
+            .breaker
+            .as_ref()
+            .and_then(|b| b.open_until_at(now))
+        else {
+            return;
+        };
+        let Some(slot) = self.slot_mut(key) else {
+            return;
+        };
+        if let Some(before) = slot.tripped.replace(until) {
+            self.tripped.remove(&(before, key));
+        }
+        self.tripped.insert((until, key));
+        self.wake_clock_by(until);
+        self.reconsider_ejections();
+    }
+
+    /// Workers whose breaker cooldown has ended are back in `free` (their
+    /// breaker is half-open: it lets its probes through).
+    pub(crate) fn untrip_due(&mut self, now: Instant) {
+        while let Some(&(until, key)) = self.tripped.first() {
+            if until > now {
+                return;
+            }
+            self.tripped.pop_first();
+            if let Some(slot) = self.slot_mut(key).filter(|s| s.tripped == Some(until)) {
+                slot.tripped = None;
+                self.reconsider_ejections();
+            }
+        }
+    }
+
+    /// Brings `worker`'s place in `free` up to date after a change to its
+    /// slot (or its removal).
+    pub(super) fn refresh_room(&mut self, worker: WorkerKey) {
+        if self.slot(worker).is_some_and(|slot| self.open(slot)) {
+            self.free.insert(worker);
+        } else {
+            self.free.remove(&worker);
+        }
     }
 }

@@ -1,0 +1,218 @@
+//! An attempt ends: it is settled (completed, retried or dead-lettered),
+//! or handed back unstarted; the router's books follow.
+
+use std::sync::atomic::Ordering;
+
+use tokio::time::Instant;
+
+use super::{Done, Router, WorkerKey};
+use crate::dead_letter::{DeadTask, Store};
+use crate::deadline;
+use crate::{Attempt, AttemptError, PoolEvent, TaskFailure, TaskHandler, TaskId};
+
+impl<H: TaskHandler> Router<H> {
+    /// Whether `attempt` of task `id` is the one the router waits for from
+    /// worker incarnation (`worker`, `incarnation`).
+    pub(super) fn is_current(
+        &self,
+        id: TaskId,
+        attempt: u32,
+        worker: WorkerKey,
+        incarnation: u64,
+    ) -> bool {
+        self.tasks.get(&id).is_some_and(|r| {
+            r.attempts.len() + 1 == attempt as usize
+                && r.running
+                    .as_ref()
+                    .is_some_and(|run| run.worker == worker && run.incarnation == incarnation)
+        })
+    }
+
+    /// A task handed to a worker in a batch was never started (the worker
+    /// is going away): back to the queue in its place, as if never sent.
+    pub(crate) fn unstarted(
+        &mut self,
+        worker: WorkerKey,
+        incarnation: u64,
+        id: TaskId,
+        attempt: u32,
+    ) {
+        if !self.is_current(id, attempt, worker, incarnation) {
+            return;
+        }
+        if let Some(record) = self.tasks.get_mut(&id) {
+            record.running = None;
+        }
+        let freed_drain = self.leave_slot(worker, id);
+        self.refresh_room(worker);
+        if freed_drain {
+            self.check_drains();
+        }
+        self.stats.attempts -= 1;
+        self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
+        let now = self.now;
+        self.enqueue(id, now);
+    }
+
+    /// An attempt ended: settle it, then hand its worker more work.
+    pub(crate) fn on_done(&mut self, done: Done<H::Output>) {
+        // Only the attempt the router is waiting for counts: a late report
+        // from a lost worker, or of a cancelled attempt, is ignored.
+        if !self.is_current(done.id, done.attempt, done.worker, done.incarnation) {
+            return;
+        }
+        let freed_drain = self.leave_slot(done.worker, done.id);
+        // The router sees every outcome first-hand: it feeds the breakers
+        // itself, sparing the supervisor a message per task, and takes a
+        // worker whose breaker a failure opened out of service at once.
+        // Whose fault a failure is decides which breaker hears of it: the
+        // task's own failure counts against its dependency (if it names
+        // one), never against the worker; only a failure blamed on the
+        // worker counts against the worker.
+        if let Some(breaker) = self
+            .workers
+            .get(done.worker)
+            .and_then(|w| w.breaker.as_ref())
+        {
+            let dependency = self
+                .tasks
+                .get(&done.id)
+                .and_then(|r| r.options.dependency.as_deref());
+            match &done.result {
+                Ok(_) => breaker.record_outcome_at(dependency, true, self.now),
+                Err(error) if error.blames_worker() => {
+                    breaker.record_outcome_at(None, false, self.now);
+                    self.trip_if_open(done.worker);
+                }
+                Err(_) => match dependency {
+                    Some(_) => breaker.record_outcome_at(dependency, false, self.now),
+                    // Says nothing of the worker: a probe it held is free.
+                    None => breaker.release_probe_at(self.now),
+                },
+            }
+        }
+        self.refresh_room(done.worker);
+        match done.result {
+            Ok(output) => self.complete(done.id, output, done.worker, done.attempt),
+            Err(error) => self.fail_attempt(done.id, error),
+        }
+        if freed_drain {
+            self.check_drains();
+        }
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        id: TaskId,
+        output: H::Output,
+        worker: WorkerKey,
+        attempt: u32,
+    ) {
+        let Some(record) = self.tasks.remove(&id) else {
+            return;
+        };
+        let latency = self.now.duration_since(record.submitted_at);
+        self.stats.completed += 1;
+        self.stats
+            .latency
+            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        if self.observed() {
+            self.emit(PoolEvent::TaskCompleted {
+                id,
+                worker: self.name(worker).to_string(),
+                attempt,
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        if let Some(worker) = self.workers.get_mut(worker) {
+            worker.completed += 1;
+        }
+        self.reply(record.reply, Ok(output));
+        self.check_finished();
+    }
+
+    /// An attempt failed: retry later, or dead-letter.
+    pub(super) fn fail_attempt(&mut self, id: TaskId, error: AttemptError) {
+        let now = self.now;
+        let ended = self.ms(now);
+        let Some(record) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let Some(running) = record.running.take() else {
+            return;
+        };
+        let worker = self.workers[running.worker].name.to_string();
+        let number = u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX);
+        record.attempts.push(Attempt {
+            number,
+            worker: worker.clone(),
+            started_ms: running.started_ms,
+            ended_ms: ended,
+            error: error.clone(),
+        });
+        let retry = record.attempts.len() <= self.settings.retry.max_retries as usize;
+        let delay = retry.then(|| {
+            record
+                .backoff
+                .next_delay(&self.settings.retry.backoff(), &mut self.rng)
+        });
+        self.stats.failed += 1;
+        let observed = self.observed();
+        if observed {
+            self.emit(PoolEvent::TaskFailed {
+                id,
+                worker,
+                attempt: number,
+                error,
+            });
+        }
+        if let Some(delay) = delay {
+            self.stats.retried += 1;
+            self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
+            self.delay(deadline::after(now, delay), id);
+            if observed {
+                self.emit(PoolEvent::TaskRetried {
+                    id,
+                    next_attempt: number + 1,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        } else {
+            self.dead_letter(id, "retries exhausted");
+        }
+    }
+
+    pub(super) fn dead_letter(&mut self, id: TaskId, reason: &str) {
+        let Some(record) = self.tasks.remove(&id) else {
+            return;
+        };
+        self.stats.dead_lettered += 1;
+        let failure = TaskFailure::DeadLettered {
+            id,
+            attempts: record.attempts.clone(),
+        };
+        self.reply(record.reply, Err(failure));
+        if self.observed() {
+            self.emit(PoolEvent::TaskDeadLettered {
+                id,
+                attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
+                reason: reason.to_owned(),
+            });
+        }
+        self.dead.do_send(Store(DeadTask {
+            id,
+            task: record.task,
+            options: record.options,
+            attempts: record.attempts,
+            reason: reason.to_owned(),
+        }));
+        self.check_finished();
+    }
+
+    /// Retries whose time has come go back to the ready queue.
+    pub(crate) fn release_due(&mut self, now: Instant) {
+        for id in self.delayed.take_due(now) {
+            self.enqueue(id, now);
+        }
+    }
+}
