@@ -42,6 +42,28 @@ fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8
             std::process::abort()
         }
         b"brake" => candado_process::brake(),
+        b"overflow" => {
+            eprintln!("about to recurse");
+            Ok(recurse(0).to_be_bytes().to_vec())
+        }
+        b"segv" => {
+            eprintln!("about to segfault");
+            // Rust's runtime catches SIGSEGV to detect stack overflows; a
+            // signal that is not a guard-page hit resets the action to the
+            // default and returns, so the first raise may be survived.
+            loop {
+                let _ = nix::sys::signal::raise(Signal::SIGSEGV);
+            }
+        }
+        b"exit3" => {
+            eprintln!("about to exit 3");
+            std::process::exit(3)
+        }
+        b"hog" => {
+            // 200 MiB written (so resident, not just reserved), kept alive.
+            std::mem::forget(vec![0x5a_u8; HOG_BYTES]);
+            Ok(b"hogging".to_vec())
+        }
         b"grow" => {
             // 128 MiB written (so resident) and never freed.
             std::mem::forget(vec![0x5a_u8; 128 << 20]);
@@ -56,6 +78,19 @@ fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8
         }
         other => Ok(other.to_ascii_uppercase()),
     }
+}
+
+/// What `hog` allocates and touches.
+const HOG_BYTES: usize = 200 << 20;
+
+/// Recursion the optimizer cannot turn into a loop: each frame keeps a
+/// buffer alive across the call, so the handler thread's stack overflows.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(std::hint::black_box(frame)[63])
 }
 
 /// A worker that breaks the protocol after a correct handshake.
@@ -322,6 +357,62 @@ fn an_abort_names_sigabrt_and_the_worker_is_restarted() {
     });
 }
 
+/// Sends `request`, which kills the worker: the call in flight fails with
+/// `CallError::Exited`, whose reason and the child's `Failed` exit reason
+/// both contain every one of `expect`; a new process replaces the old.
+fn a_fatal_request_fails_the_call_and_restarts(
+    request: &'static [u8],
+    expect: &'static [&'static str],
+) {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let result = call(&root, request).await;
+        let Err(CallError::Exited(reason)) = result else {
+            panic!("{}: {result:?}", String::from_utf8_lossy(request))
+        };
+        for word in expect {
+            assert!(reason.contains(word), "{word:?} not in {reason}");
+        }
+        let new = replacement(&root, old).await;
+        assert_reaped(old).await;
+        assert_ne!(new, old);
+        let (exit, cause) = last_exit(&root).await;
+        let Some(ExitReason::Failed(text)) = exit else {
+            panic!("{exit:?}")
+        };
+        for word in expect {
+            assert!(text.contains(word), "{word:?} not in {text}");
+        }
+        assert_eq!(cause, Some(RestartCause::Failed));
+        assert_eq!(call(&root, b"z").await.unwrap(), b"Z");
+    });
+}
+
+fn a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"overflow",
+        &[
+            "killed by SIGABRT",
+            "about to recurse",
+            "has overflowed its stack",
+        ],
+    );
+}
+
+fn a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"segv",
+        &["killed by SIGSEGV", "about to segfault"],
+    );
+}
+
+fn process_exit_3_is_failed_with_exit_code_3_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"exit3",
+        &["the worker exited with code 3", "about to exit 3"],
+    );
+}
+
 fn exit_42_is_the_memory_brake() {
     run(tree(SupervisorSpec::new("root")), |root| async move {
         let old = worker_pid(&root).await;
@@ -515,7 +606,7 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 13] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -531,6 +622,18 @@ fn main() {
         (
             "an_abort_names_sigabrt_and_the_worker_is_restarted",
             an_abort_names_sigabrt_and_the_worker_is_restarted,
+        ),
+        (
+            "a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts",
+            a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts,
+        ),
+        (
+            "a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts",
+            a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts,
+        ),
+        (
+            "process_exit_3_is_failed_with_exit_code_3_and_restarts",
+            process_exit_3_is_failed_with_exit_code_3_and_restarts,
         ),
         ("exit_42_is_the_memory_brake", exit_42_is_the_memory_brake),
         (
