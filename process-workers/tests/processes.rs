@@ -173,6 +173,14 @@ fn tree(spec: SupervisorSpec) -> SupervisorSpec {
 }
 
 fn tree_of(spec: SupervisorSpec, command: ProcessCommand) -> SupervisorSpec {
+    tree_with(spec, command, options())
+}
+
+fn tree_with(
+    spec: SupervisorSpec,
+    command: ProcessCommand,
+    options: ProcessOptions,
+) -> SupervisorSpec {
     spec.tick_interval(Duration::from_millis(100))
         .intensity(10_000, Duration::from_secs(1))
         .backoff(BackoffConfig {
@@ -197,7 +205,7 @@ fn tree_of(spec: SupervisorSpec, command: ProcessCommand) -> SupervisorSpec {
             ..HealLimit::default()
         })
         .child(
-            ProcessChild::spec("w", command, options())
+            ProcessChild::spec("w", command, options)
                 .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
         )
 }
@@ -506,6 +514,158 @@ fn rogue_frames_are_typed_errors_and_the_worker_is_restarted() {
     );
 }
 
+/// The pids whose parent is this process, with their state letters.
+fn children_of_this_process() -> Vec<(u32, char)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's name: state, then ppid.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split(' ');
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(me) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// What this process's descriptors to a worker would be: pipes (stdio)
+/// and pidfds (tokio waits on them). A runtime's epoll and eventfd
+/// descriptors are left out: they close when its threads finish, after
+/// the runtime's shutdown returns.
+fn process_fds() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|target| target.display().to_string())
+        .filter(|target| target.starts_with("pipe:") || target.contains("pidfd"))
+        .collect()
+}
+
+/// Waits (bounded) until this process has no child left, not even a zombie.
+fn assert_no_child_process_left() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = children_of_this_process();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "children left: {left:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A tree for commands that never become workers: restarts 100 ms apart,
+/// so a failing start does not spin.
+fn non_worker_tree(command: ProcessCommand, options: ProcessOptions) -> SupervisorSpec {
+    tree_with(SupervisorSpec::new("root"), command, options).backoff(BackoffConfig {
+        base: Duration::from_millis(100),
+        cap: Duration::from_millis(100),
+        jitter: 0.0,
+        ..BackoffConfig::default()
+    })
+}
+
+/// Runs a tree of `command` until its child's first exit, which it returns
+/// with the time from the start to that exit and the failed call's error;
+/// then checks the runtime's shutdown left no process and no descriptor.
+fn first_exit_of(
+    command: ProcessCommand,
+    options: ProcessOptions,
+) -> (ExitReason, Duration, CallError) {
+    // Warm up: the runtime's first process spawn opens descriptors for good.
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        worker_pid(&root).await;
+    });
+    assert_no_child_process_left();
+    let fds = process_fds();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = out.clone();
+    run(non_worker_tree(command, options), |root| async move {
+        let started = Instant::now();
+        // A call sent at once waits for the handshake, and fails with it.
+        let worker = root.worker::<ProcessChild>("w").await.unwrap();
+        let error = worker
+            .send(Call(b"hi".to_vec()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        let deadline = started + Duration::from_secs(20);
+        let exit = loop {
+            if let (Some(exit), _) = last_exit(&root).await {
+                break exit;
+            }
+            assert!(Instant::now() < deadline, "no exit within 20 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        *slot.lock().unwrap() = Some((exit, started.elapsed(), error));
+    });
+    assert_no_child_process_left();
+    let left: Vec<String> = process_fds()
+        .into_iter()
+        .filter(|f| !fds.contains(f))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "descriptors of a worker left open: {left:?}"
+    );
+    let out = out.lock().unwrap().take().unwrap();
+    out
+}
+
+fn a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout() {
+    let timeout = Duration::from_millis(500);
+    let (exit, elapsed, error) = first_exit_of(
+        ProcessCommand::new("sleep").arg("60"),
+        options().handshake_timeout(timeout),
+    );
+    eprintln!("    sleep 60: {exit:?} after {elapsed:?}; the call: {error:?}");
+    assert_eq!(
+        exit,
+        ExitReason::StartFailed(format!("no handshake within {timeout:?}"))
+    );
+    assert!(elapsed >= timeout, "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        matches!(error, CallError::Exited(ref r) if r.contains("no handshake")),
+        "{error:?}"
+    );
+}
+
+fn a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind() {
+    // `cat` echoes the parent's hello; `sh` writes text that is no frame
+    // and exits 0 before any handshake.
+    let cat = ProcessCommand::new("cat");
+    let echo = ProcessCommand::new("sh").arg("-c").arg("echo garbage");
+    for command in [cat, echo] {
+        let name = format!("{command:?}");
+        let (exit, elapsed, error) = first_exit_of(command, options());
+        eprintln!("    {name}: {exit:?} after {elapsed:?}; the call: {error:?}");
+        assert!(
+            matches!(exit, ExitReason::StartFailed(ref r) if r.contains("handshake")),
+            "{name}: {exit:?}"
+        );
+        assert!(
+            matches!(error, CallError::Exited(_) | CallError::Protocol(_)),
+            "{name}: {error:?}"
+        );
+    }
+}
+
 fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
     let guard = MemoryGuard::new(MemoryConfig {
         warning_percent: None,
@@ -606,7 +766,7 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 13] = [
+    let tests: [(&str, fn()); 15] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -645,6 +805,14 @@ fn main() {
             rogue_frames_are_typed_errors_and_the_worker_is_restarted,
         ),
         (
+            "a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout",
+            a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout,
+        ),
+        (
+            "a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind",
+            a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind,
+        ),
+        (
             "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
             measured_rss_feeds_the_memory_guard_which_restarts_the_process,
         ),
@@ -678,7 +846,8 @@ fn main() {
     }
     let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
     eprintln!(
-        "test result: {verdict}. {ran} passed; {} failed",
+        "test result: {verdict}. {} passed; {} failed",
+        ran - failed.len(),
         failed.len()
     );
     if !failed.is_empty() {
