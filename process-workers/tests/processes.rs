@@ -234,7 +234,7 @@ async fn worker_pid(root: &SupervisorRef) -> u32 {
             }
         }
         assert!(Instant::now() < deadline, "no worker answered within 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -250,7 +250,7 @@ async fn replacement(root: &SupervisorRef, old: u32) -> u32 {
             Instant::now() < deadline,
             "pid {old} was not replaced within 20 s"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -728,34 +728,66 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-fn two_hundred_restarts_leak_no_fd_and_no_zombie() {
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// How many restarts the leak test makes (the issue asks for 1,000; the
+/// test must stay well under half a minute in debug builds).
+const RESTARTS: usize = 1_000;
+
+/// Threads the parent may gain for good and not leak: tokio's blocking
+/// pool starts threads on demand and keeps idle ones for 10 s, so a
+/// blocking call made by anything in the process may leave a few behind.
+const THREAD_SLACK: usize = 4;
+
+fn restarts_leak_no_thread_no_fd_and_no_zombie() {
     run(tree(SupervisorSpec::new("root")), |root| async move {
-        // Warm up: the runtime's own descriptors settle first.
+        // Warm up: the runtime's own descriptors and threads settle first.
         for _ in 0..5 {
             let pid = worker_pid(&root).await;
             kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
             replacement(&root, pid).await;
         }
-        let before = open_fds();
+        let (fds_before, threads_before) = (open_fds(), threads());
         let started = Instant::now();
         let mut pids = Vec::new();
-        for _ in 0..200 {
+        let mut most_threads = threads_before;
+        for _ in 0..RESTARTS {
             let pid = worker_pid(&root).await;
             pids.push(pid);
             kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
             replacement(&root, pid).await;
+            most_threads = most_threads.max(threads());
         }
         for pid in &pids {
             assert_reaped(*pid).await;
         }
-        let after = open_fds();
+        let (fds_after, threads_after) = (open_fds(), threads());
+        let children = children_of_this_process();
         eprintln!(
-            "    200 restarts in {:?}; fds {before} -> {after}",
+            "    {RESTARTS} restarts in {:?}; fds {fds_before} -> {fds_after}; threads {threads_before} -> {threads_after} (at most {most_threads}); children now {children:?}",
             started.elapsed()
         );
-        assert!(after <= before + 2, "fds grew from {before} to {after}");
-        assert!(root.children().await.unwrap()[0].restarts >= 205);
+        assert!(
+            fds_after <= fds_before + 2,
+            "fds grew from {fds_before} to {fds_after}"
+        );
+        assert!(
+            threads_after <= threads_before + THREAD_SLACK,
+            "threads grew from {threads_before} to {threads_after}"
+        );
+        // One child: the worker running now; no zombie.
+        assert_eq!(children.len(), 1, "{children:?}");
+        assert!(children.iter().all(|(_, s)| *s != 'Z'), "{children:?}");
+        assert!(root.children().await.unwrap()[0].restarts as usize >= RESTARTS + 5);
     });
+    assert_no_child_process_left();
 }
 
 fn main() {
@@ -821,8 +853,8 @@ fn main() {
             a_worker_exits_when_its_parent_is_killed,
         ),
         (
-            "two_hundred_restarts_leak_no_fd_and_no_zombie",
-            two_hundred_restarts_leak_no_fd_and_no_zombie,
+            "restarts_leak_no_thread_no_fd_and_no_zombie",
+            restarts_leak_no_thread_no_fd_and_no_zombie,
         ),
     ];
     let filters: Vec<String> = std::env::args()
