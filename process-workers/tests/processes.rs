@@ -694,6 +694,68 @@ fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
     );
 }
 
+const MIB: u64 = 1 << 20;
+
+/// The worker's RSS as this (the parent) process reads it, by pid.
+fn rss_of(system: &mut sysinfo::System, pid: u32) -> u64 {
+    let pid = sysinfo::Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        true,
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map_or(0, sysinfo::Process::memory)
+}
+
+fn available(system: &mut sysinfo::System) -> u64 {
+    system.refresh_memory();
+    system.available_memory()
+}
+
+fn killing_a_worker_returns_its_memory_to_the_system() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let mut system = sysinfo::System::new();
+        // Other programs on the machine move available memory too: a
+        // round whose recovery they hide is tried again, up to 3 times.
+        for round in 1..=3 {
+            let pid = worker_pid(&root).await;
+            let idle = available(&mut system);
+            assert_eq!(call(&root, b"hog").await.unwrap(), b"hogging");
+            let rss = rss_of(&mut system, pid);
+            assert!(rss >= 150 * MIB, "the worker's RSS is {} MiB", rss / MIB);
+            // The kernel's figure may lag (it does on this VM): the lowest
+            // reading within a few seconds is the one the hog made.
+            let mut hogging = available(&mut system);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while hogging + 150 * MIB > idle && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                hogging = hogging.min(available(&mut system));
+            }
+            kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+            assert_reaped(pid).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut after = available(&mut system);
+            while after < hogging + 100 * MIB && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                after = available(&mut system);
+            }
+            eprintln!(
+                "    round {round}: RSS {} MiB; available {} MiB idle, {} MiB hogging, {} MiB after the kill (+{} MiB)",
+                rss / MIB,
+                idle / MIB,
+                hogging / MIB,
+                after / MIB,
+                after.saturating_sub(hogging) / MIB
+            );
+            if after >= hogging + 100 * MIB {
+                replacement(&root, pid).await;
+                return;
+            }
+        }
+        panic!("killing the worker never returned 100 MiB to the system");
+    });
+}
+
 fn a_worker_exits_when_its_parent_is_killed() {
     let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
         .env("PARENT_HELPER", "1")
@@ -798,7 +860,7 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 15] = [
+    let tests: [(&str, fn()); 16] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -847,6 +909,10 @@ fn main() {
         (
             "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
             measured_rss_feeds_the_memory_guard_which_restarts_the_process,
+        ),
+        (
+            "killing_a_worker_returns_its_memory_to_the_system",
+            killing_a_worker_returns_its_memory_to_the_system,
         ),
         (
             "a_worker_exits_when_its_parent_is_killed",
