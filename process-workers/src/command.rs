@@ -102,7 +102,9 @@ pub struct ProcessOptions {
     pub heartbeat_interval: Duration,
     /// The largest frame either side may send (default [`DEFAULT_MAX_FRAME`]).
     pub max_frame: usize,
-    /// How long the worker has to answer the handshake (default 10 s).
+    /// How long the worker has to answer the handshake (default 10 s); past
+    /// it the start fails (`StartFailed("no handshake within …")`) and the
+    /// process is killed and reaped.
     pub handshake_timeout: Duration,
     /// How often the parent measures the worker's RSS (default 1 s).
     pub memory_interval: Duration,

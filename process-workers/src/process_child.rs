@@ -73,6 +73,12 @@ pub struct ProcessChild {
     stopping: bool,
     /// The exit reason is decided; later news changes nothing.
     ending: bool,
+    /// The process answered the handshake: until then, any exit is a
+    /// failed start.
+    ready: bool,
+    /// The exit reason decided while the process still ran: reported once
+    /// it is reaped.
+    decided: Option<ExitReason>,
     /// When the process last heartbeat: tells a frozen process from a
     /// stuck handler in the logs of a stop.
     last_heartbeat: Option<Instant>,
@@ -99,17 +105,34 @@ impl ProcessChild {
             tail: StderrTail::default(),
             stopping: false,
             ending: false,
+            ready: false,
+            decided: None,
             last_heartbeat: None,
             system: System::new(),
         })
     }
 
     /// Ends the child with `reason`, unless a reason was decided already.
+    /// A process still running is killed and reaped first: the child
+    /// reports its exit only once its process is gone, so no shutdown that
+    /// follows can drop the reaper and leave a zombie behind.
     fn end(&mut self, ctx: &mut Context<Self>, reason: ExitReason) {
         if std::mem::replace(&mut self.ending, true) {
             return;
         }
         self.fail_pending(&CallError::Exited(reason.to_string()));
+        if self.pid.is_some() && self.orders.is_some() {
+            // Dropping the orders makes the reaper SIGKILL and reap;
+            // `on_exit` then reports the reason decided here.
+            self.decided = Some(reason);
+            self.requests = None;
+            self.orders = None;
+            return;
+        }
+        self.report(ctx, reason);
+    }
+
+    fn report(&mut self, ctx: &mut Context<Self>, reason: ExitReason) {
         if self.stopping {
             ctx.stop();
         } else {
@@ -134,9 +157,24 @@ impl ProcessChild {
         let pid = self.pid.take();
         self.orders = None;
         self.requests = None;
+        if let Some(reason) = self.decided.take() {
+            tracing::info!(child = %self.link.id(), pid, ?status, %reason, "worker process killed and reaped");
+            return self.report(ctx, reason);
+        }
         let reason = match status {
             Ok(status) => exit_reason(status, &self.tail.lines(), &self.tail.panic()),
             Err(e) => ExitReason::Failed(format!("waiting for the worker failed: {e}")),
+        };
+        // A program that exits before its handshake (even with 0, like
+        // `sh -c 'echo garbage'`) never was a worker: its start failed.
+        let reason = match reason {
+            reason if self.ready => reason,
+            ExitReason::Normal => {
+                ExitReason::StartFailed("the worker exited with code 0 before its handshake".into())
+            }
+            reason => {
+                ExitReason::StartFailed(format!("the worker ended before its handshake: {reason}"))
+            }
         };
         tracing::info!(child = %self.link.id(), pid, %reason, "worker process exited");
         self.end(ctx, reason);
@@ -249,6 +287,7 @@ impl Actor for ProcessChild {
             .into_actor(self)
             .map(move |(shaken, reader, writer), act, ctx| match shaken {
                 Ok(Ok(_)) => {
+                    act.ready = true;
                     act.watch();
                     act.measure();
                     actix::spawn(write_requests(writer, request_inbox));
@@ -259,6 +298,7 @@ impl Actor for ProcessChild {
                 // A process that died before its handshake: its exit says why.
                 Ok(Err(ProtocolError::Closed | ProtocolError::Io(_))) => {}
                 Ok(Err(e)) => {
+                    act.fail_pending(&CallError::Protocol(e.clone()));
                     let reason = format!("handshake failed: {e}");
                     act.end(ctx, ExitReason::StartFailed(reason));
                 }

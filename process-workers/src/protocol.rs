@@ -78,9 +78,20 @@ pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ProtocolErr
 }
 
 /// Decodes a value encoded with [`to_bytes`]; bad bytes are
-/// [`ProtocolError::Garbled`], never a panic.
+/// [`ProtocolError::Garbled`], never a panic. The value must use every
+/// byte: bytes left over are garbled too. (Postcard alone ignores them, and
+/// then a `cat` that echoes the parent's `Hello` would read as `Ready`.)
 pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
-    postcard::from_bytes(bytes).map_err(|e| ProtocolError::Garbled(e.to_string()))
+    let (value, rest) =
+        postcard::take_from_bytes(bytes).map_err(|e| ProtocolError::Garbled(e.to_string()))?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(ProtocolError::Garbled(format!(
+            "{} bytes left over after the message",
+            rest.len()
+        )))
+    }
 }
 
 /// The parent's half of the handshake: says hello, waits for `Ready`, checks
@@ -117,5 +128,39 @@ pub(crate) fn check_ready(first: ToParent) -> Result<u32, ProtocolError> {
             expected: "Ready",
             got: format!("{other:?}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echoed_hello_is_no_ready_and_bytes_left_over_are_garbled() {
+        let hello = to_bytes(&ToChild::Hello {
+            version: PROTOCOL_VERSION,
+            heartbeat_ms: 100,
+            max_frame: 1 << 20,
+        })
+        .unwrap();
+        // Postcard alone would read `Ready { version: 1, pid: 100 }`.
+        assert!(matches!(
+            from_bytes::<ToParent>(&hello),
+            Err(ProtocolError::Garbled(_))
+        ));
+        let call = to_bytes(&ToChild::Call {
+            id: 1,
+            payload: vec![1, 2],
+        })
+        .unwrap();
+        assert!(matches!(
+            from_bytes::<ToParent>(&call),
+            Err(ProtocolError::Garbled(_))
+        ));
+        let ready = ToParent::Ready { version: 1, pid: 7 };
+        assert_eq!(
+            from_bytes::<ToParent>(&to_bytes(&ready).unwrap()),
+            Ok(ready)
+        );
     }
 }

@@ -42,6 +42,28 @@ fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8
             std::process::abort()
         }
         b"brake" => candado_process::brake(),
+        b"overflow" => {
+            eprintln!("about to recurse");
+            Ok(recurse(0).to_be_bytes().to_vec())
+        }
+        b"segv" => {
+            eprintln!("about to segfault");
+            // Rust's runtime catches SIGSEGV to detect stack overflows; a
+            // signal that is not a guard-page hit resets the action to the
+            // default and returns, so the first raise may be survived.
+            loop {
+                let _ = nix::sys::signal::raise(Signal::SIGSEGV);
+            }
+        }
+        b"exit3" => {
+            eprintln!("about to exit 3");
+            std::process::exit(3)
+        }
+        b"hog" => {
+            // 200 MiB written (so resident, not just reserved), kept alive.
+            std::mem::forget(vec![0x5a_u8; HOG_BYTES]);
+            Ok(b"hogging".to_vec())
+        }
         b"grow" => {
             // 128 MiB written (so resident) and never freed.
             std::mem::forget(vec![0x5a_u8; 128 << 20]);
@@ -56,6 +78,19 @@ fn handle(request: &[u8], progress: &candado_process::Progress) -> Result<Vec<u8
         }
         other => Ok(other.to_ascii_uppercase()),
     }
+}
+
+/// What `hog` allocates and touches.
+const HOG_BYTES: usize = 200 << 20;
+
+/// Recursion the optimizer cannot turn into a loop: each frame keeps a
+/// buffer alive across the call, so the handler thread's stack overflows.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1).wrapping_add(std::hint::black_box(frame)[63])
 }
 
 /// A worker that breaks the protocol after a correct handshake.
@@ -138,6 +173,14 @@ fn tree(spec: SupervisorSpec) -> SupervisorSpec {
 }
 
 fn tree_of(spec: SupervisorSpec, command: ProcessCommand) -> SupervisorSpec {
+    tree_with(spec, command, options())
+}
+
+fn tree_with(
+    spec: SupervisorSpec,
+    command: ProcessCommand,
+    options: ProcessOptions,
+) -> SupervisorSpec {
     spec.tick_interval(Duration::from_millis(100))
         .intensity(10_000, Duration::from_secs(1))
         .backoff(BackoffConfig {
@@ -162,7 +205,7 @@ fn tree_of(spec: SupervisorSpec, command: ProcessCommand) -> SupervisorSpec {
             ..HealLimit::default()
         })
         .child(
-            ProcessChild::spec("w", command, options())
+            ProcessChild::spec("w", command, options)
                 .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
         )
 }
@@ -191,7 +234,7 @@ async fn worker_pid(root: &SupervisorRef) -> u32 {
             }
         }
         assert!(Instant::now() < deadline, "no worker answered within 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -207,7 +250,7 @@ async fn replacement(root: &SupervisorRef, old: u32) -> u32 {
             Instant::now() < deadline,
             "pid {old} was not replaced within 20 s"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -322,6 +365,62 @@ fn an_abort_names_sigabrt_and_the_worker_is_restarted() {
     });
 }
 
+/// Sends `request`, which kills the worker: the call in flight fails with
+/// `CallError::Exited`, whose reason and the child's `Failed` exit reason
+/// both contain every one of `expect`; a new process replaces the old.
+fn a_fatal_request_fails_the_call_and_restarts(
+    request: &'static [u8],
+    expect: &'static [&'static str],
+) {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let old = worker_pid(&root).await;
+        let result = call(&root, request).await;
+        let Err(CallError::Exited(reason)) = result else {
+            panic!("{}: {result:?}", String::from_utf8_lossy(request))
+        };
+        for word in expect {
+            assert!(reason.contains(word), "{word:?} not in {reason}");
+        }
+        let new = replacement(&root, old).await;
+        assert_reaped(old).await;
+        assert_ne!(new, old);
+        let (exit, cause) = last_exit(&root).await;
+        let Some(ExitReason::Failed(text)) = exit else {
+            panic!("{exit:?}")
+        };
+        for word in expect {
+            assert!(text.contains(word), "{word:?} not in {text}");
+        }
+        assert_eq!(cause, Some(RestartCause::Failed));
+        assert_eq!(call(&root, b"z").await.unwrap(), b"Z");
+    });
+}
+
+fn a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"overflow",
+        &[
+            "killed by SIGABRT",
+            "about to recurse",
+            "has overflowed its stack",
+        ],
+    );
+}
+
+fn a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"segv",
+        &["killed by SIGSEGV", "about to segfault"],
+    );
+}
+
+fn process_exit_3_is_failed_with_exit_code_3_and_restarts() {
+    a_fatal_request_fails_the_call_and_restarts(
+        b"exit3",
+        &["the worker exited with code 3", "about to exit 3"],
+    );
+}
+
 fn exit_42_is_the_memory_brake() {
     run(tree(SupervisorSpec::new("root")), |root| async move {
         let old = worker_pid(&root).await;
@@ -415,6 +514,158 @@ fn rogue_frames_are_typed_errors_and_the_worker_is_restarted() {
     );
 }
 
+/// The pids whose parent is this process, with their state letters.
+fn children_of_this_process() -> Vec<(u32, char)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's name: state, then ppid.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split(' ');
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(me) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// What this process's descriptors to a worker would be: pipes (stdio)
+/// and pidfds (tokio waits on them). A runtime's epoll and eventfd
+/// descriptors are left out: they close when its threads finish, after
+/// the runtime's shutdown returns.
+fn process_fds() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|target| target.display().to_string())
+        .filter(|target| target.starts_with("pipe:") || target.contains("pidfd"))
+        .collect()
+}
+
+/// Waits (bounded) until this process has no child left, not even a zombie.
+fn assert_no_child_process_left() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = children_of_this_process();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "children left: {left:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A tree for commands that never become workers: restarts 100 ms apart,
+/// so a failing start does not spin.
+fn non_worker_tree(command: ProcessCommand, options: ProcessOptions) -> SupervisorSpec {
+    tree_with(SupervisorSpec::new("root"), command, options).backoff(BackoffConfig {
+        base: Duration::from_millis(100),
+        cap: Duration::from_millis(100),
+        jitter: 0.0,
+        ..BackoffConfig::default()
+    })
+}
+
+/// Runs a tree of `command` until its child's first exit, which it returns
+/// with the time from the start to that exit and the failed call's error;
+/// then checks the runtime's shutdown left no process and no descriptor.
+fn first_exit_of(
+    command: ProcessCommand,
+    options: ProcessOptions,
+) -> (ExitReason, Duration, CallError) {
+    // Warm up: the runtime's first process spawn opens descriptors for good.
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        worker_pid(&root).await;
+    });
+    assert_no_child_process_left();
+    let fds = process_fds();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = out.clone();
+    run(non_worker_tree(command, options), |root| async move {
+        let started = Instant::now();
+        // A call sent at once waits for the handshake, and fails with it.
+        let worker = root.worker::<ProcessChild>("w").await.unwrap();
+        let error = worker
+            .send(Call(b"hi".to_vec()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        let deadline = started + Duration::from_secs(20);
+        let exit = loop {
+            if let (Some(exit), _) = last_exit(&root).await {
+                break exit;
+            }
+            assert!(Instant::now() < deadline, "no exit within 20 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        *slot.lock().unwrap() = Some((exit, started.elapsed(), error));
+    });
+    assert_no_child_process_left();
+    let left: Vec<String> = process_fds()
+        .into_iter()
+        .filter(|f| !fds.contains(f))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "descriptors of a worker left open: {left:?}"
+    );
+    let out = out.lock().unwrap().take().unwrap();
+    out
+}
+
+fn a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout() {
+    let timeout = Duration::from_millis(500);
+    let (exit, elapsed, error) = first_exit_of(
+        ProcessCommand::new("sleep").arg("60"),
+        options().handshake_timeout(timeout),
+    );
+    eprintln!("    sleep 60: {exit:?} after {elapsed:?}; the call: {error:?}");
+    assert_eq!(
+        exit,
+        ExitReason::StartFailed(format!("no handshake within {timeout:?}"))
+    );
+    assert!(elapsed >= timeout, "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        matches!(error, CallError::Exited(ref r) if r.contains("no handshake")),
+        "{error:?}"
+    );
+}
+
+fn a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind() {
+    // `cat` echoes the parent's hello; `sh` writes text that is no frame
+    // and exits 0 before any handshake.
+    let cat = ProcessCommand::new("cat");
+    let echo = ProcessCommand::new("sh").arg("-c").arg("echo garbage");
+    for command in [cat, echo] {
+        let name = format!("{command:?}");
+        let (exit, elapsed, error) = first_exit_of(command, options());
+        eprintln!("    {name}: {exit:?} after {elapsed:?}; the call: {error:?}");
+        assert!(
+            matches!(exit, ExitReason::StartFailed(ref r) if r.contains("handshake")),
+            "{name}: {exit:?}"
+        );
+        assert!(
+            matches!(error, CallError::Exited(_) | CallError::Protocol(_)),
+            "{name}: {error:?}"
+        );
+    }
+}
+
 fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
     let guard = MemoryGuard::new(MemoryConfig {
         warning_percent: None,
@@ -441,6 +692,68 @@ fn measured_rss_feeds_the_memory_guard_which_restarts_the_process() {
             assert_eq!(cause, Some(RestartCause::Health(critical)));
         },
     );
+}
+
+const MIB: u64 = 1 << 20;
+
+/// The worker's RSS as this (the parent) process reads it, by pid.
+fn rss_of(system: &mut sysinfo::System, pid: u32) -> u64 {
+    let pid = sysinfo::Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        true,
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map_or(0, sysinfo::Process::memory)
+}
+
+fn available(system: &mut sysinfo::System) -> u64 {
+    system.refresh_memory();
+    system.available_memory()
+}
+
+fn killing_a_worker_returns_its_memory_to_the_system() {
+    run(tree(SupervisorSpec::new("root")), |root| async move {
+        let mut system = sysinfo::System::new();
+        // Other programs on the machine move available memory too: a
+        // round whose recovery they hide is tried again, up to 3 times.
+        for round in 1..=3 {
+            let pid = worker_pid(&root).await;
+            let idle = available(&mut system);
+            assert_eq!(call(&root, b"hog").await.unwrap(), b"hogging");
+            let rss = rss_of(&mut system, pid);
+            assert!(rss >= 150 * MIB, "the worker's RSS is {} MiB", rss / MIB);
+            // The kernel's figure may lag (it does on this VM): the lowest
+            // reading within a few seconds is the one the hog made.
+            let mut hogging = available(&mut system);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while hogging + 150 * MIB > idle && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                hogging = hogging.min(available(&mut system));
+            }
+            kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+            assert_reaped(pid).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut after = available(&mut system);
+            while after < hogging + 100 * MIB && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                after = available(&mut system);
+            }
+            eprintln!(
+                "    round {round}: RSS {} MiB; available {} MiB idle, {} MiB hogging, {} MiB after the kill (+{} MiB)",
+                rss / MIB,
+                idle / MIB,
+                hogging / MIB,
+                after / MIB,
+                after.saturating_sub(hogging) / MIB
+            );
+            if after >= hogging + 100 * MIB {
+                replacement(&root, pid).await;
+                return;
+            }
+        }
+        panic!("killing the worker never returned 100 MiB to the system");
+    });
 }
 
 fn a_worker_exits_when_its_parent_is_killed() {
@@ -477,34 +790,66 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-fn two_hundred_restarts_leak_no_fd_and_no_zombie() {
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// How many restarts the leak test makes (the issue asks for 1,000; the
+/// test must stay well under half a minute in debug builds).
+const RESTARTS: usize = 1_000;
+
+/// Threads the parent may gain for good and not leak: tokio's blocking
+/// pool starts threads on demand and keeps idle ones for 10 s, so a
+/// blocking call made by anything in the process may leave a few behind.
+const THREAD_SLACK: usize = 4;
+
+fn restarts_leak_no_thread_no_fd_and_no_zombie() {
     run(tree(SupervisorSpec::new("root")), |root| async move {
-        // Warm up: the runtime's own descriptors settle first.
+        // Warm up: the runtime's own descriptors and threads settle first.
         for _ in 0..5 {
             let pid = worker_pid(&root).await;
             kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
             replacement(&root, pid).await;
         }
-        let before = open_fds();
+        let (fds_before, threads_before) = (open_fds(), threads());
         let started = Instant::now();
         let mut pids = Vec::new();
-        for _ in 0..200 {
+        let mut most_threads = threads_before;
+        for _ in 0..RESTARTS {
             let pid = worker_pid(&root).await;
             pids.push(pid);
             kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
             replacement(&root, pid).await;
+            most_threads = most_threads.max(threads());
         }
         for pid in &pids {
             assert_reaped(*pid).await;
         }
-        let after = open_fds();
+        let (fds_after, threads_after) = (open_fds(), threads());
+        let children = children_of_this_process();
         eprintln!(
-            "    200 restarts in {:?}; fds {before} -> {after}",
+            "    {RESTARTS} restarts in {:?}; fds {fds_before} -> {fds_after}; threads {threads_before} -> {threads_after} (at most {most_threads}); children now {children:?}",
             started.elapsed()
         );
-        assert!(after <= before + 2, "fds grew from {before} to {after}");
-        assert!(root.children().await.unwrap()[0].restarts >= 205);
+        assert!(
+            fds_after <= fds_before + 2,
+            "fds grew from {fds_before} to {fds_after}"
+        );
+        assert!(
+            threads_after <= threads_before + THREAD_SLACK,
+            "threads grew from {threads_before} to {threads_after}"
+        );
+        // One child: the worker running now; no zombie.
+        assert_eq!(children.len(), 1, "{children:?}");
+        assert!(children.iter().all(|(_, s)| *s != 'Z'), "{children:?}");
+        assert!(root.children().await.unwrap()[0].restarts as usize >= RESTARTS + 5);
     });
+    assert_no_child_process_left();
 }
 
 fn main() {
@@ -515,7 +860,7 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 16] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -532,6 +877,18 @@ fn main() {
             "an_abort_names_sigabrt_and_the_worker_is_restarted",
             an_abort_names_sigabrt_and_the_worker_is_restarted,
         ),
+        (
+            "a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts",
+            a_stack_overflow_names_sigabrt_with_the_runtime_message_and_restarts,
+        ),
+        (
+            "a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts",
+            a_segfault_names_sigsegv_with_the_stderr_tail_and_restarts,
+        ),
+        (
+            "process_exit_3_is_failed_with_exit_code_3_and_restarts",
+            process_exit_3_is_failed_with_exit_code_3_and_restarts,
+        ),
         ("exit_42_is_the_memory_brake", exit_42_is_the_memory_brake),
         (
             "a_panic_exits_101_with_its_message",
@@ -542,16 +899,28 @@ fn main() {
             rogue_frames_are_typed_errors_and_the_worker_is_restarted,
         ),
         (
+            "a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout",
+            a_command_that_never_shakes_hands_fails_its_start_within_the_handshake_timeout,
+        ),
+        (
+            "a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind",
+            a_command_that_is_not_a_worker_is_a_typed_start_failure_leaving_nothing_behind,
+        ),
+        (
             "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
             measured_rss_feeds_the_memory_guard_which_restarts_the_process,
+        ),
+        (
+            "killing_a_worker_returns_its_memory_to_the_system",
+            killing_a_worker_returns_its_memory_to_the_system,
         ),
         (
             "a_worker_exits_when_its_parent_is_killed",
             a_worker_exits_when_its_parent_is_killed,
         ),
         (
-            "two_hundred_restarts_leak_no_fd_and_no_zombie",
-            two_hundred_restarts_leak_no_fd_and_no_zombie,
+            "restarts_leak_no_thread_no_fd_and_no_zombie",
+            restarts_leak_no_thread_no_fd_and_no_zombie,
         ),
     ];
     let filters: Vec<String> = std::env::args()
@@ -575,7 +944,8 @@ fn main() {
     }
     let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
     eprintln!(
-        "test result: {verdict}. {ran} passed; {} failed",
+        "test result: {verdict}. {} passed; {} failed",
+        ran - failed.len(),
         failed.len()
     );
     if !failed.is_empty() {
