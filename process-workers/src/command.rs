@@ -75,13 +75,23 @@ impl ProcessCommand {
 
     /// A tokio command with piped stdio; dropped unreaped, it is killed.
     pub(crate) fn to_tokio(&self) -> tokio::process::Command {
+        self.to_tokio_with(Stdio::piped(), Stdio::piped(), Stdio::piped())
+    }
+
+    /// A tokio command with the given stdio; dropped unreaped, it is killed.
+    pub(crate) fn to_tokio_with(
+        &self,
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(&self.program);
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);

@@ -31,6 +31,10 @@
 //! - `exit_status.rs` — exit statuses to exit reasons; `stderr.rs` — the
 //!   stderr tail; `reap.rs` — signals and reaping.
 //! - [`ProtocolError`], [`CallError`] (`error.rs`).
+//! - [`ServiceChild`], [`ServiceOptions`], [`ProbeStatus`] (`service.rs`) —
+//!   any external command, probed by a [`Probe`] (`probe.rs`: TCP connect,
+//!   HTTP status, check command) and restarted by liveness when its probe
+//!   keeps failing.
 //!
 //! # Example
 //! ```no_run
@@ -64,14 +68,18 @@ mod command;
 mod error;
 mod exit_status;
 mod frame;
+mod probe;
 mod process_child;
 mod protocol;
 mod reap;
+mod service;
 mod stderr;
 
 pub use call::{Call, Pid};
 pub use child::{brake, run_if_worker, Progress, BRAKE_EXIT_CODE, WORKER_ENV};
 pub use command::{ProcessCommand, ProcessOptions};
 pub use error::{CallError, ProtocolError};
+pub use probe::Probe;
 pub use process_child::ProcessChild;
 pub use protocol::{from_bytes, to_bytes, ToChild, ToParent, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
+pub use service::{ProbeReport, ProbeStatus, ServiceChild, ServiceOptions};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use candado::{ChildLink, ChildSpec, ExitReason};
@@ -15,11 +15,8 @@ use crate::error::{CallError, ProtocolError};
 use crate::exit_status::exit_reason;
 use crate::frame::{FrameReader, FrameWriter};
 use crate::protocol::{handshake, ToChild, ToParent};
-use crate::reap::{reap, Order};
+use crate::reap::{self, Order};
 use crate::stderr::{drain, StderrTail};
-
-/// How long the exit waits for the last stderr lines once the process is gone.
-const STDERR_GRACE: Duration = Duration::from_millis(500);
 
 type Reply = oneshot::Sender<Result<Vec<u8>, CallError>>;
 
@@ -251,20 +248,11 @@ impl Actor for ProcessChild {
             os_pid,
         ));
 
-        let (orders, order_inbox) = mpsc::unbounded_channel();
-        let (exited, exit) = oneshot::channel();
+        let (orders, exit) = reap::start(child, vec![stderr_done]);
         self.orders = Some(orders);
-        actix::spawn(reap(child, order_inbox, exited));
         ctx.spawn(
-            async move {
-                let status = exit
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the reaper is gone")));
-                let _ = tokio::time::timeout(STDERR_GRACE, stderr_done).await;
-                status
-            }
-            .into_actor(self)
-            .map(|status, act, ctx| act.on_exit(ctx, status)),
+            exit.into_actor(self)
+                .map(|status, act, ctx| act.on_exit(ctx, status)),
         );
 
         let (requests, request_inbox) = mpsc::unbounded_channel();

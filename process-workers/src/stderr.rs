@@ -62,7 +62,20 @@ impl StderrTail {
 
 /// Reads stderr to its end: logs each line and keeps the last `keep`.
 pub(crate) async fn drain(
+    stderr: impl AsyncRead + Unpin,
+    tail: StderrTail,
+    keep: usize,
+    child: String,
+    pid: u32,
+) {
+    drain_stream(stderr, "stderr", tail, keep, child, pid).await;
+}
+
+/// Reads `stream` (named `name` in the logs: `stdout`, `stderr`) to its
+/// end: logs each line and keeps the last `keep` in `tail`.
+pub(crate) async fn drain_stream(
     mut stderr: impl AsyncRead + Unpin,
+    name: &'static str,
     tail: StderrTail,
     keep: usize,
     child: String,
@@ -73,7 +86,7 @@ pub(crate) async fn drain(
     let emit = |line: &mut Vec<u8>| {
         let text = String::from_utf8_lossy(line).into_owned();
         line.clear();
-        tracing::info!(target: "candado_process::stderr", child = %child, pid, "{text}");
+        tracing::info!(target: "candado_process::stderr", child = %child, pid, stream = name, "{text}");
         tail.push(text, keep);
     };
     loop {

@@ -16,8 +16,9 @@ use candado::{
     SupervisorSpec,
 };
 use candado_process::{
-    from_bytes, to_bytes, Call, CallError, Pid, ProcessChild, ProcessCommand, ProcessOptions,
-    ProtocolError, ToChild, ToParent, PROTOCOL_VERSION,
+    from_bytes, to_bytes, Call, CallError, Pid, Probe, ProbeStatus, ProcessChild, ProcessCommand,
+    ProcessOptions, ProtocolError, ServiceChild, ServiceOptions, ToChild, ToParent,
+    PROTOCOL_VERSION,
 };
 use nix::sys::signal::{kill, Signal};
 
@@ -181,6 +182,14 @@ fn tree_with(
     command: ProcessCommand,
     options: ProcessOptions,
 ) -> SupervisorSpec {
+    supervisor(spec).child(
+        ProcessChild::spec("w", command, options)
+            .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
+    )
+}
+
+/// Fast ticks, liveness by progress (1 s), and room for many restarts.
+fn supervisor(spec: SupervisorSpec) -> SupervisorSpec {
     spec.tick_interval(Duration::from_millis(100))
         .intensity(10_000, Duration::from_secs(1))
         .backoff(BackoffConfig {
@@ -204,10 +213,6 @@ fn tree_with(
             max: 10_000,
             ..HealLimit::default()
         })
-        .child(
-            ProcessChild::spec("w", command, options)
-                .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
-        )
 }
 
 fn run<F: Future<Output = ()>>(spec: SupervisorSpec, test: impl FnOnce(SupervisorRef) -> F) {
@@ -852,6 +857,227 @@ fn restarts_leak_no_thread_no_fd_and_no_zombie() {
     assert_no_child_process_left();
 }
 
+/// The test binary as an external service (`SERVICE_MODE`): it listens on
+/// `SERVICE_PORT` and, by mode, accepts (`listen`), stops accepting after
+/// `CLOSE_AFTER_MS` but keeps running (`close`), or answers HTTP 200 or 500
+/// (`http200`, `http500`). It exits by itself after a minute, in case.
+fn service(mode: &str) -> ! {
+    let port: u16 = std::env::var("SERVICE_PORT").unwrap().parse().unwrap();
+    let close_after = std::env::var("CLOSE_AFTER_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    let started = Instant::now();
+    // Right after a kill, the port may still be held for a moment.
+    let listener = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => break listener,
+            Err(e) if started.elapsed() < Duration::from_secs(5) => {
+                eprintln!("bind {port}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("bind {port}: {e}"),
+        }
+    };
+    listener.set_nonblocking(true).unwrap();
+    println!("service {mode} listening on {port}");
+    let mut listener = Some(listener);
+    while started.elapsed() < Duration::from_secs(60) {
+        if close_after.is_some_and(|after| started.elapsed() >= after) && listener.take().is_some()
+        {
+            eprintln!("service closed its listener");
+        }
+        match listener.as_ref().map(std::net::TcpListener::accept) {
+            Some(Ok((mut stream, _))) => {
+                let status = match mode {
+                    "http200" => "200 OK",
+                    "http500" => "500 Internal Server Error",
+                    _ => continue,
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let answer = format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes());
+            }
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    std::process::exit(0)
+}
+
+/// A port free a moment ago, for a service to listen on.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn service_command(mode: &str, port: u16) -> ProcessCommand {
+    ProcessCommand::new(std::env::current_exe().unwrap())
+        .env("SERVICE_MODE", mode)
+        .env("SERVICE_PORT", port.to_string())
+}
+
+fn service_tree(command: ProcessCommand, probe: Probe) -> SupervisorSpec {
+    let options = ServiceOptions::default()
+        .grace(Duration::from_millis(300))
+        .interval(Duration::from_millis(100))
+        .timeout(Duration::from_millis(500));
+    supervisor(SupervisorSpec::new("root"))
+        .backoff(BackoffConfig {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(50),
+            jitter: 0.0,
+            ..BackoffConfig::default()
+        })
+        .child(
+            ServiceChild::spec("svc", command, probe, options)
+                .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300))),
+        )
+}
+
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The pid of the running service once its probe passed (one other than
+/// `old`, if given).
+async fn healthy_service(root: &SupervisorRef, old: Option<u32>) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(service) = root.worker::<ServiceChild>("svc").await {
+            if let (Ok(Some(pid)), Ok(report)) =
+                (service.send(Pid).await, service.send(ProbeStatus).await)
+            {
+                if report.passed > 0 && Some(pid) != old {
+                    return pid;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no healthy service (other than {old:?}) within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits for a service other than `old`, which must be reaped, and checks
+/// that liveness restarted it as stuck.
+async fn assert_restarted_as_stuck(root: &SupervisorRef, old: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new = loop {
+        if let Ok(service) = root.worker::<ServiceChild>("svc").await {
+            if let Ok(Some(pid)) = service.send(Pid).await {
+                if pid != old {
+                    break pid;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{old} not replaced within 20 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_reaped(old).await;
+    let child = root.children().await.unwrap().remove(0);
+    assert!(child.restarts >= 1, "{child:?}");
+    let stuck = HealthCause::Liveness(candado::LivenessCause::Stuck);
+    assert_eq!(
+        child.last_cause,
+        Some(RestartCause::Health(stuck)),
+        "{child:?}"
+    );
+    new
+}
+
+fn a_service_stays_up_while_its_tcp_probe_passes() {
+    let port = free_port();
+    let tree = service_tree(service_command("listen", port), Probe::Tcp(addr(port)));
+    run(tree, |root| async move {
+        let pid = healthy_service(&root, None).await;
+        // Twice the progress timeout: passing probes keep it alive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let service = root.worker::<ServiceChild>("svc").await.unwrap();
+        assert_eq!(service.send(Pid).await.unwrap(), Some(pid));
+        let report = service.send(ProbeStatus).await.unwrap();
+        assert!(report.passed >= 10, "{report:?}");
+        assert_eq!(report.consecutive_failures, 0);
+        assert_eq!(root.children().await.unwrap()[0].restarts, 0);
+    });
+    assert_no_child_process_left();
+}
+
+fn a_service_that_stops_accepting_is_restarted_by_liveness_and_reaped() {
+    let port = free_port();
+    let command = service_command("close", port).env("CLOSE_AFTER_MS", "1000");
+    run(
+        service_tree(command, Probe::Tcp(addr(port))),
+        |root| async move {
+            let old = healthy_service(&root, None).await;
+            let new = assert_restarted_as_stuck(&root, old).await;
+            // The new one is probed healthy in turn.
+            assert_eq!(healthy_service(&root, Some(old)).await, new);
+        },
+    );
+    assert_no_child_process_left();
+}
+
+fn a_failing_command_probe_restarts_the_service() {
+    let port = free_port();
+    let probe = Probe::Command(ProcessCommand::new("false"));
+    run(
+        service_tree(service_command("listen", port), probe),
+        |root| async move {
+            let old = service_pid(&root).await;
+            assert_restarted_as_stuck(&root, old).await;
+        },
+    );
+    assert_no_child_process_left();
+}
+
+/// The pid of the running service, probed or not.
+async fn service_pid(root: &SupervisorRef) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(service) = root.worker::<ServiceChild>("svc").await {
+            if let Ok(Some(pid)) = service.send(Pid).await {
+                return pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "no service within 20 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn an_http_probe_passes_on_200_and_restarts_the_service_on_500() {
+    let port = free_port();
+    let probe = Probe::http(addr(port), "/health");
+    run(
+        service_tree(service_command("http200", port), probe),
+        |root| async move {
+            let pid = healthy_service(&root, None).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let service = root.worker::<ServiceChild>("svc").await.unwrap();
+            assert_eq!(service.send(Pid).await.unwrap(), Some(pid));
+            assert_eq!(root.children().await.unwrap()[0].restarts, 0);
+        },
+    );
+    let port = free_port();
+    let probe = Probe::http(addr(port), "/health");
+    run(
+        service_tree(service_command("http500", port), probe),
+        |root| async move {
+            let old = service_pid(&root).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let service = root.worker::<ServiceChild>("svc").await.unwrap();
+            let report = service.send(ProbeStatus).await.unwrap();
+            assert_eq!(report.passed, 0, "{report:?}");
+            assert_restarted_as_stuck(&root, old).await;
+        },
+    );
+    assert_no_child_process_left();
+}
+
 fn main() {
     candado_process::run_if_worker(WORKER, handle);
     if let Ok(mode) = std::env::var("ROGUE") {
@@ -860,7 +1086,10 @@ fn main() {
     if std::env::var_os("PARENT_HELPER").is_some() {
         parent_helper();
     }
-    let tests: [(&str, fn()); 16] = [
+    if let Ok(mode) = std::env::var("SERVICE_MODE") {
+        service(&mode);
+    }
+    let tests: [(&str, fn()); 20] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -921,6 +1150,22 @@ fn main() {
         (
             "restarts_leak_no_thread_no_fd_and_no_zombie",
             restarts_leak_no_thread_no_fd_and_no_zombie,
+        ),
+        (
+            "a_service_stays_up_while_its_tcp_probe_passes",
+            a_service_stays_up_while_its_tcp_probe_passes,
+        ),
+        (
+            "a_service_that_stops_accepting_is_restarted_by_liveness_and_reaped",
+            a_service_that_stops_accepting_is_restarted_by_liveness_and_reaped,
+        ),
+        (
+            "a_failing_command_probe_restarts_the_service",
+            a_failing_command_probe_restarts_the_service,
+        ),
+        (
+            "an_http_probe_passes_on_200_and_restarts_the_service_on_500",
+            an_http_probe_passes_on_200_and_restarts_the_service_on_500,
         ),
     ];
     let filters: Vec<String> = std::env::args()
