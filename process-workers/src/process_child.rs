@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{ProcessCommand, ProcessOptions};
 use crate::error::{CallError, ProtocolError};
-use crate::exit_status::exit_reason;
+use crate::exit_status::{exit_reason, Program};
 use crate::frame::{FrameReader, FrameWriter};
 use crate::protocol::{handshake, ToChild, ToParent};
 use crate::reap::{self, Order};
@@ -159,7 +159,12 @@ impl ProcessChild {
             return self.report(ctx, reason);
         }
         let reason = match status {
-            Ok(status) => exit_reason(status, &self.tail.lines(), &self.tail.panic()),
+            Ok(status) => exit_reason(
+                Program::Worker,
+                status,
+                &self.tail.lines(),
+                &self.tail.panic(),
+            ),
             Err(e) => ExitReason::Failed(format!("waiting for the worker failed: {e}")),
         };
         // A program that exits before its handshake (even with 0, like

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::call::Pid;
 use crate::command::ProcessCommand;
-use crate::exit_status::exit_reason;
+use crate::exit_status::{exit_reason, Program};
 use crate::probe::Probe;
 use crate::reap::{self, Order};
 use crate::stderr::{drain_stream, StderrTail};
@@ -191,7 +191,12 @@ impl ServiceChild {
             return self.finish(ctx, reason);
         }
         let reason = match status {
-            Ok(status) => exit_reason(status, &self.tail.lines(), &self.tail.panic()),
+            Ok(status) => exit_reason(
+                Program::Service,
+                status,
+                &self.tail.lines(),
+                &self.tail.panic(),
+            ),
             Err(e) => ExitReason::Failed(format!("waiting for the service failed: {e}")),
         };
         tracing::info!(child = %self.link.id(), pid, %reason, "service process exited");
