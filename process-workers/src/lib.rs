@@ -20,9 +20,13 @@
 //! outlives its parent. See `docs/process.md`.
 //!
 //! # Layout
-//! - [`ProcessChild`] (`process_child.rs`) — the actor that owns a process:
-//!   spawn, handshake, exit, stop; `process_child/messages.rs` — what it
-//!   answers: the worker's frames, [`Call`] and [`Pid`] (`call.rs`).
+//! - [`WorkerProcess`] (`connection.rs`) — one running process and the
+//!   parent's end of its pipes: spawn, handshake, pipelined calls,
+//!   heartbeats, kill, RSS, exit reason; its news as [`ProcessEvent`]s.
+//! - [`ProcessChild`] (`process_child.rs`) — the supervised child that owns
+//!   a `WorkerProcess` and turns its news into liveness and memory reports;
+//!   `process_child/messages.rs` — what it answers: [`Call`] and [`Pid`]
+//!   (`call.rs`).
 //! - [`ProcessCommand`], [`ProcessOptions`] (`command.rs`) — what to run, how.
 //! - [`run_if_worker`], [`Progress`], [`brake`] (`child.rs`) — the worker's side.
 //! - `protocol.rs` — [`ToChild`], [`ToParent`], the handshake, [`to_bytes`],
@@ -65,6 +69,7 @@ mod blocking;
 mod call;
 mod child;
 mod command;
+mod connection;
 mod error;
 mod exit_status;
 mod frame;
@@ -78,6 +83,7 @@ mod stderr;
 pub use call::{Call, Pid};
 pub use child::{brake, run_if_worker, Progress, BRAKE_EXIT_CODE, WORKER_ENV};
 pub use command::{ProcessCommand, ProcessOptions};
+pub use connection::{ProcessEvent, ProcessEvents, WorkerProcess};
 pub use error::{CallError, ProtocolError};
 pub use probe::Probe;
 pub use process_child::ProcessChild;
