@@ -66,7 +66,9 @@ pub trait TaskHandler: Unpin + 'static {
 }
 
 /// Whose fault a failed attempt is (see [`TaskHandler::blame`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Blame {
     /// The task's (bad input, a failing dependency): the worker is fine.
     #[default]
@@ -81,24 +83,60 @@ pub enum Blame {
 pub struct TaskContext {
     id: TaskId,
     attempt: u32,
-    link: Arc<ChildLink>,
+    reporter: Reporter,
     cancelled: Arc<AtomicBool>,
     yield_every: u32,
     steps: u32,
+}
+
+/// Where a task's progress and memory reports go.
+#[derive(Debug)]
+pub(crate) enum Reporter {
+    /// The worker's link to its supervisor (in-process workers).
+    Link(Arc<ChildLink>),
+    /// The parent, over the worker process's pipe (process isolation): at
+    /// most one progress frame per [`PROGRESS_EVERY`]. Memory is measured
+    /// by the parent, not reported.
+    Process {
+        progress: candado_process::Progress,
+        sent: std::cell::Cell<Option<std::time::Instant>>,
+    },
+}
+
+/// A process worker's handler reports progress at most this often: a
+/// frame per checkpoint would cost more than the work.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl Reporter {
+    fn progress(&self) {
+        match self {
+            Reporter::Link(link) => link.progress(),
+            Reporter::Process { progress, sent } => {
+                let now = std::time::Instant::now();
+                if sent
+                    .get()
+                    .is_none_or(|at| now.duration_since(at) >= PROGRESS_EVERY)
+                {
+                    sent.set(Some(now));
+                    progress.report();
+                }
+            }
+        }
+    }
 }
 
 impl TaskContext {
     pub(crate) fn new(
         id: TaskId,
         attempt: u32,
-        link: Arc<ChildLink>,
+        reporter: Reporter,
         cancelled: Arc<AtomicBool>,
         yield_every: u32,
     ) -> Self {
         Self {
             id,
             attempt,
-            link,
+            reporter,
             cancelled,
             yield_every: yield_every.max(1),
             steps: 0,
@@ -117,13 +155,17 @@ impl TaskContext {
 
     /// Reports progress (liveness's stuck-task detection watches it).
     pub fn progress(&self) {
-        self.link.progress();
+        self.reporter.progress();
     }
 
     /// Reports the memory the worker holds (sent with its heartbeats; the
     /// memory strategy's per-worker thresholds and leak detection use it).
+    /// A process worker's memory is measured by pid instead: there this
+    /// does nothing.
     pub fn report_memory(&self, bytes: u64) {
-        self.link.set_memory(bytes);
+        if let Reporter::Link(link) = &self.reporter {
+            link.set_memory(bytes);
+        }
     }
 
     /// Whether the pool asked this attempt to stop (timeout or shutdown).
@@ -138,7 +180,7 @@ impl TaskContext {
         self.steps += 1;
         if self.steps >= self.yield_every {
             self.steps = 0;
-            self.link.progress();
+            self.reporter.progress();
             tokio::task::yield_now().await;
         }
     }

@@ -26,6 +26,7 @@ mod error;
 mod events;
 mod forwarder;
 mod handler;
+mod isolation;
 mod metrics;
 mod pool;
 mod queue;
@@ -36,15 +37,17 @@ mod task;
 mod test_support;
 mod worker;
 
+pub use candado_process::ProcessCommand;
 pub use config::{
-    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, LivenessSettings,
-    MemorySettings, PoolConfig, RestartSettings, ShutdownMode, ShutdownReport, UnfinishedAction,
-    MAX_WORKERS,
+    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
+    MemorySettings, PoolConfig, ProcessSettings, RestartSettings, ShutdownMode, ShutdownReport,
+    UnfinishedAction, MAX_WORKERS,
 };
 pub use dead_letter::{DeadTask, DeadTaskSummary};
 pub use error::{ConfigError, PoolError, SubmitError};
 pub use events::PoolEvent;
 pub use handler::{Blame, TaskContext, TaskHandler};
+pub use isolation::run_if_process_worker;
 pub use metrics::{
     HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection, TasksSection,
     WorkerStatus, WorkersSection,

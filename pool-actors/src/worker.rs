@@ -25,10 +25,16 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message, WeakAddr};
-use candado::ChildLink;
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, Running as Stopping,
+    StreamHandler, WeakAddr,
+};
+use candado::{ChildLink, ExitReason};
+use candado_process::ProcessEvent;
 use rustc_hash::FxHashMap;
 
+use crate::handler::Reporter;
+use crate::isolation::Remote;
 use crate::router::{Caller, CallerWants, Done, Effect, Settled, SharedRouter, WorkerKey};
 use crate::{AttemptError, Blame, TaskContext, TaskHandler, TaskId};
 
@@ -61,6 +67,15 @@ struct Crash(String);
 struct Running {
     handle: tokio::task::JoinHandle<()>,
     cancelled: Arc<AtomicBool>,
+    attempt: u32,
+}
+
+/// Where a worker's attempts run.
+pub(crate) enum Exec<H: TaskHandler> {
+    /// In this actor's thread, with a handler of its own.
+    Local(RefCell<H>),
+    /// In the OS process this worker incarnation owns.
+    Remote(Box<Remote<H>>),
 }
 
 /// How often a busy worker stamps progress and its finished-task count into
@@ -94,7 +109,7 @@ struct Local<H: TaskHandler> {
     /// or if the router found this incarnation stale).
     key: Cell<WorkerKey>,
     link: Arc<ChildLink>,
-    handler: RefCell<H>,
+    exec: Exec<H>,
     router: SharedRouter<H>,
     yield_every: u32,
     /// Tasks it may take at once while tasks queue up and its own are short.
@@ -170,13 +185,15 @@ impl<H: TaskHandler> Drop for Goodbye<H> {
 pub(crate) struct PoolWorker<H: TaskHandler> {
     local: Rc<Local<H>>,
     capabilities: Vec<String>,
+    /// Its supervisor asked it to stop (a worker process is ending).
+    stopping: bool,
     _goodbye: Goodbye<H>,
 }
 
 impl<H: TaskHandler> PoolWorker<H> {
     pub(crate) fn new(
         link: ChildLink,
-        handler: H,
+        exec: Exec<H>,
         router: SharedRouter<H>,
         capabilities: Vec<String>,
         yield_every: u32,
@@ -195,7 +212,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 incarnation,
                 key: Cell::new(UNREGISTERED),
                 link: Arc::new(link),
-                handler: RefCell::new(handler),
+                exec,
                 router,
                 yield_every,
                 batch,
@@ -209,6 +226,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 pace: Cell::default(),
             }),
             capabilities,
+            stopping: false,
         }
     }
 }
@@ -218,6 +236,17 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         *self.local.actor.borrow_mut() = Some(ctx.address().downgrade());
+        // A worker process first: the worker takes tasks once it can run
+        // them (calls made before the handshake wait for it).
+        if let Exec::Remote(remote) = &self.local.exec {
+            match remote.spawn(&self.local.id) {
+                Ok((pid, events)) => {
+                    self.local.link.set_counter("pid", u64::from(pid));
+                    ctx.add_stream(events);
+                }
+                Err(reason) => return self.local.link.exit(ctx, reason),
+            }
+        }
         let key = self.local.router.register(
             self.local.id.clone(),
             self.local.incarnation,
@@ -225,6 +254,52 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
             std::mem::take(&mut self.capabilities),
         );
         self.local.key.set(key.unwrap_or(UNREGISTERED));
+    }
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Stopping {
+        // A worker process is asked to end (stdin closed, SIGTERM); the
+        // worker stops once it is reaped, or is killed after its shutdown
+        // timeout (then its process gets SIGKILL when it is dropped).
+        match &self.local.exec {
+            Exec::Remote(remote) if remote.running() => {
+                if !std::mem::replace(&mut self.stopping, true) {
+                    remote.terminate();
+                    self.local.retire();
+                }
+                Stopping::Continue
+            }
+            _ => Stopping::Stop,
+        }
+    }
+}
+
+impl<H: TaskHandler> StreamHandler<ProcessEvent> for PoolWorker<H> {
+    fn handle(&mut self, event: ProcessEvent, ctx: &mut Context<Self>) {
+        let Exec::Remote(remote) = &self.local.exec else {
+            return;
+        };
+        match event {
+            ProcessEvent::Ready => {
+                self.local.measure();
+                ctx.run_interval(remote.memory_interval(), |worker, _| worker.local.measure());
+            }
+            ProcessEvent::Progress => self.local.link.progress(),
+            ProcessEvent::Exited(reason) => {
+                remote.gone();
+                self.local.lose_running(&reason);
+                self.local.retire();
+                if self.stopping {
+                    ctx.stop();
+                } else {
+                    self.local.link.exit(ctx, reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        // `Exited` came last, and ended the worker.
     }
 }
 
@@ -252,15 +327,34 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
             // already settled it.
             return;
         }
+        if self.local.condemned() {
+            // Its process is gone or going: the task goes back, costing no
+            // attempt, and the worker leaves the router.
+            let local = &self.local;
+            local.router.hand_back(
+                local.key.get(),
+                local.incarnation,
+                vec![(run.id, run.attempt)],
+            );
+            local.retire();
+            return;
+        }
         let local = &self.local;
-        let (id, cancelled) = (run.id, run.cancelled.clone());
+        let (id, attempt, cancelled) = (run.id, run.attempt, run.cancelled.clone());
         if local.running.borrow().is_empty() {
             // Liveness watches progress while the worker holds any task.
             local.link.begin_work(format!("task {id}"));
         }
         let handle = actix::spawn(run_attempts(local.clone(), run));
         let mut running = local.running.borrow_mut();
-        running.insert(id, Running { handle, cancelled });
+        running.insert(
+            id,
+            Running {
+                handle,
+                cancelled,
+                attempt,
+            },
+        );
         local.link.set_in_flight(running.len() as u64);
     }
 }
@@ -317,6 +411,12 @@ async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>
         });
         local.unstamped.set(local.unstamped.get() + 1);
         local.pace.set(local.pace.get().finished_one());
+        if local.condemned() {
+            // Its process is gone or going: this worker takes no more tasks.
+            local.running.borrow_mut().remove(&id);
+            local.retire();
+            return;
+        }
         let (next, settled) = match local.next_ahead() {
             Some(next) => (Some(next), None),
             None => {
@@ -444,6 +544,7 @@ impl<H: TaskHandler> Local<H> {
                     Running {
                         handle: this.handle,
                         cancelled,
+                        attempt: next.attempt,
                     },
                 );
                 drop(running);
@@ -488,16 +589,36 @@ impl<H: TaskHandler> Local<H> {
     /// its panics turned into errors. `Err` if the handler itself panicked
     /// before returning a future (the worker must die, as in actor code).
     async fn attempt(&self, run: Run<H::Task>) -> Result<Result<H::Output, AttemptError>, String> {
-        let ctx = TaskContext::new(
-            run.id,
-            run.attempt,
-            self.link.clone(),
-            run.cancelled.clone(),
-            self.yield_every,
-        );
-        let attempt = self.start(run.task, ctx)?;
-        let mut attempt =
-            std::pin::pin!(tokio::time::timeout_at(run.deadline, CatchUnwind(attempt)));
+        let (attempt, deadline) = match &self.exec {
+            Exec::Local(handler) => {
+                let ctx = TaskContext::new(
+                    run.id,
+                    run.attempt,
+                    Reporter::Link(self.link.clone()),
+                    run.cancelled.clone(),
+                    self.yield_every,
+                );
+                (Self::start(handler, run.task, ctx)?, run.deadline)
+            }
+            Exec::Remote(remote) => {
+                let left = run
+                    .deadline
+                    .saturating_duration_since(tokio::time::Instant::now());
+                let attempt = remote.attempt(
+                    run.id,
+                    run.attempt,
+                    run.task,
+                    (left, run.timeout),
+                    self.yield_every,
+                );
+                // The process cancels the attempt at its deadline; the
+                // parent waits a grace longer before it kills the process.
+                let deadline = crate::deadline::after(run.deadline, remote.grace);
+                let attempt = async move { attempt.await.map_err(Failure::Attempt) };
+                (Box::pin(attempt) as Attempt<H>, deadline)
+            }
+        };
+        let mut attempt = std::pin::pin!(tokio::time::timeout_at(deadline, CatchUnwind(attempt)));
         let outcome = match std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await
         {
             Poll::Ready(outcome) => outcome,
@@ -520,36 +641,123 @@ impl<H: TaskHandler> Local<H> {
         };
         Ok(match outcome {
             Ok(Ok(Ok(output))) => Ok(output),
-            Ok(Ok(Err(error))) => Err(match self.handler.borrow().blame(&error) {
-                Blame::Task => AttemptError::Failed(error.to_string()),
-                Blame::Worker => AttemptError::WorkerFailed(error.to_string()),
-            }),
+            Ok(Ok(Err(Failure::Handler(error)))) => Err(self.blamed(&error)),
+            Ok(Ok(Err(Failure::Attempt(error)))) => Err(error),
             Ok(Err(panic)) => Err(AttemptError::Panicked(panic)),
             Err(_) => {
                 run.cancelled.store(true, Ordering::Relaxed);
+                if let Exec::Remote(remote) = &self.exec {
+                    // Its handler ignored the cancellation: only ending the
+                    // process stops it.
+                    remote.kill(ExitReason::Failed(format!(
+                        "task {} ran past its timeout of {:?} and did not stop within {:?}; its process was killed",
+                        run.id, run.timeout, remote.grace
+                    )));
+                }
                 Err(AttemptError::TimedOut(run.timeout))
             }
         })
     }
 
-    /// Calls the handler (user code) for the attempt's future; a panic comes
-    /// back as its message.
-    fn start(&self, task: H::Task, ctx: TaskContext) -> Result<Attempt<H>, String> {
-        let mut handler = self.handler.borrow_mut();
-        std::panic::catch_unwind(AssertUnwindSafe(|| {
-            Box::pin(handler.handle(task, ctx)) as Attempt<H>
-        }))
-        .map_err(message_of)
+    /// Calls the handler (user code) for the attempt's future, whose error
+    /// the handler then blames; a panic comes back as its message.
+    fn start(handler: &RefCell<H>, task: H::Task, ctx: TaskContext) -> Result<Attempt<H>, String> {
+        let mut handler = handler.borrow_mut();
+        let attempt = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(task, ctx)))
+            .map_err(message_of)?;
+        Ok(Box::pin(
+            async move { attempt.await.map_err(Failure::Handler) },
+        ))
+    }
+
+    /// A handler's error, blamed by the handler.
+    fn blamed(&self, error: &H::Error) -> AttemptError {
+        let blame = match &self.exec {
+            Exec::Local(handler) => handler.borrow().blame(error),
+            Exec::Remote(_) => Blame::Task,
+        };
+        match blame {
+            Blame::Task => AttemptError::Failed(error.to_string()),
+            Blame::Worker => AttemptError::WorkerFailed(error.to_string()),
+        }
+    }
+
+    /// The process is gone: every attempt running fails with its exit
+    /// reason (reported when the worker drops, with the finished ones).
+    fn lose_running(&self, reason: &ExitReason) {
+        let mut reports = self.reports.borrow_mut();
+        for (id, running) in self.running.borrow_mut().drain() {
+            running.cancelled.store(true, Ordering::Relaxed);
+            running.handle.abort();
+            reports.push(Done {
+                worker: self.key.get(),
+                incarnation: self.incarnation,
+                id,
+                attempt: running.attempt,
+                result: Err(AttemptError::WorkerLost(reason.to_string())),
+            });
+        }
+    }
+
+    /// Whether this worker's process is gone or going, so that it must
+    /// take no more tasks.
+    fn condemned(&self) -> bool {
+        matches!(&self.exec, Exec::Remote(remote) if !remote.serving())
+    }
+
+    /// Leaves the router before the worker ends, so that no task is sent
+    /// to a worker whose process is gone: the attempts finished are
+    /// reported, the tasks of a batch not started are handed back, and the
+    /// router forgets this incarnation.
+    fn retire(&self) {
+        let reports = std::mem::take(&mut *self.reports.borrow_mut());
+        let unstarted = std::mem::take(&mut *self.ahead.borrow_mut())
+            .into_iter()
+            .map(|run| (run.id, run.attempt))
+            .collect();
+        let key = self.key.replace(UNREGISTERED);
+        if key != UNREGISTERED {
+            let me = (&*self.id, key, self.incarnation);
+            self.router.retire(reports, me, unstarted);
+        }
+        self.send_replies();
+        self.link.set_in_flight(0);
+        self.link.end_work();
+    }
+
+    /// Reports the worker process's measured memory to the supervisor.
+    fn measure(&self) {
+        if let Exec::Remote(remote) = &self.exec {
+            if let Some(rss) = remote.rss() {
+                self.link.set_memory(rss);
+            }
+        }
     }
 }
 
-/// The future of one attempt, as the handler returned it.
-type Attempt<H> =
-    Pin<Box<dyn Future<Output = Result<<H as TaskHandler>::Output, <H as TaskHandler>::Error>>>>;
+/// Why an attempt failed: the handler's own error (blamed by the handler
+/// once the attempt ends), or a failure of the attempt itself.
+enum Failure<E> {
+    Handler(E),
+    Attempt(AttemptError),
+}
+
+/// The future of one attempt: its output, or why it failed.
+type Attempt<H> = Pin<
+    Box<
+        dyn Future<Output = Result<<H as TaskHandler>::Output, Failure<<H as TaskHandler>::Error>>>,
+    >,
+>;
 
 /// Turns a panic while polling the attempt into an error carrying its
 /// message. The attempt is boxed, so the wrapper is `Unpin`: no projection.
-struct CatchUnwind<F: ?Sized>(Pin<Box<F>>);
+pub(crate) struct CatchUnwind<F: ?Sized>(Pin<Box<F>>);
+
+impl<F: Future + ?Sized> CatchUnwind<F> {
+    pub(crate) fn new(future: Pin<Box<F>>) -> Self {
+        Self(future)
+    }
+}
 
 impl<F: Future + ?Sized> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;

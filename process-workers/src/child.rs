@@ -109,10 +109,33 @@ pub fn run_if_worker<F>(name: &str, handler: F)
 where
     F: FnMut(&[u8], &Progress) -> Result<Vec<u8>, String> + Send + 'static,
 {
+    run_if_worker_with(name, move || handler);
+}
+
+/// Like [`run_if_worker`], for a handler that is not `Send` (it holds a
+/// runtime, an `Rc`, a thread-bound client): `make` builds it on the thread
+/// that serves the calls, once the handshake is done.
+///
+/// ```no_run
+/// use std::rc::Rc;
+///
+/// candado_process::run_if_worker_with("count", || {
+///     let seen = Rc::new(std::cell::Cell::new(0u64));
+///     move |_request: &[u8], _progress: &candado_process::Progress| {
+///         seen.set(seen.get() + 1);
+///         Ok(seen.get().to_be_bytes().to_vec())
+///     }
+/// });
+/// ```
+pub fn run_if_worker_with<M, F>(name: &str, make: M)
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: FnMut(&[u8], &Progress) -> Result<Vec<u8>, String> + 'static,
+{
     if std::env::var_os(WORKER_ENV).is_none_or(|value| value != name) {
         return;
     }
-    let code = match serve(handler) {
+    let code = match serve(make) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("candado-process worker `{name}`: {e}");
@@ -134,9 +157,10 @@ fn take_stdout() -> io::Result<File> {
     Ok(File::from(frames))
 }
 
-fn serve<F>(mut handler: F) -> Result<(), ProtocolError>
+fn serve<M, F>(make: M) -> Result<(), ProtocolError>
 where
-    F: FnMut(&[u8], &Progress) -> Result<Vec<u8>, String> + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
+    F: FnMut(&[u8], &Progress) -> Result<Vec<u8>, String> + 'static,
 {
     let file = take_stdout().map_err(|e| ProtocolError::Io(e.to_string()))?;
     let mut stdin = io::stdin().lock();
@@ -183,6 +207,11 @@ where
     std::thread::Builder::new()
         .name("candado-handler".into())
         .spawn(move || {
+            // A factory that panics ends the process as a handler's panic does.
+            let Ok(mut handler) = catch_unwind(AssertUnwindSafe(make)) else {
+                let _ = io::stderr().flush();
+                std::process::exit(101);
+            };
             for (id, payload) in inbox {
                 let progress = Progress {
                     id,

@@ -352,6 +352,12 @@ impl WorkerProcess {
         Ok(answer)
     }
 
+    /// Whether it takes calls: not asked to end, not killed, not exited.
+    pub fn is_serving(&self) -> bool {
+        let state = self.state.borrow();
+        state.requests.is_some() && state.decided.is_none()
+    }
+
     /// Calls sent and not answered yet.
     pub fn in_flight(&self) -> usize {
         self.state.borrow().pending.len()

@@ -81,7 +81,7 @@ mod service;
 mod stderr;
 
 pub use call::{Call, Pid};
-pub use child::{brake, run_if_worker, Progress, BRAKE_EXIT_CODE, WORKER_ENV};
+pub use child::{brake, run_if_worker, run_if_worker_with, Progress, BRAKE_EXIT_CODE, WORKER_ENV};
 pub use command::{ProcessCommand, ProcessOptions};
 pub use connection::{ProcessEvent, ProcessEvents, WorkerProcess};
 pub use error::{CallError, ProtocolError};

@@ -3,9 +3,11 @@
 //! - [`PoolConfig`] and its validation live here;
 //! - the strategy sections (`[restart]`, `[liveness]`, `[memory]`,
 //!   `[breaker]`, `[heal_limit]`, `[autoscale]`) in `sections`;
+//! - where handlers run (`isolation`, `[process]`) in `isolation`;
 //! - how an optional knob is switched off in TOML in `off`;
 //! - shutdown modes and the report in `shutdown`.
 
+mod isolation;
 mod off;
 mod sections;
 mod shutdown;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use candado::{BreakerStrategyConfig, LivenessConfig, MemoryConfig, SpecError};
 use serde::{Deserialize, Serialize};
 
+pub use isolation::{Isolation, ProcessSettings};
 pub use sections::{
     AutoscaleSettings, BreakerSettings, HealLimitSettings, LivenessSettings, MemorySettings,
     RestartSettings,
@@ -125,6 +128,11 @@ pub struct PoolConfig {
     /// attempt while work waits), default 1 s.
     #[serde(with = "humantime_serde")]
     pub router_tick: Duration,
+    /// Where handlers run: `"in_process"` (default) or `"process"`, one OS
+    /// process per worker (see [`Isolation`]).
+    pub isolation: Isolation,
+    /// Worker processes' knobs, used with `isolation = "process"`.
+    pub process: ProcessSettings,
 }
 
 impl Default for PoolConfig {
@@ -152,6 +160,8 @@ impl Default for PoolConfig {
             heal_limit: HealLimitSettings::default(),
             autoscale: None,
             router_tick: Duration::from_secs(1),
+            isolation: Isolation::default(),
+            process: ProcessSettings::default(),
         }
     }
 }
@@ -235,6 +245,7 @@ impl PoolConfig {
             ));
         }
         self.retry.validate()?;
+        self.validate_process()?;
         if self.restart.period.is_zero() {
             return Err(ConfigError::invalid(
                 "restart.period",
@@ -283,6 +294,43 @@ impl PoolConfig {
                 ));
             }
             positive("autoscale.queue_per_worker", a.queue_per_worker)?;
+        }
+        Ok(())
+    }
+
+    fn validate_process(&self) -> Result<(), ConfigError> {
+        if self.isolation != Isolation::Process {
+            return Ok(());
+        }
+        if self.concurrency > 1 {
+            return Err(ConfigError::invalid(
+                "concurrency",
+                "must be 1 with isolation = \"process\": a worker process runs one task at a time; use more workers",
+            ));
+        }
+        let p = &self.process;
+        for (field, value) in [
+            ("process.heartbeat_interval", p.heartbeat_interval),
+            ("process.handshake_timeout", p.handshake_timeout),
+            ("process.memory_interval", p.memory_interval),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(field, "must be greater than zero"));
+            }
+        }
+        if p.max_frame < 1024 {
+            return Err(ConfigError::invalid(
+                "process.max_frame",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if let Some(l) = self.liveness {
+            if l.heartbeat_timeout <= p.heartbeat_interval {
+                return Err(ConfigError::invalid(
+                    "process.heartbeat_interval",
+                    "must be shorter than liveness.heartbeat_timeout",
+                ));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Building a pool: the router, the dead-letter store, the workers and their
 //! supervisor.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -9,14 +10,18 @@ use candado::{
     BackoffConfig, BreakerStrategy, ChildSpec, HealLimit, Liveness, MemoryGuard, Runtime,
     ShutdownPolicy, SupervisorSpec,
 };
+use candado_process::ProcessCommand;
 use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::dead_letter::DeadLetters;
 use crate::forwarder;
+use crate::isolation::{ProcessEntry, Remote};
 use crate::router::{Gauges, Router, RouterSettings, SharedRouter};
-use crate::worker::PoolWorker;
-use crate::{ConfigError, PoolConfig, PoolError, TaskHandler};
+use crate::worker::{Exec, PoolWorker};
+use crate::{ConfigError, Isolation, PoolConfig, PoolError, TaskHandler};
 
 use super::{Advertised, Capabilities, Factory, Inner, Pool};
 
@@ -48,6 +53,9 @@ pub struct PoolBuilder<H: TaskHandler> {
     factory: Factory<H>,
     config: PoolConfig,
     capabilities: Option<Capabilities>,
+    /// What worker processes run, for `isolation = "process"` (or why it
+    /// cannot be found).
+    process: Option<Result<ProcessEntry<H>, String>>,
 }
 
 impl<H: TaskHandler> std::fmt::Debug for PoolBuilder<H> {
@@ -66,6 +74,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
             factory: Arc::new(factory),
             config: PoolConfig::default(),
             capabilities: None,
+            process: None,
         }
     }
 
@@ -89,6 +98,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
     pub async fn start(self, runtime: &Runtime) -> Result<Pool<H>, PoolError> {
         let config = self.config;
         config.validate()?;
+        let exec_of = exec_of(&config, self.factory.clone(), self.process)?;
         let (events, _) = broadcast::channel(4096);
         let gauges = Arc::new(Gauges::default());
         let breakers = match config.breaker {
@@ -138,8 +148,8 @@ impl<H: TaskHandler> PoolBuilder<H> {
         let advertised: Advertised =
             Arc::new(RwLock::new(config.capabilities.iter().cloned().collect()));
         let make_worker: Arc<dyn Fn(usize) -> ChildSpec + Send + Sync> = {
-            let (factory, router, yield_every, batch, offered) = (
-                self.factory.clone(),
+            let (exec_of, router, yield_every, batch, offered) = (
+                exec_of,
                 router.clone(),
                 config.yield_every,
                 config.batch,
@@ -147,12 +157,12 @@ impl<H: TaskHandler> PoolBuilder<H> {
             );
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
             Arc::new(move |n| {
-                let (factory, router, caps) = (factory.clone(), router.clone(), capabilities_of(n));
+                let (exec_of, router, caps) = (exec_of.clone(), router.clone(), capabilities_of(n));
                 offered.write().extend(caps.iter().cloned());
                 ChildSpec::worker(worker_id(n), move |link| {
                     PoolWorker::new(
                         link,
-                        factory(),
+                        exec_of(),
                         router.clone(),
                         caps.clone(),
                         yield_every,
@@ -231,6 +241,91 @@ impl<H: TaskHandler> PoolBuilder<H> {
         }
         Ok(pool)
     }
+}
+
+impl<H: TaskHandler> PoolBuilder<H>
+where
+    H::Task: Serialize,
+    H::Output: DeserializeOwned,
+{
+    /// With `isolation = "process"`, each worker runs its handler in a
+    /// process of this same program, started with the environment that
+    /// makes [`run_if_process_worker(name, …)`](crate::run_if_process_worker)
+    /// serve tasks: call that first thing in `main`, with the pool's
+    /// factory. With `isolation = "in_process"` this is kept and unused, so
+    /// one program serves both. See `docs/process.md`.
+    ///
+    /// ```no_run
+    /// use candado::Runtime;
+    /// use candado_pool::{Isolation, Pool, PoolConfig, TaskContext, TaskHandler};
+    ///
+    /// struct Square;
+    /// impl TaskHandler for Square {
+    ///     type Task = u64;
+    ///     type Output = u64;
+    ///     type Error = String;
+    ///     fn handle(&mut self, n: u64, _: TaskContext) -> impl std::future::Future<Output = Result<u64, String>> + 'static {
+    ///         async move { Ok(n * n) }
+    ///     }
+    /// }
+    ///
+    /// fn main() {
+    ///     candado_pool::run_if_process_worker("square", || Square);
+    ///     actix::System::new().block_on(async {
+    ///         let runtime = Runtime::builder().build().unwrap();
+    ///         let config = PoolConfig { isolation: Isolation::Process, ..PoolConfig::default() };
+    ///         let pool = Pool::builder(|| Square)
+    ///             .config(config)
+    ///             .process_worker("square")
+    ///             .start(&runtime)
+    ///             .await
+    ///             .unwrap();
+    ///         assert_eq!(pool.submit(7).unwrap().await.unwrap(), 49);
+    ///         runtime.shutdown().await;
+    ///     });
+    /// }
+    /// ```
+    pub fn process_worker(mut self, name: &str) -> Self {
+        let command = ProcessCommand::current_exe(name)
+            .map(ProcessEntry::new)
+            .map_err(|e| format!("cannot find this program to start worker processes: {e}"));
+        self.process = Some(command);
+        self
+    }
+
+    /// Like [`process_worker`](Self::process_worker), with another program
+    /// (that calls `run_if_process_worker` with a handler of the same
+    /// types), its arguments, environment and working directory.
+    pub fn process_command(mut self, command: ProcessCommand) -> Self {
+        self.process = Some(Ok(ProcessEntry::new(command)));
+        self
+    }
+}
+
+/// How each worker incarnation runs its attempts, as the config's
+/// isolation says.
+fn exec_of<H: TaskHandler>(
+    config: &PoolConfig,
+    factory: Factory<H>,
+    process: Option<Result<ProcessEntry<H>, String>>,
+) -> Result<Arc<dyn Fn() -> Exec<H> + Send + Sync>, ConfigError> {
+    Ok(match config.isolation {
+        Isolation::InProcess => Arc::new(move || Exec::Local(RefCell::new(factory()))),
+        Isolation::Process => {
+            let entry = process
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "isolation",
+                        "\"process\" needs the builder's process_worker(name), and                          candado_pool::run_if_process_worker(name, factory) first thing in main",
+                    )
+                })?
+                .map_err(|e| ConfigError::invalid("isolation", e))?;
+            let (options, grace) = (config.process.options(), config.process.timeout_grace);
+            Arc::new(move || {
+                Exec::Remote(Box::new(Remote::new(entry.clone(), options.clone(), grace)))
+            })
+        }
+    })
 }
 
 pub(super) fn worker_id(n: usize) -> String {

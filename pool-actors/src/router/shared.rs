@@ -326,6 +326,27 @@ impl<H: TaskHandler> SharedRouter<H> {
         });
     }
 
+    /// A worker incarnation leaves before it ends (its process is gone):
+    /// its finished attempts are settled, the tasks it never started go
+    /// back to the queue, and it is forgotten, under one lock, so that no
+    /// dispatch in between sends it a task.
+    pub(crate) fn retire(
+        &self,
+        reports: Vec<Done<H::Output>>,
+        (worker, key, incarnation): (&str, WorkerKey, u64),
+        unstarted: Vec<(TaskId, u32)>,
+    ) {
+        self.with(|router| {
+            for done in reports {
+                router.on_done(done);
+            }
+            for (id, attempt) in unstarted {
+                router.unstarted(key, incarnation, id, attempt);
+            }
+            router.unregister(worker, incarnation);
+        });
+    }
+
     /// A worker incarnation is gone.
     pub(crate) fn unregister(&self, worker: &str, incarnation: u64) {
         self.with(|router| router.unregister(worker, incarnation));
