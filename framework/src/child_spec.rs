@@ -76,6 +76,9 @@ pub struct ChildSpec {
     pub(crate) id: Arc<str>,
     pub(crate) restart: Restart,
     pub(crate) shutdown: ShutdownPolicy,
+    /// Heartbeats come from [`ChildLink::heartbeat`], not from the
+    /// framework's timer inside the child's context.
+    pub(crate) external_heartbeats: bool,
     pub(crate) body: ChildBody,
 }
 
@@ -97,6 +100,7 @@ impl ChildSpec {
             id: id.into().into(),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Timeout(DEFAULT_WORKER_SHUTDOWN),
+            external_heartbeats: false,
             body: ChildBody::Worker(Arc::new(FnFactory {
                 factory,
                 _actor: PhantomData,
@@ -111,6 +115,7 @@ impl ChildSpec {
             id: spec.id.clone(),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Infinity,
+            external_heartbeats: false,
             body: ChildBody::Supervisor(Box::new(spec)),
         }
     }
@@ -125,6 +130,67 @@ impl ChildSpec {
     pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
         self.shutdown = shutdown;
         self
+    }
+
+    /// Takes this worker's heartbeats from [`ChildLink::heartbeat`] instead
+    /// of the framework's timer (off by default).
+    ///
+    /// For a child that stands for something outside its actor, a process or
+    /// a connection, whose own liveness is what counts. The framework's timer
+    /// runs inside the actor's context, so it shows that the *actor* is alive:
+    /// a proxy for a frozen process (SIGSTOP) would keep beating. With
+    /// external heartbeats the child beats when the thing it stands for
+    /// shows a sign of life, and [`Liveness`](crate::Liveness) restarts it
+    /// as [`Silent`](crate::LivenessCause::Silent) after a heartbeat timeout
+    /// without one (a handler that beats but makes no progress is still
+    /// [`Stuck`](crate::LivenessCause::Stuck)). Beat at least every
+    /// `heartbeat_interval` of the supervisor's strategies, or the child
+    /// shows as degraded (late) before it is silent. The metrics set on the
+    /// link travel with these heartbeats. Everything else is unchanged:
+    /// pings are answered from the actor's context, and stop and kill
+    /// orders reach it there.
+    ///
+    /// Only workers: a child supervisor's link is its own, so
+    /// [`SupervisorSpec::validate`] rejects it
+    /// ([`SpecError::ExternalHeartbeatsOnSupervisor`](crate::SpecError::ExternalHeartbeatsOnSupervisor)).
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildLink, ChildSpec, Liveness, LivenessConfig, SupervisorSpec};
+    ///
+    /// /// Stands for a remote peer: alive while the peer's keepalives arrive.
+    /// struct Peer {
+    ///     link: ChildLink,
+    /// }
+    /// impl Actor for Peer {
+    ///     type Context = Context<Self>;
+    ///     fn started(&mut self, _: &mut Context<Self>) {
+    ///         let link = self.link.clone();
+    ///         // A thread that reads the peer's keepalives.
+    ///         std::thread::spawn(move || {
+    ///             for _keepalive in keepalives() {
+    ///                 link.heartbeat();
+    ///             }
+    ///         });
+    ///     }
+    /// }
+    /// # fn keepalives() -> impl Iterator<Item = ()> { std::iter::empty() }
+    ///
+    /// let peer = ChildSpec::worker("peer", |link| Peer { link }).external_heartbeats();
+    /// assert!(peer.has_external_heartbeats());
+    /// let spec = SupervisorSpec::new("peers")
+    ///     .health(Liveness::new(LivenessConfig::default()).unwrap())
+    ///     .child(peer);
+    /// assert!(spec.validate().is_ok());
+    /// ```
+    pub fn external_heartbeats(mut self) -> Self {
+        self.external_heartbeats = true;
+        self
+    }
+
+    /// Whether its heartbeats come from [`ChildLink::heartbeat`].
+    pub fn has_external_heartbeats(&self) -> bool {
+        self.external_heartbeats
     }
 
     /// The child's id.
@@ -151,7 +217,8 @@ impl fmt::Debug for ChildSpec {
         let mut s = f.debug_struct("ChildSpec");
         s.field("id", &self.id)
             .field("restart", &self.restart)
-            .field("shutdown", &self.shutdown);
+            .field("shutdown", &self.shutdown)
+            .field("external_heartbeats", &self.external_heartbeats);
         match &self.body {
             ChildBody::Worker(factory) => s.field("worker", &factory.actor_type()),
             ChildBody::Supervisor(spec) => s.field("supervisor", spec),

@@ -263,6 +263,19 @@ impl ChildLink {
         ctx.stop();
     }
 
+    /// Records a heartbeat now, for a child whose spec says its heartbeats
+    /// are [external](crate::ChildSpec::external_heartbeats): call it when
+    /// whatever the child stands for shows it is alive (a process's own
+    /// heartbeat, a connection's keepalive). It carries the metrics set on
+    /// this link, like the framework's timer's heartbeats.
+    ///
+    /// It costs what the timer's does, a clock read and an atomic add, no
+    /// message, and may be called from any thread. On a child with the
+    /// framework's heartbeats it is one more beat, and harmless.
+    pub fn heartbeat(&self) {
+        self.incarnation.pulse.beat(Instant::now());
+    }
+
     /// Sets the memory this child attributes to itself (sent with heartbeats).
     pub fn set_memory(&self, bytes: u64) {
         self.incarnation.pulse.lock().metrics.memory_bytes = Some(bytes);

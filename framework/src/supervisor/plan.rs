@@ -259,7 +259,14 @@ impl Supervisor {
             number: child.incarnation,
             pulse,
         };
-        let (link, control, wiring) = link::wire(incarnation.clone(), self.health.wants.heartbeat);
+        // A child with external heartbeats gets no timer: its silence is
+        // what liveness must see.
+        let heartbeat = self
+            .health
+            .wants
+            .heartbeat
+            .filter(|_| !child.spec.external_heartbeats);
+        let (link, control, wiring) = link::wire(incarnation.clone(), heartbeat);
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
