@@ -1,6 +1,5 @@
 //! How to build, restart and stop one child.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::{ChildLink, Incarnation, Wiring};
 use crate::panic_capture;
-use crate::supervisor::ChildStarted;
+use crate::parent::ErasedAddr;
 use crate::SupervisorSpec;
 
 /// When a child is restarted after it exits (OTP restart types).
@@ -227,17 +226,6 @@ impl fmt::Debug for ChildSpec {
     }
 }
 
-/// A type-erased, clonable actor address kept by the supervisor for lookups.
-pub(crate) trait ErasedAddr: Send {
-    fn clone_any(&self) -> Box<dyn Any + Send>;
-}
-
-impl<T: Clone + Send + 'static> ErasedAddr for T {
-    fn clone_any(&self) -> Box<dyn Any + Send> {
-        Box::new(self.clone())
-    }
-}
-
 /// Builds worker incarnations on a worker thread.
 pub(crate) trait WorkerFactory: Send + Sync + 'static {
     /// Builds and starts one incarnation on `thread`, then acknowledges.
@@ -287,23 +275,14 @@ where
                     Err(format!("factory panicked: {message}"))
                 }
             };
-            send_ack(ack, result);
+            ack.report_start(result);
         });
         if !scheduled {
-            send_ack(fallback, Err("worker thread has stopped".to_owned()));
+            fallback.report_start(Err("worker thread has stopped".to_owned()));
         }
     }
 
     fn actor_type(&self) -> &'static str {
         std::any::type_name::<A>()
     }
-}
-
-/// Tells the supervisor whether an incarnation started.
-pub(crate) fn send_ack(ack: Incarnation, result: Result<Box<dyn ErasedAddr>, String>) {
-    ack.supervisor.do_send(ChildStarted {
-        key: ack.key,
-        incarnation: ack.number,
-        result,
-    });
 }
