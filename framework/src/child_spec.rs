@@ -1,6 +1,5 @@
 //! How to build, restart and stop one child.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::{ChildLink, Incarnation, Wiring};
 use crate::panic_capture;
-use crate::supervisor::ChildStarted;
+use crate::parent::ErasedAddr;
 use crate::SupervisorSpec;
 
 /// When a child is restarted after it exits (OTP restart types).
@@ -76,6 +75,9 @@ pub struct ChildSpec {
     pub(crate) id: Arc<str>,
     pub(crate) restart: Restart,
     pub(crate) shutdown: ShutdownPolicy,
+    /// Heartbeats come from [`ChildLink::heartbeat`], not from the
+    /// framework's timer inside the child's context.
+    pub(crate) external_heartbeats: bool,
     pub(crate) body: ChildBody,
 }
 
@@ -97,6 +99,7 @@ impl ChildSpec {
             id: id.into().into(),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Timeout(DEFAULT_WORKER_SHUTDOWN),
+            external_heartbeats: false,
             body: ChildBody::Worker(Arc::new(FnFactory {
                 factory,
                 _actor: PhantomData,
@@ -111,6 +114,7 @@ impl ChildSpec {
             id: spec.id.clone(),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Infinity,
+            external_heartbeats: false,
             body: ChildBody::Supervisor(Box::new(spec)),
         }
     }
@@ -125,6 +129,67 @@ impl ChildSpec {
     pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
         self.shutdown = shutdown;
         self
+    }
+
+    /// Takes this worker's heartbeats from [`ChildLink::heartbeat`] instead
+    /// of the framework's timer (off by default).
+    ///
+    /// For a child that stands for something outside its actor, a process or
+    /// a connection, whose own liveness is what counts. The framework's timer
+    /// runs inside the actor's context, so it shows that the *actor* is alive:
+    /// a proxy for a frozen process (SIGSTOP) would keep beating. With
+    /// external heartbeats the child beats when the thing it stands for
+    /// shows a sign of life, and [`Liveness`](crate::Liveness) restarts it
+    /// as [`Silent`](crate::LivenessCause::Silent) after a heartbeat timeout
+    /// without one (a handler that beats but makes no progress is still
+    /// [`Stuck`](crate::LivenessCause::Stuck)). Beat at least every
+    /// `heartbeat_interval` of the supervisor's strategies, or the child
+    /// shows as degraded (late) before it is silent. The metrics set on the
+    /// link travel with these heartbeats. Everything else is unchanged:
+    /// pings are answered from the actor's context, and stop and kill
+    /// orders reach it there.
+    ///
+    /// Only workers: a child supervisor's link is its own, so
+    /// [`SupervisorSpec::validate`] rejects it
+    /// ([`SpecError::ExternalHeartbeatsOnSupervisor`](crate::SpecError::ExternalHeartbeatsOnSupervisor)).
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildLink, ChildSpec, Liveness, LivenessConfig, SupervisorSpec};
+    ///
+    /// /// Stands for a remote peer: alive while the peer's keepalives arrive.
+    /// struct Peer {
+    ///     link: ChildLink,
+    /// }
+    /// impl Actor for Peer {
+    ///     type Context = Context<Self>;
+    ///     fn started(&mut self, _: &mut Context<Self>) {
+    ///         let link = self.link.clone();
+    ///         // A thread that reads the peer's keepalives.
+    ///         std::thread::spawn(move || {
+    ///             for _keepalive in keepalives() {
+    ///                 link.heartbeat();
+    ///             }
+    ///         });
+    ///     }
+    /// }
+    /// # fn keepalives() -> impl Iterator<Item = ()> { std::iter::empty() }
+    ///
+    /// let peer = ChildSpec::worker("peer", |link| Peer { link }).external_heartbeats();
+    /// assert!(peer.has_external_heartbeats());
+    /// let spec = SupervisorSpec::new("peers")
+    ///     .health(Liveness::new(LivenessConfig::default()).unwrap())
+    ///     .child(peer);
+    /// assert!(spec.validate().is_ok());
+    /// ```
+    pub fn external_heartbeats(mut self) -> Self {
+        self.external_heartbeats = true;
+        self
+    }
+
+    /// Whether its heartbeats come from [`ChildLink::heartbeat`].
+    pub fn has_external_heartbeats(&self) -> bool {
+        self.external_heartbeats
     }
 
     /// The child's id.
@@ -151,23 +216,13 @@ impl fmt::Debug for ChildSpec {
         let mut s = f.debug_struct("ChildSpec");
         s.field("id", &self.id)
             .field("restart", &self.restart)
-            .field("shutdown", &self.shutdown);
+            .field("shutdown", &self.shutdown)
+            .field("external_heartbeats", &self.external_heartbeats);
         match &self.body {
             ChildBody::Worker(factory) => s.field("worker", &factory.actor_type()),
             ChildBody::Supervisor(spec) => s.field("supervisor", spec),
         };
         s.finish()
-    }
-}
-
-/// A type-erased, clonable actor address kept by the supervisor for lookups.
-pub(crate) trait ErasedAddr: Send {
-    fn clone_any(&self) -> Box<dyn Any + Send>;
-}
-
-impl<T: Clone + Send + 'static> ErasedAddr for T {
-    fn clone_any(&self) -> Box<dyn Any + Send> {
-        Box::new(self.clone())
     }
 }
 
@@ -220,23 +275,14 @@ where
                     Err(format!("factory panicked: {message}"))
                 }
             };
-            send_ack(ack, result);
+            ack.report_start(result);
         });
         if !scheduled {
-            send_ack(fallback, Err("worker thread has stopped".to_owned()));
+            fallback.report_start(Err("worker thread has stopped".to_owned()));
         }
     }
 
     fn actor_type(&self) -> &'static str {
         std::any::type_name::<A>()
     }
-}
-
-/// Tells the supervisor whether an incarnation started.
-pub(crate) fn send_ack(ack: Incarnation, result: Result<Box<dyn ErasedAddr>, String>) {
-    ack.supervisor.do_send(ChildStarted {
-        key: ack.key,
-        incarnation: ack.number,
-        result,
-    });
 }

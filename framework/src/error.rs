@@ -52,6 +52,12 @@ pub enum SpecError {
         /// What is wrong, naming the knob.
         problem: String,
     },
+    /// A child supervisor was given external heartbeats: nothing outside it
+    /// holds its link, so nothing could send them.
+    #[error(
+        "child supervisor `{0}` cannot take external heartbeats: nothing outside it holds its link"
+    )]
+    ExternalHeartbeatsOnSupervisor(String),
     /// The supervisor tick interval is zero.
     #[error("supervisor `{supervisor}`: tick interval must be greater than zero")]
     ZeroTickInterval {

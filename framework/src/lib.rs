@@ -56,6 +56,8 @@ mod info;
 mod intensity;
 mod link;
 mod panic_capture;
+mod parent;
+mod placement;
 mod runtime;
 mod strategies;
 mod supervisor;
@@ -76,9 +78,9 @@ pub use health::{
 pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
 pub use intensity::Intensity;
 pub use link::ChildLink;
+pub use placement::Placement;
 pub use runtime::{
-    Placement, Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY,
-    MAX_WORKER_THREADS,
+    Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, MAX_WORKER_THREADS,
 };
 pub use strategies::{
     BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,

@@ -8,6 +8,9 @@
 //! - owns the *exit guard*, which is dropped exactly when the actor's context
 //!   is dropped: after `stopped()`, or during unwinding when a handler panics.
 //!   The guard then reports the exit, with its reason, to the supervisor.
+//!
+//! The supervisor is known here only as a [`Parent`]: the reports go through
+//! that seam, and orders and heartbeats through the shared [`Pulse`].
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -15,14 +18,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{self, Poll};
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, ActorFuture, Addr, AsyncContext, Context};
+use actix::{Actor, ActorContext, ActorFuture, AsyncContext, Context};
 use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::exit::ExitReason;
 use crate::health::{Metrics, Signal};
 use crate::panic_capture;
-use crate::supervisor::{ChildExited, ChildSignal, Supervisor};
+use crate::parent::{ChildExited, ChildSignal, ChildStarted, ErasedAddr, Parent};
 
 /// An order from a supervisor to one child incarnation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +185,12 @@ impl Pulse {
     }
 }
 
-/// Identity of one incarnation of one child, as seen by its supervisor.
+/// Identity of one incarnation of one child, as seen by its supervisor, and
+/// where it reports.
 #[derive(Debug, Clone)]
 pub(crate) struct Incarnation {
-    pub(crate) supervisor: Addr<Supervisor>,
+    /// The supervisor, shared by all its children's incarnations.
+    pub(crate) parent: Arc<dyn Parent>,
     pub(crate) key: u64,
     pub(crate) id: Arc<str>,
     pub(crate) number: u64,
@@ -261,6 +266,19 @@ impl ChildLink {
     pub fn exit<C: ActorContext>(&self, ctx: &mut C, reason: ExitReason) {
         self.set_reason(reason);
         ctx.stop();
+    }
+
+    /// Records a heartbeat now, for a child whose spec says its heartbeats
+    /// are [external](crate::ChildSpec::external_heartbeats): call it when
+    /// whatever the child stands for shows it is alive (a process's own
+    /// heartbeat, a connection's keepalive). It carries the metrics set on
+    /// this link, like the framework's timer's heartbeats.
+    ///
+    /// It costs what the timer's does, a clock read and an atomic add, no
+    /// message, and may be called from any thread. On a child with the
+    /// framework's heartbeats it is one more beat, and harmless.
+    pub fn heartbeat(&self) {
+        self.incarnation.pulse.beat(Instant::now());
     }
 
     /// Sets the memory this child attributes to itself (sent with heartbeats).
@@ -357,11 +375,21 @@ fn lock(note: &Mutex<ExitNote>) -> MutexGuard<'_, ExitNote> {
 }
 
 impl Incarnation {
+    /// Sends a signal that must not wait for the supervisor's tick.
     pub(crate) fn signal(&self, signal: Signal) {
-        self.supervisor.do_send(ChildSignal {
+        self.parent.signal(ChildSignal {
             key: self.key,
             incarnation: self.number,
             signal,
+        });
+    }
+
+    /// Tells the supervisor whether this incarnation started.
+    pub(crate) fn report_start(&self, result: Result<Box<dyn ErasedAddr>, String>) {
+        self.parent.started(ChildStarted {
+            key: self.key,
+            incarnation: self.number,
+            result,
         });
     }
 }
@@ -469,9 +497,9 @@ impl Drop for ExitGuard {
             }
         };
         drop(note);
-        // `do_send` never panics, even if the supervisor is gone: this runs
+        // A report never panics, even if the supervisor is gone: this runs
         // during unwinding, where a second panic would abort the process.
-        self.incarnation.supervisor.do_send(ChildExited {
+        self.incarnation.parent.exited(ChildExited {
             key: self.incarnation.key,
             incarnation: self.incarnation.number,
             reason,

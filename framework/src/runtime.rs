@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::{Arbiter, ArbiterHandle};
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -15,18 +14,8 @@ use threads::Threads;
 
 use crate::event::EventBus;
 use crate::supervisor::{InitReply, Supervisor};
-use crate::{AlertSink, TracingSink};
+use crate::{AlertSink, Placement, TracingSink};
 use crate::{EventStream, RuntimeError, SupervisorError, SupervisorRef, SupervisorSpec};
-
-/// The thread an actor runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Placement {
-    /// The control thread: supervisors only, never child code.
-    Control,
-    /// Worker thread number `n` (0-based).
-    Worker(usize),
-}
 
 /// Default capacity of the event stream per subscriber.
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;

@@ -26,6 +26,7 @@ use crate::event::EventKind;
 use crate::info::SupervisorInfo;
 use crate::intensity::RestartWindow;
 use crate::link::{ChildLink, Incarnation, Wiring};
+use crate::parent::{ErasedAddr, Parent};
 use crate::runtime::Shared;
 use crate::{ExitReason, HealthStatus, SupervisorError, SupervisorSpec};
 
@@ -33,7 +34,6 @@ use health::Health;
 
 use child::{Child, State};
 pub use handle::SupervisorRef;
-pub(crate) use messages::{ChildExited, ChildSignal, ChildStarted};
 use plan::Plan;
 
 /// Who waits for the initial start of a supervisor.
@@ -75,6 +75,9 @@ pub(crate) struct Supervisor {
     health: Health,
     exit: watch::Sender<Option<ExitReason>>,
     me: Option<SupervisorRef>,
+    /// This supervisor as its children's incarnations see it: made once,
+    /// shared by every incarnation it starts.
+    as_parent: Arc<dyn Parent>,
 }
 
 impl Supervisor {
@@ -119,6 +122,7 @@ impl Supervisor {
                 ticks: 0,
                 exit: watch::channel(None).0,
                 me: None,
+                as_parent: Arc::new(ctx.address()),
             };
             let keys = initial
                 .into_iter()
@@ -205,13 +209,11 @@ impl Supervisor {
             }
             InitReply::Parent(ack) => {
                 let result = match (result, self.me.clone()) {
-                    (Ok(()), Some(me)) => {
-                        Ok(Box::new(me) as Box<dyn crate::child_spec::ErasedAddr>)
-                    }
+                    (Ok(()), Some(me)) => Ok(Box::new(me) as Box<dyn ErasedAddr>),
                     (Ok(()), None) => Err("supervisor stopped during start".to_owned()),
                     (Err(reason), _) => Err(reason),
                 };
-                crate::child_spec::send_ack(ack, result);
+                ack.report_start(result);
             }
         }
     }

@@ -226,6 +226,9 @@ pub(crate) fn validate_child(child: &ChildSpec) -> Result<(), SpecError> {
     validate_id(child.id())?;
     match &child.body {
         crate::child_spec::ChildBody::Worker(_) => Ok(()),
+        crate::child_spec::ChildBody::Supervisor(_) if child.external_heartbeats => Err(
+            SpecError::ExternalHeartbeatsOnSupervisor(child.id().to_owned()),
+        ),
         crate::child_spec::ChildBody::Supervisor(spec) => spec.validate(),
     }
 }

@@ -45,6 +45,11 @@ fn invalid_specs_are_rejected_with_typed_errors() {
                 SupervisorSpec::new("root").child(ChildSpec::supervisor(SupervisorSpec::new(""))),
                 SpecError::EmptyId,
             ),
+            (
+                SupervisorSpec::new("root")
+                    .child(ChildSpec::supervisor(SupervisorSpec::new("db")).external_heartbeats()),
+                SpecError::ExternalHeartbeatsOnSupervisor("db".into()),
+            ),
         ];
         let _root = runtime.start(SupervisorSpec::new("root")).await.unwrap();
         assert_eq!(

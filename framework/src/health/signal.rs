@@ -35,7 +35,10 @@ pub enum Signal {
         reason: ExitReason,
     },
     /// The child's own context is alive: sent from inside it on the heartbeat
-    /// interval, so a starved event loop stops sending it.
+    /// interval, so a starved event loop stops sending it. For a child with
+    /// [external heartbeats](crate::ChildSpec::external_heartbeats), what it
+    /// stands for is alive: sent when the child calls
+    /// [`ChildLink::heartbeat`](crate::ChildLink::heartbeat).
     Heartbeat(Metrics),
     /// The supervisor pinged the child.
     PingSent {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use actix::{Arbiter, ArbiterHandle};
 use tokio::time::Instant;
 
-use super::Placement;
+use crate::Placement;
 
 /// A thread that has not answered a probe for this long is suspect: new
 /// children avoid it while another thread is fine (a healthy thread answers

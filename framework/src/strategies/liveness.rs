@@ -15,7 +15,9 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LivenessConfig {
     /// Children send a heartbeat from their own context this often (default 2 s;
-    /// `None` disables heartbeats).
+    /// `None` disables heartbeats). Children with
+    /// [external heartbeats](crate::ChildSpec::external_heartbeats) beat on
+    /// their own schedule, and are late (degraded) after twice this.
     pub heartbeat_interval: Option<Duration>,
     /// Silence after which a child is a zombie and is restarted (default 10 s).
     /// It is detected on the first supervisor tick at or after the timeout,
@@ -92,7 +94,10 @@ struct Track {
 /// A heartbeat is sent from inside the child's own actix context by Candado,
 /// so an event loop starved by CPU work or a long `ctx.wait` stops it, while a
 /// child merely busy in an `async` task keeps sending it. That is why stuck
-/// work is a separate condition, detected from progress reports.
+/// work is a separate condition, detected from progress reports. A child
+/// that stands for something outside its actor (a process, a connection)
+/// takes [external heartbeats](crate::ChildSpec::external_heartbeats)
+/// instead, so a frozen process is silent, not merely stuck.
 ///
 /// ```
 /// use std::time::Duration;

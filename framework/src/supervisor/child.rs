@@ -5,10 +5,10 @@ use std::sync::Arc;
 use actix::SpawnHandle;
 use tokio::time::Instant;
 
-use crate::child_spec::ErasedAddr;
 use crate::health::HealWindow;
 use crate::info::{ChildInfo, ChildStatus};
 use crate::link::{ControlSender, Pulse};
+use crate::parent::ErasedAddr;
 use crate::{Backoff, ChildSpec, ExitReason, HealthStatus, Placement};
 
 /// What the supervisor's strategies concluded about the current incarnation.

@@ -1,41 +1,30 @@
-//! Messages a supervisor handles.
+//! Messages a supervisor handles: its children's reports (it is their
+//! [`Parent`]) and requests from its handle.
 
-use actix::{Context, Handler, Message};
+use actix::{Addr, Context, Handler, Message};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Supervisor;
-use crate::child_spec::ErasedAddr;
 use crate::info::SupervisorInfo;
+use crate::parent::{ChildExited, ChildSignal, ChildStarted, Parent};
 use crate::supervisor_spec::validate_child;
 use crate::{ChildSpec, ExitReason, SupervisorError};
 
-/// An incarnation's start finished (from its thread, or from a child supervisor
-/// once its own children are up).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ChildStarted {
-    pub(crate) key: u64,
-    pub(crate) incarnation: u64,
-    pub(crate) result: Result<Box<dyn ErasedAddr>, String>,
-}
+/// A supervisor's children report to its mailbox. `do_send` never blocks
+/// and never panics, even once the supervisor is gone.
+impl Parent for Addr<Supervisor> {
+    fn started(&self, report: ChildStarted) {
+        self.do_send(report);
+    }
 
-/// An incarnation exited (sent by its exit guard).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ChildExited {
-    pub(crate) key: u64,
-    pub(crate) incarnation: u64,
-    pub(crate) reason: ExitReason,
-}
+    fn exited(&self, report: ChildExited) {
+        self.do_send(report);
+    }
 
-/// A signal from inside an incarnation (heartbeat, pong, progress, outcome).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct ChildSignal {
-    pub(crate) key: u64,
-    pub(crate) incarnation: u64,
-    pub(crate) signal: crate::Signal,
+    fn signal(&self, report: ChildSignal) {
+        self.do_send(report);
+    }
 }
 
 impl Handler<ChildSignal> for Supervisor {

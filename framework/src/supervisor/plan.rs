@@ -20,11 +20,12 @@ use actix::{ActorContext, AsyncContext, Context};
 use tokio::time::Instant;
 
 use super::child::{Child, State};
-use super::messages::{ChildExited, ChildStarted, Reply};
+use super::messages::Reply;
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
 use crate::link::{self, Incarnation, Pulse};
+use crate::parent::{ChildExited, ChildStarted};
 use crate::{
     ChildSpec, ExitReason, Placement, Restart, RestartCause, Signal, Strategy, SupervisorError,
 };
@@ -181,7 +182,7 @@ impl Supervisor {
                         self.delete_child(key);
                         continue;
                     }
-                    self.start_child(key, ctx);
+                    self.start_child(key);
                     if !concurrent {
                         return;
                     }
@@ -245,7 +246,7 @@ impl Supervisor {
         }
     }
 
-    fn start_child(&mut self, key: u64, ctx: &mut Context<Self>) {
+    fn start_child(&mut self, key: u64) {
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
@@ -253,13 +254,20 @@ impl Supervisor {
         let pulse = Arc::new(Pulse::default());
         child.pulse = Some((pulse.clone(), 0));
         let incarnation = Incarnation {
-            supervisor: ctx.address(),
+            parent: self.as_parent.clone(),
             key,
             id: child.id().clone(),
             number: child.incarnation,
             pulse,
         };
-        let (link, control, wiring) = link::wire(incarnation.clone(), self.health.wants.heartbeat);
+        // A child with external heartbeats gets no timer: its silence is
+        // what liveness must see.
+        let heartbeat = self
+            .health
+            .wants
+            .heartbeat
+            .filter(|_| !child.spec.external_heartbeats);
+        let (link, control, wiring) = link::wire(incarnation.clone(), heartbeat);
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
