@@ -257,13 +257,14 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Stopping {
-        // A worker process is asked to end (stdin closed, SIGTERM); the
-        // worker stops once it is reaped, or is killed after its shutdown
-        // timeout (then its process gets SIGKILL when it is dropped).
+        // A worker process is asked to end (stdin closed, SIGTERM; SIGKILL
+        // if it is frozen); the worker stops once it is reaped, or is
+        // killed after its shutdown timeout (then its process gets SIGKILL
+        // when it is dropped).
         match &self.local.exec {
             Exec::Remote(remote) if remote.running() => {
                 if !std::mem::replace(&mut self.stopping, true) {
-                    remote.terminate();
+                    remote.stop();
                     self.local.retire();
                 }
                 Stopping::Continue
@@ -283,6 +284,7 @@ impl<H: TaskHandler> StreamHandler<ProcessEvent> for PoolWorker<H> {
                 self.local.measure();
                 ctx.run_interval(remote.memory_interval(), |worker, _| worker.local.measure());
             }
+            ProcessEvent::Heartbeat => self.local.link.heartbeat(),
             ProcessEvent::Progress => self.local.link.progress(),
             ProcessEvent::Exited(reason) => {
                 remote.gone();

@@ -289,6 +289,46 @@ async fn a_spinning_task_gets_its_process_killed_at_its_timeout_and_a_new_one_se
     .await;
 }
 
+async fn a_frozen_worker_process_is_found_silent_and_replaced(runtime: &Runtime) {
+    let mut config = config();
+    config.size = 1;
+    config.process.heartbeat_interval = Duration::from_millis(100);
+    config.liveness = Some(candado_pool::LivenessSettings {
+        heartbeat_interval: Some(Duration::from_millis(100)),
+        heartbeat_timeout: Duration::from_secs(1),
+        ..candado_pool::LivenessSettings::default()
+    });
+    let pool = start(config, runtime).await;
+    let frozen = within(Duration::from_secs(10), pool.submit(Job::Pid).unwrap())
+        .await
+        .unwrap();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &frozen.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let started = Instant::now();
+    // Submitted to the frozen process: retried on its replacement.
+    let next = within(Duration::from_secs(20), pool.submit(Job::Pid).unwrap())
+        .await
+        .unwrap();
+    assert_ne!(next, frozen);
+    eprintln!("  frozen → replacement answered in {:?}", started.elapsed());
+    restarts_for(&pool, "liveness", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_of_this_process().contains(&(frozen as u32)) {
+        assert!(
+            Instant::now() < deadline,
+            "the frozen process was not reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.shutdown(ShutdownMode::Graceful {
+        deadline: Duration::from_secs(5),
+    })
+    .await;
+}
+
 async fn exit_42_restarts_the_worker_for_memory_and_the_task_is_retried(runtime: &Runtime) {
     let pool = start(config(), runtime).await;
     let answer = within(
@@ -440,6 +480,7 @@ fn main() {
         tasks_run_in_worker_processes_and_the_books_balance,
         a_task_that_aborts_its_process_every_time_is_dead_lettered_with_each_exit,
         a_spinning_task_gets_its_process_killed_at_its_timeout_and_a_new_one_serves,
+        a_frozen_worker_process_is_found_silent_and_replaced,
         exit_42_restarts_the_worker_for_memory_and_the_task_is_retried,
         a_panic_in_the_future_fails_the_attempt_and_the_process_lives_on,
         measured_rss_picks_the_leaking_worker_whose_process_alone_is_replaced,

@@ -91,6 +91,7 @@ impl Stream for ProcessEvents {
 pub struct WorkerProcess {
     pid: u32,
     max_frame: usize,
+    heartbeat_interval: Duration,
     state: Rc<RefCell<State>>,
     system: System,
 }
@@ -304,6 +305,7 @@ impl WorkerProcess {
         let worker = Self {
             pid,
             max_frame: max,
+            heartbeat_interval: options.heartbeat_interval,
             state,
             system: System::new(),
         };
@@ -376,6 +378,32 @@ impl WorkerProcess {
         if let Some(orders) = &state.orders {
             let _ = orders.send(Order::Terminate);
         }
+    }
+
+    /// Stops the process: a process that still heartbeats is asked to end
+    /// ([`terminate`](Self::terminate)); one that missed three heartbeats
+    /// (frozen, e.g. SIGSTOPped, or never heard from) cannot act on a
+    /// SIGTERM and gets SIGKILL at once. Returns whether it was frozen.
+    pub fn stop(&self) -> bool {
+        let silence = self.silence();
+        let frozen = silence.is_none_or(|s| s > self.heartbeat_interval.saturating_mul(3));
+        tracing::info!(
+            pid = self.pid,
+            ?silence,
+            frozen,
+            "stopping a worker process: {}",
+            if frozen {
+                "SIGKILL"
+            } else {
+                "stdin closed, SIGTERM"
+            }
+        );
+        if frozen {
+            self.kill(ExitReason::Killed);
+        } else {
+            self.terminate();
+        }
+        frozen
     }
 
     /// Kills the process (SIGKILL) with `reason` as its exit reason, unless

@@ -11,16 +11,19 @@ use crate::connection::{ProcessEvent, WorkerProcess};
 /// forwards its heartbeats and progress to the supervisor, measures its RSS,
 /// answers [`Call`](crate::Call)s through it, and stops, kills and reaps it.
 ///
-/// Liveness sees the process through the child's work reports: while no
-/// call is in flight, each process heartbeat is progress on the work
-/// `"idle"`; during a call, only the handler's progress counts. So a frozen
-/// process (no heartbeat) and a stuck handler (heartbeats, no progress) both
-/// stop making progress, and `Liveness`'s progress timeout restarts them.
-/// Measured RSS goes to [`ChildLink::set_memory`], for `MemoryGuard`.
+/// Liveness sees the process itself: the child's heartbeats are the
+/// process's own ([`ChildSpec::external_heartbeats`]), sent from a thread of
+/// the process, and during a call the handler's progress is the child's
+/// progress on the work `"call"`. So a frozen process (SIGSTOP, no
+/// heartbeat) is restarted by `Liveness`'s heartbeat timeout with cause
+/// `silent`, and a stuck handler (heartbeats, no progress) by its progress
+/// timeout with cause `stuck`. Measured RSS goes to
+/// [`ChildLink::set_memory`], for `MemoryGuard`.
 ///
-/// On stop it closes the process's stdin and sends SIGTERM; if the
-/// supervisor kills it after the shutdown timeout, the process gets SIGKILL.
-/// Either way the process is reaped.
+/// On stop it closes the process's stdin and sends SIGTERM (SIGKILL at once
+/// to a process that missed three heartbeats: a frozen process cannot act
+/// on SIGTERM); if the supervisor kills it after the shutdown timeout, the
+/// process gets SIGKILL. Either way the process is reaped.
 ///
 /// ```no_run
 /// use candado::{Runtime, SupervisorSpec};
@@ -64,6 +67,7 @@ impl ProcessChild {
             process: None,
             stopping: false,
         })
+        .external_heartbeats()
     }
 
     /// The process is gone (reaped): the child ends with `reason`.
@@ -76,10 +80,13 @@ impl ProcessChild {
         }
     }
 
-    /// Liveness watches the handler during a call, the process otherwise.
+    /// Liveness watches the handler's progress while a call is in flight.
     pub(crate) fn watch(&self) {
-        let busy = self.process.as_ref().is_some_and(|p| p.in_flight() > 0);
-        self.link.begin_work(if busy { "call" } else { "idle" });
+        if self.process.as_ref().is_some_and(|p| p.in_flight() > 0) {
+            self.link.begin_work("call");
+        } else {
+            self.link.end_work();
+        }
     }
 
     fn measure(&mut self) {
@@ -100,11 +107,7 @@ impl ProcessChild {
                 let every = self.options.memory_interval;
                 ctx.run_interval(every, |act, _| act.measure());
             }
-            ProcessEvent::Heartbeat => {
-                if self.process.as_ref().is_some_and(|p| p.in_flight() == 0) {
-                    self.link.progress();
-                }
-            }
+            ProcessEvent::Heartbeat => self.link.heartbeat(),
             ProcessEvent::Progress => self.link.progress(),
             ProcessEvent::Replied => {
                 self.link.add_tasks_done(1);
@@ -143,18 +146,11 @@ impl Actor for ProcessChild {
         let Some(process) = &self.process else {
             return Running::Stop;
         };
-        // Asked to stop: close stdin, send SIGTERM and wait for the exit
-        // (the supervisor kills this actor after the shutdown timeout).
+        // Asked to stop: close stdin and send SIGTERM (SIGKILL if it is
+        // frozen), then wait for the exit (the supervisor kills this actor
+        // after the shutdown timeout).
         if !std::mem::replace(&mut self.stopping, true) {
-            let silence = process.silence();
-            // Three heartbeats missed: the process itself is frozen; else
-            // only its handler (if anything) is stuck.
-            let frozen = silence.is_none_or(|s| s > self.options.heartbeat_interval * 3);
-            tracing::info!(
-                child = %self.link.id(), pid = process.pid(), ?silence, frozen,
-                "stopping the worker process: stdin closed, SIGTERM"
-            );
-            process.terminate();
+            process.stop();
         }
         Running::Continue
     }

@@ -101,10 +101,10 @@ impl<H: TaskHandler> Remote<H> {
         self.process.borrow().is_some()
     }
 
-    /// Asks the process to end (stdin closed, SIGTERM).
-    pub(crate) fn terminate(&self) {
+    /// Stops the process: SIGTERM, or SIGKILL if it is frozen.
+    pub(crate) fn stop(&self) {
         if let Some(process) = &*self.process.borrow() {
-            process.terminate();
+            process.stop();
         }
     }
 

@@ -156,10 +156,11 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 advertised.clone(),
             );
             let shutdown = ShutdownPolicy::Timeout(config.worker_shutdown_timeout);
+            let isolated = config.isolation == Isolation::Process;
             Arc::new(move |n| {
                 let (exec_of, router, caps) = (exec_of.clone(), router.clone(), capabilities_of(n));
                 offered.write().extend(caps.iter().cloned());
-                ChildSpec::worker(worker_id(n), move |link| {
+                let spec = ChildSpec::worker(worker_id(n), move |link| {
                     PoolWorker::new(
                         link,
                         exec_of(),
@@ -169,7 +170,14 @@ impl<H: TaskHandler> PoolBuilder<H> {
                         batch,
                     )
                 })
-                .shutdown(shutdown)
+                .shutdown(shutdown);
+                // A worker process's own heartbeats are the worker's: a
+                // frozen process is found silent.
+                if isolated {
+                    spec.external_heartbeats()
+                } else {
+                    spec
+                }
             })
         };
         // Workers are alike and independent: start them all at once.
