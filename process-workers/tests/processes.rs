@@ -11,9 +11,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use candado::{
-    BackoffConfig, ExitReason, HealLimit, HealthCause, Liveness, LivenessConfig, MemoryCause,
-    MemoryConfig, MemoryGuard, RestartCause, Runtime, ShutdownPolicy, SupervisorRef,
-    SupervisorSpec,
+    BackoffConfig, ExitReason, FixedSampler, HealLimit, HealthCause, HealthStatus, Liveness,
+    LivenessConfig, MemoryCause, MemoryConfig, MemoryGuard, MemorySample, RestartCause, Runtime,
+    ShutdownPolicy, SupervisorRef, SupervisorSpec,
 };
 use candado_process::{
     from_bytes, to_bytes, Call, CallError, Pid, Probe, ProbeStatus, ProcessChild, ProcessCommand,
@@ -727,6 +727,85 @@ fn available(system: &mut sysinfo::System) -> u64 {
     system.available_memory()
 }
 
+/// The pid of child `id`'s process, once it answers calls.
+async fn pid_of(root: &SupervisorRef, id: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(worker) = root.worker::<ProcessChild>(id).await {
+            if let Ok(Ok(bytes)) = worker.send(Call(b"pid".to_vec())).await {
+                return from_bytes(&bytes).unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "{id} did not answer within 20 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn child_info(root: &SupervisorRef, id: &str) -> candado::ChildInfo {
+    let children = root.children().await.unwrap();
+    children.into_iter().find(|c| c.id == id).unwrap()
+}
+
+fn the_memory_victim_is_the_worker_with_the_largest_measured_rss() {
+    const GIB: u64 = 1 << 30;
+    let calm = MemorySample {
+        process_rss: 10 * MIB,
+        system_available: 8 * GIB,
+        system_total: 16 * GIB,
+    };
+    let sampler = FixedSampler::new(calm);
+    let guard = MemoryGuard::new(MemoryConfig {
+        warning_percent: None,
+        critical_percent: Some(95.0),
+        brake_floor: None,
+        leak_rate_per_min: None,
+        child_warning_bytes: Some(100 * MIB),
+        settle: Duration::from_secs(60),
+        report_interval: Duration::from_millis(100),
+        ..MemoryConfig::default()
+    })
+    .unwrap()
+    .with_sampler(sampler.clone());
+    let child = |id: &str| {
+        ProcessChild::spec(id, command(), options())
+            .shutdown(ShutdownPolicy::Timeout(Duration::from_millis(300)))
+    };
+    // `a` is the older: were the victim the oldest, it would be `a`.
+    let spec = supervisor(SupervisorSpec::new("root").health(guard))
+        .child(child("a"))
+        .child(child("b"));
+    run(spec, |root| async move {
+        let a = pid_of(&root, "a").await;
+        let b = pid_of(&root, "b").await;
+        let worker = root.worker::<ProcessChild>("b").await.unwrap();
+        let hog = worker.send(Call(b"hog".to_vec())).await.unwrap();
+        assert_eq!(hog.unwrap(), b"hogging");
+        // The guard has seen `b`'s measured RSS once `b` is degraded.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child_info(&root, "b").await.health != HealthStatus::Degraded {
+            assert!(Instant::now() < deadline, "b's RSS never reached the guard");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(child_info(&root, "a").await.health, HealthStatus::Healthy);
+        // The system runs short: one victim, by measured RSS.
+        sampler.set(MemorySample {
+            system_available: GIB / 2,
+            ..calm
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pid_of(&root, "b").await == b {
+            assert!(Instant::now() < deadline, "b was not restarted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_reaped(b).await;
+        let info = child_info(&root, "b").await;
+        let critical = HealthCause::Memory(MemoryCause::Critical);
+        assert_eq!(info.last_cause, Some(RestartCause::Health(critical)));
+        assert_eq!(pid_of(&root, "a").await, a, "a was spared");
+        assert_eq!(child_info(&root, "a").await.restarts, 0);
+    });
+}
+
 fn killing_a_worker_returns_its_memory_to_the_system() {
     run(tree(SupervisorSpec::new("root")), |root| async move {
         let mut system = sysinfo::System::new();
@@ -1099,7 +1178,7 @@ fn main() {
     if let Ok(mode) = std::env::var("SERVICE_MODE") {
         service(&mode);
     }
-    let tests: [(&str, fn()); 20] = [
+    let tests: [(&str, fn()); 21] = [
         (
             "round_trips_reach_a_real_process",
             round_trips_reach_a_real_process,
@@ -1148,6 +1227,10 @@ fn main() {
         (
             "measured_rss_feeds_the_memory_guard_which_restarts_the_process",
             measured_rss_feeds_the_memory_guard_which_restarts_the_process,
+        ),
+        (
+            "the_memory_victim_is_the_worker_with_the_largest_measured_rss",
+            the_memory_victim_is_the_worker_with_the_largest_measured_rss,
         ),
         (
             "killing_a_worker_returns_its_memory_to_the_system",
