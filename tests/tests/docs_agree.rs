@@ -398,6 +398,10 @@ fn the_source_maps_name_every_source_file() {
             "process-workers/src/",
             "## Source map (`process-workers/src`)",
         ),
+        (
+            "postgres-store/src/",
+            "## Source map (`postgres-store/src`)",
+        ),
     ] {
         let map = inline_code(section(&text, heading));
         for file in files() {

@@ -1,0 +1,324 @@
+//! [`DurableNode`]: one node of a durable queue. It claims tasks from the
+//! store into its local Candado pool, keeps their leases renewed while the
+//! pool is ready, reports each attempt's end (fenced), rescues tasks whose
+//! lease expired on any node, and hands back what it did not finish when
+//! it stops.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use candado_pool::{Pool, TaskFailure, TaskHandler, TaskOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::{Claimed, PgStore, SharedBreakerConfig, StoreError, Wakeups};
+
+/// How a node claims, leases and polls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// This node's name, unique among the queue's nodes: leases are held
+    /// in it (default: `host-pid`).
+    pub node: String,
+    /// How long a claim is good for without renewal (default 30 s). A node
+    /// that dies loses its tasks to a rescue this long after its last
+    /// renewal.
+    pub lease: Duration,
+    /// How often leases are renewed (default 10 s; well under `lease`).
+    pub renew_every: Duration,
+    /// How often the node claims without a notification (default 1 s).
+    pub poll_every: Duration,
+    /// How often the node rescues expired leases (default 5 s).
+    pub rescue_every: Duration,
+    /// Tasks the node holds at once, running or waiting in its pool
+    /// (default 16).
+    pub max_in_flight: usize,
+    /// The capabilities its pool offers (tasks needing others are left).
+    pub capabilities: Vec<String>,
+    /// Shared per-dependency breakers (default on).
+    pub breaker: Option<SharedBreakerConfig>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".into());
+        Self {
+            node: format!("{host}-{}", std::process::id()),
+            lease: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+            poll_every: Duration::from_secs(1),
+            rescue_every: Duration::from_secs(5),
+            max_in_flight: 16,
+            capabilities: Vec::new(),
+            breaker: Some(SharedBreakerConfig::default()),
+        }
+    }
+}
+
+impl NodeConfig {
+    fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |field, problem: &str| {
+            Err(StoreError::Invalid {
+                field,
+                problem: problem.into(),
+            })
+        };
+        if self.node.is_empty() {
+            return invalid("node", "must not be empty");
+        }
+        if self.max_in_flight == 0 {
+            return invalid("max_in_flight", "must be at least 1");
+        }
+        for (field, d) in [
+            ("renew_every", self.renew_every),
+            ("poll_every", self.poll_every),
+            ("rescue_every", self.rescue_every),
+        ] {
+            if d.is_zero() {
+                return invalid(field, "must be greater than zero");
+            }
+        }
+        if self.renew_every >= self.lease {
+            return invalid("renew_every", "must be shorter than lease");
+        }
+        Ok(())
+    }
+}
+
+/// What a node did, when it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeReport {
+    /// Tasks claimed.
+    pub claimed: u64,
+    /// Attempts that completed (and were accepted).
+    pub completed: u64,
+    /// Attempts that failed (scheduled again or dead-lettered).
+    pub failed: u64,
+    /// Reports fenced off: the lease had been lost to a rescue.
+    pub fenced: u64,
+    /// Tasks handed back unfinished at the stop.
+    pub released: u64,
+    /// Tasks this node rescued from expired leases.
+    pub rescued: u64,
+}
+
+/// One node of a durable queue: a Candado pool fed from a [`PgStore`].
+///
+/// The pool's own retries should be off (`retry.max_retries = 0`): each
+/// local attempt is one durable attempt, retried by the store with its
+/// backoff, on whichever node claims it next.
+pub struct DurableNode<H: TaskHandler> {
+    store: PgStore,
+    pool: Pool<H>,
+    config: NodeConfig,
+}
+
+impl<H: TaskHandler> std::fmt::Debug for DurableNode<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableNode")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+type Finished<H> = (
+    Claimed<()>,
+    Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>,
+);
+
+impl<H> DurableNode<H>
+where
+    H: TaskHandler,
+    H::Task: Serialize + DeserializeOwned,
+    H::Output: Serialize,
+{
+    /// A node running the store's tasks on `pool`.
+    pub fn new(store: PgStore, pool: Pool<H>, config: NodeConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        Ok(Self {
+            store,
+            pool,
+            config,
+        })
+    }
+
+    /// Runs until `stop` resolves: claims, runs, renews, reports, rescues.
+    /// Then it stops claiming, shuts its pool down (the running attempts
+    /// finish within `drain`) and hands back what did not finish.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()>,
+        drain: Duration,
+    ) -> Result<NodeReport, StoreError> {
+        let Self {
+            store,
+            pool,
+            config,
+        } = self;
+        let wake = Wakeups::listen(&store.url, store.queue());
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished<H>>();
+        let mut held: HashMap<i64, u32> = HashMap::new();
+        let mut report = NodeReport::default();
+        let mut renew = tokio::time::interval(config.renew_every);
+        let mut rescue = tokio::time::interval(config.rescue_every);
+        let mut stop = std::pin::pin!(stop);
+        let mut claim_now = true;
+        loop {
+            if claim_now && held.len() < config.max_in_flight {
+                let room = config.max_in_flight - held.len();
+                let claimed: Vec<Claimed<H::Task>> = store
+                    .claim(&config.node, &config.capabilities, room, config.lease)
+                    .await?;
+                // A full batch: there may be more at once.
+                claim_now = claimed.len() == room;
+                for task in claimed {
+                    report.claimed += 1;
+                    let (id, attempt) = (task.id, task.attempt);
+                    if start(&pool, &store, &config.node, task, &done_tx).await? {
+                        held.insert(id, attempt);
+                    } else {
+                        report.released += 1;
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stop => break,
+                Some((task, result)) = done_rx.recv() => {
+                    held.remove(&task.id);
+                    settle(&store, &pool, &config, &task, result, &mut report).await?;
+                    claim_now = true;
+                }
+                woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
+                _ = renew.tick() => {
+                    // Leases live as long as the pool can run their tasks:
+                    // a node whose pool is not ready lets them expire.
+                    let ready = pool.metrics().await.is_ok_and(|m| m.health.ready);
+                    if ready {
+                        let ids: Vec<i64> = held.keys().copied().collect();
+                        store.renew(&config.node, &ids, config.lease).await?;
+                    }
+                }
+                _ = rescue.tick() => {
+                    report.rescued += store.rescue().await?.len() as u64;
+                    claim_now = true;
+                }
+            }
+        }
+        pool.shutdown_gracefully(drain).await;
+        while let Ok((task, result)) = done_rx.try_recv() {
+            held.remove(&task.id);
+            settle(&store, &pool, &config, &task, result, &mut report).await?;
+        }
+        for (id, attempt) in held {
+            if store.release(&config.node, id, attempt).await? {
+                report.released += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Submits a claimed task to the pool; its end comes back on `done`. A
+/// task the pool refuses (full, shutting down) is handed back: `false`.
+async fn start<H>(
+    pool: &Pool<H>,
+    store: &PgStore,
+    node: &str,
+    task: Claimed<H::Task>,
+    done: &mpsc::UnboundedSender<Finished<H>>,
+) -> Result<bool, StoreError>
+where
+    H: TaskHandler,
+{
+    let options = TaskOptions {
+        priority: Some(task.priority),
+        timeout: task.timeout,
+        capability: task.capability.clone(),
+        dependency: task.dependency.clone(),
+    };
+    let meta = Claimed {
+        id: task.id,
+        attempt: task.attempt,
+        task: (),
+        priority: task.priority,
+        capability: task.capability,
+        dependency: task.dependency,
+        timeout: task.timeout,
+    };
+    match pool.submit_with(task.task, options) {
+        Ok(handle) => {
+            let done = done.clone();
+            actix::spawn(async move {
+                let _ = done.send((meta, handle.await));
+            });
+        }
+        Err(refused) => {
+            tracing::warn!(id = meta.id, error = %refused, "the pool refused a claimed task; handing it back");
+            store.release(node, meta.id, meta.attempt).await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Reports an attempt's end to the store, fenced on the attempt.
+async fn settle<H>(
+    store: &PgStore,
+    pool: &Pool<H>,
+    config: &NodeConfig,
+    task: &Claimed<()>,
+    result: Result<H::Output, TaskFailure<H::Task>>,
+    report: &mut NodeReport,
+) -> Result<(), StoreError>
+where
+    H: TaskHandler,
+    H::Output: Serialize,
+{
+    let node = &config.node;
+    let success = result.is_ok();
+    match result {
+        Ok(output) => {
+            if store.complete(node, task.id, task.attempt, &output).await? {
+                report.completed += 1;
+            } else {
+                report.fenced += 1;
+            }
+        }
+        Err(TaskFailure::DeadLettered { id, attempts }) => {
+            let error = attempts
+                .last()
+                .map_or_else(|| "failed".to_owned(), |a| a.error.to_string());
+            // The store keeps the history; the pool's copy can go.
+            let _ = pool.purge_dead(Some(id)).await;
+            match store.fail(node, task.id, task.attempt, &error).await? {
+                crate::FailOutcome::Fenced => report.fenced += 1,
+                _ => report.failed += 1,
+            }
+        }
+        Err(TaskFailure::Returned { .. }) => {
+            if store.release(node, task.id, task.attempt).await? {
+                report.released += 1;
+            }
+            return Ok(());
+        }
+        Err(other) => {
+            let error = other.to_string();
+            if store.fail(node, task.id, task.attempt, &error).await? == crate::FailOutcome::Fenced
+            {
+                report.fenced += 1;
+            } else {
+                report.failed += 1;
+            }
+        }
+    }
+    if let (Some(dependency), Some(breaker)) = (&task.dependency, config.breaker) {
+        store
+            .record_dependency(dependency, success, breaker)
+            .await?;
+    }
+    Ok(())
+}

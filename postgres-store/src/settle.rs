@@ -1,0 +1,182 @@
+//! The end of an attempt, fenced: completion, failure (retry or dead
+//! letter), hand-back at shutdown, and rescue of expired leases.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::store::millis;
+use crate::{FailOutcome, PgStore, StoreError};
+
+impl PgStore {
+    /// Records attempt `attempt` of task `id` as completed with `output`,
+    /// if `node` still holds that attempt's lease. `false`: it did not (the
+    /// lease expired and the task was rescued, or it finished otherwise),
+    /// and nothing changed.
+    pub async fn complete<O: Serialize>(
+        &self,
+        node: &str,
+        id: i64,
+        attempt: u32,
+        output: &O,
+    ) -> Result<bool, StoreError> {
+        let output = serde_json::to_value(output).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE candado_tasks
+                 SET state = 'done', output = $4, finished_at = now(),
+                     lease_holder = NULL, lease_until = NULL
+                 WHERE id = $1 AND attempt = $2 AND lease_holder = $3 AND state = 'running'",
+                &[&id, &to_i32(attempt), &node, &output],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Records attempt `attempt` of task `id` as failed with `error`, if
+    /// `node` still holds its lease: the task is scheduled again after the
+    /// store's backoff, or, out of retries, becomes a dead letter. Either
+    /// way the attempt joins its history.
+    pub async fn fail(
+        &self,
+        node: &str,
+        id: i64,
+        attempt: u32,
+        error: &str,
+    ) -> Result<FailOutcome, StoreError> {
+        let delay = self.backoff(attempt);
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "UPDATE candado_tasks
+                 SET history = history || jsonb_build_array(jsonb_build_object(
+                         'attempt', attempt, 'node', lease_holder, 'error', $4::text,
+                         'at_ms', (extract(epoch FROM now()) * 1000)::bigint)),
+                     state = CASE WHEN attempt > max_retries THEN 'dead' ELSE 'ready' END,
+                     run_at = now() + $5 * interval '1 millisecond',
+                     finished_at = CASE WHEN attempt > max_retries THEN now() END,
+                     lease_holder = NULL, lease_until = NULL
+                 WHERE id = $1 AND attempt = $2 AND lease_holder = $3 AND state = 'running'
+                 RETURNING state",
+                &[
+                    &id,
+                    &to_i32(attempt),
+                    &node,
+                    &error,
+                    &(millis(delay) as f64),
+                ],
+            )
+            .await?;
+        Ok(match row.map(|r| r.get::<_, String>(0)) {
+            None => FailOutcome::Fenced,
+            Some(state) if state == "dead" => FailOutcome::Dead,
+            Some(_) => FailOutcome::Retrying { after: delay },
+        })
+    }
+
+    /// Hands attempt `attempt` of task `id` back unfinished (its node is
+    /// shutting down): ready again at once, costing no attempt.
+    pub async fn release(&self, node: &str, id: i64, attempt: u32) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE candado_tasks
+                 SET state = 'ready', attempt = attempt - 1, run_at = now(),
+                     lease_holder = NULL, lease_until = NULL
+                 WHERE id = $1 AND attempt = $2 AND lease_holder = $3 AND state = 'running'",
+                &[&id, &to_i32(attempt), &node],
+            )
+            .await?;
+        if n == 1 {
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&crate::store::CHANNEL, &&*self.queue],
+                )
+                .await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Rescues the tasks of this queue whose lease expired (their node
+    /// died, hangs, or lost the database): each such attempt fails with
+    /// "lease expired" and the task is ready again (or dead, out of
+    /// retries). Any node may call it; returns the ids rescued. A late
+    /// report from the old holder is then fenced off.
+    pub async fn rescue(&self) -> Result<Vec<i64>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "UPDATE candado_tasks
+                 SET history = history || jsonb_build_array(jsonb_build_object(
+                         'attempt', attempt, 'node', lease_holder,
+                         'error', 'lease expired: its node stopped renewing it',
+                         'at_ms', (extract(epoch FROM now()) * 1000)::bigint)),
+                     state = CASE WHEN attempt > max_retries THEN 'dead' ELSE 'ready' END,
+                     finished_at = CASE WHEN attempt > max_retries THEN now() END,
+                     run_at = now(), lease_holder = NULL, lease_until = NULL
+                 WHERE queue = $1 AND state = 'running' AND lease_until < now()
+                 RETURNING id",
+                &[&&*self.queue],
+            )
+            .await?;
+        let rescued: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        if !rescued.is_empty() {
+            tracing::warn!(queue = %self.queue, count = rescued.len(), ids = ?rescued, "rescued tasks whose lease expired");
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&crate::store::CHANNEL, &&*self.queue],
+                )
+                .await?;
+        }
+        Ok(rescued)
+    }
+
+    /// Dead-letters a claimed task at once (its payload cannot run).
+    pub(crate) async fn bury(
+        &self,
+        node: &str,
+        id: i64,
+        attempt: i32,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE candado_tasks
+                 SET history = history || jsonb_build_array(jsonb_build_object(
+                         'attempt', attempt, 'node', lease_holder, 'error', $4::text,
+                         'at_ms', (extract(epoch FROM now()) * 1000)::bigint)),
+                     state = 'dead', finished_at = now(), lease_holder = NULL, lease_until = NULL
+                 WHERE id = $1 AND attempt = $2 AND lease_holder = $3 AND state = 'running'",
+                &[
+                    &id,
+                    &attempt,
+                    &node,
+                    &format!("undecodable payload: {error}"),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The delay before retry number `attempt` (the store's policy:
+    /// doubling from `base` to `cap`, minus up to `jitter` at random).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let backoff = candado::BackoffConfig {
+            base: self.retry.base,
+            cap: self.retry.cap,
+            ..candado::BackoffConfig::default()
+        };
+        let raw = backoff.raw_delay(attempt.saturating_sub(1));
+        let cut = rand::rng().random_range(0.0..=self.retry.jitter.clamp(0.0, 1.0));
+        raw.mul_f64(1.0 - cut)
+    }
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

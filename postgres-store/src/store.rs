@@ -1,0 +1,307 @@
+//! [`PgStore`]: a queue of tasks in PostgreSQL: connect and migrate,
+//! enqueue (also inside the application's own transaction), claim in
+//! batches with `FOR UPDATE SKIP LOCKED`, and renew leases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use candado_pool::RetryConfig;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio_postgres::{GenericClient, NoTls, Row};
+
+use crate::{migrations, Claimed, Enqueued, NewTask, StoreError};
+
+/// The channel a committed enqueue notifies, with the queue as payload.
+pub(crate) const CHANNEL: &str = "candado_tasks";
+
+/// How a [`PgStore`] connects and what it does by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// A libpq-style connection string or URL
+    /// (`host=/run/postgresql dbname=app user=app`, `postgres://…`).
+    pub url: String,
+    /// The queue (several pools may share the tables, one queue each).
+    pub queue: String,
+    /// Connections kept in the store's pool (default 8).
+    pub max_connections: usize,
+    /// Retries of a task enqueued without its own, and their backoff
+    /// (default: the pool's defaults, 3 retries from 1 s to 30 s).
+    pub retry: RetryConfig,
+}
+
+impl StoreConfig {
+    /// The defaults for `url` and `queue`.
+    pub fn new(url: impl Into<String>, queue: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            queue: queue.into(),
+            max_connections: 8,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// A durable task queue in PostgreSQL, shared by every node that opens
+/// the same queue. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: Pool,
+    /// For the listening connection of [`Wakeups`](crate::Wakeups).
+    pub(crate) url: Arc<str>,
+    pub(crate) queue: Arc<str>,
+    pub(crate) retry: RetryConfig,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, and applies the schema migrations not applied yet.
+    pub async fn connect(config: StoreConfig) -> Result<Self, StoreError> {
+        if config.queue.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "queue",
+                problem: "must not be empty".into(),
+            });
+        }
+        if config.max_connections == 0 {
+            return Err(StoreError::Invalid {
+                field: "max_connections",
+                problem: "must be at least 1".into(),
+            });
+        }
+        let pg: tokio_postgres::Config =
+            config
+                .url
+                .parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Invalid {
+                    field: "url",
+                    problem: e.to_string(),
+                })?;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections)
+            .build()
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        let store = Self {
+            pool,
+            url: config.url.as_str().into(),
+            queue: config.queue.into(),
+            retry: config.retry,
+        };
+        let mut client = store.pool.get().await?;
+        let applied = migrations::migrate(&mut client).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "candado-postgres: schema migrations applied");
+        }
+        Ok(store)
+    }
+
+    /// The queue this store serves.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// Enqueues `task`; a committed enqueue wakes listening nodes.
+    pub async fn enqueue<T: Serialize>(&self, task: NewTask<T>) -> Result<Enqueued, StoreError> {
+        let client = self.pool.get().await?;
+        self.enqueue_in(&**client, task).await
+    }
+
+    /// Enqueues `task` through `client`, typically the application's own
+    /// transaction: the task exists if and only if that transaction
+    /// commits, and listening nodes are woken at the commit.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: candado_postgres::PgStore, mut client: tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use candado_postgres::NewTask;
+    /// let tx = client.transaction().await?;
+    /// tx.execute("INSERT INTO orders (id) VALUES (42)", &[]).await?;
+    /// store.enqueue_in(&tx, NewTask::new(42_u64)).await?;
+    /// tx.commit().await?; // the order and its task, or neither
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_in<C, T>(
+        &self,
+        client: &C,
+        task: NewTask<T>,
+    ) -> Result<Enqueued, StoreError>
+    where
+        C: GenericClient + Sync,
+        T: Serialize,
+    {
+        let payload =
+            serde_json::to_value(&task.task).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let priority = i16::from(task.priority);
+        let max_retries = to_i32(task.max_retries.unwrap_or(self.retry.max_retries));
+        let timeout_ms = task.timeout.map(millis);
+        let delay_ms = task.delay.map_or(0, millis);
+        let rows = client
+            .query(
+                "INSERT INTO candado_tasks
+                    (queue, priority, capability, dependency, payload, max_retries,
+                     timeout_ms, idempotency_key, run_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                         now() + $9 * interval '1 millisecond')
+                 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL
+                 DO NOTHING
+                 RETURNING id",
+                &[
+                    &&*self.queue,
+                    &priority,
+                    &task.capability,
+                    &task.dependency,
+                    &payload,
+                    &max_retries,
+                    &timeout_ms,
+                    &task.idempotency_key,
+                    &(delay_ms as f64),
+                ],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &&*self.queue])
+                .await?;
+            return Ok(Enqueued {
+                id: row.get(0),
+                created: true,
+            });
+        }
+        // The key is taken: the task it names is the answer.
+        let row = client
+            .query_one(
+                "SELECT id FROM candado_tasks WHERE queue = $1 AND idempotency_key = $2",
+                &[&&*self.queue, &task.idempotency_key],
+            )
+            .await?;
+        Ok(Enqueued {
+            id: row.get(0),
+            created: false,
+        })
+    }
+
+    /// Claims up to `n` ready tasks for `node`, in priority then FIFO
+    /// order, skipping rows other nodes are claiming (`FOR UPDATE SKIP
+    /// LOCKED`), tasks needing a capability not in `capabilities`, and
+    /// tasks whose dependency's shared breaker is open. Each gets a lease
+    /// of `lease` and its attempt number goes up by one.
+    ///
+    /// A payload that does not decode as `T` cannot run anywhere: it is
+    /// dead-lettered with that reason, and left out.
+    pub async fn claim<T: DeserializeOwned>(
+        &self,
+        node: &str,
+        capabilities: &[String],
+        n: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed<T>>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "WITH picked AS (
+                    SELECT t.id FROM candado_tasks t
+                    WHERE t.queue = $1 AND t.state = 'ready' AND t.run_at <= now()
+                      AND (t.capability IS NULL OR t.capability = ANY($2))
+                      AND (t.dependency IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM candado_breakers b
+                            WHERE b.queue = t.queue AND b.dependency = t.dependency
+                              AND b.open_until > now()))
+                    ORDER BY t.priority, t.id
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE candado_tasks t
+                 SET state = 'running', attempt = t.attempt + 1, lease_holder = $4,
+                     lease_until = now() + $5 * interval '1 millisecond'
+                 FROM picked WHERE t.id = picked.id
+                 RETURNING t.id, t.attempt, t.payload, t.priority, t.capability,
+                           t.dependency, t.timeout_ms",
+                &[
+                    &&*self.queue,
+                    &capabilities,
+                    &limit,
+                    &node,
+                    &(millis(lease) as f64),
+                ],
+            )
+            .await?;
+        drop(client);
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match decode::<T>(&row) {
+                Ok(task) => claimed.push(task),
+                Err(problem) => {
+                    let (id, attempt): (i64, i32) = (row.get(0), row.get(1));
+                    tracing::warn!(id, %problem, "an undecodable payload goes to the dead letters");
+                    self.bury(node, id, attempt, &problem).await?;
+                }
+            }
+        }
+        claimed.sort_by_key(|c| (c.priority, c.id));
+        Ok(claimed)
+    }
+
+    /// Extends the leases `node` holds on `ids` by `lease` from now;
+    /// returns how many it still held.
+    pub async fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE candado_tasks
+                 SET lease_until = now() + $3 * interval '1 millisecond'
+                 WHERE state = 'running' AND lease_holder = $1 AND id = ANY($2)",
+                &[&node, &ids, &(millis(lease) as f64)],
+            )
+            .await?)
+    }
+}
+
+fn decode<T: DeserializeOwned>(row: &Row) -> Result<Claimed<T>, String> {
+    let payload: serde_json::Value = row.get(2);
+    let task = serde_json::from_value(payload).map_err(|e| e.to_string())?;
+    let attempt: i32 = row.get(1);
+    let priority: i16 = row.get(3);
+    let timeout_ms: Option<i64> = row.get(6);
+    Ok(Claimed {
+        id: row.get(0),
+        attempt: u32::try_from(attempt).unwrap_or(0),
+        task,
+        priority: u8::try_from(priority).unwrap_or(u8::MAX),
+        capability: row.get(4),
+        dependency: row.get(5),
+        timeout: timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    })
+}
+
+/// A hundred years, in milliseconds: longer delays and leases are taken as
+/// this (a timestamp cannot hold `Duration::MAX` from now).
+const LONGEST_MS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/// Milliseconds, at most [`LONGEST_MS`].
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).map_or(LONGEST_MS, |ms| ms.min(LONGEST_MS))
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

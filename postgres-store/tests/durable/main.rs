@@ -1,0 +1,613 @@
+//! The durable store against a real PostgreSQL: a throwaway cluster for
+//! the run (see `cluster.rs`), a fresh database per test. A custom harness,
+//! so that `main` can also be a node process (for the `kill -9` test) and
+//! stop the cluster at the end. Without PostgreSQL the tests are skipped
+//! with a message, unless `CANDADO_REQUIRE_POSTGRES` is set (CI sets it).
+
+mod cluster;
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use candado::Runtime;
+use candado_pool::{Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
+use candado_postgres::{
+    DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig, StoreConfig,
+    Wakeups,
+};
+use serde::{Deserialize, Serialize};
+
+/// Set in a child process: run a node on this database until killed.
+const NODE_URL: &str = "CANDADO_TEST_NODE_URL";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Job {
+    n: u64,
+    sleep_ms: u64,
+}
+
+/// The numbers this process's handlers ran, in order.
+static RAN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+struct Jobs;
+
+impl TaskHandler for Jobs {
+    type Task = Job;
+    type Output = u64;
+    type Error = String;
+
+    // The future must be `'static`: an `async fn` would borrow `self`.
+    #[allow(clippy::manual_async_fn)]
+    fn handle(
+        &mut self,
+        job: Job,
+        _: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
+        async move {
+            tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
+            RAN.lock().unwrap().push(job.n);
+            Ok(job.n * 2)
+        }
+    }
+}
+
+fn store_config(url: &str) -> StoreConfig {
+    let mut config = StoreConfig::new(url, "jobs");
+    config.retry = RetryConfig {
+        max_retries: 1,
+        base: Duration::from_millis(50),
+        cap: Duration::from_millis(50),
+        jitter: 0.0,
+    };
+    config
+}
+
+async fn store(url: &str) -> PgStore {
+    PgStore::connect(store_config(url)).await.unwrap()
+}
+
+async fn local_pool(runtime: &Runtime, name: &str) -> Pool<Jobs> {
+    Pool::builder(|| Jobs)
+        .config(PoolConfig {
+            name: name.into(),
+            size: 4,
+            retry: RetryConfig {
+                max_retries: 0,
+                ..RetryConfig::default()
+            },
+            ..PoolConfig::default()
+        })
+        .start(runtime)
+        .await
+        .unwrap()
+}
+
+fn node_config(node: &str) -> NodeConfig {
+    NodeConfig {
+        node: node.into(),
+        lease: Duration::from_secs(1),
+        renew_every: Duration::from_millis(300),
+        poll_every: Duration::from_millis(200),
+        rescue_every: Duration::from_millis(200),
+        max_in_flight: 8,
+        ..NodeConfig::default()
+    }
+}
+
+/// Polls `check` until it holds, for at most `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
+    let (a, b) = tokio::join!(
+        PgStore::connect(store_config(&url)),
+        PgStore::connect(store_config(&url))
+    );
+    a.unwrap();
+    b.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT version FROM candado_migrations", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), candado_postgres::SCHEMA_VERSION as usize);
+}
+
+async fn claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold(url: String) {
+    let store = store(&url).await;
+    for (n, priority) in [(0, 5), (1, 1), (2, 5), (3, 1), (4, 9), (5, 0)] {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }).priority(priority))
+            .await
+            .unwrap();
+    }
+    let first = store
+        .claim::<Job>("a", &[], 4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let order: Vec<u64> = first.iter().map(|c| c.task.n).collect();
+    assert_eq!(order, [5, 1, 3, 0], "priority, then FIFO");
+    assert!(first.iter().all(|c| c.attempt == 1));
+    // Two nodes claiming at once never get the same task.
+    for n in 10..60 {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }))
+            .await
+            .unwrap();
+    }
+    let other = store.clone();
+    let (x, y) = tokio::join!(
+        store.claim::<Job>("x", &[], 30, Duration::from_secs(30)),
+        other.claim::<Job>("y", &[], 30, Duration::from_secs(30))
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut all: Vec<i64> = x.iter().chain(&y).map(|c| c.id).collect();
+    all.sort_unstable();
+    let claimed = all.len();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a task was claimed twice");
+    assert_eq!(claimed, 52, "every ready task was claimed once");
+}
+
+async fn an_idempotency_key_enqueues_once(url: String) {
+    let store = store(&url).await;
+    let job = |n| NewTask::new(Job { n, sleep_ms: 0 }).idempotency_key("order-42");
+    let first = store.enqueue(job(1)).await.unwrap();
+    let second = store.enqueue(job(2)).await.unwrap();
+    assert!(first.created && !second.created);
+    assert_eq!(first.id, second.id);
+    assert_eq!(store.counts().await.unwrap().ready, 1);
+}
+
+async fn an_enqueue_exists_if_and_only_if_its_transaction_commits(url: String) {
+    let store = store(&url).await;
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE orders (id BIGINT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute("INSERT INTO orders VALUES (1)", &[])
+        .await
+        .unwrap();
+    store
+        .enqueue_in(&tx, NewTask::new(Job { n: 1, sleep_ms: 0 }))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        store.counts().await.unwrap().ready,
+        0,
+        "rolled back: no task"
+    );
+    let tx = client.transaction().await.unwrap();
+    tx.execute("INSERT INTO orders VALUES (2)", &[])
+        .await
+        .unwrap();
+    store
+        .enqueue_in(&tx, NewTask::new(Job { n: 2, sleep_ms: 0 }))
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().ready, 0, "not committed yet");
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.counts().await.unwrap().ready,
+        1,
+        "committed: the task"
+    );
+}
+
+async fn a_rescued_task_s_late_result_changes_nothing(url: String) {
+    let store = store(&url).await;
+    let id = store
+        .enqueue(NewTask::new(Job { n: 7, sleep_ms: 0 }))
+        .await
+        .unwrap()
+        .id;
+    let a = store
+        .claim::<Job>("a", &[], 1, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(a[0].attempt, 1);
+    let s = store.clone();
+    eventually(
+        Duration::from_secs(10),
+        "the expired lease is rescued",
+        || {
+            let s = s.clone();
+            async move { s.rescue().await.unwrap() == [id] }
+        },
+    )
+    .await;
+    let b = store
+        .claim::<Job>("b", &[], 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!((b[0].id, b[0].attempt), (id, 2));
+    assert!(
+        !store.complete("a", id, 1, &111_u64).await.unwrap(),
+        "fenced"
+    );
+    assert_eq!(
+        store.fail("a", id, 1, "late").await.unwrap(),
+        FailOutcome::Fenced
+    );
+    assert!(
+        store
+            .renew("a", &[id], Duration::from_secs(30))
+            .await
+            .unwrap()
+            == 0
+    );
+    assert!(store.complete("b", id, 2, &14_u64).await.unwrap());
+    assert_eq!(store.output::<u64>(id).await.unwrap(), Some(14));
+}
+
+async fn failures_retry_with_backoff_then_dead_letter_with_history_and_replay(url: String) {
+    let store = store(&url).await;
+    let id = store
+        .enqueue(NewTask::new(Job { n: 3, sleep_ms: 0 }))
+        .await
+        .unwrap()
+        .id;
+    let lease = Duration::from_secs(30);
+    let first = store.claim::<Job>("a", &[], 1, lease).await.unwrap();
+    let outcome = store
+        .fail("a", id, first[0].attempt, "boom 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        FailOutcome::Retrying {
+            after: Duration::from_millis(50)
+        }
+    );
+    let s = store.clone();
+    eventually(
+        Duration::from_secs(10),
+        "the retry becomes claimable",
+        || {
+            let s = s.clone();
+            async move { !s.claim::<Job>("b", &[], 1, lease).await.unwrap().is_empty() }
+        },
+    )
+    .await;
+    assert_eq!(
+        store.fail("b", id, 2, "boom 2").await.unwrap(),
+        FailOutcome::Dead
+    );
+    let dead = store.dead_letters::<Job>(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let errors: Vec<(&str, u32)> = dead[0]
+        .attempts
+        .iter()
+        .map(|a| (a.error.as_str(), a.attempt))
+        .collect();
+    assert_eq!(errors, [("boom 1", 1), ("boom 2", 2)]);
+    assert_eq!(dead[0].attempts[1].node, "b");
+    store.replay(id).await.unwrap();
+    assert!(store.replay(id).await.is_err(), "no longer dead");
+    let again = store.claim::<Job>("c", &[], 1, lease).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempt), (id, 1));
+    assert_eq!(
+        store.fail("c", id, 1, "boom 3").await.unwrap(),
+        FailOutcome::Retrying {
+            after: Duration::from_millis(50)
+        }
+    );
+    assert_eq!(
+        store.purge_dead(None).await.unwrap(),
+        0,
+        "not dead: not purged"
+    );
+}
+
+async fn shared_breakers_hold_a_dependency_s_tasks_on_every_node(url: String) {
+    let a = store(&url).await;
+    let b = store(&url).await;
+    let config = SharedBreakerConfig {
+        failure_threshold: 2,
+        cooldown: Duration::from_millis(300),
+    };
+    assert!(!a.record_dependency("maps", false, config).await.unwrap());
+    assert!(
+        a.record_dependency("maps", false, config).await.unwrap(),
+        "open"
+    );
+    b.enqueue(NewTask::new(Job { n: 1, sleep_ms: 0 }).dependency("maps"))
+        .await
+        .unwrap();
+    b.enqueue(NewTask::new(Job { n: 2, sleep_ms: 0 }))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = b.claim::<Job>("b", &[], 10, lease).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.task.n).collect::<Vec<_>>(), [2]);
+    let breakers = b.breakers().await.unwrap();
+    assert_eq!(breakers[0].failures, 2);
+    assert!(breakers[0].open_for.is_some());
+    let s = b.clone();
+    eventually(Duration::from_secs(10), "the cooldown ends", || {
+        let s = s.clone();
+        async move {
+            !s.claim::<Job>("b", &[], 10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        }
+    })
+    .await;
+    assert!(
+        !a.record_dependency("maps", true, config).await.unwrap(),
+        "closed"
+    );
+}
+
+async fn a_committed_enqueue_wakes_a_listener(url: String) {
+    let store = store(&url).await;
+    let wake = Wakeups::listen(&url, "jobs");
+    // The first wake-up says it listens (look once at what is there).
+    assert!(wake.wait(Duration::from_secs(10)).await, "listening");
+    assert!(
+        !wake.wait(Duration::from_millis(100)).await,
+        "nothing enqueued"
+    );
+    let started = Instant::now();
+    store
+        .enqueue(NewTask::new(Job { n: 1, sleep_ms: 0 }))
+        .await
+        .unwrap();
+    assert!(
+        wake.wait(Duration::from_secs(10)).await,
+        "woken by the enqueue"
+    );
+    eprintln!("  woken {:?} after the enqueue", started.elapsed());
+}
+
+async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let store = store(&url).await;
+    RAN.lock().unwrap().clear();
+    for n in 0..200 {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 1 }))
+            .await
+            .unwrap();
+    }
+    let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
+    let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
+    let a = DurableNode::new(
+        store.clone(),
+        local_pool(&runtime, "a").await,
+        node_config("a"),
+    )
+    .unwrap();
+    let b = DurableNode::new(
+        store.clone(),
+        local_pool(&runtime, "b").await,
+        node_config("b"),
+    )
+    .unwrap();
+    let a = actix::spawn(a.run(
+        async {
+            let _ = stopped_a.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let b = actix::spawn(b.run(
+        async {
+            let _ = stopped_b.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let s = store.clone();
+    eventually(Duration::from_secs(60), "every task done", || {
+        let s = s.clone();
+        async move { s.counts().await.unwrap().done == 200 }
+    })
+    .await;
+    let _ = (stop_a.send(()), stop_b.send(()));
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert_eq!(a.completed + b.completed, 200, "{a:?} {b:?}");
+    assert!(
+        a.completed > 0 && b.completed > 0,
+        "both nodes worked: {a:?} {b:?}"
+    );
+    let mut ran = RAN.lock().unwrap().clone();
+    ran.sort_unstable();
+    assert_eq!(
+        ran,
+        (0..200).collect::<Vec<_>>(),
+        "each task ran exactly once"
+    );
+    assert_eq!(store.output::<u64>(1).await.unwrap(), Some(0));
+    runtime.shutdown().await;
+}
+
+async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
+    let store = store(&url).await;
+    RAN.lock().unwrap().clear();
+    for n in 0..40 {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 100 }))
+            .await
+            .unwrap();
+    }
+    let mut victim = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(NODE_URL, &url)
+        .spawn()
+        .unwrap();
+    let s = store.clone();
+    eventually(Duration::from_secs(30), "the victim holds tasks", || {
+        let s = s.clone();
+        async move { s.counts().await.unwrap().running >= 4 }
+    })
+    .await;
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rescuer = DurableNode::new(
+        store.clone(),
+        local_pool(&runtime, "rescuer").await,
+        node_config("rescuer"),
+    )
+    .unwrap();
+    let rescuer = actix::spawn(rescuer.run(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let s = store.clone();
+    eventually(
+        Duration::from_secs(60),
+        "every task done after the kill",
+        || {
+            let s = s.clone();
+            async move { s.counts().await.unwrap().done == 40 }
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    let report = rescuer.await.unwrap().unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.done, counts.dead, counts.ready, counts.running),
+        (40, 0, 0, 0)
+    );
+    assert!(
+        report.rescued > 0,
+        "the victim's leases were rescued: {report:?}"
+    );
+    eprintln!("  after kill -9: {report:?}");
+    runtime.shutdown().await;
+}
+
+/// A node in a child process, until it is killed.
+fn serve_as_node(url: String) -> ! {
+    actix::System::new().block_on(async move {
+        let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+        let store = store(&url).await;
+        let node = DurableNode::new(
+            store,
+            local_pool(&runtime, "victim").await,
+            node_config("victim"),
+        )
+        .unwrap();
+        let _ = node
+            .run(std::future::pending(), Duration::from_secs(1))
+            .await;
+    });
+    std::process::exit(0)
+}
+
+type Test = fn(String) -> Pin<Box<dyn Future<Output = ()>>>;
+
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        [$((stringify!($name), (|url| Box::pin($name(url))) as Test)),*]
+    };
+}
+
+fn create_database(url: &str, name: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+}
+
+fn main() {
+    if let Ok(url) = std::env::var(NODE_URL) {
+        serve_as_node(url);
+    }
+    let tests = tests![
+        migrations_apply_once_even_when_nodes_start_together,
+        claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold,
+        an_idempotency_key_enqueues_once,
+        an_enqueue_exists_if_and_only_if_its_transaction_commits,
+        a_rescued_task_s_late_result_changes_nothing,
+        failures_retry_with_backoff_then_dead_letter_with_history_and_replay,
+        shared_breakers_hold_a_dependency_s_tasks_on_every_node,
+        a_committed_enqueue_wakes_a_listener,
+        two_nodes_share_the_queue_and_run_each_task_once,
+        a_node_killed_with_sigkill_loses_nothing,
+    ];
+    let cluster = match cluster::Cluster::start() {
+        Ok(cluster) => cluster,
+        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
+            eprintln!(
+                "durable store tests skipped: {why}. Set {} to make this an error.",
+                cluster::REQUIRE
+            );
+            return;
+        }
+        Err(why) => panic!(
+            "PostgreSQL is required ({} is set): {why}",
+            cluster::REQUIRE
+        ),
+    };
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (i, (name, test)) in tests.into_iter().enumerate() {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let db = format!("t{i}");
+        create_database(&cluster.url("postgres"), &db);
+        let url = cluster.url(&db);
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            actix::System::new().block_on(test(url));
+        }));
+        let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("test {name} ... {verdict} ({:.2?})", started.elapsed());
+        if outcome.is_err() {
+            failed.push(name);
+        }
+    }
+    drop(cluster);
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    eprintln!(
+        "test result: {verdict}. {} passed; {} failed",
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        eprintln!("failed: {failed:?}");
+        std::process::exit(1);
+    }
+}
