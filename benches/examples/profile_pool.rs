@@ -1,9 +1,13 @@
 //! Runs one system's 4 × 64 throughput shape alone, for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free]`.
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn]`.
 
+use candado_bench::process_workers::{self, Work};
 use candado_bench::{failure, peers, pool, rate, Shape};
 
 fn main() {
+    // `process` and `procspawn` re-run this binary as their workers.
+    process_workers::serve_if_worker();
+    procspawn::init();
     let system = std::env::args().nth(1).unwrap_or_else(|| "candado".into());
     let shape = Shape {
         workers: 4,
@@ -27,6 +31,17 @@ fn main() {
                 continue;
             }
             "alongside" => pool::throughput_alongside(shape, 1),
+            "process" => process_workers::throughput(shape, Work::Noop),
+            "procspawn" => {
+                // A tenth of the tasks: procspawn runs about 30k a second.
+                let shape = Shape {
+                    requests: shape.requests / 10,
+                    ..shape
+                };
+                let elapsed = peers::procspawn_pool::throughput(shape, std::time::Duration::ZERO);
+                eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);
+                continue;
+            }
             _ => pool::throughput(shape, 1),
         };
         eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);

@@ -39,5 +39,6 @@ pub fn rate(shape: Shape, elapsed: Duration) -> f64 {
 pub mod failure;
 pub mod pool;
 pub mod process;
+pub mod process_workers;
 pub mod stats;
 pub mod supervision;

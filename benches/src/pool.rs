@@ -28,6 +28,27 @@ impl TaskHandler for Noop {
     }
 }
 
+/// A handler that blocks its worker's thread for the given time
+/// (`std::thread::sleep`, as a blocking call in a handler would), then
+/// answers its task.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Blocking(pub Duration);
+
+impl TaskHandler for Blocking {
+    type Task = u64;
+    type Output = u64;
+    type Error = String;
+
+    fn handle(
+        &mut self,
+        n: u64,
+        _: TaskContext,
+    ) -> impl Future<Output = Result<u64, String>> + 'static {
+        std::thread::sleep(self.0);
+        std::future::ready(Ok(n))
+    }
+}
+
 /// The pool config the benchmarks use: defaults (liveness with heartbeats,
 /// breakers) with `workers` workers, up to `concurrency` tasks in flight on
 /// each, and a queue bound that never refuses.
@@ -57,13 +78,26 @@ pub fn with_pool_on<T>(
     concurrency: usize,
     body: impl AsyncFnOnce(&Pool<Noop>, &Runtime) -> T,
 ) -> T {
+    with_handler_on(Noop, workers, concurrency, body)
+}
+
+/// [`with_pool_on`] with workers that run `handler` (cloned per worker).
+fn with_handler_on<H, T>(
+    handler: H,
+    workers: usize,
+    concurrency: usize,
+    body: impl AsyncFnOnce(&Pool<H>, &Runtime) -> T,
+) -> T
+where
+    H: TaskHandler + Clone + Send + Sync,
+{
     let system = actix::System::new();
     let out = system.block_on(async {
         let runtime = Runtime::builder()
             .worker_threads(2)
             .build()
             .expect("runtime");
-        let pool = PoolBuilder::new(|| Noop)
+        let pool = PoolBuilder::new(move || handler.clone())
             .config(config(workers, concurrency))
             .start(&runtime)
             .await
@@ -87,10 +121,20 @@ pub fn throughput(shape: Shape, concurrency: usize) -> Duration {
     })
 }
 
+/// [`throughput`] (concurrency 1) of tasks that each block their worker's
+/// thread for `block` ([`Blocking`]).
+pub fn throughput_blocking(shape: Shape, block: Duration) -> Duration {
+    with_handler_on(Blocking(block), shape.workers, 1, async |pool, _| {
+        submitters(pool, shape, actix::spawn).await
+    })
+}
+
 /// [`fan_out`](crate::peers::fan_out) of `shape`'s submitters, spawned
 /// with `spawn`, each submitting a task and awaiting its result at a time.
-async fn submitters<S, J, E>(pool: &Pool<Noop>, shape: Shape, spawn: S) -> Duration
+async fn submitters<H, S, J, E>(pool: &Pool<H>, shape: Shape, spawn: S) -> Duration
 where
+    H: TaskHandler<Task = u64, Output = u64>,
+    H::Error: std::fmt::Debug,
     S: Fn(crate::peers::Share) -> J,
     J: Future<Output = Result<usize, E>>,
     E: std::fmt::Debug,

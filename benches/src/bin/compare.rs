@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use candado_bench::process_workers::{self, Hang, Work};
 use candado_bench::stats::{quantile, Summary};
 use candado_bench::supervision::{self, Kind, SpawnReport};
 use candado_bench::{failure, peers, pool, rate, Shape};
@@ -27,7 +28,7 @@ struct Args {
     /// A quick pass with small counts (a smoke test of the harness).
     #[arg(long)]
     quick: bool,
-    /// Only these sections (throughput, latency, supervision, failure).
+    /// Only these sections (throughput, latency, supervision, failure, process).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Throughput: only these worker counts (default 1,4,64).
@@ -121,6 +122,12 @@ impl Targets {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Worker processes re-run this binary: Candado's serve calls and
+    // procspawn's run their task, and neither returns. Each looks for its
+    // own environment variable, so their order does not matter; ours goes
+    // first so procspawn's setup never runs in our workers.
+    process_workers::serve_if_worker();
+    procspawn::init();
     let args = Args::parse();
     // The failure benchmarks crash workers on purpose: keep their panics quiet.
     std::panic::set_hook(Box::new(|_| {}));
@@ -394,6 +401,9 @@ fn main() -> anyhow::Result<()> {
             share >= 0.8 && lost == 0,
         );
     }
+    if wants("process") {
+        process_section(args.quick, runs, &mut targets);
+    }
     println!("\n## Targets\n");
     if args.quick {
         println!(
@@ -406,4 +416,166 @@ fn main() -> anyhow::Result<()> {
         println!("| {t} | {m} | {} |", if *met { "yes" } else { "**no**" });
     }
     Ok(())
+}
+
+/// A rate in thousands, with two decimals below 10k.
+fn fmt_rate_fine(s: &Summary) -> String {
+    let k = s.median / 1e3;
+    let digits = if k < 10.0 { 2 } else { 0 };
+    format!("{k:.digits$}k ±{:.0}%", s.spread_percent())
+}
+
+/// Process workers (`candado-process`) next to the in-process pool and
+/// procspawn's pool: spawn, idle memory, throughput, a hung process.
+fn process_section(quick: bool, runs: usize, targets: &mut Targets) {
+    let (spawned, idle) = if quick {
+        (4, Duration::from_millis(100))
+    } else {
+        (8, Duration::from_millis(500))
+    };
+    // Tasks per run: procspawn gets fewer no-ops (it is far slower), and
+    // everyone fewer 1 ms tasks; a rate is a rate.
+    let (noop, noop_peer, slow) = if quick {
+        (2_000, 500, 200)
+    } else {
+        (40_000, 8_000, 2_000)
+    };
+    let sleep = Duration::from_millis(1);
+    let shape = |requests| Shape {
+        workers: 4,
+        submitters: 64,
+        requests,
+    };
+    println!("\n## Process workers\n");
+    println!(
+        "4 workers, 64 submitters (16 tasks in flight per worker), no-op tasks and 1 ms tasks \
+         (`std::thread::sleep(1 ms)` in the handler: it blocks its thread); spawn: {spawned} workers \
+         asked for at once, timed until each answered a call; memory read {} ms later.\n",
+        idle.as_millis()
+    );
+    // Rows: process workers, the in-process pool, procspawn's pool. The
+    // systems take turns, run by run, so a noisy spell hits them alike.
+    let mut spawn_ms = [vec![], vec![], vec![]];
+    let (mut rss, mut anon) = (spawn_ms.clone(), spawn_ms.clone());
+    let (mut fast, mut blocked) = (spawn_ms.clone(), spawn_ms.clone());
+    let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+    for _ in 0..runs {
+        let ours = process_workers::spawn(spawned, idle);
+        let theirs = peers::procspawn_pool::spawn(spawned, idle);
+        for (row, report) in [(0, ours), (2, theirs)] {
+            spawn_ms[row].push(report.per_worker.as_secs_f64() * 1e3);
+            rss[row].push(mib(report.rss_per_worker));
+            anon[row].push(mib(report.anon_per_worker));
+        }
+        let (ours, peer, slow) = (shape(noop), shape(noop_peer), shape(slow));
+        fast[0].push(rate(ours, process_workers::throughput(ours, Work::Noop)));
+        fast[1].push(rate(ours, pool::throughput(ours, 1)));
+        fast[2].push(rate(
+            peer,
+            peers::procspawn_pool::throughput(peer, Duration::ZERO),
+        ));
+        blocked[0].push(rate(
+            slow,
+            process_workers::throughput(slow, Work::Sleep(sleep)),
+        ));
+        blocked[1].push(rate(slow, pool::throughput_blocking(slow, sleep)));
+        blocked[2].push(rate(slow, peers::procspawn_pool::throughput(slow, sleep)));
+    }
+    let summarise = |rows: &[Vec<f64>; 3]| rows.each_ref().map(|v| Summary::of(v));
+    let (spawn_ms, rss, anon) = (summarise(&spawn_ms), summarise(&rss), summarise(&anon));
+    let (fast, blocked) = (summarise(&fast), summarise(&blocked));
+    println!("| system | spawn per worker | idle RSS per worker (anonymous part) | no-op tasks/s | 1 ms tasks/s |");
+    println!("|---|---|---|---|---|");
+    let names = [
+        "candado process workers (`ProcessChild`, `Call`)",
+        "candado pool, in-process workers (2 threads)",
+        "procspawn pool (64 submitter threads)",
+    ];
+    for (row, name) in names.iter().enumerate() {
+        let (spawn, memory) = if row == 1 {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            (
+                format!(
+                    "{:.1} ms ±{:.0}%",
+                    spawn_ms[row].median,
+                    spawn_ms[row].spread_percent()
+                ),
+                format!("{:.1} MiB ({:.2} MiB)", rss[row].median, anon[row].median),
+            )
+        };
+        println!(
+            "| {name} | {spawn} | {memory} | {} | {} |",
+            fmt_rate_fine(&fast[row]),
+            fmt_rate_fine(&blocked[row])
+        );
+    }
+    let ratio = |rows: &[Summary; 3]| rows[0].median / rows[2].median;
+    println!(
+        "| candado process workers / procspawn | {:.2} | {:.2} ({:.2}) | {:.2} | {:.2} |",
+        ratio(&spawn_ms),
+        ratio(&rss),
+        ratio(&anon),
+        ratio(&fast),
+        ratio(&blocked)
+    );
+
+    let (timeout, tick) = (process_workers::PROGRESS_TIMEOUT, process_workers::TICK);
+    let bound = timeout + tick + Duration::from_millis(100);
+    println!(
+        "\n| one worker hangs (progress timeout {} ms, tick {} ms, process heartbeat {} ms, shutdown timeout {} ms; hangs spread over a tick) | → liveness restart verdict | → the replacement completes a task |",
+        timeout.as_millis(),
+        tick.as_millis(),
+        process_workers::HEARTBEAT.as_millis(),
+        process_workers::SHUTDOWN_TIMEOUT.as_millis()
+    );
+    println!("|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let span = |s: &Summary| format!("{:.0} ms ({:.0}–{:.0})", s.median, s.min, s.max);
+    for (hang, what, target) in [
+        (
+            Hang::Spin,
+            "its handler spins in `loop {}` (heartbeats go on)",
+            "a hung process (handler in `loop {}`) replaced within progress timeout + one tick + 100 ms",
+        ),
+        (
+            Hang::Freeze,
+            "the process is frozen (SIGSTOP; no heartbeat)",
+            "a frozen process (SIGSTOP) replaced within progress timeout + one tick + 100 ms",
+        ),
+    ] {
+        let hangs: Vec<_> = (0..runs)
+            .map(|run| process_workers::hang_to_replacement(hang, tick * run as u32 / runs as u32))
+            .collect();
+        let detected = Summary::of(&hangs.iter().map(|h| ms(h.detected)).collect::<Vec<_>>());
+        let replaced = Summary::of(&hangs.iter().map(|h| ms(h.replaced)).collect::<Vec<_>>());
+        println!("| {what} | {} | {} |", span(&detected), span(&replaced));
+        targets.add(
+            target,
+            format!(
+                "{:.0}–{:.0} ms (bound {} ms; verdict after {:.0}–{:.0} ms)",
+                replaced.min,
+                replaced.max,
+                bound.as_millis(),
+                detected.min,
+                detected.max
+            ),
+            replaced.max <= ms(bound),
+        );
+    }
+    targets.add(
+        "no-op throughput through 4 process workers ≥ 100k tasks/s",
+        format!("{:.0}k", fast[0].median / 1e3),
+        fast[0].median >= 100_000.0,
+    );
+    targets.add(
+        "no-op throughput through 4 process workers ≥ 2× procspawn's pool",
+        format!(
+            "{:.2}× ({:.0}k vs {:.0}k)",
+            ratio(&fast),
+            fast[0].median / 1e3,
+            fast[2].median / 1e3
+        ),
+        ratio(&fast) >= 2.0,
+    );
 }

@@ -12,6 +12,7 @@ use crate::Shape;
 
 pub mod actix_rr;
 pub mod kameo_pool;
+pub mod procspawn_pool;
 pub mod ractor_factory;
 pub mod tokio_mpsc;
 

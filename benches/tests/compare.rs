@@ -1,0 +1,30 @@
+//! The `compare` binary's process section runs end to end in a quick pass:
+//! Candado's worker processes and procspawn's, both this binary re-run,
+//! serve side by side, and the section prints its tables and targets.
+
+use std::process::Command;
+
+#[test]
+fn the_process_section_runs_in_a_quick_pass() {
+    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .args(["--quick", "--only", "process"])
+        .output()
+        .expect("compare runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "compare failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "## Process workers",
+        "| candado process workers (`ProcessChild`, `Call`) |",
+        "| candado pool, in-process workers (2 threads) |",
+        "| procspawn pool (64 submitter threads) |",
+        "| its handler spins in `loop {}` (heartbeats go on) |",
+        "| the process is frozen (SIGSTOP; no heartbeat) |",
+        "| no-op throughput through 4 process workers ≥ 2× procspawn's pool |",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+}
