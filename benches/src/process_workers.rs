@@ -65,9 +65,13 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// How often the worker processes heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_millis(100);
 
-/// Liveness's progress timeout: a call without progress (or an idle
-/// process without heartbeats) for this long is stuck.
+/// Liveness's progress timeout: a call without progress for this long is
+/// stuck (the handler hangs while its process still heartbeats).
 pub const PROGRESS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Liveness's heartbeat timeout: a process without heartbeats for this long
+/// is silent (frozen). The process's own heartbeats are its child's.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The time a stopped process has to exit after SIGTERM before SIGKILL.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(100);
@@ -80,7 +84,7 @@ fn tree(workers: usize) -> SupervisorSpec {
     let options = ProcessOptions::default().heartbeat_interval(HEARTBEAT);
     let liveness = Liveness::new(LivenessConfig {
         heartbeat_interval: Some(HEARTBEAT),
-        heartbeat_timeout: Duration::from_secs(5),
+        heartbeat_timeout: HEARTBEAT_TIMEOUT,
         ping_interval: None,
         progress_timeout: Some(PROGRESS_TIMEOUT),
         ..LivenessConfig::default()

@@ -523,8 +523,9 @@ fn process_section(quick: bool, runs: usize, targets: &mut Targets) {
     let (timeout, tick) = (process_workers::PROGRESS_TIMEOUT, process_workers::TICK);
     let bound = timeout + tick + Duration::from_millis(100);
     println!(
-        "\n| one worker hangs (progress timeout {} ms, tick {} ms, process heartbeat {} ms, shutdown timeout {} ms; hangs spread over a tick) | → liveness restart verdict | → the replacement completes a task |",
+        "\n| one worker hangs (progress timeout {} ms, heartbeat timeout {} ms, tick {} ms, process heartbeat {} ms, shutdown timeout {} ms; hangs spread over a tick) | → liveness restart verdict | → the replacement completes a task |",
         timeout.as_millis(),
+        process_workers::HEARTBEAT_TIMEOUT.as_millis(),
         tick.as_millis(),
         process_workers::HEARTBEAT.as_millis(),
         process_workers::SHUTDOWN_TIMEOUT.as_millis()
@@ -540,8 +541,8 @@ fn process_section(quick: bool, runs: usize, targets: &mut Targets) {
         ),
         (
             Hang::Freeze,
-            "the process is frozen (SIGSTOP; no heartbeat)",
-            "a frozen process (SIGSTOP) replaced within progress timeout + one tick + 100 ms",
+            "the process is frozen (SIGSTOP; no heartbeat: silent, then SIGKILL at once)",
+            "a frozen process (SIGSTOP) replaced within heartbeat timeout + one tick + 100 ms",
         ),
     ] {
         let hangs: Vec<_> = (0..runs)
