@@ -25,6 +25,9 @@ pub enum DemoError {
     /// The pool could not start.
     #[error(transparent)]
     Pool(#[from] candado_pool::PoolError),
+    /// The worker processes of `--isolation process` cannot be set up.
+    #[error("cannot set up worker processes: {0}")]
+    Worker(String),
 }
 
 /// A scenario field outside its bound (see [`crate::bounds`]). Every variant

@@ -6,13 +6,16 @@
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
-//! - [`run`] — runs one scenario and returns its [`Report`].
+//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
+//! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
+//!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bounds;
 mod error;
+mod isolation;
 mod live;
 mod report;
 mod run;
@@ -23,11 +26,12 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use candado_pool::{
-    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, LivenessSettings,
-    MemorySettings, PoolConfig, RestartSettings, RetryConfig,
+    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
+    MemorySettings, PoolConfig, ProcessSettings, RestartSettings, RetryConfig,
 };
 
 pub use error::{DemoError, ScenarioError};
+pub use isolation::{serve_if_worker, WorkerSettings, SETTINGS_ENV, WORKER_ENTRY};
 pub use live::LiveMode;
 pub use report::{Latency, Report};
 pub use run::run;
@@ -40,6 +44,10 @@ pub struct RunOptions {
     pub live: LiveMode,
     /// Worker threads (default: the number of CPUs).
     pub threads: Option<usize>,
+    /// Where the workers run their tasks (default in the demo's process).
+    /// With [`Isolation::Process`] the worker processes are this program
+    /// re-executed: its `main` must call [`serve_if_worker`] first thing.
+    pub isolation: Isolation,
 }
 
 impl RunOptions {
@@ -54,23 +62,27 @@ impl RunOptions {
         Self {
             live,
             threads: None,
+            isolation: Isolation::InProcess,
         }
     }
 }
 
 /// The pool configuration a scenario runs with: demo-sized timeouts, so every
-/// defence acts within seconds (see `docs/demo.md`). Validates `s` first:
-/// its sizes become bytes.
-pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
+/// defence acts within seconds (see `docs/demo.md`). Validates `s` first, for
+/// `isolation` too (see [`Scenario::check_isolation`]): its sizes become
+/// bytes and processes.
+pub fn pool_config(s: &Scenario, isolation: Isolation) -> Result<PoolConfig, DemoError> {
     s.validate()?;
+    s.check_isolation(isolation)?;
     // Within its bound (at most 1 GiB), the limit in bytes fits a u64.
     let limit = s.worker_memory_limit_mib.saturating_mul(bounds::MIB);
+    let (size, max_size, concurrency) = isolation::shape(s, isolation);
     Ok(PoolConfig {
         name: "demo".into(),
-        size: s.workers,
+        size,
         min_size: 1,
-        max_size: s.max_workers,
-        concurrency: s.concurrency,
+        max_size,
+        concurrency,
         dispatch: Dispatch::LeastLoaded,
         queue_bound: s.queue_bound,
         worker_shutdown_timeout: Duration::from_millis(300),
@@ -123,6 +135,17 @@ pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
             queue_per_worker: 50,
             idle_checks: 3,
         }),
+        isolation,
+        process: ProcessSettings {
+            // Well under the heartbeat timeout above.
+            heartbeat_interval: Duration::from_millis(250),
+            // A leak is measured within a tenth of a second.
+            memory_interval: Duration::from_millis(100),
+            // A task that ignores its timeout loses its process soon after,
+            // and before liveness's progress timeout would find it stuck.
+            timeout_grace: Duration::from_millis(250),
+            ..ProcessSettings::default()
+        },
         ..PoolConfig::default()
     })
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use candado::Alert;
+use candado_pool::Isolation;
 use serde::{Deserialize, Serialize};
 
 /// Latency of completed tasks, in milliseconds.
@@ -23,6 +24,8 @@ pub struct Latency {
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
+    /// Where the workers ran their tasks: `in_process` or `process`.
+    pub isolation: Isolation,
     /// Tasks the pool accepted.
     pub submitted: u64,
     /// Tasks refused by backpressure (never accepted, so never lost).
@@ -74,6 +77,11 @@ impl Report {
             let _ = writeln!(out, "  {k:<30} {v}");
         };
         row("scenario", self.scenario.clone());
+        let isolation = match self.isolation {
+            Isolation::InProcess => "in_process (workers are actors in the demo's process)",
+            Isolation::Process => "process (each worker runs its tasks in a process of its own)",
+        };
+        row("isolation", isolation.to_owned());
         row(
             "elapsed",
             format!("{:.1} s", self.elapsed_ms as f64 / 1000.0),

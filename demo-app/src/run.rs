@@ -3,17 +3,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use candado::{BreakerState, Runtime};
-use candado_pool::{PoolBuilder, SubmitError, TaskFailure};
+use candado_pool::{Isolation, PoolBuilder, SubmitError, TaskFailure};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
-use crate::workload::{next_job, Dependency, Engine, DEPENDENCY};
+use crate::isolation::worker_command;
+use crate::workload::{next_job, Dependency, DEPENDENCY};
 use crate::{
     bounds, live, pool_config, DemoError, Latency, LiveMode, Report, RunOptions, Scenario,
+    WorkerSettings,
 };
 
 fn breaker_label(state: Option<BreakerState>) -> &'static str {
@@ -26,7 +28,7 @@ fn breaker_label(state: Option<BreakerState>) -> &'static str {
 
 /// Runs `scenario` to the end and reports. Must run inside an actix `System`.
 pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, DemoError> {
-    scenario.validate()?;
+    let config = pool_config(scenario, options.isolation)?;
     let mut builder = Runtime::builder();
     if let Some(threads) = options.threads {
         builder = builder.worker_threads(threads);
@@ -34,12 +36,19 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     let runtime = builder.build()?;
     let mut events = runtime.subscribe();
     let start = Instant::now();
-    let dependency = Arc::new(Dependency::new(start, scenario.outage));
-    let leak = scenario.leak_mib;
-    let pool = PoolBuilder::new(move || Engine::new(dependency.clone(), leak))
-        .config(pool_config(scenario)?)
-        .start(&runtime)
-        .await?;
+    let settings = WorkerSettings {
+        dependency: Dependency::new(SystemTime::now(), scenario.outage),
+        leak_mib: scenario.leak_mib,
+    };
+    let mut pool = PoolBuilder::new({
+        let settings = settings.clone();
+        move || settings.engine()
+    })
+    .config(config);
+    if options.isolation == Isolation::Process {
+        pool = pool.process_command(worker_command(&settings)?);
+    }
+    let pool = pool.start(&runtime).await?;
     let breakers = pool.breakers().cloned();
     let planned = scenario.task_count();
     let refused = Arc::new(AtomicU64::new(0));
@@ -154,6 +163,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         != Some(BreakerState::Open);
     let report = Report {
         scenario: scenario.name.clone(),
+        isolation: options.isolation,
         submitted,
         rejected,
         completed,

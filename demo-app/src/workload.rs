@@ -3,12 +3,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use candado_pool::{TaskContext, TaskHandler, TaskOptions};
 use rand::rngs::SmallRng;
 use rand::Rng;
-use tokio::time::Instant;
+use serde::{Deserialize, Serialize};
 
 use crate::bounds::MIB;
 use crate::scenario::{Outage, Scenario};
@@ -17,7 +17,7 @@ use crate::scenario::{Outage, Scenario};
 pub const DEPENDENCY: &str = "feature-store";
 
 /// What a task fails with on its first attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
     /// No fault.
     None,
@@ -35,8 +35,9 @@ pub enum Fault {
     Leak,
 }
 
-/// One demo task.
-#[derive(Debug, Clone, PartialEq)]
+/// One demo task (serde-able: with process isolation it travels to a
+/// worker process).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Job {
     /// A CPU-bound prediction, chunked with `checkpoint`.
     Predict {
@@ -61,15 +62,19 @@ impl Job {
 }
 
 /// The flaky dependency: down during the scenario's outage.
-#[derive(Debug, Clone)]
+///
+/// The outage is placed on the wall clock, which the demo and its worker
+/// processes share (a monotonic `Instant` cannot cross a process boundary);
+/// it travels to worker processes with the rest of [`WorkerSettings`](crate::WorkerSettings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependency {
-    down: Option<(Instant, Instant)>,
+    down: Option<(SystemTime, SystemTime)>,
 }
 
 impl Dependency {
     /// A dependency whose outage is placed relative to `start`. An outage
     /// past the clock's range (refused by validation) never starts.
-    pub fn new(start: Instant, outage: Option<Outage>) -> Self {
+    pub fn new(start: SystemTime, outage: Option<Outage>) -> Self {
         let down = outage.and_then(|o| {
             let from = start.checked_add(o.start)?;
             Some((from, from.checked_add(o.length)?))
@@ -77,7 +82,7 @@ impl Dependency {
         Self { down }
     }
 
-    fn is_down(&self, now: Instant) -> bool {
+    fn is_down(&self, now: SystemTime) -> bool {
         self.down.is_some_and(|(from, to)| now >= from && now < to)
     }
 }
@@ -169,7 +174,7 @@ impl TaskHandler for Engine {
                 }
                 Job::Fetch { .. } => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    if dependency.is_down(Instant::now()) {
+                    if dependency.is_down(SystemTime::now()) {
                         Err(format!("{DEPENDENCY} is down"))
                     } else {
                         Ok(1)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use candado_demo::bounds::{self, MAX_LEAKED_MIB, MAX_TASKS};
 use candado_demo::{pool_config, workload::Dependency, Scenario};
+use candado_pool::Isolation;
 use proptest::prelude::*;
 
 /// A TOML integer: the edges, a hostile spread, and sensible values.
@@ -131,8 +132,8 @@ fn assert_within_bounds(s: &Scenario) {
     assert!(bounds::TASK_TIMEOUT.contains(&s.task_timeout));
     assert!(bounds::DRAIN_DEADLINE.contains(&s.drain_deadline));
     // What the run derives from an accepted scenario must not panic either.
-    assert!(pool_config(s).is_ok());
-    let _ = Dependency::new(tokio::time::Instant::now(), s.outage);
+    assert!(pool_config(s, Isolation::InProcess).is_ok());
+    let _ = Dependency::new(std::time::SystemTime::now(), s.outage);
 }
 
 proptest! {
@@ -224,6 +225,7 @@ proptest! {
         let options = candado_demo::RunOptions {
             live: candado_demo::LiveMode::Off,
             threads: Some(2),
+            isolation: Isolation::InProcess,
         };
         let report = actix::System::new()
             .block_on(candado_demo::run(&scenario, options))
