@@ -68,7 +68,8 @@ pub const LEAK_MIB: RangeInclusive<u64> = 0..=256;
 /// to this much leaked memory before it is restarted).
 pub const WORKER_MEMORY_LIMIT_MIB: RangeInclusive<u64> = 1..=1024;
 
-/// When tasks leak: `max_workers × (worker_memory_limit_mib + leak_mib)`,
+/// When tasks leak (`faults.leak` or `faults.forget`): `max_workers ×
+/// (worker_memory_limit_mib + leak_mib)`,
 /// the most leaked memory the demo may hold at once, is at most 8 GiB.
 pub const MAX_LEAKED_MIB: u64 = 8 * 1024;
 
@@ -200,20 +201,13 @@ pub(crate) fn check(s: &Scenario) -> Result<(), ScenarioError> {
 }
 
 fn check_probabilities(s: &Scenario) -> Result<(), ScenarioError> {
-    let f = &s.faults;
     let rule = "must be a probability within 0.0..=1.0";
-    for (field, p) in [
-        ("io_share", s.io_share),
-        ("faults.panic", f.panic),
-        ("faults.crash", f.crash),
-        ("faults.hang", f.hang),
-        ("faults.starve", f.starve),
-        ("faults.slow", f.slow),
-        ("faults.leak", f.leak),
-    ] {
+    within("io_share", s.io_share, &PROBABILITY, rule)?;
+    let faults = s.faults.all();
+    for (field, p) in faults {
         within(field, p, &PROBABILITY, rule)?;
     }
-    let sum = f.panic + f.crash + f.hang + f.starve + f.slow + f.leak;
+    let sum: f64 = faults.iter().map(|(_, p)| p).sum();
     if sum > 1.0 {
         return Err(out_of_bounds(
             "faults",
@@ -250,7 +244,7 @@ fn check_memory(s: &Scenario) -> Result<(), ScenarioError> {
 /// The most leaked memory `holders` workers (or worker processes) may hold
 /// at once, in MiB: each up to its limit plus one more leak; 0 without leaks.
 fn leaked_mib(s: &Scenario, holders: usize) -> u64 {
-    if s.faults.leak > 0.0 {
+    if s.faults.leak > 0.0 || s.faults.forget > 0.0 {
         // Each factor is bounded (a valid scenario), so this cannot overflow.
         (holders as u64).saturating_mul(s.worker_memory_limit_mib + s.leak_mib)
     } else {

@@ -14,7 +14,7 @@ use candado_pool::{Isolation, ProcessCommand};
 use serde::{Deserialize, Serialize};
 
 use crate::workload::{Dependency, Engine};
-use crate::{bounds, DemoError, Scenario};
+use crate::{bounds, DemoError, Faults, Scenario};
 
 /// The name of the demo's worker entry point (the value of
 /// `CANDADO_PROCESS_WORKER` in a worker process).
@@ -85,16 +85,125 @@ pub(crate) fn shape(s: &Scenario, isolation: Isolation) -> (usize, usize, usize)
     }
 }
 
+/// The faults only a worker process survives, each with what it would do
+/// to the demo if a worker ran it in the demo's own process.
+const PROCESS_ONLY: [(&str, &str); 5] = [
+    (
+        "faults.spin",
+        "`loop {}` never yields, so it would hold a demo thread and a core for ever",
+    ),
+    (
+        "faults.abort",
+        "`abort()` would kill the demo with every task in flight",
+    ),
+    (
+        "faults.forget",
+        "memory leaked for good would stay in the demo, restarts or not",
+    ),
+    (
+        "faults.brake",
+        "exit 42 would end the demo with every task in flight",
+    ),
+    (
+        "faults.overflow",
+        "a stack overflow would abort the demo with every task in flight",
+    ),
+];
+
+impl Faults {
+    /// The faults set here (probability above 0) that only a worker process
+    /// survives, by field: `faults.spin`, `faults.abort`, `faults.forget`,
+    /// `faults.brake` and `faults.overflow`.
+    pub fn process_only(&self) -> Vec<&'static str> {
+        self.all()
+            .into_iter()
+            .filter(|(field, p)| *p > 0.0 && PROCESS_ONLY.iter().any(|(f, _)| f == field))
+            .map(|(field, _)| field)
+            .collect()
+    }
+}
+
+/// Why each of `faults` needs process isolation, for people.
+pub(crate) fn why_process_only(faults: &[&str]) -> String {
+    faults
+        .iter()
+        .filter_map(|field| PROCESS_ONLY.iter().find(|(f, _)| f == field))
+        .map(|(field, why)| format!("{field}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl Scenario {
-    /// Checks that this (valid) scenario can run with `isolation`: with
-    /// process isolation, its worker processes stay within
-    /// [`bounds::PROCESSES`] and the memory they may leak within
-    /// [`bounds::MAX_LEAKED_MIB`].
+    /// Checks that this (valid) scenario can run with `isolation`. In the
+    /// demo's process, it must inject none of the faults only a worker
+    /// process survives ([`Faults::process_only`]):
+    /// [`DemoError::NeedsProcessIsolation`]. With process isolation, its
+    /// worker processes stay within [`bounds::PROCESSES`] and the memory
+    /// they may leak within [`bounds::MAX_LEAKED_MIB`].
     pub fn check_isolation(&self, isolation: Isolation) -> Result<(), DemoError> {
-        if isolation == Isolation::Process {
-            let (_, processes, _) = shape(self, isolation);
-            bounds::check_processes(self, processes)?;
+        match isolation {
+            Isolation::InProcess => {
+                let faults = self.faults.process_only();
+                if !faults.is_empty() {
+                    return Err(DemoError::NeedsProcessIsolation {
+                        scenario: self.name.clone(),
+                        faults,
+                    });
+                }
+            }
+            Isolation::Process => {
+                let (_, processes, _) = shape(self, isolation);
+                bounds::check_processes(self, processes)?;
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_only_faults_are_refused_in_process_naming_each() {
+        let s = Scenario::built_in("process-faults").unwrap();
+        let err = s.check_isolation(Isolation::InProcess).unwrap_err();
+        let DemoError::NeedsProcessIsolation { faults, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(
+            faults,
+            &[
+                "faults.spin",
+                "faults.abort",
+                "faults.forget",
+                "faults.brake",
+                "faults.overflow"
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.contains("--isolation process"), "{text}");
+        assert!(text.contains("`loop {}` never yields"), "{text}");
+        s.check_isolation(Isolation::Process).unwrap();
+        for name in crate::BUILT_IN.iter().filter(|n| **n != "process-faults") {
+            let s = Scenario::built_in(name).unwrap();
+            s.check_isolation(Isolation::InProcess).unwrap();
+            s.check_isolation(Isolation::Process).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_task_slot_is_a_process_and_their_number_is_bounded() {
+        let s = Scenario::built_in("overload").unwrap();
+        assert_eq!(shape(&s, Isolation::InProcess), (2, 6, 2));
+        assert_eq!(shape(&s, Isolation::Process), (4, 12, 1));
+        let many = Scenario {
+            max_workers: 40,
+            concurrency: 2,
+            ..Scenario::default()
+        };
+        many.validate().unwrap();
+        let err = many.check_isolation(Isolation::Process).unwrap_err();
+        assert!(err.to_string().contains("`concurrency`"), "{err}");
     }
 }

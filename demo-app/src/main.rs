@@ -16,7 +16,8 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Built-in scenario: calm, chaos, leak, outage or overload.
+    /// Built-in scenario: calm, chaos, leak, outage, overload or
+    /// process-faults (which needs `--isolation process`).
     #[arg(long, default_value = "chaos", conflicts_with = "scenario_file")]
     scenario: String,
     /// A scenario from a TOML file (see docs/demo.md for its fields).
