@@ -52,6 +52,20 @@ pub struct Report {
     pub dependency_breaker_closed: bool,
     /// Worker threads retired as stuck during the run.
     pub stuck_threads: u64,
+    /// With process isolation: worker processes started (one per worker
+    /// incarnation: the first ones and every replacement); 0 otherwise.
+    pub processes_started: u64,
+    /// With process isolation: worker processes that ended abnormally (killed
+    /// by the pool, or dead of their own fault) and were replaced, by kind:
+    /// `timeout` (a task ignored its timeout), `liveness`, `memory` (over its
+    /// limit by measured RSS), `brake` (exited 42), `signal` (abort, SIGSEGV),
+    /// `stack_overflow`, `panic`, `age` (recycled), ... Empty otherwise.
+    pub processes_killed: BTreeMap<String, u64>,
+    /// With process isolation: the memory those ends returned to the system,
+    /// in bytes: the sum, over the worker processes that ended before the
+    /// pool closed its books, of each one's RSS at its last measurement
+    /// (every 50 ms) while it ran. 0 otherwise.
+    pub memory_reclaimed_bytes: u64,
     /// Alerts delivered.
     pub alerts: Vec<Alert>,
     /// Submit-to-result latency of completed tasks.
@@ -62,6 +76,24 @@ pub struct Report {
     pub worker_reuse_rate: f64,
     /// Workers at the end.
     pub final_workers: usize,
+}
+
+/// `k1 n1, k2 n2`, with the total first when there are several kinds, or
+/// `none`.
+fn counts(by_kind: &BTreeMap<String, u64>) -> String {
+    if by_kind.is_empty() {
+        return "none".to_owned();
+    }
+    let each = by_kind
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if by_kind.len() == 1 {
+        each
+    } else {
+        format!("{} ({each})", by_kind.values().sum::<u64>())
+    }
 }
 
 impl Report {
@@ -97,22 +129,27 @@ impl Report {
             "failed attempts / retries",
             format!("{} / {}", self.failed_attempts, self.retries),
         );
-        let restarts = if self.restarts.is_empty() {
-            "none".to_owned()
-        } else {
-            self.restarts
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        row("worker restarts", restarts);
+        row("worker restarts", counts(&self.restarts));
         row("breaker openings", self.breaker_opens.to_string());
         row(
             "dependency breaker closed again",
             self.dependency_breaker_closed.to_string(),
         );
         row("stuck threads retired", self.stuck_threads.to_string());
+        if self.isolation == Isolation::Process {
+            row(
+                "worker processes started",
+                self.processes_started.to_string(),
+            );
+            row("worker processes killed", counts(&self.processes_killed));
+            row(
+                "memory reclaimed",
+                format!(
+                    "{:.1} MiB",
+                    self.memory_reclaimed_bytes as f64 / (1024.0 * 1024.0)
+                ),
+            );
+        }
         row("alerts", self.alerts.len().to_string());
         row(
             "latency p50 / p99 / max",

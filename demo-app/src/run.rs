@@ -5,14 +5,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use candado::{BreakerState, Runtime};
-use candado_pool::{Isolation, PoolBuilder, SubmitError, TaskFailure};
+use candado::{BreakerState, EventStreamError, Runtime};
+use candado_pool::{
+    Isolation, Pool, PoolBuilder, PoolEvent, ShutdownReport, SubmitError, TaskFailure,
+};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
 use crate::isolation::worker_command;
-use crate::workload::{next_job, Dependency, DEPENDENCY};
+use crate::processes::EventWatch;
+use crate::rss::RssWatch;
+use crate::workload::{next_job, Dependency, Engine, DEPENDENCY};
 use crate::{
     bounds, live, pool_config, DemoError, Latency, LiveMode, Report, RunOptions, Scenario,
     WorkerSettings,
@@ -34,7 +38,11 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         builder = builder.worker_threads(threads);
     }
     let runtime = builder.build()?;
-    let mut events = runtime.subscribe();
+    let events = runtime.subscribe();
+    let rss = match options.isolation {
+        Isolation::Process => RssWatch::start(),
+        Isolation::InProcess => None,
+    };
     let start = Instant::now();
     let settings = WorkerSettings {
         dependency: Dependency::new(SystemTime::now(), scenario.outage),
@@ -49,6 +57,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         pool = pool.process_command(worker_command(&settings)?);
     }
     let pool = pool.start(&runtime).await?;
+    let watch = EventWatch::start(events, pool.supervisor().path().to_owned());
     let breakers = pool.breakers().cloned();
     let planned = scenario.task_count();
     let refused = Arc::new(AtomicU64::new(0));
@@ -132,8 +141,25 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     }
     let rejected = refused.load(Ordering::Relaxed);
 
-    let books = pool.shutdown_gracefully(scenario.drain_deadline).await;
+    let (books, closed) = close(&pool, scenario.drain_deadline).await;
     let metrics = pool.metrics().await?;
+    let tally = watch.finish().await;
+    if tally.missed > 0 {
+        tracing::warn!(
+            missed = tally.missed,
+            "runtime events dropped: the worker counts are lower bounds"
+        );
+    }
+    // Processes that ended before the pool closed its books were replaced;
+    // the rest ended with the pool.
+    let reclaimed = rss.map_or(0, |rss| {
+        rss.ended()
+            .iter()
+            .filter(|e| e.at < closed)
+            .map(|e| e.rss)
+            .sum()
+    });
+    let processes = options.isolation == Isolation::Process;
     view.abort();
     if options.live == LiveMode::Terminal {
         println!();
@@ -149,12 +175,6 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
             Ok(Err(TaskFailure::DeadLettered { .. })) => dead += 1,
             Ok(Err(TaskFailure::Returned { .. })) => returned += 1,
             Ok(Err(TaskFailure::PoolGone)) | Err(_) => {}
-        }
-    }
-    let mut stuck_threads = 0;
-    while let Ok(Some(event)) = events.try_recv() {
-        if matches!(event.kind, candado::EventKind::ThreadStuck { .. }) {
-            stuck_threads += 1;
         }
     }
     let dependency_breaker_closed = breakers
@@ -179,7 +199,14 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         restarts: metrics.performance.restarts_by_reason.clone(),
         breaker_opens: breakers.as_ref().map_or(0, |b| b.opened_total()),
         dependency_breaker_closed,
-        stuck_threads,
+        stuck_threads: tally.stuck_threads,
+        processes_started: if processes { tally.started } else { 0 },
+        processes_killed: if processes {
+            tally.ended
+        } else {
+            Default::default()
+        },
+        memory_reclaimed_bytes: reclaimed,
         alerts: metrics.health.alerts.clone(),
         latency_ms: Latency {
             p50: metrics.performance.latency_ms.p50,
@@ -192,4 +219,23 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     };
     runtime.shutdown().await;
     Ok(report)
+}
+
+/// Shuts `pool` down gracefully within `deadline`; returns its books and
+/// when it closed them (its `shut_down` event), the moment after which its
+/// workers (and their processes) are stopped for good, not replaced.
+async fn close(pool: &Pool<Engine>, deadline: Duration) -> (ShutdownReport, std::time::Instant) {
+    let mut events = pool.subscribe();
+    let closed = async {
+        loop {
+            match events.recv().await {
+                Ok(PoolEvent::ShutDown(_)) | Err(EventStreamError::Closed) => {
+                    return std::time::Instant::now()
+                }
+                Ok(_) | Err(EventStreamError::Lagged(_)) => {}
+            }
+        }
+    };
+    let (books, closed) = tokio::join!(pool.shutdown_gracefully(deadline), closed);
+    (books, closed)
 }
