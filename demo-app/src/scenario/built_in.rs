@@ -104,12 +104,14 @@ impl Scenario {
                     overflow: 0.03,
                     ..Faults::default()
                 },
-                // One leak takes a process past its limit.
+                // One leak takes a process far past its limit; even a leak
+                // cut short by the task timeout (touching 256 MiB can take
+                // a busy machine a second) takes it past.
                 leak_mib: 256,
-                worker_memory_limit_mib: 128,
-                // A spinning task loses its process at 500 ms + the 250 ms
+                worker_memory_limit_mib: 64,
+                // A spinning task loses its process at 600 ms + the 250 ms
                 // grace, before liveness's 1 s progress timeout finds it.
-                task_timeout: Duration::from_millis(500),
+                task_timeout: Duration::from_millis(600),
                 ..Scenario::default()
             },
             other => {

@@ -87,8 +87,8 @@ impl TaskHandler for Engine {
                 },
                 Fault::Spin => fatal::spin(),
                 Fault::Abort => fatal::abort(),
-                Fault::Forget => fatal::forget(leak_bytes),
-                Fault::Brake => fatal::brake(&ctx).await,
+                Fault::Forget => fatal::forget(leak_bytes, &ctx).await,
+                Fault::Brake => fatal::brake(&ctx),
                 Fault::Overflow => fatal::overflow(),
                 Fault::None | Fault::Crash | Fault::Starve | Fault::Leak => {}
             }

@@ -11,7 +11,10 @@ use candado_pool::TaskContext;
 pub const BRAKES: u32 = 5;
 
 /// The pause of one brake.
-const BRAKE_PAUSE: Duration = Duration::from_millis(50);
+const BRAKE_PAUSE: Duration = Duration::from_millis(40);
+
+/// A leak is written this much at a time, the task yielding in between.
+const LEAK_CHUNK: usize = 16 << 20;
 
 /// `loop {}` with no await: the thread is never given back. Only the
 /// task's timeout can end it, by killing the process.
@@ -28,21 +31,36 @@ pub(crate) fn abort() -> ! {
 /// Leaks `bytes` of touched memory for good (`std::mem::forget`): nothing
 /// owns it any more, so no restart of a handler returns it; only the
 /// process's end does. A leak the allocator refuses is skipped.
-pub(crate) fn forget(bytes: usize) {
-    match touched(bytes) {
-        Some(block) => std::mem::forget(block),
-        None => tracing::warn!(bytes, "injected leak refused"),
+///
+/// Written [`LEAK_CHUNK`] at a time, yielding in between: touching
+/// hundreds of MiB takes a busy machine longer than a short task timeout,
+/// and a task that yields is cancelled at its timeout (its process lives
+/// on, holding what it leaked so far) instead of costing its process a
+/// timeout kill, so the memory strategy is what ends the process.
+pub(crate) async fn forget(bytes: usize, ctx: &TaskContext) {
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(LEAK_CHUNK);
+        match touched(n) {
+            Some(block) => std::mem::forget(block),
+            None => return tracing::warn!(bytes = n, "injected leak refused"),
+        }
+        left -= n;
+        ctx.progress();
+        tokio::task::yield_now().await;
     }
 }
 
-/// Memory pressure the process cannot relieve: it brakes (pauses, reports
-/// progress, checks again) [`BRAKES`] times in a row, then asks for a fresh
-/// process by exiting with code 42 (`candado_process::brake()`), as seed
-/// 004's workers do after 10 consecutive brakes. Never returns.
-pub(crate) async fn brake(ctx: &TaskContext) {
+/// Memory pressure the process cannot relieve: it brakes (pauses its
+/// thread, reports progress, checks again) [`BRAKES`] times in a row, then
+/// asks for a fresh process by exiting with code 42
+/// (`candado_process::brake()`), as seed 004's workers do after 10
+/// consecutive brakes. The pauses block the thread, as a brake does, so
+/// no task timeout cancels the brakes before the exit.
+pub(crate) fn brake(ctx: &TaskContext) -> ! {
     for n in 1..=BRAKES {
         eprintln!("memory brake {n} of {BRAKES}");
-        tokio::time::sleep(BRAKE_PAUSE).await;
+        std::thread::sleep(BRAKE_PAUSE);
         ctx.progress();
     }
     candado_process::brake()
