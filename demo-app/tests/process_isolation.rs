@@ -117,7 +117,8 @@ fn assert_balanced(report: &Report, scenario: &Scenario) {
 #[test]
 fn process_faults_each_cost_a_process_that_is_replaced_and_lose_nothing() {
     let tag = format!("faults-{}", std::process::id());
-    let scale = "0.25";
+    // About 190 tasks, so each fault is drawn several times.
+    let scale = "0.4";
     let (code, report, stderr) = demo(
         &[
             "--scenario",
@@ -133,7 +134,7 @@ fn process_faults_each_cost_a_process_that_is_replaced_and_lose_nothing() {
     assert_eq!(code, Some(0), "{report:#?}\n{stderr}");
     let scenario = Scenario::built_in("process-faults")
         .unwrap()
-        .shortened(0.25)
+        .shortened(0.4)
         .unwrap();
     assert_balanced(&report, &scenario);
     let killed = |kind: &str| report.processes_killed.get(kind).copied().unwrap_or(0);

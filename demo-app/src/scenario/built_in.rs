@@ -97,11 +97,11 @@ impl Scenario {
                 max_workers: 6,
                 concurrency: 1,
                 faults: Faults {
-                    spin: 0.03,
-                    abort: 0.03,
-                    forget: 0.03,
-                    brake: 0.03,
-                    overflow: 0.03,
+                    spin: 0.02,
+                    abort: 0.02,
+                    forget: 0.02,
+                    brake: 0.02,
+                    overflow: 0.02,
                     ..Faults::default()
                 },
                 // One leak takes a process far past its limit; even a leak
