@@ -64,7 +64,8 @@ pub struct Report {
     /// With process isolation: the memory those ends returned to the system,
     /// in bytes: the sum, over the worker processes that ended before the
     /// pool closed its books, of each one's RSS at its last measurement
-    /// (every 50 ms) while it ran. 0 otherwise.
+    /// (every 50 ms; new processes are found within 200 ms) while it ran.
+    /// 0 otherwise.
     pub memory_reclaimed_bytes: u64,
     /// Alerts delivered.
     pub alerts: Vec<Alert>,
