@@ -9,8 +9,9 @@ use candado_pool::Isolation;
 use clap::{Parser, ValueEnum};
 
 /// Runs a pool of Candado workers under injected failures (panics, hangs,
-/// starved threads, leaks, a dependency outage, slow tasks) and reports what
-/// every defence did. Exits 0 when every accepted task completed, was
+/// starved threads, leaks, a dependency outage, slow tasks; with
+/// `--isolation process`, also `loop {}`, abort, leaks kept for good, exit 42
+/// and stack overflows) and reports what every defence did. Exits 0 when every accepted task completed, was
 /// dead-lettered with its history, or was handed back; 1 when any was lost;
 /// 2 on bad usage.
 #[derive(Debug, Parser)]
