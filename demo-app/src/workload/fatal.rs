@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use candado_pool::TaskContext;
 
-/// Brakes in a row before [`brake`] gives up and exits 42.
+/// Brakes in a row before a braking task (`faults.brake`) gives up and its
+/// process exits 42.
 pub const BRAKES: u32 = 5;
 
 /// The pause of one brake.
