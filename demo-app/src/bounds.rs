@@ -32,6 +32,12 @@ pub const MAX_TASKS: u64 = 1_000_000;
 /// small machine's cores can show working. (A million start-up takes forever.)
 pub const WORKERS: RangeInclusive<usize> = 1..=64;
 
+/// With `--isolation process`: `max_workers × concurrency`, the worker
+/// processes the demo may run at once (one per task slot), is at most 64.
+/// Each is a copy of the demo binary with its own RSS; 64 is already far
+/// more processes than two cores keep busy.
+pub const PROCESSES: usize = 64;
+
 /// `concurrency`, tasks per worker at once.
 pub const CONCURRENCY: RangeInclusive<usize> = 1..=64;
 
@@ -62,7 +68,8 @@ pub const LEAK_MIB: RangeInclusive<u64> = 0..=256;
 /// to this much leaked memory before it is restarted).
 pub const WORKER_MEMORY_LIMIT_MIB: RangeInclusive<u64> = 1..=1024;
 
-/// When tasks leak: `max_workers × (worker_memory_limit_mib + leak_mib)`,
+/// When tasks leak (`faults.leak` or `faults.forget`): `max_workers ×
+/// (worker_memory_limit_mib + leak_mib)`,
 /// the most leaked memory the demo may hold at once, is at most 8 GiB.
 pub const MAX_LEAKED_MIB: u64 = 8 * 1024;
 
@@ -194,20 +201,13 @@ pub(crate) fn check(s: &Scenario) -> Result<(), ScenarioError> {
 }
 
 fn check_probabilities(s: &Scenario) -> Result<(), ScenarioError> {
-    let f = &s.faults;
     let rule = "must be a probability within 0.0..=1.0";
-    for (field, p) in [
-        ("io_share", s.io_share),
-        ("faults.panic", f.panic),
-        ("faults.crash", f.crash),
-        ("faults.hang", f.hang),
-        ("faults.starve", f.starve),
-        ("faults.slow", f.slow),
-        ("faults.leak", f.leak),
-    ] {
+    within("io_share", s.io_share, &PROBABILITY, rule)?;
+    let faults = s.faults.all();
+    for (field, p) in faults {
         within(field, p, &PROBABILITY, rule)?;
     }
-    let sum = f.panic + f.crash + f.hang + f.starve + f.slow + f.leak;
+    let sum: f64 = faults.iter().map(|(_, p)| p).sum();
     if sum > 1.0 {
         return Err(out_of_bounds(
             "faults",
@@ -231,13 +231,43 @@ fn check_memory(s: &Scenario) -> Result<(), ScenarioError> {
         &WORKER_MEMORY_LIMIT_MIB,
         "must be within 1..=1024 MiB",
     )?;
-    // Both are bounded above, so this cannot overflow.
-    let held = (s.max_workers as u64) * (s.worker_memory_limit_mib + s.leak_mib);
-    if s.faults.leak > 0.0 && held > MAX_LEAKED_MIB {
+    if leaked_mib(s, s.max_workers) > MAX_LEAKED_MIB {
         return Err(out_of_bounds(
             "worker_memory_limit_mib",
             s.worker_memory_limit_mib,
             "with leaks on, max_workers × (worker_memory_limit_mib + leak_mib) must be at most 8192 MiB",
+        ));
+    }
+    Ok(())
+}
+
+/// The most leaked memory `holders` workers (or worker processes) may hold
+/// at once, in MiB: each up to its limit plus one more leak; 0 without leaks.
+fn leaked_mib(s: &Scenario, holders: usize) -> u64 {
+    if s.faults.leak > 0.0 || s.faults.forget > 0.0 {
+        // Each factor is bounded (a valid scenario), so this cannot overflow.
+        (holders as u64).saturating_mul(s.worker_memory_limit_mib + s.leak_mib)
+    } else {
+        0
+    }
+}
+
+/// Checks a valid scenario run with process isolation as `processes`
+/// worker processes at most (`max_workers × concurrency`): their number
+/// against [`PROCESSES`], and what they may leak against [`MAX_LEAKED_MIB`].
+pub(crate) fn check_processes(s: &Scenario, processes: usize) -> Result<(), ScenarioError> {
+    if processes > PROCESSES {
+        return Err(out_of_bounds(
+            "concurrency",
+            s.concurrency,
+            "with process isolation, max_workers × concurrency (one worker process per task slot) must be at most 64",
+        ));
+    }
+    if leaked_mib(s, processes) > MAX_LEAKED_MIB {
+        return Err(out_of_bounds(
+            "worker_memory_limit_mib",
+            s.worker_memory_limit_mib,
+            "with leaks on and process isolation, max_workers × concurrency × (worker_memory_limit_mib + leak_mib) must be at most 8192 MiB",
         ));
     }
     Ok(())

@@ -25,6 +25,22 @@ pub enum DemoError {
     /// The pool could not start.
     #[error(transparent)]
     Pool(#[from] candado_pool::PoolError),
+    /// The scenario injects faults that only a worker process survives
+    /// ([`Faults::process_only`](crate::Faults::process_only)), and its
+    /// workers would run in the demo's process.
+    #[error(
+        "scenario `{scenario}` injects faults no in-process worker survives ({}); run it with `--isolation process`",
+        crate::isolation::why_process_only(faults)
+    )]
+    NeedsProcessIsolation {
+        /// The scenario.
+        scenario: String,
+        /// The fields of those faults (`faults.spin`, ...).
+        faults: Vec<&'static str>,
+    },
+    /// The worker processes of `--isolation process` cannot be set up.
+    #[error("cannot set up worker processes: {0}")]
+    Worker(String),
 }
 
 /// A scenario field outside its bound (see [`crate::bounds`]). Every variant

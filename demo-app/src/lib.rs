@@ -6,38 +6,38 @@
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
-//! - [`run`] — runs one scenario and returns its [`Report`].
+//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
+//! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
+//!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bounds;
 mod error;
+mod isolation;
 mod live;
+mod processes;
 mod report;
+mod rss;
+mod run;
 mod scenario;
 pub mod workload;
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use candado::{BreakerState, Runtime};
 use candado_pool::{
-    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, LivenessSettings,
-    MemorySettings, PoolBuilder, PoolConfig, RestartSettings, RetryConfig, SubmitError,
-    TaskFailure,
+    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
+    MemorySettings, PoolConfig, ProcessSettings, RestartSettings, RetryConfig,
 };
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use tokio::time::Instant;
 
 pub use error::{DemoError, ScenarioError};
+pub use isolation::{serve_if_worker, WorkerSettings, SETTINGS_ENV, WORKER_ENTRY};
 pub use live::LiveMode;
 pub use report::{Latency, Report};
+pub use run::run;
 pub use scenario::{Faults, Outage, Scenario, BUILT_IN};
-use workload::{next_job, Dependency, Engine, DEPENDENCY};
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub live: LiveMode,
     /// Worker threads (default: the number of CPUs).
     pub threads: Option<usize>,
+    /// Where the workers run their tasks (default in the demo's process).
+    /// With [`Isolation::Process`] the worker processes are this program
+    /// re-executed: its `main` must call [`serve_if_worker`] first thing.
+    pub isolation: Isolation,
 }
 
 impl RunOptions {
@@ -60,23 +64,27 @@ impl RunOptions {
         Self {
             live,
             threads: None,
+            isolation: Isolation::InProcess,
         }
     }
 }
 
 /// The pool configuration a scenario runs with: demo-sized timeouts, so every
-/// defence acts within seconds (see `docs/demo.md`). Validates `s` first:
-/// its sizes become bytes.
-pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
+/// defence acts within seconds (see `docs/demo.md`). Validates `s` first, for
+/// `isolation` too (see [`Scenario::check_isolation`]): its sizes become
+/// bytes and processes.
+pub fn pool_config(s: &Scenario, isolation: Isolation) -> Result<PoolConfig, DemoError> {
     s.validate()?;
+    s.check_isolation(isolation)?;
     // Within its bound (at most 1 GiB), the limit in bytes fits a u64.
     let limit = s.worker_memory_limit_mib.saturating_mul(bounds::MIB);
+    let (size, max_size, concurrency) = isolation::shape(s, isolation);
     Ok(PoolConfig {
         name: "demo".into(),
-        size: s.workers,
+        size,
         min_size: 1,
-        max_size: s.max_workers,
-        concurrency: s.concurrency,
+        max_size,
+        concurrency,
         dispatch: Dispatch::LeastLoaded,
         queue_bound: s.queue_bound,
         worker_shutdown_timeout: Duration::from_millis(300),
@@ -129,174 +137,17 @@ pub fn pool_config(s: &Scenario) -> Result<PoolConfig, ScenarioError> {
             queue_per_worker: 50,
             idle_checks: 3,
         }),
+        isolation,
+        process: ProcessSettings {
+            // Well under the heartbeat timeout above.
+            heartbeat_interval: Duration::from_millis(250),
+            // A leak is measured within a tenth of a second.
+            memory_interval: Duration::from_millis(100),
+            // A task that ignores its timeout loses its process soon after,
+            // and before liveness's progress timeout would find it stuck.
+            timeout_grace: Duration::from_millis(250),
+            ..ProcessSettings::default()
+        },
         ..PoolConfig::default()
     })
-}
-
-fn breaker_label(state: Option<BreakerState>) -> &'static str {
-    match state {
-        None | Some(BreakerState::Closed) => "closed",
-        Some(BreakerState::Open) => "OPEN",
-        Some(BreakerState::HalfOpen) => "half-open",
-    }
-}
-
-/// Runs `scenario` to the end and reports. Must run inside an actix `System`.
-pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, DemoError> {
-    scenario.validate()?;
-    let mut builder = Runtime::builder();
-    if let Some(threads) = options.threads {
-        builder = builder.worker_threads(threads);
-    }
-    let runtime = builder.build()?;
-    let mut events = runtime.subscribe();
-    let start = Instant::now();
-    let dependency = Arc::new(Dependency::new(start, scenario.outage));
-    let leak = scenario.leak_mib;
-    let pool = PoolBuilder::new(move || Engine::new(dependency.clone(), leak))
-        .config(pool_config(scenario)?)
-        .start(&runtime)
-        .await?;
-    let breakers = pool.breakers().cloned();
-    let planned = scenario.task_count();
-    let refused = Arc::new(AtomicU64::new(0));
-
-    // Live view.
-    let view = {
-        let (pool, name, breakers) = (pool.clone(), scenario.name.clone(), breakers.clone());
-        let refused = refused.clone();
-        let mut threads = runtime.subscribe();
-        actix::spawn(async move {
-            let (mut drawn, mut stuck) = (0, 0usize);
-            loop {
-                tokio::time::sleep(options.live.period()).await;
-                while let Ok(Some(event)) = threads.try_recv() {
-                    match event.kind {
-                        candado::EventKind::ThreadStuck { .. } => stuck += 1,
-                        candado::EventKind::ThreadRecovered { .. } => {
-                            stuck = stuck.saturating_sub(1)
-                        }
-                        _ => {}
-                    }
-                }
-                let Ok(metrics) = pool.metrics().await else {
-                    return;
-                };
-                let dependency = breaker_label(
-                    breakers
-                        .as_ref()
-                        .and_then(|b| b.dependency_state(DEPENDENCY)),
-                );
-                let frame = live::Frame {
-                    scenario: &name,
-                    elapsed: start.elapsed(),
-                    planned,
-                    refused: refused.load(Ordering::Relaxed),
-                    metrics: &metrics,
-                    dependency,
-                    stuck_threads: stuck,
-                };
-                match options.live {
-                    LiveMode::Off => {}
-                    LiveMode::Lines => eprintln!("{}", live::line(&frame)),
-                    LiveMode::Terminal => {
-                        let lines = live::block(&frame);
-                        live::redraw(&mut std::io::stdout(), drawn, &lines);
-                        drawn = lines.len();
-                    }
-                }
-            }
-        })
-    };
-
-    // The task stream: by time t, `rate × t` tasks offered (in 20 ms slices),
-    // until exactly `planned` are: the count the live view shows.
-    let mut rng = SmallRng::seed_from_u64(scenario.seed);
-    let mut handles = Vec::new();
-    let slice = Duration::from_millis(20);
-    let mut offered = 0u64;
-    loop {
-        let due = bounds::task_count(scenario.rate, start.elapsed())
-            .unwrap_or(planned)
-            .min(planned);
-        while offered < due {
-            offered += 1;
-            let (job, options) = next_job(scenario, &mut rng);
-            match pool.submit_with(job, options) {
-                Ok(handle) => handles.push(handle),
-                Err(SubmitError::QueueFull { .. }) => {
-                    refused.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(other) => {
-                    tracing::error!(error = %other, "submission refused");
-                    refused.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        if offered >= planned {
-            break;
-        }
-        tokio::time::sleep(slice).await;
-    }
-    let rejected = refused.load(Ordering::Relaxed);
-
-    let books = pool.shutdown_gracefully(scenario.drain_deadline).await;
-    let metrics = pool.metrics().await?;
-    view.abort();
-    if options.live == LiveMode::Terminal {
-        println!();
-    }
-
-    // Count every outcome from the submitter's side.
-    // A handle that never resolves (or says the pool vanished) is a lost task.
-    let (mut completed, mut dead, mut returned) = (0u64, 0u64, 0u64);
-    let submitted = handles.len() as u64;
-    for handle in handles {
-        match tokio::time::timeout(Duration::from_secs(5), handle).await {
-            Ok(Ok(_)) => completed += 1,
-            Ok(Err(TaskFailure::DeadLettered { .. })) => dead += 1,
-            Ok(Err(TaskFailure::Returned { .. })) => returned += 1,
-            Ok(Err(TaskFailure::PoolGone)) | Err(_) => {}
-        }
-    }
-    let mut stuck_threads = 0;
-    while let Ok(Some(event)) = events.try_recv() {
-        if matches!(event.kind, candado::EventKind::ThreadStuck { .. }) {
-            stuck_threads += 1;
-        }
-    }
-    let dependency_breaker_closed = breakers
-        .as_ref()
-        .and_then(|b| b.dependency_state(DEPENDENCY))
-        != Some(BreakerState::Open);
-    let report = Report {
-        scenario: scenario.name.clone(),
-        submitted,
-        rejected,
-        completed,
-        dead_lettered: dead,
-        returned,
-        lost: submitted as i64 - (completed + dead + returned) as i64,
-        books_agree: books.submitted == submitted
-            && books.completed == completed
-            && books.dead_lettered == dead
-            && books.returned == returned,
-        retries: metrics.tasks.retried,
-        failed_attempts: metrics.tasks.failed,
-        restarts: metrics.performance.restarts_by_reason.clone(),
-        breaker_opens: breakers.as_ref().map_or(0, |b| b.opened_total()),
-        dependency_breaker_closed,
-        stuck_threads,
-        alerts: metrics.health.alerts.clone(),
-        latency_ms: Latency {
-            p50: metrics.performance.latency_ms.p50,
-            p99: metrics.performance.latency_ms.p99,
-            max: metrics.performance.latency_ms.max,
-        },
-        elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-        worker_reuse_rate: metrics.performance.worker_reuse_rate,
-        final_workers: pool.size(),
-    };
-    runtime.shutdown().await;
-    Ok(report)
 }

@@ -5,17 +5,20 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use candado_demo::{run, RunOptions, Scenario};
+use candado_pool::Isolation;
 use clap::{Parser, ValueEnum};
 
 /// Runs a pool of Candado workers under injected failures (panics, hangs,
-/// starved threads, leaks, a dependency outage, slow tasks) and reports what
-/// every defence did. Exits 0 when every accepted task completed, was
+/// starved threads, leaks, a dependency outage, slow tasks; with
+/// `--isolation process`, also `loop {}`, abort, leaks kept for good, exit 42
+/// and stack overflows) and reports what every defence did. Exits 0 when every accepted task completed, was
 /// dead-lettered with its history, or was handed back; 1 when any was lost;
 /// 2 on bad usage.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Built-in scenario: calm, chaos, leak, outage or overload.
+    /// Built-in scenario: calm, chaos, leak, outage, overload or
+    /// process-faults (which needs `--isolation process`).
     #[arg(long, default_value = "chaos", conflicts_with = "scenario_file")]
     scenario: String,
     /// A scenario from a TOML file (see docs/demo.md for its fields).
@@ -34,6 +37,30 @@ struct Args {
     /// Overrides the scenario's random seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Where the workers run their tasks: in the demo's process (actors on
+    /// its threads), or each in an OS process of its own (the demo binary,
+    /// re-executed), which can be killed, measured and replaced.
+    #[arg(long, value_enum, default_value_t = IsolationArg::InProcess)]
+    isolation: IsolationArg,
+}
+
+/// `--isolation`, spelled as in a pool's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IsolationArg {
+    /// Workers are actors on the demo's threads (the default).
+    #[value(name = "in_process", alias = "in-process")]
+    InProcess,
+    /// One worker process per task slot.
+    Process,
+}
+
+impl From<IsolationArg> for Isolation {
+    fn from(arg: IsolationArg) -> Self {
+        match arg {
+            IsolationArg::InProcess => Isolation::InProcess,
+            IsolationArg::Process => Isolation::Process,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,10 +94,15 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    Ok(scenario.shortened(args.time_scale)?)
+    let scenario = scenario.shortened(args.time_scale)?;
+    scenario.check_isolation(args.isolation.into())?;
+    Ok(scenario)
 }
 
 fn main() -> ExitCode {
+    // In a worker process (`--isolation process`) this serves tasks and
+    // never returns.
+    candado_demo::serve_if_worker();
     let args = Args::parse();
     let scenario = match scenario(&args) {
         Ok(s) => s,
@@ -91,6 +123,7 @@ fn main() -> ExitCode {
     let json = args.report == ReportFormat::Json;
     let mut options = RunOptions::for_output(json);
     options.threads = args.threads.map(usize::from);
+    options.isolation = args.isolation.into();
     if !json {
         println!(
             "Candado demo — scenario `{}`: {}\n",

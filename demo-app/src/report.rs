@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use candado::Alert;
+use candado_pool::Isolation;
 use serde::{Deserialize, Serialize};
 
 /// Latency of completed tasks, in milliseconds.
@@ -23,6 +24,8 @@ pub struct Latency {
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
+    /// Where the workers ran their tasks: `in_process` or `process`.
+    pub isolation: Isolation,
     /// Tasks the pool accepted.
     pub submitted: u64,
     /// Tasks refused by backpressure (never accepted, so never lost).
@@ -49,6 +52,21 @@ pub struct Report {
     pub dependency_breaker_closed: bool,
     /// Worker threads retired as stuck during the run.
     pub stuck_threads: u64,
+    /// With process isolation: worker processes started (one per worker
+    /// incarnation: the first ones and every replacement); 0 otherwise.
+    pub processes_started: u64,
+    /// With process isolation: worker processes that ended abnormally (killed
+    /// by the pool, or dead of their own fault) and were replaced, by kind:
+    /// `timeout` (a task ignored its timeout), `liveness`, `memory` (over its
+    /// limit by measured RSS), `brake` (exited 42), `signal` (abort, SIGSEGV),
+    /// `stack_overflow`, `panic`, `age` (recycled), ... Empty otherwise.
+    pub processes_killed: BTreeMap<String, u64>,
+    /// With process isolation: the memory those ends returned to the system,
+    /// in bytes: the sum, over the worker processes that ended before the
+    /// pool closed its books, of each one's RSS at its last measurement
+    /// (every 50 ms; new processes are found within 200 ms) while it ran.
+    /// 0 otherwise.
+    pub memory_reclaimed_bytes: u64,
     /// Alerts delivered.
     pub alerts: Vec<Alert>,
     /// Submit-to-result latency of completed tasks.
@@ -59,6 +77,24 @@ pub struct Report {
     pub worker_reuse_rate: f64,
     /// Workers at the end.
     pub final_workers: usize,
+}
+
+/// `k1 n1, k2 n2`, with the total first when there are several kinds, or
+/// `none`.
+fn counts(by_kind: &BTreeMap<String, u64>) -> String {
+    if by_kind.is_empty() {
+        return "none".to_owned();
+    }
+    let each = by_kind
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if by_kind.len() == 1 {
+        each
+    } else {
+        format!("{} ({each})", by_kind.values().sum::<u64>())
+    }
 }
 
 impl Report {
@@ -74,6 +110,11 @@ impl Report {
             let _ = writeln!(out, "  {k:<30} {v}");
         };
         row("scenario", self.scenario.clone());
+        let isolation = match self.isolation {
+            Isolation::InProcess => "in_process (workers are actors in the demo's process)",
+            Isolation::Process => "process (each worker runs its tasks in a process of its own)",
+        };
+        row("isolation", isolation.to_owned());
         row(
             "elapsed",
             format!("{:.1} s", self.elapsed_ms as f64 / 1000.0),
@@ -89,22 +130,27 @@ impl Report {
             "failed attempts / retries",
             format!("{} / {}", self.failed_attempts, self.retries),
         );
-        let restarts = if self.restarts.is_empty() {
-            "none".to_owned()
-        } else {
-            self.restarts
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        row("worker restarts", restarts);
+        row("worker restarts", counts(&self.restarts));
         row("breaker openings", self.breaker_opens.to_string());
         row(
             "dependency breaker closed again",
             self.dependency_breaker_closed.to_string(),
         );
         row("stuck threads retired", self.stuck_threads.to_string());
+        if self.isolation == Isolation::Process {
+            row(
+                "worker processes started",
+                self.processes_started.to_string(),
+            );
+            row("worker processes killed", counts(&self.processes_killed));
+            row(
+                "memory reclaimed",
+                format!(
+                    "{:.1} MiB",
+                    self.memory_reclaimed_bytes as f64 / (1024.0 * 1024.0)
+                ),
+            );
+        }
         row("alerts", self.alerts.len().to_string());
         row(
             "latency p50 / p99 / max",

@@ -31,6 +31,41 @@ pub struct Faults {
     /// The task leaks memory into its worker (real and reported), until the
     /// memory strategy restarts the worker (reason `memory`).
     pub leak: f64,
+    /// The task spins in `loop {}` with no await: its process is killed
+    /// when the task's timeout and `process.timeout_grace` have passed.
+    /// Process isolation only, as are the four below.
+    pub spin: f64,
+    /// The task calls `std::process::abort()`: its process dies of SIGABRT.
+    pub abort: f64,
+    /// The task leaks `leak_mib` MiB for good (`std::mem::forget`, pages
+    /// touched): the memory strategy kills the process by its measured RSS.
+    pub forget: f64,
+    /// The task brakes 5 times in a row, then its process exits with code
+    /// 42 (`candado_process::brake()`), asking for a fresh one.
+    pub brake: f64,
+    /// The task recurses without end: its thread's stack overflows and the
+    /// process aborts.
+    pub overflow: f64,
+}
+
+impl Faults {
+    /// Every fault's probability, with its field as spelled in a scenario
+    /// file (`faults.panic`, ...).
+    pub fn all(&self) -> [(&'static str, f64); 11] {
+        [
+            ("faults.panic", self.panic),
+            ("faults.crash", self.crash),
+            ("faults.hang", self.hang),
+            ("faults.starve", self.starve),
+            ("faults.slow", self.slow),
+            ("faults.leak", self.leak),
+            ("faults.spin", self.spin),
+            ("faults.abort", self.abort),
+            ("faults.forget", self.forget),
+            ("faults.brake", self.brake),
+            ("faults.overflow", self.overflow),
+        ]
+    }
 }
 
 /// A window in which the flaky dependency is down.

@@ -1,23 +1,31 @@
 //! The demo's work: CPU "predictions", calls to a flaky dependency, and the
 //! faults a scenario injects into them.
+//!
+//! - this file: the tasks ([`Job`]), their faults ([`Fault`]), the flaky
+//!   [`Dependency`] and the stream ([`next_job`]);
+//! - `engine.rs`: the handler that runs them ([`Engine`]);
+//! - `fatal.rs`: the faults that cost a worker its process.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+mod engine;
+mod fatal;
 
-use candado_pool::{TaskContext, TaskHandler, TaskOptions};
+use std::time::SystemTime;
+
+use candado_pool::TaskOptions;
 use rand::rngs::SmallRng;
 use rand::Rng;
-use tokio::time::Instant;
+use serde::{Deserialize, Serialize};
 
-use crate::bounds::MIB;
 use crate::scenario::{Outage, Scenario};
+
+pub use engine::Engine;
+pub use fatal::BRAKES;
 
 /// Name of the flaky dependency (its breaker has this name).
 pub const DEPENDENCY: &str = "feature-store";
 
 /// What a task fails with on its first attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
     /// No fault.
     None,
@@ -33,10 +41,22 @@ pub enum Fault {
     Slow,
     /// Leaks memory into its worker.
     Leak,
+    /// Spins in `loop {}` with no await (process isolation only).
+    Spin,
+    /// Calls `std::process::abort()` (process isolation only).
+    Abort,
+    /// Leaks `leak_mib` MiB for good, `std::mem::forget` (process isolation
+    /// only).
+    Forget,
+    /// Brakes [`BRAKES`] times, then exits 42 (process isolation only).
+    Brake,
+    /// Overflows its stack by unbounded recursion (process isolation only).
+    Overflow,
 }
 
-/// One demo task.
-#[derive(Debug, Clone, PartialEq)]
+/// One demo task (serde-able: with process isolation it travels to a
+/// worker process).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Job {
     /// A CPU-bound prediction, chunked with `checkpoint`.
     Predict {
@@ -61,15 +81,19 @@ impl Job {
 }
 
 /// The flaky dependency: down during the scenario's outage.
-#[derive(Debug, Clone)]
+///
+/// The outage is placed on the wall clock, which the demo and its worker
+/// processes share (a monotonic `Instant` cannot cross a process boundary);
+/// it travels to worker processes with the rest of [`WorkerSettings`](crate::WorkerSettings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependency {
-    down: Option<(Instant, Instant)>,
+    down: Option<(SystemTime, SystemTime)>,
 }
 
 impl Dependency {
     /// A dependency whose outage is placed relative to `start`. An outage
     /// past the clock's range (refused by validation) never starts.
-    pub fn new(start: Instant, outage: Option<Outage>) -> Self {
+    pub fn new(start: SystemTime, outage: Option<Outage>) -> Self {
         let down = outage.and_then(|o| {
             let from = start.checked_add(o.start)?;
             Some((from, from.checked_add(o.length)?))
@@ -77,106 +101,8 @@ impl Dependency {
         Self { down }
     }
 
-    fn is_down(&self, now: Instant) -> bool {
+    fn is_down(&self, now: SystemTime) -> bool {
         self.down.is_some_and(|(from, to)| now >= from && now < to)
-    }
-}
-
-/// Runs demo jobs. Holds the memory its leaking tasks left behind, so a
-/// restart (a fresh handler) is what frees it.
-#[derive(Debug)]
-pub struct Engine {
-    dependency: Arc<Dependency>,
-    leaked: Vec<Vec<u8>>,
-    leak_mib: u64,
-}
-
-impl Engine {
-    /// A fresh engine (one per worker incarnation).
-    pub fn new(dependency: Arc<Dependency>, leak_mib: u64) -> Self {
-        Self {
-            dependency,
-            leaked: Vec::new(),
-            leak_mib,
-        }
-    }
-}
-
-impl TaskHandler for Engine {
-    type Task = Job;
-    type Output = u64;
-    type Error = String;
-
-    fn handle(
-        &mut self,
-        job: Job,
-        mut ctx: TaskContext,
-    ) -> impl Future<Output = Result<u64, String>> + 'static {
-        let fault = if ctx.attempt() == 1 {
-            job.fault()
-        } else {
-            Fault::None
-        };
-        match fault {
-            Fault::Crash => panic!("worker crash injected by the demo"),
-            Fault::Starve => {
-                // An unchunked CPU loop: nothing else runs on this thread meanwhile.
-                let until = std::time::Instant::now() + Duration::from_millis(2_500);
-                let mut x = 0u64;
-                while std::time::Instant::now() < until {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-                }
-                std::hint::black_box(x);
-            }
-            Fault::Leak => {
-                // Real memory (pages touched), and reported to the supervisor.
-                // A leak the allocator refuses is skipped, not an abort.
-                let bytes =
-                    usize::try_from(self.leak_mib.saturating_mul(MIB)).unwrap_or(usize::MAX);
-                let mut leak = Vec::new();
-                match leak.try_reserve_exact(bytes) {
-                    Ok(()) => {
-                        leak.resize(bytes, 1u8);
-                        self.leaked.push(leak);
-                    }
-                    Err(error) => tracing::warn!(%error, bytes, "injected leak refused"),
-                }
-                let held: usize = self.leaked.iter().map(Vec::len).sum();
-                ctx.report_memory(held as u64);
-            }
-            _ => {}
-        }
-        let dependency = self.dependency.clone();
-        async move {
-            match fault {
-                Fault::Panic => panic!("task panic injected by the demo"),
-                Fault::Hang => std::future::pending::<()>().await,
-                Fault::Slow => loop {
-                    // Alive and reporting progress, just too slow.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    ctx.progress();
-                },
-                _ => {}
-            }
-            match job {
-                Job::Predict { iterations, .. } => {
-                    let mut acc = 0u64;
-                    for i in 0..iterations {
-                        acc = acc.wrapping_add(u64::from(i).wrapping_mul(2654435761) % 1009);
-                        ctx.checkpoint().await;
-                    }
-                    Ok(acc)
-                }
-                Job::Fetch { .. } => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    if dependency.is_down(Instant::now()) {
-                        Err(format!("{DEPENDENCY} is down"))
-                    } else {
-                        Ok(1)
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -193,6 +119,11 @@ pub fn next_job(scenario: &Scenario, rng: &mut SmallRng) -> (Job, TaskOptions) {
         (f.starve, Fault::Starve),
         (f.slow, Fault::Slow),
         (f.leak, Fault::Leak),
+        (f.spin, Fault::Spin),
+        (f.abort, Fault::Abort),
+        (f.forget, Fault::Forget),
+        (f.brake, Fault::Brake),
+        (f.overflow, Fault::Overflow),
     ] {
         edge += p;
         if roll < edge {

@@ -1,5 +1,5 @@
-//! The built binary refuses bad scenario files with exit status 2 and a
-//! message naming the field.
+//! The built binary refuses bad scenario files, and faults no in-process
+//! worker survives, with exit status 2 and a message naming the field.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -50,4 +50,15 @@ fn an_outage_past_the_clock_is_refused_when_scaled() {
 fn a_million_workers_are_refused() {
     let text = "workers = 1000000\nmax_workers = 1000000\n";
     assert_refused("workers.toml", text, &[], "workers");
+}
+
+#[test]
+fn process_faults_in_the_demo_s_process_are_refused_with_status_2() {
+    let out = demo(&["--scenario", "process-faults", "--report", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    for needed in ["--isolation process", "faults.spin", "faults.abort"] {
+        assert!(stderr.contains(needed), "stderr names {needed}: {stderr}");
+    }
+    assert!(out.stdout.is_empty(), "no report for a refused scenario");
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use candado_demo::bounds::{self, MAX_LEAKED_MIB, MAX_TASKS};
 use candado_demo::{pool_config, workload::Dependency, Scenario};
+use candado_pool::Isolation;
 use proptest::prelude::*;
 
 /// A TOML integer: the edges, a hostile spread, and sensible values.
@@ -58,6 +59,12 @@ fn field(
         .prop_map(move |v| v.map_or(String::new(), |v| format!("{name} = {v}\n")))
 }
 
+/// Every fault field of a scenario file's `[faults]`.
+const FAULTS: [&str; 11] = [
+    "panic", "crash", "hang", "starve", "slow", "leak", "spin", "abort", "forget", "brake",
+    "overflow",
+];
+
 fn scenario_file() -> impl Strategy<Value = String> {
     let top = (
         field("duration", duration()),
@@ -76,17 +83,14 @@ fn scenario_file() -> impl Strategy<Value = String> {
     let rest = (
         field("drain_deadline", duration()),
         field("seed", integer()),
-        proptest::collection::vec(proptest::option::weighted(0.3, float()), 6),
+        proptest::collection::vec(proptest::option::weighted(0.3, float()), FAULTS.len()),
         proptest::option::of((duration(), duration())),
     );
     (top, rest).prop_map(|(top, (drain, seed, faults, outage))| {
         let (a, b, c, d, e, f, g, h, i, j, k, l) = top;
         let mut text = [a, b, c, d, e, f, g, h, i, j, k, l, drain, seed].concat();
         text.push_str("[faults]\n");
-        for (name, p) in ["panic", "crash", "hang", "starve", "slow", "leak"]
-            .iter()
-            .zip(&faults)
-        {
+        for (name, p) in FAULTS.iter().zip(&faults) {
             if let Some(p) = p {
                 text.push_str(&format!("{name} = {p}\n"));
             }
@@ -108,20 +112,16 @@ fn assert_within_bounds(s: &Scenario) {
     assert!(bounds::QUEUE_BOUND.contains(&s.queue_bound));
     assert!(bounds::PREDICT_ITERATIONS.contains(&s.predict_iterations));
     let f = &s.faults;
-    let probabilities = [
-        s.io_share, f.panic, f.crash, f.hang, f.starve, f.slow, f.leak,
-    ];
-    assert!(probabilities
-        .iter()
-        .all(|p| bounds::PROBABILITY.contains(p)));
-    assert!(f.panic + f.crash + f.hang + f.starve + f.slow + f.leak <= 1.0);
+    assert!(bounds::PROBABILITY.contains(&s.io_share));
+    assert!(f.all().iter().all(|(_, p)| bounds::PROBABILITY.contains(p)));
+    assert!(f.all().iter().map(|(_, p)| p).sum::<f64>() <= 1.0);
     if let Some(o) = s.outage {
         assert!(bounds::OUTAGE_START.contains(&o.start));
         assert!(bounds::OUTAGE_LENGTH.contains(&o.length));
     }
     assert!(bounds::LEAK_MIB.contains(&s.leak_mib));
     assert!(bounds::WORKER_MEMORY_LIMIT_MIB.contains(&s.worker_memory_limit_mib));
-    if f.leak > 0.0 {
+    if f.leak > 0.0 || f.forget > 0.0 {
         let held = s.max_workers as u64 * (s.worker_memory_limit_mib + s.leak_mib);
         assert!(held <= MAX_LEAKED_MIB);
     }
@@ -131,8 +131,14 @@ fn assert_within_bounds(s: &Scenario) {
     assert!(bounds::TASK_TIMEOUT.contains(&s.task_timeout));
     assert!(bounds::DRAIN_DEADLINE.contains(&s.drain_deadline));
     // What the run derives from an accepted scenario must not panic either.
-    assert!(pool_config(s).is_ok());
-    let _ = Dependency::new(tokio::time::Instant::now(), s.outage);
+    // In the demo's process, only the faults an actor survives.
+    assert_eq!(
+        pool_config(s, Isolation::InProcess).is_ok(),
+        f.process_only().is_empty()
+    );
+    // As processes, it may be refused (too many), never a panic.
+    let _ = pool_config(s, Isolation::Process);
+    let _ = Dependency::new(std::time::SystemTime::now(), s.outage);
 }
 
 proptest! {
@@ -224,6 +230,7 @@ proptest! {
         let options = candado_demo::RunOptions {
             live: candado_demo::LiveMode::Off,
             threads: Some(2),
+            isolation: Isolation::InProcess,
         };
         let report = actix::System::new()
             .block_on(candado_demo::run(&scenario, options))

@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use candado_demo::{run, LiveMode, Report, RunOptions, Scenario};
+use candado_pool::Isolation;
 
 fn run_scenario(scenario: Scenario) -> Report {
     let options = RunOptions {
         live: LiveMode::Off,
         threads: Some(2),
+        isolation: Isolation::InProcess,
     };
     let report = actix::System::new()
         .block_on(run(&scenario, options))

@@ -6,7 +6,14 @@ use super::{Faults, Outage, Scenario};
 use crate::DemoError;
 
 /// Names of the built-in scenarios.
-pub const BUILT_IN: [&str; 5] = ["calm", "chaos", "leak", "outage", "overload"];
+pub const BUILT_IN: [&str; 6] = [
+    "calm",
+    "chaos",
+    "leak",
+    "outage",
+    "overload",
+    "process-faults",
+];
 
 impl Scenario {
     /// A built-in scenario by name.
@@ -30,6 +37,7 @@ impl Scenario {
                     starve: 0.002,
                     slow: 0.01,
                     leak: 0.02,
+                    ..Faults::default()
                 },
                 outage: Some(Outage {
                     start: s(8),
@@ -78,6 +86,32 @@ impl Scenario {
                 queue_bound: 400,
                 io_share: 0.0,
                 predict_iterations: 3_000_000,
+                ..Scenario::default()
+            },
+            "process-faults" => Scenario {
+                name: "process-faults".into(),
+                description: "faults no in-process worker survives (loop {} with no await, abort(), 256 MiB leaked for good, exit 42 after repeated brakes, a stack overflow): each costs one worker process, which is killed or reaped, measured and replaced, and no task is lost (needs --isolation process)".into(),
+                duration: s(12),
+                rate: 40,
+                workers: 6,
+                max_workers: 6,
+                concurrency: 1,
+                faults: Faults {
+                    spin: 0.02,
+                    abort: 0.02,
+                    forget: 0.02,
+                    brake: 0.02,
+                    overflow: 0.02,
+                    ..Faults::default()
+                },
+                // One leak takes a process far past its limit; even a leak
+                // cut short by the task timeout (touching 256 MiB can take
+                // a busy machine a second) takes it past.
+                leak_mib: 256,
+                worker_memory_limit_mib: 64,
+                // A spinning task loses its process at 600 ms + the 250 ms
+                // grace, before liveness's 1 s progress timeout finds it.
+                task_timeout: Duration::from_millis(600),
                 ..Scenario::default()
             },
             other => {
