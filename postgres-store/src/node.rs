@@ -103,6 +103,10 @@ pub struct NodeReport {
     pub released: u64,
     /// Tasks this node rescued from expired leases.
     pub rescued: u64,
+    /// Store operations that failed (the database was unreachable, say):
+    /// each was logged, and the node went on. A lost report leaves its task
+    /// to a rescue when its lease expires.
+    pub store_errors: u64,
 }
 
 /// One node of a durable queue: a Candado pool fed from a [`PgStore`].
@@ -149,11 +153,11 @@ where
     /// Runs until `stop` resolves: claims, runs, renews, reports, rescues.
     /// Then it stops claiming, shuts its pool down (the running attempts
     /// finish within `drain`) and hands back what did not finish.
-    pub async fn run(
-        self,
-        stop: impl Future<Output = ()>,
-        drain: Duration,
-    ) -> Result<NodeReport, StoreError> {
+    ///
+    /// A database that goes away does not end the node: each failed store
+    /// operation is logged and counted (`store_errors`), and the node goes
+    /// on; claims resume when the database is back.
+    pub async fn run(self, stop: impl Future<Output = ()>, drain: Duration) -> NodeReport {
         let Self {
             store,
             pool,
@@ -170,18 +174,28 @@ where
         loop {
             if claim_now && held.len() < config.max_in_flight {
                 let room = config.max_in_flight - held.len();
-                let claimed: Vec<Claimed<H::Task>> = store
-                    .claim(&config.node, &config.capabilities, room, config.lease)
-                    .await?;
+                let claimed: Vec<Claimed<H::Task>> = survive(
+                    store
+                        .claim(&config.node, &config.capabilities, room, config.lease)
+                        .await,
+                    "claim",
+                    &mut report,
+                )
+                .unwrap_or_default();
                 // A full batch: there may be more at once.
                 claim_now = claimed.len() == room;
                 for task in claimed {
                     report.claimed += 1;
                     let (id, attempt) = (task.id, task.attempt);
-                    if start(&pool, &store, &config.node, task, &done_tx).await? {
-                        held.insert(id, attempt);
-                    } else {
-                        report.released += 1;
+                    match start(&pool, &store, &config.node, task, &done_tx).await {
+                        Ok(true) => {
+                            held.insert(id, attempt);
+                        }
+                        Ok(false) => report.released += 1,
+                        Err(e) => {
+                            report.store_errors += 1;
+                            tracing::warn!(id, error = %e, "handing a refused task back failed; its lease will expire");
+                        }
                     }
                 }
             }
@@ -189,7 +203,8 @@ where
                 () = &mut stop => break,
                 Some((task, result)) = done_rx.recv() => {
                     held.remove(&task.id);
-                    settle(&store, &pool, &config, &task, result, &mut report).await?;
+                    let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
+                    survive(settled, "report an attempt", &mut report);
                     claim_now = true;
                 }
                 woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
@@ -199,11 +214,13 @@ where
                     let ready = pool.metrics().await.is_ok_and(|m| m.health.ready);
                     if ready {
                         let ids: Vec<i64> = held.keys().copied().collect();
-                        store.renew(&config.node, &ids, config.lease).await?;
+                        let renewed = store.renew(&config.node, &ids, config.lease).await;
+                        survive(renewed, "renew leases", &mut report);
                     }
                 }
                 _ = rescue.tick() => {
-                    report.rescued += store.rescue().await?.len() as u64;
+                    let rescued = survive(store.rescue().await, "rescue", &mut report);
+                    report.rescued += rescued.map_or(0, |ids| ids.len() as u64);
                     claim_now = true;
                 }
             }
@@ -211,14 +228,29 @@ where
         pool.shutdown_gracefully(drain).await;
         while let Ok((task, result)) = done_rx.try_recv() {
             held.remove(&task.id);
-            settle(&store, &pool, &config, &task, result, &mut report).await?;
+            let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
+            survive(settled, "report an attempt", &mut report);
         }
         for (id, attempt) in held {
-            if store.release(&config.node, id, attempt).await? {
+            let released = store.release(&config.node, id, attempt).await;
+            if survive(released, "hand a task back", &mut report) == Some(true) {
                 report.released += 1;
             }
         }
-        Ok(report)
+        report
+    }
+}
+
+/// A store operation's result; a failure is logged and counted, and the
+/// node goes on.
+fn survive<T>(result: Result<T, StoreError>, what: &str, report: &mut NodeReport) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) => {
+            report.store_errors += 1;
+            tracing::warn!(%error, operation = what, "a store operation failed; the node goes on");
+            None
+        }
     }
 }
 

@@ -136,8 +136,32 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
+impl Cluster {
+    /// Restarts the server, waiting until it accepts connections again.
+    /// Its connections are cut. A fast stop, not an immediate one: this
+    /// cluster runs without `fsync` and `synchronous_commit` (for speed), so
+    /// a crash could forget commits a real server would keep.
+    pub(crate) fn restart(&self) -> Result<(), String> {
+        let (data, log) = (self.dir.join("data"), self.dir.join("log"));
+        // The log file matters: without one the new server would write to
+        // pg_ctl's output, and waiting for that output would never end.
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ],
+        )
+    }
+
+    /// Stops the server and removes its files.
+    pub(crate) fn stop(&self) {
         let data = self.dir.join("data");
         let _ = self.pg(
             "pg_ctl",

@@ -20,6 +20,9 @@ use candado_postgres::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The run's cluster (stopped at the end of `main`).
+static CLUSTER: std::sync::OnceLock<cluster::Cluster> = std::sync::OnceLock::new();
+
 /// Set in a child process: run a node on this database until killed.
 const NODE_URL: &str = "CANDADO_TEST_NODE_URL";
 
@@ -425,7 +428,7 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
     })
     .await;
     let _ = (stop_a.send(()), stop_b.send(()));
-    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert_eq!(a.completed + b.completed, 200, "{a:?} {b:?}");
     assert!(
         a.completed > 0 && b.completed > 0,
@@ -488,7 +491,7 @@ async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
     )
     .await;
     let _ = stop.send(());
-    let report = rescuer.await.unwrap().unwrap();
+    let report = rescuer.await.unwrap();
     let counts = store.counts().await.unwrap();
     assert_eq!(
         (counts.done, counts.dead, counts.ready, counts.running),
@@ -499,6 +502,62 @@ async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
         "the victim's leases were rescued: {report:?}"
     );
     eprintln!("  after kill -9: {report:?}");
+    runtime.shutdown().await;
+}
+
+async fn a_node_rides_out_a_database_restart(url: String) {
+    let store = store(&url).await;
+    for n in 0..30 {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 30 }))
+            .await
+            .unwrap();
+    }
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = DurableNode::new(
+        store.clone(),
+        local_pool(&runtime, "steady").await,
+        node_config("steady"),
+    )
+    .unwrap();
+    let node = actix::spawn(node.run(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let s = store.clone();
+    eventually(Duration::from_secs(30), "some tasks done", || {
+        let s = s.clone();
+        async move { s.counts().await.unwrap().done >= 5 }
+    })
+    .await;
+    tokio::task::spawn_blocking(|| CLUSTER.get().unwrap().restart())
+        .await
+        .unwrap()
+        .unwrap();
+    let s = store.clone();
+    eventually(
+        Duration::from_secs(60),
+        "every task done after the restart",
+        || {
+            let s = s.clone();
+            async move { s.counts().await.is_ok_and(|c| c.done == 30) }
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    let report = node.await.unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.done, counts.dead, counts.ready, counts.running),
+        (30, 0, 0, 0)
+    );
+    // Each result was recorded once: a report lost in the outage left its
+    // task to a rescue, and the run that lost its lease was fenced off.
+    assert_eq!(report.completed, 30, "{report:?}");
+    eprintln!("  through a restart: {report:?}");
     runtime.shutdown().await;
 }
 
@@ -560,9 +619,10 @@ fn main() {
         a_committed_enqueue_wakes_a_listener,
         two_nodes_share_the_queue_and_run_each_task_once,
         a_node_killed_with_sigkill_loses_nothing,
+        a_node_rides_out_a_database_restart,
     ];
-    let cluster = match cluster::Cluster::start() {
-        Ok(cluster) => cluster,
+    let started = match cluster::Cluster::start() {
+        Ok(started) => started,
         Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
             eprintln!(
                 "durable store tests skipped: {why}. Set {} to make this an error.",
@@ -575,6 +635,7 @@ fn main() {
             cluster::REQUIRE
         ),
     };
+    let cluster = CLUSTER.get_or_init(|| started);
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -599,7 +660,7 @@ fn main() {
             failed.push(name);
         }
     }
-    drop(cluster);
+    cluster.stop();
     let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
     eprintln!(
         "test result: {verdict}. {} passed; {} failed",
