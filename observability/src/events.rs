@@ -3,7 +3,7 @@
 //! Transitions (a restart, a verdict, a refusal) leave no trace in a
 //! snapshot, so they are counted as they happen, by the feed
 //! (`feed.rs`) on the observer's own thread. Events the bus dropped before
-//! the observer read them are counted too (`event_bus_lagged_events`);
+//! the observer read them are counted too (`events_lagged`);
 //! gauges never depend on these counters (they come from snapshots).
 
 use candado::{Event, EventKind, HealthStatus};
@@ -116,7 +116,7 @@ impl EventCounters {
             self.received.clone(),
         );
         registry.register(
-            "event_bus_lagged_events",
+            "events_lagged",
             "Runtime events the bus dropped before the observer read them (the counters below miss them)",
             self.lagged.clone(),
         );

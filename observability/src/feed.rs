@@ -2,7 +2,7 @@
 //! counts each event, then passes it on to subscribers.
 //!
 //! If the observer falls behind, the bus drops events for it and says how
-//! many: the gap is counted (`event_bus_lagged_events`), passed on, and the
+//! many: the gap is counted (`events_lagged`), passed on, and the
 //! counting goes on with the next event kept.
 
 use std::future::Future;
@@ -159,7 +159,7 @@ mod tests {
         let text = render(&counters);
         for line in [
             "candado_events_received_total 4",
-            "candado_event_bus_lagged_events_total 9",
+            "candado_events_lagged_total 9",
             r#"candado_restarts_total{supervisor="app",reason="panic"} 2"#,
             r#"candado_child_exits_total{supervisor="app/db",reason="failed"} 1"#,
             "candado_threads_stuck_total 1",

@@ -15,7 +15,7 @@
 //!   stream, counted as they happen on the observer's own thread. A counter
 //!   cannot be rebuilt from a snapshot, so events the observer missed
 //!   because it fell behind are counted too
-//!   (`candado_event_bus_lagged_events_total`);
+//!   (`candado_events_lagged_total`);
 //! - *states* (children by state and health, the pools' queues, workers,
 //!   task totals, breakers, latencies) are read from snapshots at each
 //!   scrape, so a scrape after a lag is as right as any other.
@@ -58,6 +58,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+#[cfg(test)]
+mod catalog;
 mod distribution;
 mod encode;
 mod error;
@@ -71,6 +73,8 @@ mod observer;
 mod pool_metrics;
 mod readiness;
 mod snapshot;
+#[cfg(test)]
+mod test_support;
 mod tree;
 mod tree_metrics;
 

@@ -7,8 +7,6 @@ use std::time::Duration;
 use actix::{Arbiter, ArbiterHandle};
 use candado::{EventStream, Runtime, SupervisorRef, DEFAULT_EVENT_CAPACITY};
 use candado_pool::{Pool, TaskHandler};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::events::EventCounters;
@@ -18,8 +16,10 @@ use crate::snapshot::{self, ObservedPool, Snapshot};
 use crate::{EventFeed, ObserveError, ProcessMemory, TreeSnapshot};
 
 /// How long a probe or a scrape waits for the control thread, a tree or a
-/// pool before it reports it silent (2 s).
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// pool before it reports it silent (500 ms): the control thread answers in
+/// microseconds when it is well, and a prober's own timeout (Kubernetes: 1 s
+/// by default) should see the 503, not a closed connection.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Builds an [`Observer`]: which trees and pools it watches.
 ///
@@ -196,16 +196,12 @@ impl Observer {
             Some(memory) => snapshot::running_memory(memory, &trees),
             None => Vec::new(),
         };
-        let mut registry = Registry::with_prefix("candado");
-        inner.counters.register(&mut registry);
-        registry.register_collector(Box::new(Snapshot {
+        let snapshot = Snapshot {
             trees,
             pools,
             memory,
-        }));
-        let mut text = String::new();
-        encode(&mut text, &registry).expect("writing to a String does not fail");
-        text
+        };
+        snapshot::render(&inner.counters, snapshot)
     }
 
     fn seen_priorities(&self) -> MutexGuard<'_, BTreeMap<String, BTreeSet<u8>>> {

@@ -64,43 +64,9 @@ pub(crate) fn judge(trees: &[TreeReading], pools: &[(String, Option<PoolMetrics>
 
 #[cfg(test)]
 mod tests {
-    use candado::{ChildInfo, ChildKind, ChildStatus, Restart, Strategy, SupervisorInfo};
-
     use super::*;
+    use crate::test_support::{child, tree};
     use crate::TreeSnapshot;
-
-    fn child(id: &str, health: HealthStatus) -> ChildInfo {
-        ChildInfo {
-            id: id.into(),
-            kind: ChildKind::Worker,
-            restart: Restart::Permanent,
-            status: ChildStatus::Running,
-            incarnation: 1,
-            restarts: 0,
-            last_exit: None,
-            last_cause: None,
-            uptime: None,
-            placement: None,
-            backoff_attempt: 0,
-            health,
-            health_reason: (health != HealthStatus::Healthy).then(|| "heal limit reached".into()),
-            isolated: health != HealthStatus::Healthy,
-        }
-    }
-
-    fn tree(path: &str, children: Vec<ChildInfo>, subtrees: Vec<TreeSnapshot>) -> TreeSnapshot {
-        TreeSnapshot {
-            supervisor: SupervisorInfo {
-                path: path.into(),
-                strategy: Strategy::OneForOne,
-                ticks: 0,
-                restarts_in_period: 0,
-                health: children.iter().map(|c| c.health).max().unwrap_or_default(),
-                children,
-            },
-            subtrees,
-        }
-    }
 
     fn reading(tree: Option<TreeSnapshot>) -> TreeReading {
         TreeReading {

@@ -10,8 +10,11 @@ use std::time::Duration;
 use candado::{BreakersSnapshot, ChildStatus, SupervisorRef};
 use candado_pool::{Pool, PoolError, PoolMetrics, TaskHandler};
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
 
+use crate::events::EventCounters;
 use crate::{memory, pool_metrics, tree_metrics, ProcessMemory, TreeSnapshot};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -151,4 +154,15 @@ impl Collector for Snapshot {
         pool_metrics::encode(&self.pools, &mut encoder)?;
         memory::encode(&self.memory, &mut encoder)
     }
+}
+
+/// The OpenMetrics text of the event counters and a snapshot, `candado_`
+/// prefixed, ending with `# EOF`.
+pub(crate) fn render(counters: &EventCounters, snapshot: Snapshot) -> String {
+    let mut registry = Registry::with_prefix("candado");
+    counters.register(&mut registry);
+    registry.register_collector(Box::new(snapshot));
+    let mut text = String::new();
+    encode(&mut text, &registry).expect("writing to a String does not fail");
+    text
 }

@@ -124,7 +124,7 @@ fn a_scrape_after_known_restarts_and_tasks_shows_their_names_types_and_values() 
             r#"candado_restarts_total{supervisor="app",reason="panic"} 2"#,
             "# TYPE candado_child_exits counter",
             r#"candado_child_exits_total{supervisor="app",reason="panic"} 2"#,
-            "candado_event_bus_lagged_events_total 0",
+            "candado_events_lagged_total 0",
             "# TYPE candado_threads_stuck counter",
             "candado_threads_stuck_total 0",
             // Runtime, from snapshots.
