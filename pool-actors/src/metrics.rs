@@ -101,6 +101,11 @@ pub struct TasksSection {
     pub returned: u64,
     /// Waiting: ready to run, or waiting for a retry.
     pub queued: u64,
+    /// Tasks ready to run, by their current priority (after promotion;
+    /// priorities with none waiting are left out). Retries waiting for
+    /// their delay are not in it: they are `queued` minus its sum.
+    #[serde(default)]
+    pub ready_by_priority: BTreeMap<u8, u64>,
     /// Running on a worker (at most `concurrency` per worker).
     pub in_flight: u64,
     /// Handed to a busy worker in a batch, to run after its current ones.

@@ -2,7 +2,7 @@
 //! starvation promotion.
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use priority_queue::PriorityQueue;
@@ -40,6 +40,9 @@ pub(crate) struct ReadyQueues {
     /// Waiting tasks in the order they (last) got their priority, for promotion.
     ages: VecDeque<(Instant, TaskId)>,
     promote_after: Option<Duration>,
+    /// Waiting tasks per current priority (no zero entries), for metrics:
+    /// kept as tasks come, go and climb, so a snapshot does not walk the queue.
+    depth: BTreeMap<u8, u64>,
 }
 
 impl ReadyQueues {
@@ -49,6 +52,25 @@ impl ReadyQueues {
             entries: FxHashMap::default(),
             ages: VecDeque::new(),
             promote_after,
+            depth: BTreeMap::new(),
+        }
+    }
+
+    /// Waiting tasks per current priority (priorities with none left out).
+    pub(crate) fn depth_by_priority(&self) -> BTreeMap<u8, u64> {
+        self.depth.clone()
+    }
+
+    fn count(&mut self, priority: u8) {
+        *self.depth.entry(priority).or_default() += 1;
+    }
+
+    fn uncount(&mut self, priority: u8) {
+        if let Some(n) = self.depth.get_mut(&priority) {
+            *n -= 1;
+            if *n == 0 {
+                self.depth.remove(&priority);
+            }
         }
     }
 
@@ -70,7 +92,7 @@ impl ReadyQueues {
             .entry(capability.clone())
             .or_default()
             .push(id, rank(priority, seq));
-        self.entries.insert(
+        let replaced = self.entries.insert(
             id,
             Entry {
                 priority,
@@ -79,6 +101,10 @@ impl ReadyQueues {
                 since: now,
             },
         );
+        if let Some(old) = replaced {
+            self.uncount(old.priority);
+        }
+        self.count(priority);
         if self.promote_after.is_some() {
             // Without promotion nobody would ever take it out again.
             self.ages.push_back((now, id));
@@ -115,6 +141,7 @@ impl ReadyQueues {
         let Some(entry) = self.entries.remove(&id) else {
             return false;
         };
+        self.uncount(entry.priority);
         if let Some(heap) = self.heaps.get_mut(&entry.capability) {
             heap.remove(&id);
             // The heap for any worker stays (a queue that keeps running
@@ -138,6 +165,7 @@ impl ReadyQueues {
         self.heaps.clear();
         self.entries.clear();
         self.ages.clear();
+        self.depth.clear();
         all.into_iter().map(|(id, _)| id).collect()
     }
 
@@ -160,14 +188,16 @@ impl ReadyQueues {
                 continue;
             }
             entry.priority -= 1;
-            let new_rank = rank(entry.priority, entry.seq);
+            let (to, new_rank) = (entry.priority, rank(entry.priority, entry.seq));
             if let Some(heap) = self.heaps.get_mut(&entry.capability) {
                 heap.change_priority(&id, new_rank);
             }
-            promoted += 1;
             // Waits again at its new level.
             entry.since = since + after;
             self.ages.push_back((since + after, id));
+            self.uncount(to + 1);
+            self.count(to);
+            promoted += 1;
         }
         promoted
     }
@@ -247,5 +277,25 @@ mod tests {
         // A newer priority-0 task still comes after the promoted older one (FIFO).
         q.push(t0 + 10 * step, 2, 0, 1, None);
         assert_eq!(pop_all(&mut q), [1, 2]);
+    }
+
+    #[test]
+    fn depth_by_priority_follows_pushes_removals_promotions_and_drains() {
+        let t0 = Instant::now();
+        let step = Duration::from_secs(10);
+        let mut q = ReadyQueues::new(Some(step));
+        q.push(t0, 1, 3, 0, None);
+        q.push(t0, 2, 3, 1, Some("gpu".into()));
+        q.push(t0, 3, 10, 2, None);
+        assert_eq!(q.depth_by_priority(), [(3, 2), (10, 1)].into());
+        q.remove(2);
+        assert_eq!(q.depth_by_priority(), [(3, 1), (10, 1)].into());
+        assert_eq!(q.promote(t0 + step), 2);
+        assert_eq!(q.depth_by_priority(), [(2, 1), (9, 1)].into());
+        // A task pushed again replaces its entry: it is counted once.
+        q.push(t0 + step, 3, 7, 2, None);
+        assert_eq!(q.depth_by_priority(), [(2, 1), (7, 1)].into());
+        q.drain();
+        assert!(q.depth_by_priority().is_empty());
     }
 }

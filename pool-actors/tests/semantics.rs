@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use candado::Runtime;
-use candado_pool::{PoolBuilder, PoolConfig, SubmitError, TaskContext, TaskHandler};
+use candado_pool::{PoolBuilder, PoolConfig, SubmitError, TaskContext, TaskHandler, TaskOptions};
 use common::*;
 
 /// `0` returns at once; `n` sleeps `n` ms (virtual).
@@ -70,6 +70,41 @@ fn in_flight_counts_what_runs_and_reserved_what_a_batch_holds() {
         for task in tasks {
             task.await.unwrap();
         }
+        pool.shutdown_gracefully(Duration::from_secs(1)).await;
+    });
+}
+
+#[test]
+fn the_snapshot_counts_ready_tasks_by_priority() {
+    run_paused(|| async {
+        let runtime = Runtime::builder().current_thread().build().unwrap();
+        let pool = PoolBuilder::new(|| Quick)
+            .config(PoolConfig {
+                size: 1,
+                concurrency: 1,
+                batch: 1,
+                promote_after: None,
+                ..PoolConfig::default()
+            })
+            .start(&runtime)
+            .await
+            .unwrap();
+        let busy = pool.submit(1_000).unwrap();
+        settle().await;
+        let urgent = TaskOptions::priority(0);
+        let mut tasks = vec![busy];
+        tasks.extend((0..3).map(|_| pool.submit(0).unwrap()));
+        tasks.extend((0..2).map(|_| pool.submit_with(0, urgent.clone()).unwrap()));
+        settle().await;
+        let m = pool.metrics().await.unwrap();
+        assert_eq!(m.tasks.in_flight, 1, "{:?}", m.tasks);
+        assert_eq!(m.tasks.ready_by_priority, [(0, 2), (10, 3)].into());
+        assert_eq!(m.tasks.queued, 5);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let m = pool.metrics().await.unwrap();
+        assert!(m.tasks.ready_by_priority.is_empty(), "{:?}", m.tasks);
         pool.shutdown_gracefully(Duration::from_secs(1)).await;
     });
 }

@@ -402,6 +402,7 @@ fn the_source_maps_name_every_source_file() {
             "postgres-store/src/",
             "## Source map (`postgres-store/src`)",
         ),
+        ("observability/src/", "## Source map (`observability/src`)"),
     ] {
         let map = inline_code(section(&text, heading));
         for file in files() {

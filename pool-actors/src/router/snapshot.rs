@@ -53,6 +53,7 @@ impl<H: TaskHandler> Router<H> {
                 dead_lettered: self.stats.dead_lettered,
                 returned: self.stats.returned,
                 queued: (self.queues.len() + self.delayed.len()) as u64,
+                ready_by_priority: self.queues.depth_by_priority(),
                 in_flight: in_flight as u64,
                 reserved: (held - in_flight) as u64,
             },

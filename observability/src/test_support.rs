@@ -1,0 +1,44 @@
+//! Snapshots built by hand, for the unit tests.
+
+use candado::{ChildInfo, ChildKind, ChildStatus, HealthStatus, Restart, Strategy, SupervisorInfo};
+
+use crate::TreeSnapshot;
+
+/// A running worker with this health (and a reason when not healthy).
+pub(crate) fn child(id: &str, health: HealthStatus) -> ChildInfo {
+    ChildInfo {
+        id: id.into(),
+        kind: ChildKind::Worker,
+        restart: Restart::Permanent,
+        status: ChildStatus::Running,
+        incarnation: 1,
+        restarts: 0,
+        last_exit: None,
+        last_cause: None,
+        uptime: None,
+        placement: None,
+        backoff_attempt: 0,
+        health,
+        health_reason: (health != HealthStatus::Healthy).then(|| "heal limit reached".into()),
+        isolated: health != HealthStatus::Healthy,
+    }
+}
+
+/// A supervisor at `path` with these children and subtrees.
+pub(crate) fn tree(
+    path: &str,
+    children: Vec<ChildInfo>,
+    subtrees: Vec<TreeSnapshot>,
+) -> TreeSnapshot {
+    TreeSnapshot {
+        supervisor: SupervisorInfo {
+            path: path.into(),
+            strategy: Strategy::OneForOne,
+            ticks: 0,
+            restarts_in_period: 0,
+            health: children.iter().map(|c| c.health).max().unwrap_or_default(),
+            children,
+        },
+        subtrees,
+    }
+}
