@@ -29,7 +29,7 @@ use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message, Running as Stopping,
     StreamHandler, WeakAddr,
 };
-use candado::{ChildLink, ExitReason};
+use candado::{ChildLink, ExitReason, HealthCause, LivenessCause};
 use candado_process::ProcessEvent;
 use rustc_hash::FxHashMap;
 
@@ -651,10 +651,15 @@ impl<H: TaskHandler> Local<H> {
                 if let Exec::Remote(remote) = &self.exec {
                     // Its handler ignored the cancellation: only ending the
                     // process stops it.
-                    remote.kill(ExitReason::Failed(format!(
-                        "task {} ran past its timeout of {:?} and did not stop within {:?}; its process was killed",
-                        run.id, run.timeout, remote.grace
-                    )));
+                    // Typed: a handler that ignores its timeout is stuck.
+                    remote.kill(ExitReason::Unhealthy {
+                        strategy: "task_timeout".into(),
+                        cause: HealthCause::Liveness(LivenessCause::Stuck),
+                        reason: format!(
+                            "task {} ran past its timeout of {:?} and did not stop within {:?}; its process was killed",
+                            run.id, run.timeout, remote.grace
+                        ),
+                    });
                 }
                 Err(AttemptError::TimedOut(run.timeout))
             }

@@ -282,6 +282,8 @@ async fn a_spinning_task_gets_its_process_killed_at_its_timeout_and_a_new_one_se
         !children_of_this_process().contains(&(first as u32)),
         "the spinning process was reaped"
     );
+    // Typed: the restart counts as a stuck worker, not as a crash.
+    restarts_for(&pool, "liveness", 1).await;
     eprintln!("  spin → replacement answered in {:?}", started.elapsed());
     pool.shutdown(ShutdownMode::Graceful {
         deadline: Duration::from_secs(5),

@@ -110,6 +110,9 @@ struct State {
     ready: bool,
     /// The exit reason decided while the process still ran.
     decided: Option<ExitReason>,
+    /// It was asked to end (stdin closed, SIGTERM): however it exits, by
+    /// the signal or on its own, that is the stop it was asked for.
+    terminating: bool,
     last_heartbeat: Option<Instant>,
     events: mpsc::UnboundedSender<ProcessEvent>,
     /// For the logs.
@@ -177,6 +180,10 @@ impl State {
             Some(reason) => {
                 tracing::info!(child = %self.name, ?status, %reason, "worker process killed and reaped");
                 reason
+            }
+            None if self.terminating && self.ready => {
+                tracing::info!(child = %self.name, ?status, "worker process stopped as asked");
+                ExitReason::Shutdown
             }
             None => {
                 let reason = match status {
@@ -251,6 +258,7 @@ impl WorkerProcess {
             next_id: 0,
             ready: false,
             decided: None,
+            terminating: false,
             last_heartbeat: None,
             events,
             name: format!("{name} (pid {pid})"),
@@ -374,6 +382,7 @@ impl WorkerProcess {
     /// Calls in flight may still be answered; new ones are refused.
     pub fn terminate(&self) {
         let mut state = self.state.borrow_mut();
+        state.terminating = true;
         state.requests = None;
         if let Some(orders) = &state.orders {
             let _ = orders.send(Order::Terminate);

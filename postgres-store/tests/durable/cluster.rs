@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL for one test run: `initdb` in a temporary folder,
-//! `pg_ctl` on a private socket folder (no TCP), stopped and removed on
-//! drop. PostgreSQL refuses to run as root: as root, the server runs as the
+//! `pg_ctl` on a free loopback port with a private socket folder (the
+//! tests connect through the socket), stopped and removed at the end. PostgreSQL refuses to run as root: as root, the server runs as the
 //! `postgres` account.
 
 use std::path::{Path, PathBuf};
@@ -69,7 +69,11 @@ impl Cluster {
                 .args(["-R", "postgres:postgres"])
                 .arg(&dir))?;
         }
-        let port = 20_000 + (std::process::id() % 20_000) as u16;
+        // A free loopback port, as the system hands one out.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
         let cluster = Self {
             dir,
             bin,
@@ -92,7 +96,7 @@ impl Cluster {
             ],
         )?;
         let options = format!(
-            "-p {} -k {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
             cluster.port,
             path(&cluster.dir.join("sock"))
         );
