@@ -22,7 +22,7 @@ fn the_process_section_runs_in_a_quick_pass() {
         "| candado pool, in-process workers (2 threads) |",
         "| procspawn pool (64 submitter threads) |",
         "| its handler spins in `loop {}` (heartbeats go on) |",
-        "| the process is frozen (SIGSTOP; no heartbeat) |",
+        "| the process is frozen (SIGSTOP; no heartbeat: silent, then SIGKILL at once) |",
         "| no-op throughput through 4 process workers ≥ 2× procspawn's pool |",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
