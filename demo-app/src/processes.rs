@@ -45,8 +45,9 @@ pub(crate) fn kind(reason: &ExitReason) -> Option<&'static str> {
             cause: HealthCause::Memory(MemoryCause::Brake),
             ..
         } if strategy == "process" => "brake",
+        // The pool kills the process of a task that ignored its timeout.
+        ExitReason::Unhealthy { strategy, .. } if strategy == "task_timeout" => "timeout",
         ExitReason::Unhealthy { cause, .. } => cause.key(),
-        ExitReason::Failed(text) if text.contains("ran past its timeout") => "timeout",
         ExitReason::Failed(text) if text.contains("has overflowed its stack") => "stack_overflow",
         ExitReason::Failed(text) if text.contains("was killed by SIG") => "signal",
         ExitReason::Failed(text) if text.contains("exited with code") => "exit_code",
@@ -147,7 +148,10 @@ mod tests {
                 Some("age"),
             ),
             (
-                failed("task 7 ran past its timeout of 500ms and did not stop within 250ms; its process was killed"),
+                unhealthy(
+                    "task_timeout",
+                    HealthCause::Liveness(candado::LivenessCause::Stuck),
+                ),
                 Some("timeout"),
             ),
             (
