@@ -6,13 +6,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use candado::HealthStatus;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Effect, Phase, Router, Slot, Worker, WorkerKey};
-use crate::worker::PoolWorker;
+use super::{Phase, Router, Slot, Worker};
+use crate::messages::{Effect, WorkerInbox, WorkerKey};
 use crate::{
     Attempt, AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler,
     TaskId, UnfinishedAction,
@@ -25,7 +24,7 @@ impl<H: TaskHandler> Router<H> {
         &mut self,
         worker: Arc<str>,
         incarnation: u64,
-        addr: Addr<PoolWorker<H>>,
+        inbox: WorkerInbox<H::Task>,
         capabilities: Vec<String>,
     ) -> Option<WorkerKey> {
         let key = match self.keys.get(&worker) {
@@ -52,7 +51,7 @@ impl<H: TaskHandler> Router<H> {
         self.stats.worker_starts += 1;
         self.workers[key].slot = Some(Slot {
             incarnation,
-            addr,
+            inbox,
             capabilities: capabilities.into_iter().collect(),
             in_flight: Default::default(),
             health: HealthStatus::Healthy,
@@ -258,7 +257,7 @@ impl<H: TaskHandler> Router<H> {
                     .filter(|s| s.incarnation == running.incarnation)
                 {
                     slot.in_flight.remove(id);
-                    let cancel = Effect::Cancel(slot.addr.clone(), *id);
+                    let cancel = Effect::Cancel(slot.inbox.clone(), *id);
                     self.effects.push(cancel);
                     self.refresh_room(running.worker);
                 }

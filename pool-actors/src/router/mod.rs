@@ -33,13 +33,13 @@ use tokio::time::Instant;
 
 use crate::dead_letter::DeadLetters;
 use crate::deadline;
+use crate::messages::{CallerWants, Effect, Run, Submit, TaskResult, WorkerInbox, WorkerKey};
 use crate::metrics::Samples;
 use crate::queue::ReadyQueues;
 use crate::retry::{DelayedRetries, RetryConfig};
-use crate::worker::{Cancel, PoolWorker, Run};
 use crate::{
-    Attempt, AttemptError, Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId,
-    TaskOptions, DEFAULT_PRIORITY,
+    Attempt, Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId, TaskOptions,
+    DEFAULT_PRIORITY,
 };
 
 mod lifecycle;
@@ -51,14 +51,10 @@ mod shared;
 mod snapshot;
 
 pub(crate) use news::{WorkerNews, WorkerState};
-pub(crate) use shared::{Caller, Settled, SharedRouter};
+pub(crate) use shared::SharedRouter;
 
 /// How long after the last call the clock leaves due retries to callers.
 const RETRY_SLACK: Duration = Duration::from_millis(10);
-
-/// What a task's submitter eventually receives.
-pub(crate) type TaskResult<H> =
-    Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
 
 /// Knobs the router needs (from the pool config).
 #[derive(Debug, Clone)]
@@ -85,54 +81,6 @@ pub(crate) struct Gauges {
     pub(crate) subscribers: AtomicUsize,
     /// Why the pool can run no more work (its worker supervisor gave up).
     pub(crate) failed: std::sync::OnceLock<String>,
-}
-
-/// A new task.
-pub(crate) struct Submit<H: TaskHandler> {
-    pub(crate) id: TaskId,
-    pub(crate) task: H::Task,
-    pub(crate) options: TaskOptions,
-    pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
-    pub(crate) submitted_at: Instant,
-}
-
-/// A worker's place in the router: its index in `Router::workers`, given
-/// when its name first registers and kept across its incarnations, so the
-/// task path compares and looks up integers, not names.
-pub(crate) type WorkerKey = usize;
-
-/// One attempt ended.
-pub(crate) struct Done<O> {
-    pub(crate) worker: WorkerKey,
-    pub(crate) incarnation: u64,
-    pub(crate) id: TaskId,
-    pub(crate) attempt: u32,
-    pub(crate) result: Result<O, AttemptError>,
-}
-
-/// Something to do once the router's lock is released: it may wake another
-/// thread, and it must never run under the lock.
-pub(crate) enum Effect<H: TaskHandler> {
-    /// Start an attempt on a worker.
-    Run(Addr<PoolWorker<H>>, Run<H::Task>),
-    /// Stop an attempt (shutdown).
-    Cancel(Addr<PoolWorker<H>>, TaskId),
-    /// Answer a submitter.
-    Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
-}
-
-impl<H: TaskHandler> Effect<H> {
-    /// Delivers it. Never call it under the router's lock.
-    pub(crate) fn apply(self) {
-        match self {
-            Effect::Run(addr, run) => addr.do_send(run),
-            Effect::Cancel(addr, id) => addr.do_send(Cancel(id)),
-            Effect::Reply(reply, result) => {
-                // The submitter may have dropped its handle: nobody to tell.
-                let _ = reply.send(result);
-            }
-        }
-    }
 }
 
 /// Where a task's current attempt runs.
@@ -171,7 +119,8 @@ struct Worker<H: TaskHandler> {
 
 struct Slot<H: TaskHandler> {
     incarnation: u64,
-    addr: Addr<PoolWorker<H>>,
+    /// Where its attempts go.
+    inbox: WorkerInbox<H::Task>,
     capabilities: HashSet<String>,
     in_flight: FxHashSet<TaskId>,
     health: HealthStatus,
@@ -270,16 +219,6 @@ pub(crate) struct Router<H: TaskHandler> {
     caller: Option<CallerWants>,
     /// The next tasks for `caller`.
     handback: Vec<Run<H::Task>>,
-}
-
-/// A worker incarnation settling attempts, and how many tasks it takes back.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallerWants {
-    pub(crate) worker: WorkerKey,
-    pub(crate) incarnation: u64,
-    /// Tasks it may be handed at once while the queue is backed up (0: none,
-    /// it is still busy; 1: its next task only).
-    pub(crate) batch: usize,
 }
 
 impl<H: TaskHandler> Router<H> {
@@ -582,7 +521,7 @@ impl<H: TaskHandler> Router<H> {
         if to_caller {
             self.handback.push(run);
         } else {
-            self.effects.push(Effect::Run(slot.addr.clone(), run));
+            self.effects.push(Effect::Run(slot.inbox.clone(), run));
         }
         if full {
             self.free.remove(&worker);

@@ -6,7 +6,8 @@ use std::ops::Bound;
 use candado::BreakerState;
 use tokio::time::Instant;
 
-use super::{Router, Slot, WorkerKey};
+use super::{Router, Slot};
+use crate::messages::WorkerKey;
 use crate::{deadline, Dispatch, TaskHandler, TaskId};
 
 impl<H: TaskHandler> Router<H> {

@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::{Done, Router, WorkerKey};
+use super::Router;
 use crate::dead_letter::{DeadTask, Store};
 use crate::deadline;
+use crate::messages::{Done, WorkerKey};
 use crate::{Attempt, AttemptError, PoolEvent, TaskFailure, TaskHandler, TaskId};
 
 impl<H: TaskHandler> Router<H> {

@@ -1,19 +1,18 @@
 //! The handle every thread uses to reach the router, and the clock task
 //! that drives its timers.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use actix::{Addr, ArbiterHandle};
+use actix::ArbiterHandle;
 use crossbeam_queue::SegQueue;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{CallerWants, Done, Effect, Gauges, Router, Submit, WorkerKey, WorkerNews};
+use super::{Gauges, Router, WorkerNews};
+use crate::messages::{Caller, Done, Effect, Settled, Submit, WorkerInbox, WorkerKey};
 use crate::metrics::PoolMetrics;
-use crate::worker::{PoolWorker, Run};
 use crate::{ShutdownMode, ShutdownReport, TaskHandler, TaskId};
 
 /// Rounds of queued work a thread serves after letting go of the lock before
@@ -309,10 +308,10 @@ impl<H: TaskHandler> SharedRouter<H> {
         &self,
         worker: Arc<str>,
         incarnation: u64,
-        addr: Addr<PoolWorker<H>>,
+        inbox: WorkerInbox<H::Task>,
         capabilities: Vec<String>,
     ) -> Option<WorkerKey> {
-        self.with(|router| router.register(worker, incarnation, addr, capabilities))
+        self.with(|router| router.register(worker, incarnation, inbox, capabilities))
     }
 
     /// Tasks (id, attempt) handed to worker incarnation `worker` in a batch
@@ -381,22 +380,6 @@ impl<H: TaskHandler> SharedRouter<H> {
     pub(crate) fn downgrade(&self) -> WeakRouter<H> {
         WeakRouter(Arc::downgrade(&self.shared))
     }
-}
-
-/// What a worker learns when it settles its attempts.
-pub(crate) struct Settled {
-    /// The router's time of the call.
-    pub(crate) now: Instant,
-    /// Tasks left waiting for a worker.
-    pub(crate) queued: usize,
-}
-
-/// The worker incarnation settling attempts, and where its replies and its
-/// next tasks go.
-pub(crate) struct Caller<'a, H: TaskHandler> {
-    pub(crate) wants: CallerWants,
-    pub(crate) replies: &'a mut Vec<Effect<H>>,
-    pub(crate) runs: &'a mut VecDeque<Run<H::Task>>,
 }
 
 /// A [`SharedRouter`] that does not keep the router alive.
