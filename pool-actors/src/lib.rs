@@ -30,9 +30,9 @@ mod isolation;
 mod messages;
 mod metrics;
 mod pool;
-mod queue;
 mod retry;
 mod router;
+mod store;
 mod task;
 #[cfg(test)]
 mod test_support;

@@ -9,9 +9,10 @@ use tokio::time::Instant;
 
 use super::{Router, Slot};
 use crate::messages::{Effect, WorkerKey};
+use crate::store::TaskStore;
 use crate::{AttemptError, TaskHandler, TaskId};
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// The most workers breakers may hold out of service now.
     fn ejection_limit(&self) -> usize {
         let live = self.slots().count();
@@ -88,7 +89,7 @@ impl<H: TaskHandler> Router<H> {
         ids.sort_unstable();
         let name = self.name(key).clone();
         for id in ids {
-            if let Some(running) = self.tasks.get(&id).and_then(|r| r.running.as_ref()) {
+            if let Some((_, running)) = self.store.running(id) {
                 running.cancelled.store(true, Ordering::Relaxed);
             }
             self.effects.push(Effect::Cancel(inbox.clone(), id));
