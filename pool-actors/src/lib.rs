@@ -27,11 +27,12 @@ mod events;
 mod forwarder;
 mod handler;
 mod isolation;
+mod messages;
 mod metrics;
 mod pool;
-mod queue;
 mod retry;
 mod router;
+mod store;
 mod task;
 #[cfg(test)]
 mod test_support;

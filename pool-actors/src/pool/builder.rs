@@ -20,6 +20,7 @@ use crate::dead_letter::DeadLetters;
 use crate::forwarder;
 use crate::isolation::{ProcessEntry, Remote};
 use crate::router::{Gauges, Router, RouterSettings, SharedRouter};
+use crate::store::MemoryStore;
 use crate::worker::{Exec, PoolWorker};
 use crate::{ConfigError, Isolation, PoolConfig, PoolError, TaskHandler};
 
@@ -114,7 +115,6 @@ impl<H: TaskHandler> PoolBuilder<H> {
             dispatch: config.dispatch,
             task_timeout: config.task_timeout,
             retry: config.retry,
-            promote_after: config.promote_after,
             tick: config.router_tick,
             max_ejected_percent: config.breaker.map_or(0, |b| b.max_ejected_percent),
         };
@@ -130,7 +130,13 @@ impl<H: TaskHandler> PoolBuilder<H> {
         });
         let dead = rx.await.map_err(|_| PoolError::Stopped)?;
         let router = SharedRouter::start(
-            Router::<H>::new(settings, g, events.clone(), dead.clone(), handles),
+            Router::new(
+                settings,
+                g,
+                events.clone(),
+                MemoryStore::new(config.promote_after, dead.clone()),
+                handles,
+            ),
             &runtime.control_arbiter(),
         );
 

@@ -9,7 +9,8 @@ use std::task::{Context as TaskCx, Poll};
 use candado::EventStreamError;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::router::{Gauges, TaskResult};
+use crate::messages::TaskResult;
+use crate::router::Gauges;
 use crate::{PoolEvent, TaskFailure, TaskHandler, TaskId};
 
 /// The eventual result of one task. Resolves exactly once.

@@ -24,7 +24,8 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
-use crate::router::{Gauges, SharedRouter, Submit, TaskResult};
+use crate::messages::{Submit, TaskResult};
+use crate::router::{Gauges, SharedRouter};
 use crate::{
     DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics, ShutdownMode,
     ShutdownReport, SubmitError, TaskHandler, TaskId, TaskOptions, UnfinishedAction,

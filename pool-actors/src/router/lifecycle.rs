@@ -6,26 +6,26 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use candado::HealthStatus;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Effect, Phase, Router, Slot, Worker, WorkerKey};
-use crate::worker::PoolWorker;
+use super::{Phase, Router, Slot, Worker};
+use crate::messages::{Effect, WorkerInbox, WorkerKey};
+use crate::store::{Failed, TaskStore, Withdrawn};
 use crate::{
-    Attempt, AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler,
-    TaskId, UnfinishedAction,
+    AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler, TaskId,
+    UnfinishedAction,
 };
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// A worker incarnation is up; returns its key (`None` if a newer
     /// incarnation already registered: this one is stale).
     pub(crate) fn register(
         &mut self,
         worker: Arc<str>,
         incarnation: u64,
-        addr: Addr<PoolWorker<H>>,
+        inbox: WorkerInbox<H::Task>,
         capabilities: Vec<String>,
     ) -> Option<WorkerKey> {
         let key = match self.keys.get(&worker) {
@@ -52,7 +52,7 @@ impl<H: TaskHandler> Router<H> {
         self.stats.worker_starts += 1;
         self.workers[key].slot = Some(Slot {
             incarnation,
-            addr,
+            inbox,
             capabilities: capabilities.into_iter().collect(),
             in_flight: Default::default(),
             health: HealthStatus::Healthy,
@@ -221,7 +221,7 @@ impl<H: TaskHandler> Router<H> {
 
     /// In graceful shutdown, finishes once no task is left.
     pub(super) fn check_finished(&mut self) {
-        if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.tasks.is_empty()
+        if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.store.is_empty()
         {
             self.finish(Vec::new());
         }
@@ -242,47 +242,33 @@ impl<H: TaskHandler> Router<H> {
     ) -> Vec<TaskId> {
         self.abandoning = true;
         let now = self.ms(self.now);
-        self.queues.drain();
-        self.delayed.drain();
+        self.store.unqueue_all();
         self.gauges.waiting.store(0, Ordering::Relaxed);
-        let mut ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        ids.sort_unstable();
-        for id in &ids {
-            let Some(mut record) = self.tasks.remove(id) else {
-                continue;
-            };
-            if let Some(running) = record.running.take() {
+        let ids = self.store.held();
+        for &id in &ids {
+            let workers = &self.workers;
+            let name = |key: WorkerKey| workers[key].name.to_string();
+            if let Some(Failed { running, .. }) = self.store.fail(id, &error, now, name) {
                 running.cancelled.store(true, Ordering::Relaxed);
                 if let Some(slot) = self
                     .slot_mut(running.worker)
                     .filter(|s| s.incarnation == running.incarnation)
                 {
-                    slot.in_flight.remove(id);
-                    let cancel = Effect::Cancel(slot.addr.clone(), *id);
+                    slot.in_flight.remove(&id);
+                    let cancel = Effect::Cancel(slot.inbox.clone(), id);
                     self.effects.push(cancel);
                     self.refresh_room(running.worker);
                 }
-                record.attempts.push(Attempt {
-                    number: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
-                    worker: self.name(running.worker).to_string(),
-                    started_ms: running.started_ms,
-                    ended_ms: now,
-                    error: error.clone(),
-                });
             }
             match action {
                 UnfinishedAction::Return => {
-                    self.stats.returned += 1;
-                    let returned = TaskFailure::Returned {
-                        id: *id,
-                        task: record.task,
+                    let Some(Withdrawn { task, reply }) = self.store.withdraw(id) else {
+                        continue;
                     };
-                    self.reply(record.reply, Err(returned));
+                    self.stats.returned += 1;
+                    self.reply(reply, Err(TaskFailure::Returned { id, task }));
                 }
-                UnfinishedAction::DeadLetter => {
-                    self.tasks.insert(*id, record);
-                    self.dead_letter(*id, reason);
-                }
+                UnfinishedAction::DeadLetter => self.dead_letter(id, reason),
             }
         }
         self.abandoning = false;
@@ -319,7 +305,7 @@ impl<H: TaskHandler> Router<H> {
         if matches!(self.phase, Phase::Stopped(_)) {
             return None;
         }
-        let retry = self.delayed.next_due().map(|due| self.clock_time(due));
+        let retry = self.store.next_due().map(|due| self.clock_time(due));
         let untrip = self.tripped.first().map(|&(until, _)| until);
         let at = [retry, self.deadline, untrip]
             .into_iter()
@@ -347,7 +333,7 @@ impl<H: TaskHandler> Router<H> {
             return;
         }
         if tick {
-            self.queues.promote(now);
+            self.store.promote(now);
         }
     }
 

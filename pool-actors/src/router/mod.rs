@@ -14,34 +14,41 @@
 //! A clock task on the control thread drives the timers (retries, promotion,
 //! the shutdown deadline).
 //!
-//! Every task the router accepts stays in `tasks` (payload and reply channel
-//! included) until it completes, is dead-lettered, or is returned at
-//! shutdown; a worker only ever gets a clone of the payload for one attempt.
+//! Every task the router accepts stays in its [`TaskStore`] (payload and
+//! reply channel included) until it completes, is dead-lettered, or is
+//! returned at shutdown; a worker only ever gets a clone of the payload for
+//! one attempt.
+//!
+//! - `dispatch.rs`: the pump, batches for the calling worker, dispatch;
+//! - `pick.rs`: picking a worker for a task;
+//! - `settle.rs`: an attempt ends;
+//! - `service.rs`: which workers are in service;
+//! - `lifecycle.rs`: workers coming and going, draining, shutdown, the clock;
+//! - `news.rs`: what the worker supervisor tells the router;
+//! - `snapshot.rs`: the metrics snapshot;
+//! - `shared.rs`: [`SharedRouter`], the lock and the lock-free queues;
+//! - `calls.rs`: what each caller asks through it;
+//! - `clock.rs`: the clock task.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
-use candado::{Alert, Backoff, BreakerState, Breakers, ChildBreaker, HealthStatus};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use rustc_hash::{FxHashMap, FxHashSet};
+use candado::{Alert, Breakers, ChildBreaker, HealthStatus};
+use rustc_hash::FxHashSet;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
-use crate::dead_letter::DeadLetters;
-use crate::deadline;
+use crate::messages::{CallerWants, Effect, Run, Submit, TaskResult, WorkerInbox, WorkerKey};
 use crate::metrics::Samples;
-use crate::queue::ReadyQueues;
-use crate::retry::{DelayedRetries, RetryConfig};
-use crate::worker::{Cancel, PoolWorker, Run};
-use crate::{
-    Attempt, AttemptError, Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId,
-    TaskOptions, DEFAULT_PRIORITY,
-};
+use crate::retry::RetryConfig;
+use crate::store::{MemoryStore, TaskStore};
+use crate::{Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId};
 
+mod calls;
+mod clock;
+mod dispatch;
 mod lifecycle;
 mod news;
 mod pick;
@@ -51,14 +58,10 @@ mod shared;
 mod snapshot;
 
 pub(crate) use news::{WorkerNews, WorkerState};
-pub(crate) use shared::{Caller, Settled, SharedRouter};
+pub(crate) use shared::SharedRouter;
 
 /// How long after the last call the clock leaves due retries to callers.
 const RETRY_SLACK: Duration = Duration::from_millis(10);
-
-/// What a task's submitter eventually receives.
-pub(crate) type TaskResult<H> =
-    Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
 
 /// Knobs the router needs (from the pool config).
 #[derive(Debug, Clone)]
@@ -68,7 +71,6 @@ pub(crate) struct RouterSettings {
     pub(crate) dispatch: Dispatch,
     pub(crate) task_timeout: Duration,
     pub(crate) retry: RetryConfig,
-    pub(crate) promote_after: Option<Duration>,
     pub(crate) tick: Duration,
     /// The most workers (percent of the pool) breakers may take out.
     pub(crate) max_ejected_percent: u8,
@@ -87,77 +89,6 @@ pub(crate) struct Gauges {
     pub(crate) failed: std::sync::OnceLock<String>,
 }
 
-/// A new task.
-pub(crate) struct Submit<H: TaskHandler> {
-    pub(crate) id: TaskId,
-    pub(crate) task: H::Task,
-    pub(crate) options: TaskOptions,
-    pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
-    pub(crate) submitted_at: Instant,
-}
-
-/// A worker's place in the router: its index in `Router::workers`, given
-/// when its name first registers and kept across its incarnations, so the
-/// task path compares and looks up integers, not names.
-pub(crate) type WorkerKey = usize;
-
-/// One attempt ended.
-pub(crate) struct Done<O> {
-    pub(crate) worker: WorkerKey,
-    pub(crate) incarnation: u64,
-    pub(crate) id: TaskId,
-    pub(crate) attempt: u32,
-    pub(crate) result: Result<O, AttemptError>,
-}
-
-/// Something to do once the router's lock is released: it may wake another
-/// thread, and it must never run under the lock.
-pub(crate) enum Effect<H: TaskHandler> {
-    /// Start an attempt on a worker.
-    Run(Addr<PoolWorker<H>>, Run<H::Task>),
-    /// Stop an attempt (shutdown).
-    Cancel(Addr<PoolWorker<H>>, TaskId),
-    /// Answer a submitter.
-    Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
-}
-
-impl<H: TaskHandler> Effect<H> {
-    /// Delivers it. Never call it under the router's lock.
-    pub(crate) fn apply(self) {
-        match self {
-            Effect::Run(addr, run) => addr.do_send(run),
-            Effect::Cancel(addr, id) => addr.do_send(Cancel(id)),
-            Effect::Reply(reply, result) => {
-                // The submitter may have dropped its handle: nobody to tell.
-                let _ = reply.send(result);
-            }
-        }
-    }
-}
-
-/// Where a task's current attempt runs.
-struct Running {
-    worker: WorkerKey,
-    incarnation: u64,
-    started_ms: u64,
-    /// Set to stop the attempt (shutdown); the worker checks it before it
-    /// starts the attempt, so a late `Run` never runs an abandoned task.
-    cancelled: Arc<AtomicBool>,
-}
-
-struct TaskRecord<H: TaskHandler> {
-    task: H::Task,
-    options: TaskOptions,
-    priority: u8,
-    seq: u64,
-    reply: Option<oneshot::Sender<TaskResult<H>>>,
-    attempts: Vec<Attempt>,
-    backoff: Backoff,
-    submitted_at: Instant,
-    queued_at: Instant,
-    running: Option<Running>,
-}
-
 /// A worker name the router has seen.
 struct Worker<H: TaskHandler> {
     name: Arc<str>,
@@ -171,7 +102,8 @@ struct Worker<H: TaskHandler> {
 
 struct Slot<H: TaskHandler> {
     incarnation: u64,
-    addr: Addr<PoolWorker<H>>,
+    /// Where its attempts go.
+    inbox: WorkerInbox<H::Task>,
     capabilities: HashSet<String>,
     in_flight: FxHashSet<TaskId>,
     health: HealthStatus,
@@ -221,15 +153,14 @@ struct Stats {
     alerts: VecDeque<Alert>,
 }
 
-pub(crate) struct Router<H: TaskHandler> {
+pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     settings: RouterSettings,
     gauges: Arc<Gauges>,
     events: broadcast::Sender<PoolEvent>,
-    dead: Addr<DeadLetters<H::Task>>,
     breakers: Option<Breakers>,
-    queues: ReadyQueues,
-    delayed: DelayedRetries,
-    tasks: FxHashMap<TaskId, TaskRecord<H>>,
+    /// Every task accepted, until it ends: its record, the ready queue, the
+    /// tasks waiting for their time (the router only ever calls the trait).
+    store: S,
     /// Every worker name seen, by [`WorkerKey`].
     workers: Vec<Worker<H>>,
     /// Worker keys by name.
@@ -257,8 +188,6 @@ pub(crate) struct Router<H: TaskHandler> {
     /// retries themselves, so the clock need not wake for them while the
     /// router is busy (see [`Router::clock_time`]).
     busy_at: Option<Instant>,
-    seq: u64,
-    rng: SmallRng,
     epoch: Instant,
     /// The time of the current call (read once per lock taken).
     now: Instant,
@@ -272,33 +201,20 @@ pub(crate) struct Router<H: TaskHandler> {
     handback: Vec<Run<H::Task>>,
 }
 
-/// A worker incarnation settling attempts, and how many tasks it takes back.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallerWants {
-    pub(crate) worker: WorkerKey,
-    pub(crate) incarnation: u64,
-    /// Tasks it may be handed at once while the queue is backed up (0: none,
-    /// it is still busy; 1: its next task only).
-    pub(crate) batch: usize,
-}
-
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     pub(crate) fn new(
         settings: RouterSettings,
         gauges: Arc<Gauges>,
         events: broadcast::Sender<PoolEvent>,
-        dead: Addr<DeadLetters<H::Task>>,
+        store: S,
         breakers: Option<Breakers>,
     ) -> Self {
         Self {
-            queues: ReadyQueues::new(settings.promote_after),
             settings,
             gauges,
             events,
-            dead,
             breakers,
-            delayed: DelayedRetries::default(),
-            tasks: FxHashMap::default(),
+            store,
             workers: Vec::new(),
             keys: BTreeMap::new(),
             free: BTreeSet::new(),
@@ -312,8 +228,6 @@ impl<H: TaskHandler> Router<H> {
             clock_at: None,
             nudge_clock: false,
             busy_at: None,
-            seq: 0,
-            rng: SmallRng::seed_from_u64(0x5eed),
             epoch: Instant::now(),
             now: Instant::now(),
             stats: Stats::default(),
@@ -386,22 +300,9 @@ impl<H: TaskHandler> Router<H> {
         }
     }
 
-    fn enqueue(&mut self, id: TaskId, now: Instant) {
-        let Some(record) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        record.queued_at = now;
-        self.queues.push(
-            now,
-            id,
-            record.priority,
-            record.seq,
-            record.options.capability.clone(),
-        );
-    }
-
+    /// Task `id` waits until `due` (its dependency's breaker is open).
     fn delay(&mut self, due: Instant, id: TaskId) {
-        self.delayed.push(due, id);
+        self.store.delay(id, due);
         self.wake_clock_by(self.clock_time(due));
     }
 
@@ -420,172 +321,6 @@ impl<H: TaskHandler> Router<H> {
             self.reply(submit.reply, Err(returned));
             return;
         }
-        self.seq += 1;
-        let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
-        self.tasks.insert(
-            submit.id,
-            TaskRecord {
-                task: submit.task,
-                options: submit.options,
-                priority,
-                seq: self.seq,
-                reply: submit.reply,
-                attempts: Vec::new(),
-                backoff: Backoff::new(),
-                submitted_at: submit.submitted_at,
-                queued_at: now,
-                running: None,
-            },
-        );
-        self.enqueue(submit.id, now);
-    }
-
-    /// Dispatches waiting tasks, best first, while some worker can take them.
-    pub(crate) fn pump(&mut self) {
-        'dispatch: while self.queues.len() > 0 && self.has_room() {
-            // Each capability's best task, best first.
-            let mut below = None;
-            while let Some((capability, id, rank)) = self.queues.head_below(below) {
-                below = Some(rank);
-                if let Some((worker, probe)) = self.pick_worker(capability.as_deref()) {
-                    if let Some(until) = self.dependency_closed(id) {
-                        // Its dependency's breaker is open: park it until the
-                        // cooldown ends (then probes may go through), and give
-                        // back the worker's probe if it took one.
-                        if probe {
-                            if let Some(breaker) = &self.workers[worker].breaker {
-                                breaker.release_probe_at(self.now);
-                            }
-                        }
-                        self.queues.remove(id);
-                        self.delay(until, id);
-                    } else {
-                        self.dispatch(id, worker, 1);
-                    }
-                    continue 'dispatch;
-                }
-            }
-            return;
-        }
-    }
-
-    /// While every worker is busy and tasks still wait, hands the calling
-    /// worker (which was just given its next task) more of the best ones, up
-    /// to the batch it asked for: it runs them one after another and
-    /// reports them together, so the lock is taken once per batch instead
-    /// of once per task. Stops at the first task it may not take without
-    /// the checks a normal dispatch makes (a capability it lacks, a
-    /// dependency behind a breaker, its own breaker not closed).
-    pub(crate) fn top_up_caller(&mut self) {
-        let Some(caller) = self.caller else {
-            return;
-        };
-        if self.handback.is_empty() || caller.batch <= 1 || !self.free.is_empty() {
-            return;
-        }
-        if self
-            .breaker_state(caller.worker)
-            .is_some_and(|state| state != BreakerState::Closed)
-        {
-            return;
-        }
-        while self.handback.len() < caller.batch {
-            let Some((capability, id, _)) = self.queues.head_below(None) else {
-                return;
-            };
-            let Some(slot) = self.slot(caller.worker) else {
-                return;
-            };
-            let takes = self.in_service(slot)
-                && capability.is_none_or(|c| slot.capabilities.contains(&c))
-                && self
-                    .tasks
-                    .get(&id)
-                    .is_some_and(|r| r.options.dependency.is_none());
-            if !takes {
-                return;
-            }
-            let before = self.handback.len();
-            self.dispatch(id, caller.worker, caller.batch);
-            if self.handback.len() == before {
-                return;
-            }
-        }
-    }
-
-    /// Tasks ready and waiting for a worker.
-    pub(crate) fn queued(&self) -> usize {
-        self.queues.len()
-    }
-
-    /// Whether some worker may take a task now (cheap: no breaker or
-    /// capability checks). Under load every worker is full, and submitters
-    /// only queue their tasks.
-    pub(crate) fn has_room(&self) -> bool {
-        !matches!(self.phase, Phase::Stopped(_)) && !self.free.is_empty()
-    }
-
-    /// Debug builds check after every call that `free` is exactly the set of
-    /// open workers (the property tests run through here).
-    pub(crate) fn debug_check_free(&self) {
-        if cfg!(debug_assertions) {
-            let open: BTreeSet<WorkerKey> = self
-                .slots()
-                .filter(|(_, slot)| self.open(slot))
-                .map(|(key, _)| key)
-                .collect();
-            debug_assert_eq!(self.free, open, "the free set is out of date");
-        }
-    }
-
-    /// Starts task `id`'s next attempt on `worker`. The attempt goes back to
-    /// the calling worker with the result of its call if it is that worker
-    /// and fewer than `handback_room` tasks are handed back so far, and
-    /// goes as a message otherwise.
-    fn dispatch(&mut self, id: TaskId, worker: WorkerKey, handback_room: usize) {
-        self.queues.remove(id);
-        self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
-        let now = self.now;
-        let started_ms = self.ms(now);
-        let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.as_mut()) else {
-            return;
-        };
-        let Some(record) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        self.stats.queue_wait.record(
-            u64::try_from(now.duration_since(record.queued_at).as_micros()).unwrap_or(u64::MAX),
-        );
-        self.stats.attempts += 1;
-        let timeout = record.options.timeout.unwrap_or(self.settings.task_timeout);
-        let cancelled = Arc::new(AtomicBool::new(false));
-        record.running = Some(Running {
-            worker,
-            incarnation: slot.incarnation,
-            started_ms,
-            cancelled: cancelled.clone(),
-        });
-        slot.in_flight.insert(id);
-        let full = slot.in_flight.len() >= self.settings.concurrency;
-        let run = Run {
-            id,
-            attempt: u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX),
-            task: record.task.clone(),
-            timeout,
-            deadline: deadline::after(now, timeout),
-            cancelled,
-        };
-        let to_caller = self.handback.len() < handback_room
-            && self.caller.is_some_and(|c| {
-                c.batch > 0 && c.incarnation == slot.incarnation && c.worker == worker
-            });
-        if to_caller {
-            self.handback.push(run);
-        } else {
-            self.effects.push(Effect::Run(slot.addr.clone(), run));
-        }
-        if full {
-            self.free.remove(&worker);
-        }
+        self.store.enqueue(submit, now);
     }
 }

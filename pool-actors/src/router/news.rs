@@ -6,6 +6,7 @@
 use candado::{Alert, HealthStatus};
 
 use super::Router;
+use crate::store::TaskStore;
 use crate::{PoolEvent, TaskHandler};
 
 /// One worker as its supervisor sees it (for a resync).
@@ -52,7 +53,7 @@ pub(crate) enum WorkerNews {
     },
 }
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// News from the worker supervisor's event stream.
     pub(crate) fn news(&mut self, news: WorkerNews) {
         match news {

@@ -6,14 +6,16 @@ use std::ops::Bound;
 use candado::BreakerState;
 use tokio::time::Instant;
 
-use super::{Router, Slot, WorkerKey};
+use super::{Router, Slot};
+use crate::messages::WorkerKey;
+use crate::store::TaskStore;
 use crate::{deadline, Dispatch, TaskHandler, TaskId};
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// `Some(retry time)` if the task's dependency may not be called now.
     pub(super) fn dependency_closed(&self, id: TaskId) -> Option<Instant> {
         let breakers = self.breakers.as_ref()?;
-        let dependency = self.tasks.get(&id)?.options.dependency.as_deref()?;
+        let dependency = self.store.options(id)?.dependency.as_deref()?;
         if breakers.allow_dependency(dependency) {
             return None;
         }

@@ -7,10 +7,12 @@ use std::sync::atomic::Ordering;
 use candado::HealthStatus;
 use tokio::time::Instant;
 
-use super::{Effect, Router, Slot, WorkerKey};
+use super::{Router, Slot};
+use crate::messages::{Effect, WorkerKey};
+use crate::store::TaskStore;
 use crate::{AttemptError, TaskHandler, TaskId};
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// The most workers breakers may hold out of service now.
     fn ejection_limit(&self) -> usize {
         let live = self.slots().count();
@@ -83,14 +85,14 @@ impl<H: TaskHandler> Router<H> {
             return;
         }
         let mut ids: Vec<TaskId> = slot.in_flight.drain().collect();
-        let addr = slot.addr.clone();
+        let inbox = slot.inbox.clone();
         ids.sort_unstable();
         let name = self.name(key).clone();
         for id in ids {
-            if let Some(running) = self.tasks.get(&id).and_then(|r| r.running.as_ref()) {
+            if let Some((_, running)) = self.store.running(id) {
                 running.cancelled.store(true, Ordering::Relaxed);
             }
-            self.effects.push(Effect::Cancel(addr.clone(), id));
+            self.effects.push(Effect::Cancel(inbox.clone(), id));
             self.fail_attempt(id, AttemptError::WorkerLost(format!("{name}: {why}")));
         }
         self.refresh_room(key);

@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::{Done, Router, WorkerKey};
-use crate::dead_letter::{DeadTask, Store};
-use crate::deadline;
-use crate::{Attempt, AttemptError, PoolEvent, TaskFailure, TaskHandler, TaskId};
+use super::Router;
+use crate::messages::{Done, WorkerKey};
+use crate::store::{DeadLettered, TaskStore};
+use crate::{AttemptError, PoolEvent, TaskFailure, TaskHandler, TaskId};
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// Whether `attempt` of task `id` is the one the router waits for from
     /// worker incarnation (`worker`, `incarnation`).
     pub(super) fn is_current(
@@ -20,11 +20,8 @@ impl<H: TaskHandler> Router<H> {
         worker: WorkerKey,
         incarnation: u64,
     ) -> bool {
-        self.tasks.get(&id).is_some_and(|r| {
-            r.attempts.len() + 1 == attempt as usize
-                && r.running
-                    .as_ref()
-                    .is_some_and(|run| run.worker == worker && run.incarnation == incarnation)
+        self.store.running(id).is_some_and(|(number, run)| {
+            number == attempt && run.worker == worker && run.incarnation == incarnation
         })
     }
 
@@ -40,9 +37,6 @@ impl<H: TaskHandler> Router<H> {
         if !self.is_current(id, attempt, worker, incarnation) {
             return;
         }
-        if let Some(record) = self.tasks.get_mut(&id) {
-            record.running = None;
-        }
         let freed_drain = self.leave_slot(worker, id);
         self.refresh_room(worker);
         if freed_drain {
@@ -51,7 +45,7 @@ impl<H: TaskHandler> Router<H> {
         self.stats.attempts -= 1;
         self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
         let now = self.now;
-        self.enqueue(id, now);
+        self.store.release(id, now);
     }
 
     /// An attempt ended: settle it, then hand its worker more work.
@@ -75,9 +69,9 @@ impl<H: TaskHandler> Router<H> {
             .and_then(|w| w.breaker.as_ref())
         {
             let dependency = self
-                .tasks
-                .get(&done.id)
-                .and_then(|r| r.options.dependency.as_deref());
+                .store
+                .options(done.id)
+                .and_then(|o| o.dependency.as_deref());
             match &done.result {
                 Ok(_) => breaker.record_outcome_at(dependency, true, self.now),
                 Err(error) if error.blames_worker() => {
@@ -108,7 +102,7 @@ impl<H: TaskHandler> Router<H> {
         worker: WorkerKey,
         attempt: u32,
     ) {
-        let Some(record) = self.tasks.remove(&id) else {
+        let Some(record) = self.store.complete(id) else {
             return;
         };
         let latency = self.now.duration_since(record.submitted_at);
@@ -135,84 +129,61 @@ impl<H: TaskHandler> Router<H> {
     pub(super) fn fail_attempt(&mut self, id: TaskId, error: AttemptError) {
         let now = self.now;
         let ended = self.ms(now);
-        let Some(record) = self.tasks.get_mut(&id) else {
+        let workers = &self.workers;
+        let name = |key: WorkerKey| workers[key].name.to_string();
+        let Some(failed) = self.store.fail(id, &error, ended, name) else {
             return;
         };
-        let Some(running) = record.running.take() else {
-            return;
-        };
-        let worker = self.workers[running.worker].name.to_string();
-        let number = u32::try_from(record.attempts.len() + 1).unwrap_or(u32::MAX);
-        record.attempts.push(Attempt {
-            number,
-            worker: worker.clone(),
-            started_ms: running.started_ms,
-            ended_ms: ended,
-            error: error.clone(),
-        });
-        let retry = record.attempts.len() <= self.settings.retry.max_retries as usize;
-        let delay = retry.then(|| {
-            record
-                .backoff
-                .next_delay(&self.settings.retry.backoff(), &mut self.rng)
-        });
+        let number = failed.number;
         self.stats.failed += 1;
         let observed = self.observed();
         if observed {
             self.emit(PoolEvent::TaskFailed {
                 id,
-                worker,
+                worker: failed.worker,
                 attempt: number,
                 error,
             });
         }
-        if let Some(delay) = delay {
-            self.stats.retried += 1;
-            self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
-            self.delay(deadline::after(now, delay), id);
-            if observed {
-                self.emit(PoolEvent::TaskRetried {
-                    id,
-                    next_attempt: number + 1,
-                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-        } else {
+        if number as usize > self.settings.retry.max_retries as usize {
             self.dead_letter(id, "retries exhausted");
+            return;
+        }
+        let backoff = self.settings.retry.backoff();
+        let Some((delay, due)) = self.store.schedule_retry(id, now, &backoff) else {
+            return;
+        };
+        self.stats.retried += 1;
+        self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
+        self.wake_clock_by(self.clock_time(due));
+        if observed {
+            self.emit(PoolEvent::TaskRetried {
+                id,
+                next_attempt: number + 1,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            });
         }
     }
 
     pub(super) fn dead_letter(&mut self, id: TaskId, reason: &str) {
-        let Some(record) = self.tasks.remove(&id) else {
+        let Some(DeadLettered { reply, attempts }) = self.store.dead_letter(id, reason) else {
             return;
         };
         self.stats.dead_lettered += 1;
-        let failure = TaskFailure::DeadLettered {
-            id,
-            attempts: record.attempts.clone(),
-        };
-        self.reply(record.reply, Err(failure));
+        let count = u32::try_from(attempts.len()).unwrap_or(u32::MAX);
+        self.reply(reply, Err(TaskFailure::DeadLettered { id, attempts }));
         if self.observed() {
             self.emit(PoolEvent::TaskDeadLettered {
                 id,
-                attempts: u32::try_from(record.attempts.len()).unwrap_or(u32::MAX),
+                attempts: count,
                 reason: reason.to_owned(),
             });
         }
-        self.dead.do_send(Store(DeadTask {
-            id,
-            task: record.task,
-            options: record.options,
-            attempts: record.attempts,
-            reason: reason.to_owned(),
-        }));
         self.check_finished();
     }
 
     /// Retries whose time has come go back to the ready queue.
     pub(crate) fn release_due(&mut self, now: Instant) {
-        for id in self.delayed.take_due(now) {
-            self.enqueue(id, now);
-        }
+        self.store.requeue_due(now);
     }
 }

@@ -8,9 +8,10 @@ use crate::metrics::{
     HealthSection, PerformanceSection, PoolMetrics, PoolSection, TasksSection, WorkerStatus,
     WorkersSection,
 };
+use crate::store::TaskStore;
 use crate::TaskHandler;
 
-impl<H: TaskHandler> Router<H> {
+impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     pub(crate) fn metrics(&self) -> PoolMetrics {
         let now = Instant::now();
         let slots = self.slots().map(|(_, slot)| slot);
@@ -52,8 +53,8 @@ impl<H: TaskHandler> Router<H> {
                 retried: self.stats.retried,
                 dead_lettered: self.stats.dead_lettered,
                 returned: self.stats.returned,
-                queued: (self.queues.len() + self.delayed.len()) as u64,
-                ready_by_priority: self.queues.depth_by_priority(),
+                queued: (self.store.ready() + self.store.delayed()) as u64,
+                ready_by_priority: self.store.ready_by_priority(),
                 in_flight: in_flight as u64,
                 reserved: (held - in_flight) as u64,
             },

@@ -1,13 +1,12 @@
-//! The framework's module import graph: which source files import which, and
-//! the rings (strongly connected components) they form.
+//! A crate's module import graph: which source files import which, and the
+//! rings (strongly connected components) they form.
 //!
-//! Built from `framework/src` as text: `use` trees and inline paths rooted at
+//! Built from a crate's `src` folder as text: `use` trees and inline paths rooted at
 //! `crate`, `super`, `self` or a child module, each resolved to the file that
 //! defines what it names (re-exports are followed, so `crate::Liveness` is
 //! `strategies/liveness.rs`, not `lib.rs`). Comments and `#[cfg(test)]`
 //! items are left out: unit tests may import what they like.
 //!
-//! `cargo test -p candado --test module_graph -- --nocapture` prints the rings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -17,7 +16,7 @@ use std::path::{Path, PathBuf};
 type ModPath = Vec<String>;
 
 struct Module {
-    /// The file, relative to `framework/src`.
+    /// The file, relative to the crate's `src`.
     file: String,
     /// Its `use` statements, expanded: (imported name, absolute path), and
     /// whether the statement re-exports (`pub use`, `pub(crate) use`).
@@ -27,8 +26,13 @@ struct Module {
     inline: Vec<ModPath>,
 }
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+/// The `src` folder of the workspace's crate in `folder`.
+fn src(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join(folder)
+        .join("src")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -313,14 +317,15 @@ fn parse(file: &str, text: &str) -> Module {
     }
 }
 
-/// The files of `framework/src` and the files each imports.
-struct Graph {
-    edges: BTreeMap<String, BTreeSet<String>>,
+/// The files of a crate's `src` and the files each imports.
+pub(crate) struct Graph {
+    pub(crate) edges: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Graph {
-    fn of_framework() -> Self {
-        let root = src();
+    /// The graph of the workspace's crate in `folder` (`framework`, `pool-actors`).
+    pub(crate) fn of(folder: &str) -> Self {
+        let root = src(folder);
         let mut paths = Vec::new();
         rust_files(&root, &mut paths);
         let modules: BTreeMap<ModPath, Module> = paths
@@ -357,7 +362,7 @@ impl Graph {
 
     /// Strongly connected components of more than one file, largest first
     /// (Tarjan's algorithm).
-    fn rings(&self) -> Vec<Vec<String>> {
+    pub(crate) fn rings(&self) -> Vec<Vec<String>> {
         struct State<'a> {
             graph: &'a Graph,
             index: BTreeMap<&'a str, usize>,
@@ -419,7 +424,7 @@ impl Graph {
     }
 
     /// Every file `from` imports, directly or not.
-    fn reach(&self, from: &str) -> BTreeSet<String> {
+    pub(crate) fn reach(&self, from: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut todo = vec![from.to_owned()];
         while let Some(v) = todo.pop() {
@@ -455,71 +460,4 @@ fn resolve(modules: &BTreeMap<ModPath, Module>, path: &[String], depth: usize) -
         }
     }
     Some(module.file.clone())
-}
-
-fn is_supervisor(file: &str) -> bool {
-    file == "supervisor.rs" || file.starts_with("supervisor/")
-}
-
-/// The largest ring before the seam: `link.rs` and `child_spec.rs` sent
-/// their reports to the `Supervisor` actor itself, which closed a ring of 14
-/// files (child_spec, event, info, link, runtime, runtime/threads, supervisor
-/// and five of its files, supervisor_spec, task).
-const LARGEST_RING_BEFORE_THE_SEAM: usize = 14;
-
-#[test]
-fn the_child_side_knows_its_supervisor_only_through_the_seam() {
-    let graph = Graph::of_framework();
-    for file in ["link.rs", "child_spec.rs", "task.rs", "parent.rs"] {
-        assert!(graph.edges.contains_key(file), "{file} exists");
-        let reached: Vec<_> = graph
-            .reach(file)
-            .into_iter()
-            .filter(|f| is_supervisor(f))
-            .collect();
-        assert!(
-            reached.is_empty(),
-            "{file} reaches the supervisor through its imports: {reached:?}"
-        );
-    }
-}
-
-#[test]
-fn the_largest_ring_is_smaller_than_before_the_seam() {
-    let graph = Graph::of_framework();
-    let rings = graph.rings();
-    for ring in &rings {
-        println!("{} files: {}", ring.len(), ring.join(" "));
-    }
-    let largest = rings.first().map_or(0, Vec::len);
-    assert!(
-        largest < LARGEST_RING_BEFORE_THE_SEAM,
-        "a ring of {largest} files: {rings:?}"
-    );
-    for ring in &rings {
-        for file in ["parent.rs", "link.rs", "task.rs"] {
-            assert!(
-                !ring.iter().any(|f| f == file),
-                "{file} is in a ring: {ring:?}"
-            );
-        }
-    }
-}
-
-/// Guards the two tests above against a parser that finds nothing.
-#[test]
-fn the_graph_sees_imports_known_to_exist() {
-    let graph = Graph::of_framework();
-    let imports = |from: &str, to: &str| graph.edges[from].contains(to);
-    // `use crate::link::{self, …}`, a re-export followed to its file, an
-    // inline `crate::` path, `super::`, a child module.
-    assert!(imports("supervisor/plan.rs", "link.rs"));
-    assert!(imports("info.rs", "child_spec.rs"));
-    assert!(imports("supervisor/health.rs", "health/strategy.rs"));
-    assert!(imports("supervisor.rs", "clock.rs"));
-    assert!(imports("supervisor/plan.rs", "supervisor.rs"));
-    assert!(imports("supervisor.rs", "supervisor/plan.rs"));
-    assert!(imports("health.rs", "health/signal.rs"));
-    assert!(graph.reach("runtime.rs").contains("supervisor/plan.rs"));
-    assert!(!imports("lib.rs", "lib.rs"));
 }

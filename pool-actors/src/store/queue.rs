@@ -12,11 +12,8 @@ use rustc_hash::{FxHashMap, FxHasher};
 type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 use tokio::time::Instant;
 
+use super::Rank;
 use crate::TaskId;
-
-/// Heap key: higher pops first. Lower priority numbers and earlier sequence
-/// numbers are "higher".
-pub(crate) type Rank = (Reverse<u8>, Reverse<u64>);
 
 fn rank(priority: u8, seq: u64) -> Rank {
     (Reverse(priority), Reverse(seq))

@@ -1,0 +1,132 @@
+//! What the pool facade, the router and the workers hand each other on the
+//! task path: a submission, an attempt to run or stop, the end of an
+//! attempt, a worker settling its attempts, and what the router delivers
+//! once its lock is released.
+//!
+//! The router and the worker both use these, so they live in neither: the
+//! router reaches a worker only through its [`Inbox`] (which the worker
+//! actor's address implements), and never names the worker actor. The
+//! worker calls the router through `SharedRouter`; the router does not
+//! import the worker.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Message;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::{AttemptError, TaskFailure, TaskHandler, TaskId, TaskOptions};
+
+/// What a task's submitter eventually receives.
+pub(crate) type TaskResult<H> =
+    Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
+
+/// A new task.
+pub(crate) struct Submit<H: TaskHandler> {
+    pub(crate) id: TaskId,
+    pub(crate) task: H::Task,
+    pub(crate) options: TaskOptions,
+    pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
+    pub(crate) submitted_at: Instant,
+}
+
+/// A worker's place in the router: its index in the router's workers, given
+/// when its name first registers and kept across its incarnations, so the
+/// task path compares and looks up integers, not names.
+pub(crate) type WorkerKey = usize;
+
+/// Runs one attempt.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Run<T> {
+    pub(crate) id: TaskId,
+    pub(crate) attempt: u32,
+    pub(crate) task: T,
+    pub(crate) timeout: Duration,
+    /// When the attempt times out (dispatch time + `timeout`).
+    pub(crate) deadline: Instant,
+    /// Set by the router if the attempt is abandoned before it starts.
+    pub(crate) cancelled: Arc<AtomicBool>,
+}
+
+/// Stops an attempt (shutdown, fail-over).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Cancel(pub(crate) TaskId);
+
+/// One attempt ended.
+pub(crate) struct Done<O> {
+    pub(crate) worker: WorkerKey,
+    pub(crate) incarnation: u64,
+    pub(crate) id: TaskId,
+    pub(crate) attempt: u32,
+    pub(crate) result: Result<O, AttemptError>,
+}
+
+/// Where the router sends a worker incarnation its attempts: the worker
+/// actor's mailbox. The router holds one per incarnation, made when it
+/// registers; cloning it for a message is a reference count, not a new
+/// address.
+pub(crate) trait Inbox<T>: Send + Sync {
+    /// Starts an attempt.
+    fn run(&self, run: Run<T>);
+    /// Stops an attempt.
+    fn cancel(&self, id: TaskId);
+}
+
+/// A worker incarnation's [`Inbox`], shared.
+pub(crate) type WorkerInbox<T> = Arc<dyn Inbox<T>>;
+
+/// Something to do once the router's lock is released: it may wake another
+/// thread, and it must never run under the lock.
+pub(crate) enum Effect<H: TaskHandler> {
+    /// Start an attempt on a worker.
+    Run(WorkerInbox<H::Task>, Run<H::Task>),
+    /// Stop an attempt (shutdown, fail-over).
+    Cancel(WorkerInbox<H::Task>, TaskId),
+    /// Answer a submitter.
+    Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
+}
+
+impl<H: TaskHandler> Effect<H> {
+    /// Delivers it. Never call it under the router's lock.
+    pub(crate) fn apply(self) {
+        match self {
+            Effect::Run(inbox, run) => inbox.run(run),
+            Effect::Cancel(inbox, id) => inbox.cancel(id),
+            Effect::Reply(reply, result) => {
+                // The submitter may have dropped its handle: nobody to tell.
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// A worker incarnation settling attempts, and how many tasks it takes back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallerWants {
+    pub(crate) worker: WorkerKey,
+    pub(crate) incarnation: u64,
+    /// Tasks it may be handed at once while the queue is backed up (0: none,
+    /// it is still busy; 1: its next task only).
+    pub(crate) batch: usize,
+}
+
+/// The worker incarnation settling attempts, and where its replies and its
+/// next tasks go.
+pub(crate) struct Caller<'a, H: TaskHandler> {
+    pub(crate) wants: CallerWants,
+    pub(crate) replies: &'a mut Vec<Effect<H>>,
+    pub(crate) runs: &'a mut VecDeque<Run<H::Task>>,
+}
+
+/// What a worker learns when it settles its attempts.
+pub(crate) struct Settled {
+    /// The router's time of the call.
+    pub(crate) now: Instant,
+    /// Tasks left waiting for a worker.
+    pub(crate) queued: usize,
+}
