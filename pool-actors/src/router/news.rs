@@ -96,12 +96,15 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 reason,
             } => {
                 // The runtime shut down under the pool: shut the pool down
-                // too, handing every unfinished task back.
-                tracing::warn!(
-                    pool = %self.settings.name,
-                    reason,
-                    "the pool's workers were stopped from outside: the pool shuts down"
-                );
+                // too, handing every unfinished task back. After the pool's
+                // own shutdown this is only its workers going, as asked.
+                if matches!(self.phase, super::Phase::Running) {
+                    tracing::warn!(
+                        pool = %self.settings.name,
+                        reason,
+                        "the pool's workers were stopped from outside: the pool shuts down"
+                    );
+                }
                 let (books, _) = tokio::sync::oneshot::channel();
                 self.shutdown(
                     crate::ShutdownMode::Immediate {
