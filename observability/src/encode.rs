@@ -57,16 +57,8 @@ where
     L: EncodeLabelSet,
     V: EncodeGaugeValue,
 {
-    let mut samples = samples.into_iter().peekable();
-    if samples.peek().is_none() {
-        return Ok(());
-    }
-    let mut metric =
-        encoder.encode_descriptor(family.name, family.help, family.unit, MetricType::Gauge)?;
-    for (labels, value) in samples {
-        ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
+    let samples = samples.into_iter().map(|(l, v)| (l, ConstGauge::new(v)));
+    write(encoder, family, MetricType::Gauge, samples)
 }
 
 /// Writes a counter family with one sample per labelled value.
@@ -79,14 +71,29 @@ where
     L: EncodeLabelSet,
     V: EncodeCounterValue,
 {
-    let mut samples = samples.into_iter().peekable();
+    let samples = samples.into_iter().map(|(l, v)| (l, ConstCounter::new(v)));
+    write(encoder, family, MetricType::Counter, samples)
+}
+
+/// Writes a family of `kind` with one sample per labelled metric; none
+/// leaves the family out.
+fn write<L, M>(
+    encoder: &mut DescriptorEncoder<'_>,
+    family: Family,
+    kind: MetricType,
+    samples: impl Iterator<Item = (L, M)>,
+) -> fmt::Result
+where
+    L: EncodeLabelSet,
+    M: EncodeMetric,
+{
+    let mut samples = samples.peekable();
     if samples.peek().is_none() {
         return Ok(());
     }
-    let mut metric =
-        encoder.encode_descriptor(family.name, family.help, family.unit, MetricType::Counter)?;
-    for (labels, value) in samples {
-        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+    let mut metric = encoder.encode_descriptor(family.name, family.help, family.unit, kind)?;
+    for (labels, sample) in samples {
+        sample.encode(metric.encode_family(&labels)?)?;
     }
     Ok(())
 }
