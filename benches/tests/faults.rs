@@ -9,8 +9,10 @@ use candado_bench::failure;
 
 #[test]
 fn a_faulty_run_completes_every_task_even_those_that_hung() {
+    // No claim on `rate` (the steady-state window): on a loaded machine a
+    // debug build can spend the whole 200 ms window still ramping up, and
+    // speed is measured by `compare`, not asserted here.
     let run = failure::throughput_with_faults(4, Duration::from_millis(200), true);
-    assert!(run.rate > 0.0, "{run:?}");
     assert!(run.whole_rate > 0.0, "{run:?}");
     assert_eq!(run.not_completed, 0, "{run:?}");
 }
@@ -18,7 +20,7 @@ fn a_faulty_run_completes_every_task_even_those_that_hung() {
 #[test]
 fn a_fault_free_run_restarts_nothing() {
     let run = failure::throughput_with_faults(4, Duration::from_millis(200), false);
-    assert!(run.rate > 0.0, "{run:?}");
+    assert!(run.whole_rate > 0.0, "{run:?}");
     assert_eq!((run.not_completed, run.restarts), (0, 0), "{run:?}");
 }
 

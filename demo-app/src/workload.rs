@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use candado_pool::TaskOptions;
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::{Outage, Scenario};

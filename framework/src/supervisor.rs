@@ -95,7 +95,7 @@ impl Supervisor {
                 path.hash(&mut hasher);
                 SmallRng::seed_from_u64(seed ^ hasher.finish())
             }
-            None => SmallRng::from_os_rng(),
+            None => rand::make_rng(),
         };
         let initial = std::mem::take(&mut spec.children);
         Supervisor::create(move |ctx| {
