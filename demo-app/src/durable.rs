@@ -112,13 +112,15 @@ impl DurableSummary {
             row(&format!("  {}", node.name), value);
         }
         row("rescued (lease expired)", self.rescued.to_string());
-        row(
-            "ran twice (after a rescue)",
-            format!(
-                "{} (unexplained: {})",
-                self.duplicates, self.unexplained_duplicates
-            ),
-        );
+        if self.nodes.iter().any(|n| n.killed) {
+            row(
+                "ran twice (after a rescue)",
+                format!(
+                    "{} (unexplained: {})",
+                    self.duplicates, self.unexplained_duplicates
+                ),
+            );
+        }
         if let Some(ms) = self.rescue_ms {
             row(
                 "rescued after the kill",
@@ -300,5 +302,48 @@ async fn wait_settled(store: &PgStore, limit: Duration) {
             Err(error) => tracing::warn!(%error, "cannot count the queue"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_nodes_need_a_store_and_in_process_workers() {
+        let cluster = Scenario::built_in("cluster").unwrap();
+        assert_eq!(cluster.nodes, 3);
+        let err = cluster.check_store(None, Isolation::InProcess).unwrap_err();
+        assert!(
+            matches!(err, DemoError::NeedsStore { nodes: 3, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--store"), "{err}");
+        let err = cluster
+            .check_store(Some("host=/tmp"), Isolation::Process)
+            .unwrap_err();
+        assert!(matches!(err, DemoError::NodesInProcess { .. }), "{err}");
+        cluster
+            .check_store(Some("host=/tmp"), Isolation::InProcess)
+            .unwrap();
+        // One node runs anywhere, with a store or without.
+        let calm = Scenario::built_in("calm").unwrap();
+        calm.check_store(None, Isolation::Process).unwrap();
+        calm.check_store(Some("host=/tmp"), Isolation::Process)
+            .unwrap();
+    }
+
+    #[test]
+    fn nodes_are_bounded() {
+        let many = Scenario {
+            nodes: 9,
+            ..Scenario::default()
+        };
+        assert_eq!(many.validate().unwrap_err().field(), "nodes");
+        let none = Scenario {
+            nodes: 0,
+            ..Scenario::default()
+        };
+        assert_eq!(none.validate().unwrap_err().field(), "nodes");
     }
 }

@@ -73,6 +73,7 @@ pub(super) async fn run(
     }
     let victim = nodes[0].name.clone();
     let mut killed: Option<(Node, i64)> = None;
+    let mut kill = false;
 
     let mut stream = super::Stream::new(scenario);
     let mut shown = Instant::now();
@@ -81,11 +82,20 @@ pub(super) async fn run(
         let more = stream
             .step(&store, |seq, job| DurableJob { seq, job })
             .await;
-        // Half way, once the victim holds a few tasks (or at the stream's end).
-        if killed.is_none()
-            && start.elapsed() >= half
-            && (!more || watch.held(&queue, &victim).await? >= KILL_HOLDING)
-        {
+        // Half way, once the victim holds a few tasks; from three quarters
+        // on, once it holds any; at the stream's end, in any case.
+        let elapsed = start.elapsed();
+        if killed.is_none() && elapsed >= half {
+            let wanted = if elapsed >= half + half / 2 {
+                1
+            } else {
+                KILL_HOLDING
+            };
+            if !more || watch.held(&queue, &victim).await? >= wanted {
+                kill = true;
+            }
+        }
+        if kill && killed.is_none() {
             let mut node = nodes.remove(0);
             let at = epoch_ms(SystemTime::now());
             let _ = node.child.kill(); // SIGKILL

@@ -123,10 +123,12 @@ impl Scenario {
                 workers: 2,
                 max_workers: 2,
                 nodes: 3,
+                // Slow tasks hold their leases for a task timeout (1.5 s),
+                // so the killed node takes a few with it.
                 faults: Faults {
                     panic: 0.02,
                     crash: 0.004,
-                    slow: 0.01,
+                    slow: 0.03,
                     ..Faults::default()
                 },
                 ..Scenario::default()

@@ -1,10 +1,12 @@
-//! The `cluster` scenario end to end, against a throwaway PostgreSQL (the
-//! durable store's test cluster, `postgres-store/tests/durable/cluster.rs`):
-//! the built demo binary starts three node processes of itself, kills one
-//! with SIGKILL mid-run, starts a replacement, and its JSON report must
-//! balance, with the killed node's tasks rescued in time. Skipped with a
-//! message unless PostgreSQL is installed, or required by
-//! `CANDADO_REQUIRE_POSTGRES`.
+//! The demo on a durable store, end to end, against a throwaway PostgreSQL
+//! (the durable store's test cluster,
+//! `postgres-store/tests/durable/cluster.rs`): `chaos` on one node, and
+//! the `cluster` scenario, whose built demo binary starts three node
+//! processes of itself, kills one with SIGKILL mid-run and starts a
+//! replacement. Each JSON report must balance, with the outcomes read from
+//! the table, and the killed node's tasks rescued in time. Skipped with a
+//! message when PostgreSQL is not installed, unless
+//! `CANDADO_REQUIRE_POSTGRES` is set.
 
 // The module has more than this test needs (a restart, for the store's
 // own tests).
@@ -45,35 +47,22 @@ fn create_database(url: &str, name: &str) {
     });
 }
 
-#[test]
-fn cluster_kills_a_node_and_loses_nothing() {
-    let cluster = match cluster::Cluster::start() {
-        Ok(cluster) => cluster,
-        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
-            eprintln!(
-                "cluster scenario test skipped: {why}. Set {} to make this an error.",
-                cluster::REQUIRE
-            );
-            return;
-        }
-        Err(why) => panic!(
-            "PostgreSQL is required ({} is set): {why}",
-            cluster::REQUIRE
-        ),
-    };
-    create_database(&cluster.url("postgres"), "demo");
-    let url = cluster.url("demo");
+/// Stops the cluster however the test ends.
+struct Stop(cluster::Cluster);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Runs the demo with `args`, `--store url` and `--report json`, at most
+/// [`LIMIT`]; returns its exit code and report.
+fn demo(args: &[&str], url: &str) -> (Option<i32>, Report, String) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_candado-demo"))
-        .args([
-            "--scenario",
-            "cluster",
-            "--time-scale",
-            "0.5",
-            "--report",
-            "json",
-        ])
-        .args(["--store", &url])
+        .args(args)
+        .args(["--report", "json", "--store", url])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -85,7 +74,6 @@ fn cluster_kills_a_node_and_loses_nothing() {
         if started.elapsed() > LIMIT {
             let _ = child.kill();
             let _ = child.wait();
-            cluster.stop();
             panic!("the demo ran past {LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -103,24 +91,74 @@ fn cluster_kills_a_node_and_loses_nothing() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    cluster.stop();
     let report: Report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("a JSON report ({e}): {stdout}\nstderr: {stderr}"));
-    let durable = report.durable.clone().expect("a durable summary");
     eprintln!(
-        "  cluster in {:.1?}: {} submitted, {} completed, {} dead-lettered, {} handed back; \
-         {} rescued {} ms after the kill at most (bound {} ms), {} ran twice",
+        "  {} in {:.1?}: {} submitted, {} completed, {} dead-lettered, {} handed back, {} lost",
+        report.scenario,
         started.elapsed(),
         report.submitted,
         report.completed,
         report.dead_lettered,
         report.returned,
+        report.lost
+    );
+    (status.code(), report, stderr)
+}
+
+/// Both runs share one cluster (a cluster's folder is named by the test
+/// process), each in a database of its own.
+#[test]
+fn the_demo_on_a_durable_store_balances_on_one_node_and_when_a_node_is_killed() {
+    let cluster = match cluster::Cluster::start() {
+        Ok(cluster) => Stop(cluster),
+        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
+            eprintln!(
+                "durable demo test skipped: {why}. Set {} to make this an error.",
+                cluster::REQUIRE
+            );
+            return;
+        }
+        Err(why) => panic!(
+            "PostgreSQL is required ({} is set): {why}",
+            cluster::REQUIRE
+        ),
+    };
+    for db in ["single", "fleet"] {
+        create_database(&cluster.0.url("postgres"), db);
+    }
+    one_node_runs_chaos_from_the_table(&cluster.0.url("single"));
+    cluster_kills_a_node_and_loses_nothing(&cluster.0.url("fleet"));
+}
+
+fn one_node_runs_chaos_from_the_table(url: &str) {
+    let (code, report, stderr) = demo(&["--scenario", "chaos", "--time-scale", "0.3"], url);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(report.submitted, 900, "rate × duration, all accepted");
+    assert_eq!(
+        report.submitted,
+        report.completed + report.dead_lettered + report.returned
+    );
+    let durable = report.durable.clone().expect("a durable summary");
+    assert_eq!(durable.nodes.len(), 1);
+    assert_eq!(durable.nodes[0].completed, report.completed, "{durable:#?}");
+    // Faults were injected and answered, as in memory.
+    assert!(report.failed_attempts > 0, "{report:#?}");
+    assert!(!report.restarts.is_empty(), "{report:#?}");
+}
+
+fn cluster_kills_a_node_and_loses_nothing(url: &str) {
+    let (code, report, stderr) = demo(&["--scenario", "cluster", "--time-scale", "0.5"], url);
+    let durable = report.durable.clone().expect("a durable summary");
+    eprintln!(
+        "  cluster: {} rescued {} ms after the kill at most (bound {} ms), {} ran twice",
         durable.rescued,
         durable.rescue_ms.unwrap_or(0),
         durable.rescue_bound_ms,
         durable.duplicates
     );
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
     assert!(report.ok(), "{report:#?}");
     assert_eq!(report.lost, 0);
     assert_eq!(report.submitted, 1_200, "rate × duration, all accepted");
