@@ -14,7 +14,7 @@ use candado_postgres::PgStore;
 use tokio::time::Instant;
 
 use super::node::{self, DurableJob, NodeLine, NodeSettings};
-use super::table::TableClient;
+use super::table::{self, TableClient};
 use super::{epoch_ms, queue_name, store_config, wait_settled, DurableSummary, NodeSummary};
 use super::{HEARTBEAT, LEASE};
 use crate::workload::Dependency;
@@ -73,7 +73,6 @@ pub(super) async fn run(
     }
     let victim = nodes[0].name.clone();
     let mut killed: Option<(Node, i64)> = None;
-    let mut kill = false;
 
     let mut stream = super::Stream::new(scenario);
     let mut shown = Instant::now();
@@ -85,17 +84,15 @@ pub(super) async fn run(
         // Half way, once the victim holds a few tasks; from three quarters
         // on, once it holds any; at the stream's end, in any case.
         let elapsed = start.elapsed();
-        if killed.is_none() && elapsed >= half {
-            let wanted = if elapsed >= half + half / 2 {
-                1
-            } else {
-                KILL_HOLDING
-            };
-            if !more || watch.held(&queue, &victim).await? >= wanted {
-                kill = true;
-            }
-        }
-        if kill && killed.is_none() {
+        let wanted = if elapsed >= half + half / 2 {
+            1
+        } else {
+            KILL_HOLDING
+        };
+        if killed.is_none()
+            && elapsed >= half
+            && (!more || watch.held(&queue, &victim).await? >= wanted)
+        {
             let mut node = nodes.remove(0);
             let at = epoch_ms(SystemTime::now());
             let _ = node.child.kill(); // SIGKILL
@@ -139,25 +136,9 @@ pub(super) async fn run(
         return Err(DemoError::Node("no node was killed".into()));
     };
 
-    // Runs: the nodes' files against what the table records.
-    let mut starts: HashMap<u64, u64> = HashMap::new();
     let mut names = vec![killed.name.clone()];
     names.extend(lines.iter().map(|l| l.summary.name.clone()));
-    for name in &names {
-        for seq in runs(&dir, name) {
-            *starts.entry(seq).or_default() += 1;
-        }
-    }
-    let (mut duplicates, mut unexplained) = (0, 0);
-    for (seq, started) in &starts {
-        let recorded = table.by_seq.get(seq).copied().unwrap_or_default();
-        let extra = started.saturating_sub(recorded.reported);
-        if recorded.expired == 0 {
-            unexplained += extra;
-        } else {
-            duplicates += extra;
-        }
-    }
+    let (duplicates, unexplained) = duplicates(&dir, &names, &table);
     let _ = std::fs::remove_dir_all(&dir);
     let rescue_ms = table
         .rescues
@@ -267,6 +248,28 @@ async fn stop(mut node: Node) -> Result<NodeLine, DemoError> {
     }
     serde_json::from_str(text.trim())
         .map_err(|e| DemoError::Node(format!("{} reported no counters ({e}): {text}", node.name)))
+}
+
+/// Runs beyond what the table records, from the run files of the nodes
+/// `names`: `(of rescued tasks, of tasks never rescued)`.
+fn duplicates(dir: &Path, names: &[String], table: &table::Table) -> (u64, u64) {
+    let mut starts: HashMap<u64, u64> = HashMap::new();
+    for name in names {
+        for seq in runs(dir, name) {
+            *starts.entry(seq).or_default() += 1;
+        }
+    }
+    let (mut duplicates, mut unexplained) = (0, 0);
+    for (seq, started) in &starts {
+        let recorded = table.by_seq.get(seq).copied().unwrap_or_default();
+        let extra = started.saturating_sub(recorded.reported);
+        if recorded.expired == 0 {
+            unexplained += extra;
+        } else {
+            duplicates += extra;
+        }
+    }
+    (duplicates, unexplained)
 }
 
 /// The task numbers node `name` started, one entry per run.
