@@ -38,6 +38,10 @@ pub const WORKERS: RangeInclusive<usize> = 1..=64;
 /// more processes than two cores keep busy.
 pub const PROCESSES: usize = 64;
 
+/// `nodes`: node processes sharing the durable queue (`--store`), each a
+/// copy of the demo with its own pool; eight already crowd two cores.
+pub const NODES: RangeInclusive<usize> = 1..=8;
+
 /// `concurrency`, tasks per worker at once.
 pub const CONCURRENCY: RangeInclusive<usize> = 1..=64;
 
@@ -144,6 +148,7 @@ pub(crate) fn check(s: &Scenario) -> Result<(), ScenarioError> {
             "must be at least `workers`",
         ));
     }
+    within("nodes", s.nodes, &NODES, "must be within 1..=8")?;
     within(
         "concurrency",
         s.concurrency,

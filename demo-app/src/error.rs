@@ -41,6 +41,32 @@ pub enum DemoError {
     /// The worker processes of `--isolation process` cannot be set up.
     #[error("cannot set up worker processes: {0}")]
     Worker(String),
+    /// The scenario runs several nodes on a durable queue, and no
+    /// `--store` names one.
+    #[error(
+        "scenario `{scenario}` runs {nodes} nodes on a durable queue in PostgreSQL; name the database with `--store postgres://…` (see docs/durable.md)"
+    )]
+    NeedsStore {
+        /// The scenario.
+        scenario: String,
+        /// Its `nodes`.
+        nodes: usize,
+    },
+    /// The scenario runs several node processes, and their workers would
+    /// be processes too.
+    #[error(
+        "scenario `{scenario}` runs node processes, whose workers run in-process; leave out `--isolation process`"
+    )]
+    NodesInProcess {
+        /// The scenario.
+        scenario: String,
+    },
+    /// The durable store refused (`--store`).
+    #[error(transparent)]
+    Store(#[from] candado_postgres::StoreError),
+    /// A node process of a durable run could not start, stop or report.
+    #[error("node process: {0}")]
+    Node(String),
 }
 
 /// A scenario field outside its bound (see [`crate::bounds`]). Every variant

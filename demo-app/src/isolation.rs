@@ -42,13 +42,16 @@ impl WorkerSettings {
 }
 
 /// If this process was started as one of the demo's worker processes,
-/// serves tasks until its parent closes the pipe, then exits; otherwise
+/// serves tasks until its parent closes the pipe, then exits; if it was
+/// started as a node process of a durable run ([`NODE_ENV`](crate::NODE_ENV)),
+/// runs the node until its parent closes its stdin, then exits; otherwise
 /// returns at once. Call it first thing in `main`.
 ///
 /// A worker process started without valid settings (only a broken parent
 /// does that) ends at its first task with exit code 101 and a message
 /// saying so in its stderr, which the parent puts in the exit reason.
 pub fn serve_if_worker() {
+    crate::durable::serve_if_node();
     candado_pool::run_if_process_worker(WORKER_ENTRY, || {
         let text = std::env::var(SETTINGS_ENV)
             .unwrap_or_else(|_| panic!("a demo worker process needs {SETTINGS_ENV}"));

@@ -9,11 +9,16 @@
 //! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
 //! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
-//!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`).
+//!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`);
+//!   also the node processes of a durable run.
+//! - [`run_on_store`] — `--store`: a scenario on the durable queue of
+//!   `candado-postgres`, one node or several node processes with one killed
+//!   (`durable.rs`, `durable/*`); [`DurableSummary`] in the report.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bounds;
+mod durable;
 mod error;
 mod isolation;
 mod live;
@@ -32,6 +37,7 @@ use candado_pool::{
     MemorySettings, PoolConfig, ProcessSettings, RestartSettings, RetryConfig,
 };
 
+pub use durable::{run_on_store, DurableSummary, NodeSummary, HEARTBEAT, LEASE, NODE_ENV};
 pub use error::{DemoError, ScenarioError};
 pub use isolation::{serve_if_worker, WorkerSettings, SETTINGS_ENV, WORKER_ENTRY};
 pub use live::LiveMode;

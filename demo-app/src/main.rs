@@ -17,8 +17,9 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Built-in scenario: calm, chaos, leak, outage, overload or
-    /// process-faults (which needs `--isolation process`).
+    /// Built-in scenario: calm, chaos, leak, outage, overload,
+    /// process-faults (which needs `--isolation process`) or cluster (which
+    /// needs `--store`).
     #[arg(long, default_value = "chaos", conflicts_with = "scenario_file")]
     scenario: String,
     /// A scenario from a TOML file (see docs/demo.md for its fields).
@@ -42,6 +43,11 @@ struct Args {
     /// re-executed), which can be killed, measured and replaced.
     #[arg(long, value_enum, default_value_t = IsolationArg::InProcess)]
     isolation: IsolationArg,
+    /// Runs the scenario on a durable queue in this PostgreSQL database
+    /// (`postgres://…` or `host=… dbname=…`): tasks go into its table and
+    /// the report reads their outcomes there. Needed by `cluster`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 /// `--isolation`, spelled as in a pool's config.
@@ -96,6 +102,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     }
     let scenario = scenario.shortened(args.time_scale)?;
     scenario.check_isolation(args.isolation.into())?;
+    scenario.check_store(args.store.as_deref(), args.isolation.into())?;
     Ok(scenario)
 }
 
@@ -130,7 +137,12 @@ fn main() -> ExitCode {
             scenario.name, scenario.description
         );
     }
-    let report = match actix::System::new().block_on(run(&scenario, options)) {
+    let report = match actix::System::new().block_on(async {
+        match &args.store {
+            Some(url) => candado_demo::run_on_store(&scenario, options, url).await,
+            None => run(&scenario, options).await,
+        }
+    }) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("candado-demo: error: {e}");

@@ -7,6 +7,8 @@ use candado::Alert;
 use candado_pool::Isolation;
 use serde::{Deserialize, Serialize};
 
+use crate::DurableSummary;
+
 /// Latency of completed tasks, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Latency {
@@ -75,8 +77,12 @@ pub struct Report {
     pub elapsed_ms: u64,
     /// Share of attempts that ran on an already running worker.
     pub worker_reuse_rate: f64,
-    /// Workers at the end.
+    /// Workers at the end (with several nodes: of the nodes at the end).
     pub final_workers: usize,
+    /// With `--store`: the durable queue, its nodes, and what the kill of
+    /// a node cost (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable: Option<DurableSummary>,
 }
 
 /// `k1 n1, k2 n2`, with the total first when there are several kinds, or
@@ -164,6 +170,9 @@ impl Report {
             format!("{:.1}%", self.worker_reuse_rate * 100.0),
         );
         row("workers at the end", self.final_workers.to_string());
+        if let Some(durable) = &self.durable {
+            durable.rows(&mut row);
+        }
         let verdict = if self.ok() {
             "OK: every accepted task completed, was dead-lettered with its history, or was handed back"
         } else {

@@ -216,6 +216,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: metrics.performance.worker_reuse_rate,
         final_workers: pool.size(),
+        durable: None,
     };
     runtime.shutdown().await;
     Ok(report)

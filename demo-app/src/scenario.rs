@@ -100,6 +100,10 @@ pub struct Scenario {
     pub max_workers: usize,
     /// Tasks per worker at once.
     pub concurrency: usize,
+    /// Nodes sharing the durable queue (needs `--store`). Above 1, each is
+    /// a process of its own (the demo binary, re-executed) with a pool of
+    /// `workers`, and one is killed with SIGKILL mid-run and replaced.
+    pub nodes: usize,
     /// Waiting tasks before submissions are refused (backpressure).
     pub queue_bound: usize,
     /// Share of tasks that call the flaky dependency (the rest are CPU "predictions").
@@ -137,6 +141,7 @@ impl Default for Scenario {
             workers: 4,
             max_workers: 4,
             concurrency: 2,
+            nodes: 1,
             queue_bound: 5_000,
             io_share: 0.3,
             predict_iterations: 20_000,

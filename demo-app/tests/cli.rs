@@ -62,3 +62,12 @@ fn process_faults_in_the_demo_s_process_are_refused_with_status_2() {
     }
     assert!(out.stdout.is_empty(), "no report for a refused scenario");
 }
+
+#[test]
+fn cluster_without_a_store_is_refused_with_status_2() {
+    let out = demo(&["--scenario", "cluster", "--report", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("--store"), "stderr names --store: {stderr}");
+    assert!(out.stdout.is_empty(), "no report for a refused scenario");
+}

@@ -6,13 +6,14 @@ use super::{Faults, Outage, Scenario};
 use crate::DemoError;
 
 /// Names of the built-in scenarios.
-pub const BUILT_IN: [&str; 6] = [
+pub const BUILT_IN: [&str; 7] = [
     "calm",
     "chaos",
     "leak",
     "outage",
     "overload",
     "process-faults",
+    "cluster",
 ];
 
 impl Scenario {
@@ -112,6 +113,24 @@ impl Scenario {
                 // A spinning task loses its process at 600 ms + the 250 ms
                 // grace, before liveness's 1 s progress timeout finds it.
                 task_timeout: Duration::from_millis(600),
+                ..Scenario::default()
+            },
+            "cluster" => Scenario {
+                name: "cluster".into(),
+                description: "three node processes share a durable queue in PostgreSQL (needs --store); tasks panic, crash their workers or run slow, one node is killed with SIGKILL half way and replaced, its tasks are rescued when their leases expire, and no task is lost".into(),
+                duration: s(12),
+                rate: 200,
+                workers: 2,
+                max_workers: 2,
+                nodes: 3,
+                // Slow tasks hold their leases for a task timeout (1.5 s),
+                // so the killed node takes a few with it.
+                faults: Faults {
+                    panic: 0.02,
+                    crash: 0.004,
+                    slow: 0.03,
+                    ..Faults::default()
+                },
                 ..Scenario::default()
             },
             other => {

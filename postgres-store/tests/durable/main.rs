@@ -5,6 +5,7 @@
 //! with a message, unless `CANDADO_REQUIRE_POSTGRES` is set (CI sets it).
 
 mod cluster;
+mod fleet;
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +20,8 @@ use candado_postgres::{
     Wakeups,
 };
 use serde::{Deserialize, Serialize};
+
+use fleet::three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat;
 
 /// The run's cluster (stopped at the end of `main`).
 static CLUSTER: std::sync::OnceLock<cluster::Cluster> = std::sync::OnceLock::new();
@@ -608,6 +611,7 @@ fn main() {
     if let Ok(url) = std::env::var(NODE_URL) {
         serve_as_node(url);
     }
+    fleet::serve_if_fleet_node();
     let tests = tests![
         migrations_apply_once_even_when_nodes_start_together,
         claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold,
@@ -620,6 +624,7 @@ fn main() {
         two_nodes_share_the_queue_and_run_each_task_once,
         a_node_killed_with_sigkill_loses_nothing,
         a_node_rides_out_a_database_restart,
+        three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat,
     ];
     let started = match cluster::Cluster::start() {
         Ok(started) => started,
