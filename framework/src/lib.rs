@@ -84,8 +84,9 @@ pub use runtime::{
 };
 pub use strategies::{
     BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,
-    BreakersSnapshot, ChildBreaker, CircuitBreaker, FixedSampler, Liveness, LivenessConfig,
-    MemoryConfig, MemoryGuard, MemorySample, MemorySampler, SystemSampler, VictimPolicy,
+    BreakersSnapshot, CgroupMemory, ChildBreaker, CircuitBreaker, FixedSampler, Liveness,
+    LivenessConfig, MemoryConfig, MemoryGuard, MemorySample, MemorySampler, SystemSampler,
+    VictimPolicy,
 };
 pub use supervisor::SupervisorRef;
 pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};
