@@ -209,9 +209,9 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         memory_reclaimed_bytes: reclaimed,
         alerts: metrics.health.alerts.clone(),
         latency_ms: Latency {
-            p50: metrics.performance.latency_ms.p50,
-            p99: metrics.performance.latency_ms.p99,
-            max: metrics.performance.latency_ms.max,
+            p50: metrics.performance.latency_lifetime_ms.p50,
+            p99: metrics.performance.latency_lifetime_ms.p99,
+            max: metrics.performance.latency_lifetime_ms.max,
         },
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: metrics.performance.worker_reuse_rate,

@@ -138,9 +138,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let Some(claimed) = self.store.claim(id, running) else {
             return;
         };
-        self.stats.queue_wait.record(
-            u64::try_from(now.duration_since(claimed.queued_at).as_micros()).unwrap_or(u64::MAX),
-        );
+        self.stats
+            .queue_wait
+            .record(now, now.saturating_duration_since(claimed.queued_at));
         self.stats.attempts += 1;
         let timeout = claimed.timeout.unwrap_or(self.settings.task_timeout);
         slot.in_flight.insert(id);

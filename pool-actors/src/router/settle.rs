@@ -107,9 +107,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         };
         let latency = self.now.duration_since(record.submitted_at);
         self.stats.completed += 1;
-        self.stats
-            .latency
-            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        self.stats.latency.record(self.now, latency);
         if self.observed() {
             self.emit(PoolEvent::TaskCompleted {
                 id,
