@@ -8,6 +8,7 @@
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
 //! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
+//! - [`init_logging`] — `--log-format`: logs to stderr as text or JSON lines (`logging.rs`).
 //! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
 //!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`).
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod bounds;
 mod error;
 mod isolation;
 mod live;
+mod logging;
 mod processes;
 mod report;
 mod rss;
@@ -35,6 +37,7 @@ use candado_pool::{
 pub use error::{DemoError, ScenarioError};
 pub use isolation::{serve_if_worker, WorkerSettings, SETTINGS_ENV, WORKER_ENTRY};
 pub use live::LiveMode;
+pub use logging::{init_logging, LogFormat};
 pub use report::{Latency, Report};
 pub use run::run;
 pub use scenario::{Faults, Outage, Scenario, BUILT_IN};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use candado_demo::{run, RunOptions, Scenario};
+use candado_demo::{init_logging, run, LogFormat, RunOptions, Scenario};
 use candado_pool::Isolation;
 use clap::{Parser, ValueEnum};
 
@@ -42,6 +42,10 @@ struct Args {
     /// re-executed), which can be killed, measured and replaced.
     #[arg(long, value_enum, default_value_t = IsolationArg::InProcess)]
     isolation: IsolationArg,
+    /// Logs on stderr as text or JSON lines; `RUST_LOG` picks the levels
+    /// (default: none for text, `info` for JSON).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// `--isolation`, spelled as in a pool's config.
@@ -111,12 +115,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logging(args.log_format) {
+        eprintln!("candado-demo: error: {e}");
+        return ExitCode::from(2);
+    }
     // Panics are injected on purpose: keep the default hook from printing them.
     std::panic::set_hook(Box::new(|_| {}));
 
