@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use candado_demo::{init_logging, run, LogFormat, RunOptions, Scenario};
+use candado_demo::{init_logging, on_signals, run_until, LogFormat, RunOptions, Scenario};
 use candado_pool::Isolation;
 use clap::{Parser, ValueEnum};
 
@@ -13,7 +13,9 @@ use clap::{Parser, ValueEnum};
 /// `--isolation process`, also `loop {}`, abort, leaks kept for good, exit 42
 /// and stack overflows) and reports what every defence did. Exits 0 when every accepted task completed, was
 /// dead-lettered with its history, or was handed back; 1 when any was lost;
-/// 2 on bad usage.
+/// 2 on bad usage. Ctrl-C (SIGINT) stops submitting, drains, prints the
+/// report and exits 130 (SIGTERM: 143); a second Ctrl-C exits 130 at once,
+/// without a report.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -132,7 +134,14 @@ fn main() -> ExitCode {
             scenario.name, scenario.description
         );
     }
-    let report = match actix::System::new().block_on(run(&scenario, options)) {
+    // Ctrl-C drains and reports (exit 130); a second one exits at once.
+    let report = actix::System::new().block_on(async {
+        let stop = on_signals().map_err(|e| e.to_string())?;
+        run_until(&scenario, options, stop)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let report = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("candado-demo: error: {e}");
@@ -150,9 +159,5 @@ fn main() -> ExitCode {
     } else {
         println!("\n{}", report.render());
     }
-    if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::from(report.exit_status())
 }
