@@ -6,8 +6,10 @@
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
-//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
+//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`);
+//!   [`run_until`] with [`on_signals`]: Ctrl-C drains and reports (`interrupt.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
+//! - [`init_logging`] — `--log-format`: logs to stderr as text or JSON lines (`logging.rs`).
 //! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
 //!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`);
 //!   also the node processes of a durable run.
@@ -20,8 +22,10 @@
 pub mod bounds;
 mod durable;
 mod error;
+mod interrupt;
 mod isolation;
 mod live;
+mod logging;
 mod processes;
 mod report;
 mod rss;
@@ -39,10 +43,12 @@ use candado_pool::{
 
 pub use durable::{run_on_store, DurableSummary, NodeSummary, HEARTBEAT, LEASE, NODE_ENV};
 pub use error::{DemoError, ScenarioError};
+pub use interrupt::{on_signals, FORCED};
 pub use isolation::{serve_if_worker, WorkerSettings, SETTINGS_ENV, WORKER_ENTRY};
 pub use live::LiveMode;
+pub use logging::{init_logging, LogFormat};
 pub use report::{Latency, Report};
-pub use run::run;
+pub use run::{run, run_until};
 pub use scenario::{Faults, Outage, Scenario, BUILT_IN};
 
 /// How to run.

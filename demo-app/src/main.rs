@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use candado_demo::{run, RunOptions, Scenario};
+use candado_demo::{init_logging, on_signals, run_until, LogFormat, RunOptions, Scenario};
 use candado_pool::Isolation;
 use clap::{Parser, ValueEnum};
 
@@ -13,7 +13,9 @@ use clap::{Parser, ValueEnum};
 /// `--isolation process`, also `loop {}`, abort, leaks kept for good, exit 42
 /// and stack overflows) and reports what every defence did. Exits 0 when every accepted task completed, was
 /// dead-lettered with its history, or was handed back; 1 when any was lost;
-/// 2 on bad usage.
+/// 2 on bad usage. Ctrl-C (SIGINT) stops submitting, drains, prints the
+/// report and exits 130 (SIGTERM: 143); a second Ctrl-C exits 130 at once,
+/// without a report.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -48,6 +50,10 @@ struct Args {
     /// the report reads their outcomes there. Needed by `cluster`.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Logs on stderr as text or JSON lines; `RUST_LOG` picks the levels
+    /// (default: none for text, `info` for JSON).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// `--isolation`, spelled as in a pool's config.
@@ -118,12 +124,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_logging(args.log_format) {
+        eprintln!("candado-demo: error: {e}");
+        return ExitCode::from(2);
+    }
     // Panics are injected on purpose: keep the default hook from printing them.
     std::panic::set_hook(Box::new(|_| {}));
 
@@ -137,12 +141,23 @@ fn main() -> ExitCode {
             scenario.name, scenario.description
         );
     }
-    let report = match actix::System::new().block_on(async {
+    // Ctrl-C drains and reports (exit 130); a second one exits at once.
+    // On a durable store the default action stands: the queue is in the
+    // table, and whatever a killed run held is rescued by the next.
+    let report = actix::System::new().block_on(async {
         match &args.store {
-            Some(url) => candado_demo::run_on_store(&scenario, options, url).await,
-            None => run(&scenario, options).await,
+            Some(url) => candado_demo::run_on_store(&scenario, options, url)
+                .await
+                .map_err(|e| e.to_string()),
+            None => {
+                let stop = on_signals().map_err(|e| e.to_string())?;
+                run_until(&scenario, options, stop)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         }
-    }) {
+    });
+    let report = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("candado-demo: error: {e}");
@@ -160,9 +175,5 @@ fn main() -> ExitCode {
     } else {
         println!("\n{}", report.render());
     }
-    if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::from(report.exit_status())
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use candado::Alert;
+use candado::{Alert, ShutdownSignal};
 use candado_pool::Isolation;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,10 @@ pub struct Report {
     /// a node cost (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durable: Option<DurableSummary>,
+    /// The signal that ended the task stream early (`SIGINT`, `SIGTERM`),
+    /// if one did: the pool then drained what it had accepted.
+    #[serde(default)]
+    pub interrupted_by: Option<String>,
 }
 
 /// `k1 n1, k2 n2`, with the total first when there are several kinds, or
@@ -109,6 +113,19 @@ impl Report {
         self.lost == 0 && self.books_agree
     }
 
+    /// The demo's exit status for this report: 1 if anything was lost or
+    /// the books disagree; else 130 after a SIGINT (143 after a SIGTERM)
+    /// ended the task stream early, as a shell reports an interrupted
+    /// program; else 0.
+    pub fn exit_status(&self) -> u8 {
+        match self.interrupted_by.as_deref() {
+            _ if !self.ok() => 1,
+            Some("SIGTERM") => ShutdownSignal::Terminate.exit_code(),
+            Some(_) => ShutdownSignal::Interrupt.exit_code(),
+            None => 0,
+        }
+    }
+
     /// A human-readable table.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -125,6 +142,9 @@ impl Report {
             "elapsed",
             format!("{:.1} s", self.elapsed_ms as f64 / 1000.0),
         );
+        if let Some(signal) = &self.interrupted_by {
+            row("interrupted by", format!("{signal} (the pool drained)"));
+        }
         row("submitted", self.submitted.to_string());
         row("  completed", self.completed.to_string());
         row("  dead-lettered", self.dead_lettered.to_string());

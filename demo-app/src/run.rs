@@ -1,11 +1,12 @@
 //! One run: the pool, the task stream, the live view, and the count of
 //! every outcome from the submitter's side.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use candado::{BreakerState, EventStreamError, Runtime};
+use candado::{BreakerState, EventStreamError, Runtime, ShutdownSignal};
 use candado_pool::{
     Isolation, Pool, PoolBuilder, PoolEvent, ShutdownReport, SubmitError, TaskFailure,
 };
@@ -32,6 +33,17 @@ fn breaker_label(state: Option<BreakerState>) -> &'static str {
 
 /// Runs `scenario` to the end and reports. Must run inside an actix `System`.
 pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, DemoError> {
+    run_until(scenario, options, std::future::pending()).await
+}
+
+/// Like [`run`], but `stop` (e.g. a Ctrl-C, see [`on_signals`](crate::on_signals))
+/// ends the task stream early: nothing more is submitted, the pool drains
+/// as at the scenario's end, and the report says which signal it was.
+pub async fn run_until(
+    scenario: &Scenario,
+    options: RunOptions,
+    stop: impl Future<Output = ShutdownSignal>,
+) -> Result<Report, DemoError> {
     let config = pool_config(scenario, options.isolation)?;
     let mut builder = Runtime::builder();
     if let Some(threads) = options.threads {
@@ -116,6 +128,8 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
     let mut handles = Vec::new();
     let slice = Duration::from_millis(20);
     let mut offered = 0u64;
+    let mut interrupted = None;
+    tokio::pin!(stop);
     loop {
         let due = bounds::task_count(scenario.rate, start.elapsed())
             .unwrap_or(planned)
@@ -137,7 +151,13 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         if offered >= planned {
             break;
         }
-        tokio::time::sleep(slice).await;
+        tokio::select! {
+            () = tokio::time::sleep(slice) => {}
+            signal = &mut stop => {
+                interrupted = Some(signal);
+                break;
+            }
+        }
     }
     let rejected = refused.load(Ordering::Relaxed);
 
@@ -209,14 +229,15 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         memory_reclaimed_bytes: reclaimed,
         alerts: metrics.health.alerts.clone(),
         latency_ms: Latency {
-            p50: metrics.performance.latency_ms.p50,
-            p99: metrics.performance.latency_ms.p99,
-            max: metrics.performance.latency_ms.max,
+            p50: metrics.performance.latency_lifetime_ms.p50,
+            p99: metrics.performance.latency_lifetime_ms.p99,
+            max: metrics.performance.latency_lifetime_ms.max,
         },
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: metrics.performance.worker_reuse_rate,
         final_workers: pool.size(),
         durable: None,
+        interrupted_by: interrupted.map(|s| s.to_string()),
     };
     runtime.shutdown().await;
     Ok(report)

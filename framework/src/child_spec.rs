@@ -258,7 +258,10 @@ where
         ack: Incarnation,
     ) {
         let fallback = ack.clone();
+        // The span the supervisor started it in (a restart's), on its thread.
+        let span = tracing::Span::current();
         let scheduled = thread.spawn_fn(move || {
+            let _entered = span.enter();
             // User code: the factory may panic; that is a failed start, not a
             // lost thread.
             let result = match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {

@@ -8,7 +8,8 @@
 //! alone. Supervisors run on a control thread that never runs child code.
 //!
 //! # Layout
-//! - [`Runtime`] — the control thread, the worker threads and the event bus.
+//! - [`Runtime`] — the control thread, the worker threads and the event bus;
+//!   [`Runtime::shutdown_on_signals`], [`ShutdownSignals`] — graceful shutdown on SIGINT/SIGTERM (`signals.rs`).
 //! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it.
 //! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
 //!   children, lookup, shutdown.
@@ -59,6 +60,7 @@ mod panic_capture;
 mod parent;
 mod placement;
 mod runtime;
+mod signals;
 mod strategies;
 mod supervisor;
 mod supervisor_spec;
@@ -82,10 +84,12 @@ pub use placement::Placement;
 pub use runtime::{
     Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, MAX_WORKER_THREADS,
 };
+pub use signals::{ShutdownSignal, ShutdownSignals, SignalError, SignalShutdown};
 pub use strategies::{
     BreakerConfig, BreakerSnapshot, BreakerState, BreakerStrategy, BreakerStrategyConfig, Breakers,
-    BreakersSnapshot, ChildBreaker, CircuitBreaker, FixedSampler, Liveness, LivenessConfig,
-    MemoryConfig, MemoryGuard, MemorySample, MemorySampler, SystemSampler, VictimPolicy,
+    BreakersSnapshot, CgroupMemory, ChildBreaker, CircuitBreaker, FixedSampler, Liveness,
+    LivenessConfig, MemoryConfig, MemoryGuard, MemorySample, MemorySampler, SystemSampler,
+    VictimPolicy,
 };
 pub use supervisor::SupervisorRef;
 pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};

@@ -13,7 +13,7 @@ pub use breaker::{
 pub use circuit::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
 pub use liveness::{Liveness, LivenessConfig};
 pub use memory::{MemoryConfig, MemoryGuard, VictimPolicy};
-pub use sampler::{FixedSampler, MemorySample, MemorySampler, SystemSampler};
+pub use sampler::{CgroupMemory, FixedSampler, MemorySample, MemorySampler, SystemSampler};
 
 use std::time::Duration;
 

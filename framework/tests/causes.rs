@@ -21,6 +21,7 @@ fn plenty_of_memory() -> FixedSampler {
         process_rss: GIB,
         system_total: 100 * GIB,
         system_available: 90 * GIB,
+        cgroup: None,
     })
 }
 

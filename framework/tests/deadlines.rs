@@ -94,6 +94,7 @@ fn plenty() -> FixedSampler {
         process_rss: 1 << 20,
         system_available: 1 << 34,
         system_total: 1 << 35,
+        cgroup: None,
     })
 }
 
@@ -257,6 +258,7 @@ fn a_refused_heal_leaves_one_timer_per_child_not_one_per_tick() {
         process_rss: 1 << 20,
         system_available: 0,
         system_total: 1 << 34,
+        cgroup: None,
     }));
     let spec = SupervisorSpec::new("root")
         .tick_interval(Duration::from_millis(1))

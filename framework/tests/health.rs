@@ -167,6 +167,7 @@ fn sample(used_percent: u64, available: u64) -> MemorySample {
         process_rss: GIB,
         system_total: 100 * GIB,
         system_available: available.min(100 * GIB - used_percent * GIB),
+        cgroup: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The memory guard's validation and its emergency brake over long runs, on
-//! virtual time.
+//! The memory guard's validation, its emergency brake over long runs (on
+//! virtual time), and container (cgroup) limits.
 
 mod common;
 
@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use candado::{
-    Alert, AlertLevel, AlertSink, ChildSpec, EventKind, EventStream, FixedSampler, HealLimit,
-    HealthStatus, MemoryConfig, MemoryGuard, MemorySample, Runtime, SpecError, SupervisorSpec,
+    Alert, AlertLevel, AlertSink, CgroupMemory, ChildSpec, Decisions, EventKind, EventStream,
+    FixedSampler, HealLimit, HealthStatus, HealthStrategy, MemoryConfig, MemoryGuard, MemorySample,
+    Runtime, Signal, SpecError, SupervisorSpec, Verdict,
 };
 use common::*;
 
@@ -19,6 +20,7 @@ fn sample(available: u64) -> MemorySample {
         process_rss: GIB,
         system_total: 100 * GIB,
         system_available: available,
+        cgroup: None,
     }
 }
 
@@ -173,4 +175,93 @@ fn a_standing_brake_over_an_hour_publishes_a_bounded_number_of_events() {
         assert!(reason.contains("emergency brake"), "{reason}");
         root.shutdown().await;
     });
+}
+
+/// The verdict a fresh guard gives one started child on its first tick.
+fn verdict_for(sample: MemorySample) -> Verdict {
+    let mut guard = MemoryGuard::new(MemoryConfig {
+        brake_floor: None,
+        leak_rate_per_min: None,
+        ..MemoryConfig::default()
+    })
+    .unwrap()
+    .with_sampler(FixedSampler::new(sample));
+    let now = tokio::time::Instant::now();
+    let mut out = Decisions::default();
+    guard.on_signal(now, "w", &Signal::Started { incarnation: 1 }, &mut out);
+    let mut out = Decisions::default();
+    guard.on_tick(now, &mut out);
+    let verdict = out
+        .iter()
+        .find(|(child, _)| child == "w")
+        .map_or(Verdict::Healthy, |(_, v)| v.clone());
+    verdict
+}
+
+#[test]
+fn a_cgroup_limit_below_the_host_total_is_what_the_percentage_is_judged_against() {
+    // The host is 10% used; the container holds 31/32 of its 2 GiB limit.
+    let pod = MemorySample {
+        process_rss: GIB,
+        system_total: 100 * GIB,
+        system_available: 90 * GIB,
+        cgroup: Some(CgroupMemory {
+            limit: 2 * GIB,
+            available: 2 * GIB / 32,
+        }),
+    };
+    assert_eq!(pod.total(), 2 * GIB);
+    assert!(pod.used_percent() == 96.875, "{}", pod.used_percent());
+    assert!(
+        matches!(verdict_for(pod), Verdict::Restart { ref reason, .. } if reason.contains("container memory 96.9% used")),
+        "{:?}",
+        verdict_for(pod)
+    );
+
+    // The same container usage with no limit (`max`), or a limit above
+    // the host's memory: the host's total is the measure, and all is well.
+    for limit in [u64::MAX, 200 * GIB] {
+        let unlimited = MemorySample {
+            cgroup: Some(CgroupMemory {
+                limit,
+                available: 0,
+            }),
+            ..pod
+        };
+        assert_eq!(unlimited.cgroup_limit(), None);
+        assert_eq!(unlimited.total(), 100 * GIB);
+        assert_eq!(unlimited.available(), 90 * GIB);
+        assert_eq!(unlimited.used_percent(), 10.0);
+        assert_eq!(verdict_for(unlimited), Verdict::Healthy);
+    }
+    let no_cgroup = MemorySample {
+        cgroup: None,
+        ..pod
+    };
+    assert_eq!(no_cgroup.used_percent(), 10.0);
+    assert_eq!(verdict_for(no_cgroup), Verdict::Healthy);
+}
+
+#[test]
+fn the_brake_floor_counts_what_the_container_has_left() {
+    let sampler = FixedSampler::new(MemorySample {
+        process_rss: GIB,
+        system_total: 100 * GIB,
+        system_available: 90 * GIB,
+        cgroup: Some(CgroupMemory {
+            limit: 4 * GIB,
+            available: GIB,
+        }),
+    });
+    let mut guard = brake_only(&sampler, 10);
+    let now = tokio::time::Instant::now();
+    let mut out = Decisions::default();
+    guard.on_signal(now, "w", &Signal::Started { incarnation: 1 }, &mut out);
+    let mut out = Decisions::default();
+    guard.on_tick(now, &mut out);
+    assert!(
+        out.iter().any(|(child, v)| child == "w"
+            && matches!(v, Verdict::Isolate { reason, .. } if reason.contains("1024 MiB available"))),
+        "{out:?}"
+    );
 }

@@ -26,6 +26,7 @@ fn recycle_after(age: Duration) -> MemoryGuard {
         process_rss: GIB,
         system_total: 100 * GIB,
         system_available: 90 * GIB,
+        cgroup: None,
     }))
 }
 

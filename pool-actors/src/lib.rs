@@ -27,6 +27,7 @@ mod events;
 mod forwarder;
 mod handler;
 mod isolation;
+mod latency;
 mod messages;
 mod metrics;
 mod pool;

@@ -44,6 +44,8 @@ pub(crate) type WorkerKey = usize;
 pub(crate) struct Run<T> {
     pub(crate) id: TaskId,
     pub(crate) attempt: u32,
+    /// The priority it was submitted with (for its attempt's span).
+    pub(crate) priority: u8,
     pub(crate) task: T,
     pub(crate) timeout: Duration,
     /// When the attempt times out (dispatch time + `timeout`).

@@ -1,47 +1,15 @@
-//! Pool metrics: counters, latency samples and the serde snapshot.
+//! Pool metrics: counters, percentiles and the serde snapshot.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use candado::{Alert, HealthStatus};
 use serde::{Deserialize, Serialize};
 
-/// How many recent latencies the percentiles are computed from.
-const SAMPLES: usize = 4096;
-
-/// Recent durations in microseconds, for percentiles.
-#[derive(Debug, Default)]
-pub(crate) struct Samples {
-    recent: VecDeque<u64>,
-}
-
-impl Samples {
-    pub(crate) fn record(&mut self, micros: u64) {
-        if self.recent.len() == SAMPLES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(micros);
-    }
-
-    pub(crate) fn summary(&self) -> Percentiles {
-        let mut sorted: Vec<u64> = self.recent.iter().copied().collect();
-        sorted.sort_unstable();
-        let at = |q: f64| -> f64 {
-            if sorted.is_empty() {
-                return 0.0;
-            }
-            let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-            sorted[index] as f64 / 1000.0
-        };
-        Percentiles {
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: at(1.0),
-        }
-    }
-}
-
-/// Percentiles in milliseconds over the most recent samples.
+/// Percentiles of a set of durations, in milliseconds, from an
+/// HdrHistogram: p50, p90 and p99 are within 0.1% of the true value
+/// (3 significant digits; hdr reports the highest value equivalent to
+/// it), `max` is exact. Durations longer than a day count as a day.
+/// All zero when nothing was recorded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
@@ -52,6 +20,9 @@ pub struct Percentiles {
     pub p99: f64,
     /// Largest.
     pub max: f64,
+    /// How many durations these are computed from.
+    #[serde(default)]
+    pub count: u64,
 }
 
 /// The pool itself.
@@ -122,10 +93,18 @@ pub struct PerformanceSection {
     /// `tasks`, ...; a breaker never restarts a worker, it takes it out of
     /// service).
     pub restarts_by_reason: BTreeMap<String, u64>,
-    /// Submit-to-result latency of completed tasks.
+    /// Submit-to-result latency of tasks completed in the recent window
+    /// (the last 50 to 60 seconds on the pool's clock, in 10-second steps).
     pub latency_ms: Percentiles,
-    /// Time tasks waited in the queue before dispatch.
+    /// Time tasks dispatched in the recent window waited in the queue.
     pub queue_wait_ms: Percentiles,
+    /// Submit-to-result latency of every task completed since the pool
+    /// started.
+    #[serde(default)]
+    pub latency_lifetime_ms: Percentiles,
+    /// Queue wait of every dispatch since the pool started.
+    #[serde(default)]
+    pub queue_wait_lifetime_ms: Percentiles,
 }
 
 /// Health of the pool's supervision tree.
@@ -180,20 +159,4 @@ pub struct PoolMetrics {
     pub health: HealthSection,
     /// Per-worker status.
     pub per_worker: Vec<WorkerStatus>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_of_a_known_set() {
-        let mut s = Samples::default();
-        for ms in 1..=100u64 {
-            s.record(ms * 1000);
-        }
-        let p = s.summary();
-        assert_eq!((p.p50, p.p90, p.p99, p.max), (51.0, 90.0, 99.0, 100.0));
-        assert_eq!(Samples::default().summary(), Percentiles::default());
-    }
 }

@@ -236,6 +236,18 @@ fn batches_are_one_submission_each_and_metrics_add_up() {
         // Three rounds of 100 ms: the last three waited 200 ms in the queue.
         assert_eq!(m.performance.latency_ms.max, 300.0);
         assert_eq!(m.performance.queue_wait_ms.max, 200.0);
+        // p50 of 100, 100, 100, 200, 200, 200, 300, 300, 300 ms (hdr: within 0.1%).
+        let p50 = m.performance.latency_ms.p50;
+        assert!((200.0..=200.2).contains(&p50), "{p50}");
+        assert_eq!(m.performance.latency_ms.count, 9);
+        assert_eq!(m.performance.latency_lifetime_ms, m.performance.latency_ms);
+        assert_eq!(m.performance.queue_wait_lifetime_ms.count, 9);
+        // A minute later the recent window has forgotten them; all-time has not.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let m = h.pool.metrics().await.unwrap();
+        assert_eq!(m.performance.latency_ms.count, 0);
+        assert_eq!(m.performance.queue_wait_ms.count, 0);
+        assert_eq!(m.performance.latency_lifetime_ms.max, 300.0);
         assert_eq!(m.health.status, candado::HealthStatus::Healthy);
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["tasks"]["completed"], 9);

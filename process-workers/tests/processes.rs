@@ -752,6 +752,7 @@ fn the_memory_victim_is_the_worker_with_the_largest_measured_rss() {
         process_rss: 10 * MIB,
         system_available: 8 * GIB,
         system_total: 16 * GIB,
+        cgroup: None,
     };
     let sampler = FixedSampler::new(calm);
     let guard = MemoryGuard::new(MemoryConfig {

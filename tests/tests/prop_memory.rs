@@ -42,6 +42,7 @@ fn sample(used_percent: u64) -> MemorySample {
         process_rss: GIB,
         system_total: 100 * GIB,
         system_available: (100 - used_percent) * GIB,
+        cgroup: None,
     }
 }
 

@@ -174,6 +174,7 @@ fn memory() -> impl Strategy<Value = (MemoryConfig, MemorySample)> {
                 process_rss,
                 system_available,
                 system_total,
+                cgroup: None,
             },
         );
     (thresholds, timing, sample).prop_map(|(t, m, sample)| {

@@ -203,6 +203,7 @@ pub(super) async fn run(
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: 0.0,
         final_workers: (summaries.len() - 1) * scenario.workers,
+        interrupted_by: None,
         durable: Some(DurableSummary {
             queue,
             nodes: summaries,

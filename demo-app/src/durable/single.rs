@@ -109,6 +109,7 @@ pub(super) async fn run(
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: metrics.performance.worker_reuse_rate,
         final_workers: pool.size(),
+        interrupted_by: None,
         durable: Some(DurableSummary {
             queue,
             nodes: vec![summary],

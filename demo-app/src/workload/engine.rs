@@ -50,6 +50,10 @@ impl TaskHandler for Engine {
         } else {
             Fault::None
         };
+        if fault != Fault::None {
+            // Inside the attempt's span: the line carries the task and attempt.
+            tracing::info!(?fault, "injecting a fault");
+        }
         match fault {
             Fault::Crash => panic!("worker crash injected by the demo"),
             Fault::Starve => {

@@ -281,13 +281,13 @@ impl MemoryGuard {
         let used = s.used_percent();
         let rss = s.process_rss;
         if c.critical_percent.is_some_and(|p| used >= p) {
-            return Some((true, format!("system memory {used:.1}% used")));
+            return Some((true, format!("{} {used:.1}% used", s.scope())));
         }
         if c.critical_rss.is_some_and(|limit| rss >= limit) {
             return Some((true, format!("process RSS {} MiB", rss / MIB)));
         }
         if c.warning_percent.is_some_and(|p| used >= p) {
-            return Some((false, format!("system memory {used:.1}% used")));
+            return Some((false, format!("{} {used:.1}% used", s.scope())));
         }
         if c.warning_rss.is_some_and(|limit| rss >= limit) {
             return Some((false, format!("process RSS {} MiB", rss / MIB)));
@@ -386,13 +386,13 @@ impl HealthStrategy for MemoryGuard {
         }
 
         if let Some(floor) = self.config.brake_floor {
-            if sample.system_available < floor {
+            if sample.available() < floor {
                 self.brakes = self.brakes.saturating_add(1);
                 self.safe_since = None;
                 let reason = format!(
                     "emergency brake #{}: {} MiB available, floor {} MiB",
                     self.brakes,
-                    sample.system_available / MIB,
+                    sample.available() / MIB,
                     floor / MIB
                 );
                 let until = crate::clock::after(now, self.config.brake_reset);

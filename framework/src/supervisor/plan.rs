@@ -251,6 +251,23 @@ impl Supervisor {
             return;
         };
         child.incarnation += 1;
+        // A span per restart: the new incarnation's start (its factory runs
+        // inside it, on its thread) and the restart's own log line carry it.
+        let span = match (&child.last_exit, child.incarnation > 1) {
+            (Some(exit), true) => tracing::info_span!(
+                "restart",
+                supervisor = %self.path,
+                child = %child.id(),
+                incarnation = child.incarnation,
+                reason = exit.cause().key(),
+                exit = %exit,
+            ),
+            _ => tracing::Span::none(),
+        };
+        let _entered = span.enter();
+        if !span.is_none() {
+            tracing::info!("restarting child");
+        }
         let pulse = Arc::new(Pulse::default());
         child.pulse = Some((pulse.clone(), 0));
         let incarnation = Incarnation {

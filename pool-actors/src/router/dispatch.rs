@@ -12,7 +12,7 @@ use super::{Phase, Router};
 use crate::deadline;
 use crate::messages::{Effect, Run, WorkerKey};
 use crate::store::{Ready, Running, TaskStore};
-use crate::{TaskHandler, TaskId};
+use crate::{TaskHandler, TaskId, DEFAULT_PRIORITY};
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// Dispatches waiting tasks, best first, while some worker can take them.
@@ -135,12 +135,17 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             started_ms,
             cancelled: cancelled.clone(),
         };
+        let priority = self
+            .store
+            .options(id)
+            .and_then(|o| o.priority)
+            .unwrap_or(DEFAULT_PRIORITY);
         let Some(claimed) = self.store.claim(id, running) else {
             return;
         };
-        self.stats.queue_wait.record(
-            u64::try_from(now.duration_since(claimed.queued_at).as_micros()).unwrap_or(u64::MAX),
-        );
+        self.stats
+            .queue_wait
+            .record(now, now.saturating_duration_since(claimed.queued_at));
         self.stats.attempts += 1;
         let timeout = claimed.timeout.unwrap_or(self.settings.task_timeout);
         slot.in_flight.insert(id);
@@ -148,6 +153,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let run = Run {
             id,
             attempt: claimed.attempt,
+            priority,
             task: claimed.task,
             timeout,
             deadline: deadline::after(now, timeout),

@@ -40,8 +40,8 @@ use rustc_hash::FxHashSet;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
+use crate::latency::LatencyHistogram;
 use crate::messages::{CallerWants, Effect, Run, Submit, TaskResult, WorkerInbox, WorkerKey};
-use crate::metrics::Samples;
 use crate::retry::RetryConfig;
 use crate::store::{MemoryStore, TaskStore};
 use crate::{Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId};
@@ -144,8 +144,8 @@ struct Stats {
     returned: u64,
     attempts: u64,
     worker_starts: u64,
-    latency: Samples,
-    queue_wait: Samples,
+    latency: LatencyHistogram,
+    queue_wait: LatencyHistogram,
     restarts: BTreeMap<String, u64>,
     /// Each worker's restarts counted so far (the supervisor's totals).
     restarts_seen: HashMap<String, u32>,

@@ -107,9 +107,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         };
         let latency = self.now.duration_since(record.submitted_at);
         self.stats.completed += 1;
-        self.stats
-            .latency
-            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        self.stats.latency.record(self.now, latency);
+        tracing::debug!(task_id = id, attempt, ?latency, "task completed");
         if self.observed() {
             self.emit(PoolEvent::TaskCompleted {
                 id,
@@ -136,6 +135,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         };
         let number = failed.number;
         self.stats.failed += 1;
+        tracing::debug!(task_id = id, attempt = number, %error, "attempt failed");
         let observed = self.observed();
         if observed {
             self.emit(PoolEvent::TaskFailed {
@@ -154,6 +154,12 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             return;
         };
         self.stats.retried += 1;
+        tracing::debug!(
+            task_id = id,
+            next_attempt = number + 1,
+            ?delay,
+            "retry scheduled"
+        );
         self.gauges.waiting.fetch_add(1, Ordering::Relaxed);
         self.wake_clock_by(self.clock_time(due));
         if observed {
@@ -171,6 +177,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         };
         self.stats.dead_lettered += 1;
         let count = u32::try_from(attempts.len()).unwrap_or(u32::MAX);
+        tracing::warn!(task_id = id, attempts = count, reason, "task dead-lettered");
         self.reply(reply, Err(TaskFailure::DeadLettered { id, attempts }));
         if self.observed() {
             self.emit(PoolEvent::TaskDeadLettered {

@@ -61,8 +61,10 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             performance: PerformanceSection {
                 worker_reuse_rate: reuse,
                 restarts_by_reason: self.stats.restarts.clone(),
-                latency_ms: self.stats.latency.summary(),
-                queue_wait_ms: self.stats.queue_wait.summary(),
+                latency_ms: self.stats.latency.recent(now),
+                queue_wait_ms: self.stats.queue_wait.recent(now),
+                latency_lifetime_ms: self.stats.latency.all_time(),
+                queue_wait_lifetime_ms: self.stats.queue_wait.all_time(),
             },
             health: HealthSection {
                 status: if self.failed.is_some() {

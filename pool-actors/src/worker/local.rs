@@ -12,6 +12,7 @@ use std::sync::Arc;
 use actix::WeakAddr;
 use candado::{ChildLink, ExitReason};
 use rustc_hash::FxHashMap;
+use tracing::Instrument;
 
 use super::{Crash, Exec, PoolWorker, Running, BURST, SHORT_TASK, STAMP_EVERY, UNREGISTERED};
 use crate::messages::{Caller, CallerWants, Done, Effect, Run, Settled, WorkerKey};
@@ -92,7 +93,17 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
     let mut in_a_row = 0;
     loop {
         let (id, attempt) = (run.id, run.attempt);
-        let result = match local.attempt(run).await {
+        // The attempt's span: the handler's own log lines carry the task,
+        // the attempt, the worker and the priority.
+        let span = tracing::info_span!(
+            "task_attempt",
+            task_id = id,
+            attempt,
+            worker = %local.id,
+            incarnation = local.incarnation,
+            priority = run.priority,
+        );
+        let result = match local.attempt(run).instrument(span).await {
             Ok(result) => result,
             Err(crash) => {
                 // Like a panic in the actor: the worker dies, and the router
