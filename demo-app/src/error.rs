@@ -38,6 +38,9 @@ pub enum DemoError {
         /// The fields of those faults (`faults.spin`, ...).
         faults: Vec<&'static str>,
     },
+    /// The dashboard (`--serve`) cannot be served.
+    #[error("cannot serve the dashboard: {0}")]
+    Serve(#[from] candado_observe::ObserveError),
     /// The worker processes of `--isolation process` cannot be set up.
     #[error("cannot set up worker processes: {0}")]
     Worker(String),

@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`Scenario`] — what to submit and which faults to inject (built-ins and TOML).
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
-//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`).
+//! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`); with
+//!   [`RunOptions::serve`], the dashboard serves it live (`dashboard.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
 //! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
 //!   worker processes, and the [`WorkerSettings`] they get (`isolation.rs`).
@@ -14,6 +15,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bounds;
+mod dashboard;
 mod error;
 mod isolation;
 mod live;
@@ -25,6 +27,7 @@ mod scenario;
 pub mod workload;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use candado_pool::{
@@ -50,6 +53,9 @@ pub struct RunOptions {
     /// With [`Isolation::Process`] the worker processes are this program
     /// re-executed: its `main` must call [`serve_if_worker`] first thing.
     pub isolation: Isolation,
+    /// Serves the dashboard and the observer's endpoints here during the
+    /// run (`--serve`; default none).
+    pub serve: Option<SocketAddr>,
 }
 
 impl RunOptions {
@@ -65,6 +71,7 @@ impl RunOptions {
             live,
             threads: None,
             isolation: Isolation::InProcess,
+            serve: None,
         }
     }
 }

@@ -42,6 +42,10 @@ struct Args {
     /// re-executed), which can be killed, measured and replaced.
     #[arg(long, value_enum, default_value_t = IsolationArg::InProcess)]
     isolation: IsolationArg,
+    /// Serves the live dashboard (and /metrics, /healthz, /readyz, /api/...)
+    /// on this address while the scenario runs, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<std::net::SocketAddr>,
 }
 
 /// `--isolation`, spelled as in a pool's config.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
     let mut options = RunOptions::for_output(json);
     options.threads = args.threads.map(usize::from);
     options.isolation = args.isolation.into();
+    options.serve = args.serve;
     if !json {
         println!(
             "Candado demo — scenario `{}`: {}\n",

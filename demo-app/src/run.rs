@@ -13,6 +13,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
+use crate::dashboard::Dashboard;
 use crate::isolation::worker_command;
 use crate::processes::EventWatch;
 use crate::rss::RssWatch;
@@ -57,6 +58,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         pool = pool.process_command(worker_command(&settings)?);
     }
     let pool = pool.start(&runtime).await?;
+    let dashboard = Dashboard::start(options.serve, &runtime, &pool)?;
     let watch = EventWatch::start(events, pool.supervisor().path().to_owned());
     let breakers = pool.breakers().cloned();
     let planned = scenario.task_count();
@@ -217,6 +219,9 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Result<Report, Dem
         worker_reuse_rate: metrics.performance.worker_reuse_rate,
         final_workers: pool.size(),
     };
+    if let Some(dashboard) = dashboard {
+        dashboard.stop().await;
+    }
     runtime.shutdown().await;
     Ok(report)
 }

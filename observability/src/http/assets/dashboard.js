@@ -6,6 +6,7 @@
 const POLL_MS = 1000;
 const EVENTS_KEPT = 300;
 const CHART_POINTS = 300; // five minutes at one point a second
+const CHART_MIN_POINTS = 60; // a young pool's chart spans a minute at least
 
 // h("td", {class: "num"}, "3") builds an element; children are nodes or text.
 function h(tag, attrs, ...children) {
@@ -15,7 +16,7 @@ function h(tag, attrs, ...children) {
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -65,9 +66,10 @@ function renderTree(trees) {
   const walk = (tree, depth) => {
     const pad = { style: "padding-left:" + (6 + depth * 16) + "px" };
     body.append(h("tr", { class: "supervisor", "data-supervisor": tree.path },
-      h("td", pad, tree.path, " ", h("span", { class: "muted" }, word(tree.strategy))),
+      h("td", pad, tree.path, " ", h("span", { class: "muted" }, word(tree.strategy).replace(/_/g, " "))),
+      h("td", {}),
       h("td", {}, dot(tree.health), tree.health),
-      h("td", { colspan: 4, class: "muted" }, tree.restarts_in_period + " restarts in period")));
+      h("td", { colspan: 3, class: "muted" }, tree.restarts_in_period + " restarts in period")));
     for (const c of tree.children) {
       const path = tree.path + "/" + c.id;
       const before = seenRestarts.get(path);
@@ -82,7 +84,7 @@ function renderTree(trees) {
         h("td", { title: c.health_reason || "" }, dot(c.health), c.health),
         h("td", { class: "num" }, c.incarnation),
         h("td", { class: "num restarts" }, c.restarts),
-        h("td", { class: "exit", title: exitText(c.last_exit) }, exitText(c.last_exit))));
+        h("td", { title: exitText(c.last_exit) }, h("div", { class: "exit" }, exitText(c.last_exit)))));
     }
     for (const sub of tree.subtrees) walk(sub, depth + 1);
   };
@@ -98,6 +100,7 @@ function renderTree(trees) {
 
 function chart(title, unit, series) {
   const W = 300, H = 90, top = 6, bottom = 4;
+  const span = Math.min(CHART_POINTS, Math.max(CHART_MIN_POINTS, ...series.map((s) => s.values.length)));
   let max = 0;
   for (const s of series) for (const v of s.values) max = Math.max(max, v);
   const scale = max > 0 ? niceCeil(max) : 1;
@@ -115,7 +118,7 @@ function chart(title, unit, series) {
   for (const s of series) {
     const n = s.values.length;
     if (n === 0) continue;
-    const step = W / (CHART_POINTS - 1);
+    const step = W / (span - 1);
     const x0 = W - (n - 1) * step;
     const pts = s.values.map((v, i) =>
       (x0 + i * step).toFixed(1) + "," + (top + (H - top - bottom) * (1 - v / scale)).toFixed(1));
@@ -132,7 +135,7 @@ function chart(title, unit, series) {
     s.name + " " + num(s.values.length ? s.values[s.values.length - 1] : 0, 1)]));
   return h("div", { class: "chart" },
     h("div", { class: "title" }, h("span", {}, title), h("span", {}, "max " + num(scale, 1) + " " + unit)),
-    svg, h("div", { class: "title" }, legend, h("span", {}, "last 5 min")));
+    svg, h("div", { class: "title" }, legend, h("span", {}, "last " + (span < 120 ? span + " s" : Math.round(span / 60) + " min"))));
 }
 
 function niceCeil(v) {
@@ -223,7 +226,7 @@ function renderPools(pools, deadLetters) {
         h("span", { class: "muted" }, m.pool.size + " workers · up " + duration({ secs: m.pool.uptime_ms / 1000, nanos: 0 }))),
       h("div", { class: "tiles" },
         tile("queued", num(m.tasks.queued)), tile("in flight", num(m.tasks.in_flight)),
-        tile("completed", num(m.tasks.completed)), tile("failed attempts", num(m.tasks.failed)),
+        tile("completed", num(m.tasks.completed)), tile("failures", num(m.tasks.failed)),
         tile("dead-lettered", num(m.tasks.dead_lettered)), tile("worker restarts", num(restarts))),
       h("div", { class: "charts" },
         chart("queue", "tasks", [
