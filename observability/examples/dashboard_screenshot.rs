@@ -2,7 +2,7 @@
 //! chromedriver (how `docs/dashboard.png` is made):
 //!
 //! ```text
-//! cargo run --release -p candado-demo -- --scenario chaos --serve 127.0.0.1:9464 &
+//! cargo run --release -p candado-demo -- --isolation process --scenario chaos --serve 127.0.0.1:9464 &
 //! cargo run -p candado-observe --example dashboard_screenshot -- http://127.0.0.1:9464/ docs/dashboard.png
 //! ```
 //!

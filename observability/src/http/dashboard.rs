@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn a_replay_from_another_origin_is_refused_and_one_without_origin_served() {
         let host = (HOST, "127.0.0.1:9464");
-        assert!(same_origin(&headers(&[host.clone()])));
+        assert!(same_origin(&headers(std::slice::from_ref(&host))));
         assert!(same_origin(&headers(&[
             host.clone(),
             (ORIGIN, "http://127.0.0.1:9464")

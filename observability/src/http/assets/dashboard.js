@@ -57,6 +57,9 @@ function exitText(reason) {
   return reason.kind + " " + JSON.stringify(d);
 }
 
+// The same without a panic's location, which the tooltip keeps.
+const shortExit = (reason) => exitText(reason).replace(/ \(at [^)]*\)$/, "");
+
 // ---------------------------------------------------------------- tree
 
 const seenRestarts = new Map();
@@ -84,14 +87,14 @@ function renderTree(trees) {
         h("td", { title: c.health_reason || "" }, dot(c.health), c.health),
         h("td", { class: "num" }, c.incarnation),
         h("td", { class: "num restarts" }, c.restarts),
-        h("td", { title: exitText(c.last_exit) }, h("div", { class: "exit" }, exitText(c.last_exit)))));
+        h("td", { class: "exit-cell", title: exitText(c.last_exit) }, h("div", { class: "exit" }, shortExit(c.last_exit)))));
     }
     for (const sub of tree.subtrees) walk(sub, depth + 1);
   };
   for (const tree of trees) walk(tree, 0);
   const table = h("table", {},
     h("thead", {}, h("tr", {}, h("th", {}, "child"), h("th", {}, "state"), h("th", {}, "health"),
-      h("th", { class: "num" }, "incarnation"), h("th", { class: "num" }, "restarts"), h("th", {}, "last exit"))),
+      h("th", { class: "num", title: "incarnation" }, "inc."), h("th", { class: "num" }, "restarts"), h("th", {}, "last exit"))),
     body);
   $("tree").replaceChildren(trees.length ? table : h("p", { class: "empty" }, "no tree is watched"));
 }
