@@ -170,6 +170,19 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Refuses `--serve` for a scenario whose pools run in node processes
+    /// (the dashboard shows the pools of the process that serves it).
+    pub fn check_serve(&self, serve: bool) -> Result<(), DemoError> {
+        if self.nodes > 1 && serve {
+            return Err(DemoError::NodesNotServed {
+                scenario: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Runs `scenario` on the durable queue at `url` (a libpq connection
 /// string or `postgres://` URL) and reports, the outcomes read from the
 /// table. Must run inside an actix `System`.
@@ -181,6 +194,7 @@ pub async fn run_on_store(
     scenario.validate()?;
     scenario.check_isolation(options.isolation)?;
     scenario.check_store(Some(url), options.isolation)?;
+    scenario.check_serve(options.serve.is_some())?;
     if scenario.nodes > 1 {
         cluster::run(scenario, options, url).await
     } else {

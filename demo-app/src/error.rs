@@ -38,6 +38,9 @@ pub enum DemoError {
         /// The fields of those faults (`faults.spin`, ...).
         faults: Vec<&'static str>,
     },
+    /// The dashboard (`--serve`) cannot be served.
+    #[error("cannot serve the dashboard: {0}")]
+    Serve(#[from] candado_observe::ObserveError),
     /// The worker processes of `--isolation process` cannot be set up.
     #[error("cannot set up worker processes: {0}")]
     Worker(String),
@@ -58,6 +61,15 @@ pub enum DemoError {
         "scenario `{scenario}` runs node processes, whose workers run in-process; leave out `--isolation process`"
     )]
     NodesInProcess {
+        /// The scenario.
+        scenario: String,
+    },
+    /// `--serve` with several node processes: each node's pool lives in a
+    /// process of its own, and the dashboard shows one process's tree.
+    #[error(
+        "scenario `{scenario}` runs its pools in node processes; `--serve` shows one process's pools, so leave it out (or serve a one-node scenario)"
+    )]
+    NodesNotServed {
         /// The scenario.
         scenario: String,
     },

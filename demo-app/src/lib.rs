@@ -8,6 +8,7 @@
 //! - [`bounds`] — the bound of every scenario field; [`ScenarioError`] names the field outside one.
 //! - [`run`] — runs one scenario and returns its [`Report`] (`run.rs`);
 //!   [`run_until`] with [`on_signals`]: Ctrl-C drains and reports (`interrupt.rs`).
+//!   With [`RunOptions::serve`], the dashboard serves it live (`dashboard.rs`).
 //! - [`workload`] — the tasks, their faults and the flaky dependency.
 //! - [`init_logging`] — `--log-format`: logs to stderr as text or JSON lines (`logging.rs`).
 //! - [`serve_if_worker`] — `--isolation process`: the demo binary as its own
@@ -20,6 +21,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bounds;
+mod dashboard;
 mod durable;
 mod error;
 mod interrupt;
@@ -34,6 +36,7 @@ mod scenario;
 pub mod workload;
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use candado_pool::{
@@ -62,6 +65,9 @@ pub struct RunOptions {
     /// With [`Isolation::Process`] the worker processes are this program
     /// re-executed: its `main` must call [`serve_if_worker`] first thing.
     pub isolation: Isolation,
+    /// Serves the dashboard and the observer's endpoints here during the
+    /// run (`--serve`; default none).
+    pub serve: Option<SocketAddr>,
 }
 
 impl RunOptions {
@@ -77,6 +83,7 @@ impl RunOptions {
             live,
             threads: None,
             isolation: Isolation::InProcess,
+            serve: None,
         }
     }
 }

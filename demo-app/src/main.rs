@@ -54,6 +54,10 @@ struct Args {
     /// (default: none for text, `info` for JSON).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Serves the live dashboard (and /metrics, /healthz, /readyz, /api/...)
+    /// on this address while the scenario runs, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<std::net::SocketAddr>,
 }
 
 /// `--isolation`, spelled as in a pool's config.
@@ -109,6 +113,7 @@ fn scenario(args: &Args) -> anyhow::Result<Scenario> {
     let scenario = scenario.shortened(args.time_scale)?;
     scenario.check_isolation(args.isolation.into())?;
     scenario.check_store(args.store.as_deref(), args.isolation.into())?;
+    scenario.check_serve(args.serve.is_some())?;
     Ok(scenario)
 }
 
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
     let mut options = RunOptions::for_output(json);
     options.threads = args.threads.map(usize::from);
     options.isolation = args.isolation.into();
+    options.serve = args.serve;
     if !json {
         println!(
             "Candado demo — scenario `{}`: {}\n",

@@ -14,6 +14,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::time::Instant;
 
+use crate::dashboard::Dashboard;
 use crate::isolation::worker_command;
 use crate::processes::EventWatch;
 use crate::rss::RssWatch;
@@ -69,6 +70,7 @@ pub async fn run_until(
         pool = pool.process_command(worker_command(&settings)?);
     }
     let pool = pool.start(&runtime).await?;
+    let dashboard = Dashboard::start(options.serve, &runtime, &pool)?;
     let watch = EventWatch::start(events, pool.supervisor().path().to_owned());
     let breakers = pool.breakers().cloned();
     let planned = scenario.task_count();
@@ -239,6 +241,9 @@ pub async fn run_until(
         durable: None,
         interrupted_by: interrupted.map(|s| s.to_string()),
     };
+    if let Some(dashboard) = dashboard {
+        dashboard.stop().await;
+    }
     runtime.shutdown().await;
     Ok(report)
 }

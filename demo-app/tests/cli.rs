@@ -71,3 +71,20 @@ fn cluster_without_a_store_is_refused_with_status_2() {
     assert!(stderr.contains("--store"), "stderr names --store: {stderr}");
     assert!(out.stdout.is_empty(), "no report for a refused scenario");
 }
+
+#[test]
+fn cluster_with_serve_is_refused_with_status_2_before_connecting() {
+    // Port 1 has no server: the refusal must come before any connection.
+    let out = demo(&[
+        "--scenario",
+        "cluster",
+        "--store",
+        "postgres://postgres@127.0.0.1:1/none",
+        "--serve",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("--serve"), "stderr names --serve: {stderr}");
+    assert!(out.stdout.is_empty(), "no report for a refused scenario");
+}

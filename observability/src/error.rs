@@ -27,4 +27,16 @@ pub enum ObserveError {
         /// Why.
         source: std::io::Error,
     },
+    /// No watched pool has this name.
+    #[error("no pool named `{0}` is watched")]
+    UnknownPool(String),
+    /// A pool refused an operation (a replay: no such dead task, the
+    /// queue is full, the pool has stopped).
+    #[error("pool `{pool}`: {source}")]
+    Pool {
+        /// The pool's name.
+        pool: String,
+        /// Why it refused.
+        source: candado_pool::PoolError,
+    },
 }

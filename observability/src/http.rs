@@ -8,7 +8,12 @@
 //! | `/readyz` | 200 or 503, with [`Readiness`](crate::Readiness) as JSON |
 //! | `/api/tree` | `{"trees":[...]}`: each watched tree as a [`TreeSnapshot`](crate::TreeSnapshot) |
 //! | `/api/events` | server-sent events: each runtime event as JSON in a `data:` line; `event: lagged` with `{"missed":n}` for a gap |
+//! | `/` | the dashboard (`http/assets/`, embedded): tree, pools, dead letters, events |
+//! | `/api/pools` | `{"pools":[...]}`: each watched pool as a [`PoolView`](crate::PoolView), with its recent history |
+//! | `/api/dead-letters` | `{"pools":[...]}`: each pool's dead letters with their attempts ([`PoolDeadLetters`](crate::PoolDeadLetters)) |
+//! | `POST /api/pools/{pool}/dead-letters/{id}/replay` | replays a dead task through the pool's own replay; 200 with its new id, 404, 403 (another origin) or 503 |
 
+mod dashboard;
 mod sse;
 
 use std::fmt;
@@ -56,8 +61,10 @@ impl ObserveServer {
 }
 
 impl Observer {
-    /// Serves `/metrics`, `/healthz`, `/readyz`, `/api/tree` and
-    /// `/api/events` on `addr`. Must run inside an actix `System`.
+    /// Serves `/metrics`, `/healthz`, `/readyz`, `/api/tree`,
+    /// `/api/events`, and the dashboard at `/` with the JSON it reads
+    /// (`/api/pools`, `/api/dead-letters`, and replay), on `addr`. Must run
+    /// inside an actix `System`.
     ///
     /// Where it runs: requests are handled on an HTTP worker thread of its
     /// own and accepted on actix-web's acceptor thread; the server's
@@ -91,6 +98,7 @@ impl Observer {
                 .route("/readyz", web::get().to(readyz))
                 .route("/api/tree", web::get().to(tree))
                 .route("/api/events", web::get().to(sse::events))
+                .configure(dashboard::routes)
         })
         .workers(WORKERS)
         .disable_signals()

@@ -65,12 +65,14 @@ mod encode;
 mod error;
 mod events;
 mod feed;
+mod history;
 #[cfg(feature = "http")]
 mod http;
 mod labels;
 mod memory;
 mod observer;
 mod pool_metrics;
+mod pools;
 mod readiness;
 mod snapshot;
 #[cfg(test)]
@@ -80,9 +82,11 @@ mod tree_metrics;
 
 pub use error::ObserveError;
 pub use feed::EventFeed;
+pub use history::HistoryPoint;
 #[cfg(feature = "http")]
 pub use http::ObserveServer;
 pub use memory::{MemoryProbe, ProcessMemory};
 pub use observer::{Observer, ObserverBuilder, DEFAULT_PROBE_TIMEOUT};
+pub use pools::{DeadLetter, PoolDeadLetters, PoolView, DEAD_LETTERS_SHOWN};
 pub use readiness::Readiness;
 pub use tree::TreeSnapshot;

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::events::EventCounters;
 use crate::feed::{pump, Feed};
+use crate::history::{self, History};
 use crate::readiness::{self, Readiness};
 use crate::snapshot::{self, ObservedPool, Snapshot};
 use crate::{EventFeed, ObserveError, ProcessMemory, TreeSnapshot};
@@ -99,19 +100,23 @@ impl ObserverBuilder {
         let counters = EventCounters::default();
         let (feed, _) = broadcast::channel(DEFAULT_EVENT_CAPACITY);
         thread.spawn(pump(self.events, counters.clone(), feed.clone()));
-        Ok(Observer {
-            inner: Arc::new(Inner {
-                control: self.control,
-                trees: self.trees,
-                pools: self.pools,
-                memory: self.memory,
-                probe_timeout: self.probe_timeout,
-                counters,
-                feed,
-                seen_priorities: Mutex::new(BTreeMap::new()),
-                thread,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            control: self.control,
+            trees: self.trees,
+            pools: self.pools,
+            memory: self.memory,
+            probe_timeout: self.probe_timeout,
+            counters,
+            feed,
+            seen_priorities: Mutex::new(BTreeMap::new()),
+            history: History::default(),
+            thread,
+        });
+        if !inner.pools.is_empty() {
+            // Weak: the sampler must not keep the observer alive.
+            inner.thread.spawn(history::sample(Arc::downgrade(&inner)));
+        }
+        Ok(Observer { inner })
     }
 }
 
@@ -133,14 +138,16 @@ pub(crate) struct Inner {
     /// The supervisors' thread, for the health probe's round trip.
     control: ArbiterHandle,
     trees: Vec<SupervisorRef>,
-    pools: Vec<Arc<dyn ObservedPool>>,
+    pub(crate) pools: Vec<Arc<dyn ObservedPool>>,
     memory: Option<ProcessMemory>,
-    probe_timeout: Duration,
+    pub(crate) probe_timeout: Duration,
     counters: EventCounters,
     /// Every event once counted, for [`Observer::subscribe`].
     feed: broadcast::Sender<Feed>,
     /// Priorities seen in each pool's queue, so an emptied one reads 0.
     seen_priorities: Mutex<BTreeMap<String, BTreeSet<u8>>>,
+    /// Each pool's recent points, for the dashboard's charts.
+    pub(crate) history: History,
     /// The observer's thread: event counting (and the HTTP server's
     /// command loop); stopped when the last handle goes.
     pub(crate) thread: Arbiter,

@@ -8,14 +8,14 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use candado::{BreakersSnapshot, ChildStatus, SupervisorRef};
-use candado_pool::{Pool, PoolError, PoolMetrics, TaskHandler};
+use candado_pool::{Pool, PoolError, PoolMetrics, TaskHandler, TaskId};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 use crate::events::EventCounters;
-use crate::{memory, pool_metrics, tree_metrics, ProcessMemory, TreeSnapshot};
+use crate::{memory, pool_metrics, tree_metrics, DeadLetter, ProcessMemory, TreeSnapshot};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -26,6 +26,14 @@ pub(crate) trait ObservedPool: Send + Sync + 'static {
     fn metrics(&self) -> BoxFuture<'_, Result<PoolMetrics, PoolError>>;
     /// Its breakers and how many times they opened, if it has breakers.
     fn breakers(&self) -> Option<(BreakersSnapshot, u64)>;
+    /// Its dead letters without their payloads, newest first, at most
+    /// `limit`; and how many it holds in all.
+    fn dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<(Vec<DeadLetter>, usize), PoolError>>;
+    /// Replays dead task `id` through [`Pool::replay`]; its new id.
+    fn replay(&self, id: TaskId) -> BoxFuture<'_, Result<TaskId, PoolError>>;
 }
 
 impl<H: TaskHandler> ObservedPool for Pool<H>
@@ -42,6 +50,36 @@ where
 
     fn breakers(&self) -> Option<(BreakersSnapshot, u64)> {
         Pool::breakers(self).map(|b| (b.snapshot(), b.opened_total()))
+    }
+
+    fn dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<(Vec<DeadLetter>, usize), PoolError>> {
+        Box::pin(async move {
+            let listed = Pool::dead_letters(self).await?;
+            let mut dead = Vec::with_capacity(listed.len().min(limit));
+            for summary in listed.iter().rev().take(limit) {
+                match self.inspect_dead(summary.id).await {
+                    Ok(task) => dead.push(DeadLetter {
+                        id: task.id,
+                        reason: task.reason,
+                        options: task.options,
+                        attempts: task.attempts,
+                    }),
+                    // Replayed or purged since the listing.
+                    Err(PoolError::UnknownDeadTask(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok((dead, listed.len()))
+        })
+    }
+
+    fn replay(&self, id: TaskId) -> BoxFuture<'_, Result<TaskId, PoolError>> {
+        // The handle is dropped: the task runs all the same, and its
+        // outcome shows in the pool's books and events.
+        Box::pin(async move { Pool::replay(self, id).await.map(|handle| handle.id()) })
     }
 }
 

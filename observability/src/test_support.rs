@@ -42,3 +42,25 @@ pub(crate) fn tree(
         subtrees,
     }
 }
+
+/// A running pool's metrics with every count at 0.
+pub(crate) fn pool_metrics() -> candado_pool::PoolMetrics {
+    use candado_pool::{HealthSection, PoolMetrics, PoolSection};
+    PoolMetrics {
+        pool: PoolSection {
+            name: "jobs".into(),
+            size: 1,
+            uptime_ms: 1,
+        },
+        workers: Default::default(),
+        tasks: Default::default(),
+        performance: Default::default(),
+        health: HealthSection {
+            status: HealthStatus::Healthy,
+            ready: true,
+            failed: None,
+            alerts: Vec::new(),
+        },
+        per_worker: Vec::new(),
+    }
+}

@@ -75,6 +75,12 @@ pub enum PoolEvent {
         worker: String,
         /// New incarnation.
         incarnation: u64,
+        /// Why the previous incarnation ended: its exit's cause key
+        /// (`panic`, `liveness`, `memory`, `age`, `tasks`, `killed`, ...,
+        /// as in `restarts_by_reason`); `None` if the pool had not yet
+        /// heard of that exit when the new incarnation registered.
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// Liveness found a worker silent or stuck and ordered its restart.
     ZombieDetected {

@@ -89,8 +89,13 @@ fn news_of(kind: EventKind) -> Option<WorkerNews> {
             status,
             isolated,
         },
-        EventKind::ChildExited { child, reason, .. } => WorkerNews::Exited {
+        EventKind::ChildExited {
+            child,
+            incarnation,
+            reason,
+        } => WorkerNews::Exited {
             worker: child,
+            incarnation,
             reason: restart_reason(&reason),
         },
         EventKind::ChildRestarted {

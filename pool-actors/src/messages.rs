@@ -10,7 +10,7 @@
 //! import the worker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,26 @@ pub(crate) struct Submit<H: TaskHandler> {
     pub(crate) options: TaskOptions,
     pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
     pub(crate) submitted_at: Instant,
+}
+
+/// A worker process's pid and last measured RSS: written by its worker
+/// actor (at spawn, at each measurement), read by the router for
+/// [`WorkerStatus`](crate::WorkerStatus).
+#[derive(Debug, Default)]
+pub(crate) struct ProcessGauge {
+    /// 0 until the process is spawned.
+    pub(crate) pid: AtomicU32,
+    /// 0 until first measured.
+    pub(crate) rss: AtomicU64,
+}
+
+impl ProcessGauge {
+    /// (pid, RSS in bytes), each once known.
+    pub(crate) fn read(&self) -> (Option<u32>, Option<u64>) {
+        let pid = self.pid.load(Ordering::Relaxed);
+        let rss = self.rss.load(Ordering::Relaxed);
+        ((pid != 0).then_some(pid), (rss != 0).then_some(rss))
+    }
 }
 
 /// A worker's place in the router: its index in the router's workers, given

@@ -142,6 +142,13 @@ pub struct WorkerStatus {
     pub draining: bool,
     /// Capabilities it advertises.
     pub capabilities: Vec<String>,
+    /// Its process's id (`isolation = "process"` only).
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Its process's resident set size in bytes, as last measured (every
+    /// `process.memory_interval`; `isolation = "process"` only).
+    #[serde(default)]
+    pub rss_bytes: Option<u64>,
 }
 
 /// A snapshot of a pool's metrics (serde).

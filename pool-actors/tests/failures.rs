@@ -265,9 +265,19 @@ fn a_worker_lost_mid_task_fails_every_attempt_it_held_and_its_replacement_takes_
             lost.len() >= 2,
             "both long tasks lost their attempt: {lost:?}"
         );
-        assert!(events
-            .iter()
-            .any(|e| matches!(e, PoolEvent::WorkerRestarted { incarnation: 2, .. })));
+        let restarted = events.iter().find_map(|e| match e {
+            PoolEvent::WorkerRestarted {
+                incarnation: 2,
+                reason,
+                ..
+            } => Some(reason.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            restarted,
+            Some(Some("panic".to_owned())),
+            "the restart says why the incarnation before it ended"
+        );
         // The replacement took the queued work at once, in order, before the
         // lost attempts came back from their 1 s retry delay.
         assert_eq!(h.log.lock().unwrap()[..6], [1, 2, 10, 11, 12, 13]);

@@ -180,6 +180,12 @@ fn children_of_this_process() -> Vec<u32> {
     out
 }
 
+/// Whether a worker's status names process `pid`.
+async fn workers_hold(pool: &Pool<Jobs>, pid: u32) -> bool {
+    let workers = pool.metrics().await.unwrap().per_worker;
+    workers.iter().any(|w| w.pid == Some(pid))
+}
+
 /// Waits (bounded) until this process has no child left, not even a zombie.
 fn assert_no_child_process_left() {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -212,6 +218,30 @@ async fn tasks_run_in_worker_processes_and_the_books_balance(runtime: &Runtime) 
     assert!(children_of_this_process().contains(&(pid as u32)));
     let tasks = pool.metrics().await.unwrap().tasks;
     assert_eq!((tasks.submitted, tasks.completed), (51, 51));
+    // Each worker's status names its process and, once measured, its RSS.
+    within(Duration::from_secs(10), async {
+        loop {
+            let workers = pool.metrics().await.unwrap().per_worker;
+            let children = children_of_this_process();
+            assert!(!workers.is_empty());
+            for worker in &workers {
+                let pid = worker.pid.expect("a worker process has a pid");
+                assert!(children.contains(&pid), "{pid} is a child of this process");
+            }
+            if workers
+                .iter()
+                .all(|w| w.rss_bytes.is_some_and(|rss| rss > 0))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        workers_hold(&pool, pid as u32).await,
+        "the task's process is a worker's"
+    );
     pool.shutdown(ShutdownMode::Graceful {
         deadline: Duration::from_secs(5),
     })

@@ -231,6 +231,7 @@ proptest! {
             live: candado_demo::LiveMode::Off,
             threads: Some(2),
             isolation: Isolation::InProcess,
+            serve: None,
         };
         let report = actix::System::new()
             .block_on(candado_demo::run(&scenario, options))

@@ -12,6 +12,7 @@ fn run_scenario(scenario: Scenario) -> Report {
         live: LiveMode::Off,
         threads: Some(2),
         isolation: Isolation::InProcess,
+        serve: None,
     };
     let report = actix::System::new()
         .block_on(run(&scenario, options))

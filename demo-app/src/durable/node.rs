@@ -191,9 +191,9 @@ async fn serve(settings: NodeSettings) -> Result<NodeLine, DemoError> {
         restarts: metrics.performance.restarts_by_reason.clone(),
         breaker_opens: pool.breakers().map_or(0, |b| b.opened_total()),
         latency_ms: Latency {
-            p50: metrics.performance.latency_ms.p50,
-            p99: metrics.performance.latency_ms.p99,
-            max: metrics.performance.latency_ms.max,
+            p50: metrics.performance.latency_lifetime_ms.p50,
+            p99: metrics.performance.latency_lifetime_ms.p99,
+            max: metrics.performance.latency_lifetime_ms.max,
         },
     };
     runtime.shutdown().await;

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::table::TableClient;
 use super::{node_config, queue_name, store_config, wait_settled, DurableSummary, NodeSummary};
 use super::{HEARTBEAT, LEASE};
+use crate::dashboard::Dashboard;
 use crate::isolation::worker_command;
 use crate::workload::{Dependency, DEPENDENCY};
 use crate::{
@@ -45,6 +46,7 @@ pub(super) async fn run(
         pool = pool.process_command(worker_command(&settings)?);
     }
     let pool = pool.start(&runtime).await?;
+    let dashboard = Dashboard::start(options.serve, &runtime, &pool)?;
     let name = "node-1";
     let node = DurableNode::new(store.clone(), pool.clone(), node_config(name, scenario))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -102,9 +104,9 @@ pub(super) async fn run(
         memory_reclaimed_bytes: 0,
         alerts: metrics.health.alerts.clone(),
         latency_ms: Latency {
-            p50: metrics.performance.latency_ms.p50,
-            p99: metrics.performance.latency_ms.p99,
-            max: metrics.performance.latency_ms.max,
+            p50: metrics.performance.latency_lifetime_ms.p50,
+            p99: metrics.performance.latency_lifetime_ms.p99,
+            max: metrics.performance.latency_lifetime_ms.max,
         },
         elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         worker_reuse_rate: metrics.performance.worker_reuse_rate,
@@ -120,6 +122,9 @@ pub(super) async fn run(
             rescue_bound_ms: u64::try_from((LEASE + HEARTBEAT).as_millis()).unwrap_or(u64::MAX),
         }),
     };
+    if let Some(dashboard) = dashboard {
+        dashboard.stop().await;
+    }
     runtime.shutdown().await;
     Ok(report)
 }

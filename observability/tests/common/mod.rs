@@ -1,6 +1,8 @@
 //! A plain HTTP/1.1 client over a TcpStream, bounded waits, and a test tree.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod chores;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,9 +62,28 @@ fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
 
 /// `GET path`, read to the end.
 pub async fn get(addr: SocketAddr, path: &str) -> Response {
-    within(&format!("GET {path}"), async {
+    send(addr, &request(path)).await
+}
+
+/// `POST path` with no body and these extra header lines (`Name: value`).
+pub async fn post(addr: SocketAddr, path: &str, headers: &[&str]) -> Response {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for line in headers {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    send(addr, &head).await
+}
+
+/// Sends a request and reads the response to the end.
+async fn send(addr: SocketAddr, request: &str) -> Response {
+    let what = request.lines().next().unwrap_or_default().to_owned();
+    within(&what, async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        stream.write_all(request(path).as_bytes()).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read");
         let raw = String::from_utf8(raw).expect("utf-8");

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Router, SharedRouter, WorkerNews};
-use crate::messages::{Caller, Done, Settled, Submit, WorkerInbox, WorkerKey};
+use crate::messages::{Caller, Done, ProcessGauge, Settled, Submit, WorkerInbox, WorkerKey};
 use crate::metrics::PoolMetrics;
 use crate::store::TaskStore;
 use crate::{ShutdownMode, ShutdownReport, TaskHandler, TaskId};
@@ -89,8 +89,9 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         incarnation: u64,
         inbox: WorkerInbox<H::Task>,
         capabilities: Vec<String>,
+        process: Option<Arc<ProcessGauge>>,
     ) -> Option<WorkerKey> {
-        self.with(|router| router.register(worker, incarnation, inbox, capabilities))
+        self.with(|router| router.register(worker, incarnation, inbox, capabilities, process))
     }
 
     /// Tasks (id, attempt) handed to worker incarnation `worker` in a batch

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Phase, Router, Slot, Worker};
-use crate::messages::{Effect, WorkerInbox, WorkerKey};
+use crate::messages::{Effect, ProcessGauge, WorkerInbox, WorkerKey};
 use crate::store::{Failed, TaskStore, Withdrawn};
 use crate::{
     AttemptError, PoolEvent, ShutdownMode, ShutdownReport, TaskFailure, TaskHandler, TaskId,
@@ -27,6 +27,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         incarnation: u64,
         inbox: WorkerInbox<H::Task>,
         capabilities: Vec<String>,
+        process: Option<Arc<ProcessGauge>>,
     ) -> Option<WorkerKey> {
         let key = match self.keys.get(&worker) {
             Some(&key) => key,
@@ -37,6 +38,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                     slot: None,
                     completed: 0,
                     breaker: self.breakers.as_ref().map(|b| b.child(&worker)),
+                    last_exit: None,
                 });
                 self.keys.insert(worker, key);
                 key
@@ -62,6 +64,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             draining: false,
             tripped: None,
             ejected: false,
+            process,
         });
         // Its breaker outlives incarnations: a replacement whose breaker is
         // open waits out the cooldown like its predecessor.
@@ -79,9 +82,15 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             incarnation,
         });
         if incarnation > 1 {
+            // The exit of the incarnation before this one, if heard of.
+            let reason = match self.workers[key].last_exit.take() {
+                Some((exited, reason)) if exited + 1 == incarnation => Some(reason),
+                _ => None,
+            };
             self.emit(PoolEvent::WorkerRestarted {
                 worker: name,
                 incarnation,
+                reason,
             });
         }
         // A replacement takes work from the queue at once, in priority

@@ -41,7 +41,9 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::latency::LatencyHistogram;
-use crate::messages::{CallerWants, Effect, Run, Submit, TaskResult, WorkerInbox, WorkerKey};
+use crate::messages::{
+    CallerWants, Effect, ProcessGauge, Run, Submit, TaskResult, WorkerInbox, WorkerKey,
+};
 use crate::retry::RetryConfig;
 use crate::store::{MemoryStore, TaskStore};
 use crate::{Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId};
@@ -98,6 +100,9 @@ struct Worker<H: TaskHandler> {
     completed: u64,
     /// Its circuit breaker, if the pool has breakers.
     breaker: Option<ChildBreaker>,
+    /// The last exit its supervisor reported: (incarnation, cause key),
+    /// for the next incarnation's `WorkerRestarted`.
+    last_exit: Option<(u64, String)>,
 }
 
 struct Slot<H: TaskHandler> {
@@ -123,6 +128,8 @@ struct Slot<H: TaskHandler> {
     /// Out of service for its open breaker: a tripped worker within the
     /// ejection limit (see [`Router::reconsider_ejections`]).
     ejected: bool,
+    /// Its process's pid and RSS, for a worker process.
+    process: Option<Arc<ProcessGauge>>,
 }
 
 enum Phase {

@@ -36,6 +36,8 @@ pub(crate) enum WorkerNews {
     },
     Exited {
         worker: String,
+        /// The incarnation that exited.
+        incarnation: u64,
         reason: String,
     },
     Zombie {
@@ -62,7 +64,14 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 status,
                 isolated,
             } => self.health(&worker, status, isolated),
-            WorkerNews::Exited { worker, reason } => {
+            WorkerNews::Exited {
+                worker,
+                incarnation,
+                reason,
+            } => {
+                if let Some(&key) = self.keys.get(worker.as_str()) {
+                    self.workers[key].last_exit = Some((incarnation, reason.clone()));
+                }
                 self.stats.last_exit.insert(worker, reason);
             }
             WorkerNews::Restarted { worker, restarts } => {

@@ -99,6 +99,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                     health: s.health,
                     isolated: s.isolated,
                     draining: s.draining,
+                    pid: s.process.as_ref().and_then(|p| p.read().0),
+                    rss_bytes: s.process.as_ref().and_then(|p| p.read().1),
                     capabilities: {
                         let mut c: Vec<String> = s.capabilities.iter().cloned().collect();
                         c.sort();

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use tracing::Instrument;
 
 use super::{Crash, Exec, PoolWorker, Running, BURST, SHORT_TASK, STAMP_EVERY, UNREGISTERED};
-use crate::messages::{Caller, CallerWants, Done, Effect, Run, Settled, WorkerKey};
+use crate::messages::{Caller, CallerWants, Done, Effect, ProcessGauge, Run, Settled, WorkerKey};
 use crate::router::SharedRouter;
 use crate::{AttemptError, TaskHandler, TaskId};
 /// What the actor shares with its attempt tasks (all on the worker's thread).
@@ -47,6 +47,9 @@ pub(super) struct Local<H: TaskHandler> {
     pub(super) ahead: RefCell<VecDeque<Run<H::Task>>>,
     /// How fast its attempts have been going.
     pub(super) pace: Cell<Pace>,
+    /// Its process's pid and RSS, shared with the router (a worker
+    /// process only).
+    pub(super) process: Option<Arc<ProcessGauge>>,
 }
 
 /// How fast a worker's attempts go, measured between its calls to the
@@ -346,6 +349,9 @@ impl<H: TaskHandler> Local<H> {
         if let Exec::Remote(remote) = &self.exec {
             if let Some(rss) = remote.rss() {
                 self.link.set_memory(rss);
+                if let Some(gauge) = &self.process {
+                    gauge.rss.store(rss, Ordering::Relaxed);
+                }
             }
         }
     }

@@ -119,6 +119,7 @@ impl<H: TaskHandler> PoolWorker<H> {
     ) -> Self {
         let id: Arc<str> = link.id().into();
         let incarnation = link.incarnation();
+        let process = matches!(exec, Exec::Remote(_)).then(Arc::default);
         Self {
             _goodbye: Goodbye {
                 router: router.clone(),
@@ -142,6 +143,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 reports: RefCell::default(),
                 ahead: RefCell::default(),
                 pace: Cell::default(),
+                process,
             }),
             capabilities,
             stopping: false,
@@ -160,6 +162,9 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
             match remote.spawn(&self.local.id) {
                 Ok((pid, events)) => {
                     self.local.link.set_counter("pid", u64::from(pid));
+                    if let Some(gauge) = &self.local.process {
+                        gauge.pid.store(pid, std::sync::atomic::Ordering::Relaxed);
+                    }
                     ctx.add_stream(events);
                 }
                 Err(reason) => return self.local.link.exit(ctx, reason),
@@ -170,6 +175,7 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
             self.local.incarnation,
             Arc::new(ctx.address()),
             std::mem::take(&mut self.capabilities),
+            self.local.process.clone(),
         );
         self.local.key.set(key.unwrap_or(UNREGISTERED));
     }
