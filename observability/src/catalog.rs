@@ -9,8 +9,8 @@ use candado::{
     ExitReason, HealthStatus, Placement, RestartCause, VerdictKind,
 };
 use candado_pool::{
-    HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection, TasksSection,
-    WorkersSection,
+    DurationBuckets, HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection,
+    TasksSection, WorkerStatus, WorkersSection,
 };
 
 use crate::events::EventCounters;
@@ -99,6 +99,8 @@ fn full_snapshot() -> Snapshot {
         performance: PerformanceSection {
             restarts_by_reason: BTreeMap::from([("panic".into(), 1)]),
             latency_ms: Percentiles::default(),
+            latency_buckets: DurationBuckets::empty(),
+            queue_wait_buckets: DurationBuckets::empty(),
             ..PerformanceSection::default()
         },
         health: HealthSection {
@@ -107,7 +109,19 @@ fn full_snapshot() -> Snapshot {
             failed: None,
             alerts: Vec::new(),
         },
-        per_worker: Vec::new(),
+        per_worker: vec![WorkerStatus {
+            id: "worker-0".into(),
+            incarnation: 1,
+            in_flight: 0,
+            reserved: 0,
+            completed: 0,
+            health: HealthStatus::Healthy,
+            isolated: false,
+            draining: false,
+            capabilities: Vec::new(),
+            pid: Some(42),
+            rss_bytes: Some(1 << 20),
+        }],
     };
     Snapshot {
         trees: vec![TreeReading {

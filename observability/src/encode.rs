@@ -75,6 +75,19 @@ where
     write(encoder, family, MetricType::Counter, samples)
 }
 
+/// Writes a histogram family with one labelled histogram each.
+pub(crate) fn histograms<L, M>(
+    encoder: &mut DescriptorEncoder<'_>,
+    family: Family,
+    samples: impl IntoIterator<Item = (L, M)>,
+) -> fmt::Result
+where
+    L: EncodeLabelSet,
+    M: EncodeMetric,
+{
+    write(encoder, family, MetricType::Histogram, samples.into_iter())
+}
+
 /// Writes a family of `kind` with one sample per labelled metric; none
 /// leaves the family out.
 fn write<L, M>(

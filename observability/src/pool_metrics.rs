@@ -9,9 +9,10 @@ use std::fmt;
 use candado::BreakerState;
 use candado_pool::{PoolMetrics, TasksSection, WorkersSection};
 use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Unit;
 
 use crate::distribution::{self, Distribution, Figure};
-use crate::encode::{counters, family, flag, gauges, Family};
+use crate::encode::{counters, family, family_in, flag, gauges, Family};
 use crate::labels::{self, BREAKER_STATES};
 use crate::snapshot::PoolReading;
 
@@ -224,20 +225,47 @@ fn encode_performance(
     )?;
     let latency = Figure {
         recent_name: "pool_task_latency_recent",
-        help: "Submit-to-result time of completed tasks: percentiles over the pool's most recent tasks.",
+        name: "pool_task_latency",
+        help:
+            "Submit-to-result time of completed tasks: percentiles over the last 50 to 60 seconds.",
+        lifetime_help: "Submit-to-result time of every task completed since the pool started.",
     };
     let series = answered
         .iter()
         .map(|(pool, m)| (*pool, Distribution::Recent(m.performance.latency_ms)));
     distribution::encode(encoder, latency, series)?;
+    let series = answered
+        .iter()
+        .map(|(pool, m)| (*pool, &m.performance.latency_buckets));
+    distribution::encode_buckets(encoder, latency, series)?;
     let queue_wait = Figure {
         recent_name: "pool_queue_wait_recent",
-        help: "Time tasks waited in the queue before dispatch: percentiles over the pool's most recent tasks.",
+        name: "pool_queue_wait",
+        help: "Time tasks waited in the queue before dispatch: percentiles over the last 50 to 60 seconds.",
+        lifetime_help: "Time every dispatched task waited in the queue since the pool started.",
     };
     let series = answered
         .iter()
         .map(|(pool, m)| (*pool, Distribution::Recent(m.performance.queue_wait_ms)));
-    distribution::encode(encoder, queue_wait, series)
+    distribution::encode(encoder, queue_wait, series)?;
+    let series = answered
+        .iter()
+        .map(|(pool, m)| (*pool, &m.performance.queue_wait_buckets));
+    distribution::encode_buckets(encoder, queue_wait, series)?;
+    gauges(
+        encoder,
+        family_in(
+            "pool_worker_rss",
+            "Resident set size of a pool's process worker (isolation = \"process\"), as last measured.",
+            &Unit::Bytes,
+        ),
+        answered.iter().flat_map(|(pool, m)| {
+            m.per_worker.iter().filter_map(move |w| {
+                let labels = [("pool", *pool), ("worker", w.id.as_str())];
+                w.rss_bytes.map(|bytes| (labels, bytes))
+            })
+        }),
+    )
 }
 
 fn encode_breakers(pools: &[PoolReading], encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {

@@ -150,6 +150,15 @@ fn a_scrape_after_known_restarts_and_tasks_shows_their_names_types_and_values() 
             "# TYPE candado_pool_task_latency_recent_seconds gauge",
             "# UNIT candado_pool_task_latency_recent_seconds seconds",
             "# TYPE candado_pool_queue_wait_recent_seconds gauge",
+            // Lifetime histograms: 3 completions; 5 dispatches (4 tasks and
+            // the failing one's retry), all well under a second.
+            "# TYPE candado_pool_task_latency_seconds histogram",
+            "# UNIT candado_pool_task_latency_seconds seconds",
+            r#"candado_pool_task_latency_seconds_count{pool="jobs"} 3"#,
+            r#"candado_pool_task_latency_seconds_bucket{le="+Inf",pool="jobs"} 3"#,
+            r#"candado_pool_task_latency_seconds_bucket{le="1.0",pool="jobs"} 3"#,
+            "# TYPE candado_pool_queue_wait_seconds histogram",
+            r#"candado_pool_queue_wait_seconds_count{pool="jobs"} 5"#,
             "# TYPE candado_pool_worker_reuse_ratio gauge",
             r#"candado_pool_dependency_breaker_state{pool="jobs",dependency="db",state="closed"} 1"#,
             r#"candado_pool_dependency_breaker_state{pool="jobs",dependency="db",state="open"} 0"#,
@@ -169,7 +178,12 @@ fn a_scrape_after_known_restarts_and_tasks_shows_their_names_types_and_values() 
         );
         // A family is written once it has a sample: nothing was refused,
         // escalated or measured here.
-        for absent in ["heal_limit_refusals", "escalations", "process_rss"] {
+        for absent in [
+            "heal_limit_refusals",
+            "escalations",
+            "process_rss",
+            "pool_worker_rss",
+        ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }
 

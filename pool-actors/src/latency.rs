@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use crate::metrics::Percentiles;
+use crate::metrics::{DurationBuckets, Percentiles};
 
 /// Significant decimal digits kept: values are exact to within 0.1%.
 pub(crate) const SIGNIFICANT_DIGITS: u8 = 3;
@@ -121,6 +121,21 @@ impl LatencyHistogram {
         self.all_time.summary()
     }
 
+    /// Everything recorded, in the fixed buckets of
+    /// [`BUCKET_BOUNDS_MS`](crate::BUCKET_BOUNDS_MS).
+    pub(crate) fn all_time_buckets(&self) -> DurationBuckets {
+        let mut buckets = DurationBuckets::empty();
+        let histogram = &self.all_time.histogram;
+        for value in histogram.iter_recorded() {
+            // The middle of the value's equivalence range: a duration on a
+            // bound (50 ms) stays in that bound's bucket.
+            let micros = histogram.median_equivalent(value.value_iterated_to());
+            let ms = micros as f64 / 1000.0;
+            buckets.add(ms, value.count_at_value());
+        }
+        buckets
+    }
+
     /// Percentiles over the slots still in the window at `now`.
     pub(crate) fn recent(&self, now: Instant) -> Percentiles {
         let Some(origin) = self.origin else {
@@ -223,6 +238,32 @@ mod tests {
         // All-time keeps everything.
         let all = h.all_time();
         assert_eq!((all.count, all.max), (3, 7.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn buckets_count_each_duration_once_by_its_bound_and_sum_them() {
+        let mut h = LatencyHistogram::default();
+        let now = Instant::now();
+        for ms in [0, 1, 2, 3, 40, 50, 999, 120_000] {
+            h.record(now, Duration::from_millis(ms));
+        }
+        h.record(now, Duration::MAX);
+        let b = h.all_time_buckets();
+        assert_eq!(b.count, 9);
+        assert_eq!(b.counts.iter().sum::<u64>(), 9);
+        // ≤1 ms: 0 and 1; ≤2.5: 2; ≤5: 3; ≤50: 40 and 50; ≤1 s: 999;
+        // above a minute: two minutes and Duration::MAX (a day).
+        assert_eq!(
+            b.counts,
+            [2, 1, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2],
+            "{b:?}"
+        );
+        let exact = 1.0 + 2.0 + 3.0 + 40.0 + 50.0 + 999.0 + 120_000.0 + 86_400_000.0;
+        assert!(close(b.sum_ms, exact), "{} vs {exact}", b.sum_ms);
+        assert_eq!(
+            LatencyHistogram::default().all_time_buckets(),
+            DurationBuckets::empty()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -51,8 +51,8 @@ pub use events::PoolEvent;
 pub use handler::{Blame, TaskContext, TaskHandler};
 pub use isolation::run_if_process_worker;
 pub use metrics::{
-    HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection, TasksSection,
-    WorkerStatus, WorkersSection,
+    DurationBuckets, HealthSection, Percentiles, PerformanceSection, PoolMetrics, PoolSection,
+    TasksSection, WorkerStatus, WorkersSection, BUCKET_BOUNDS_MS,
 };
 pub use pool::{Pool, PoolBuilder, PoolEvents, TaskHandle};
 pub use retry::RetryConfig;

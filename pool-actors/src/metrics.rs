@@ -25,6 +25,65 @@ pub struct Percentiles {
     pub count: u64,
 }
 
+/// Upper bounds, in milliseconds, of the buckets of [`DurationBuckets`]:
+/// from 1 ms to a minute, about three per decade.
+pub const BUCKET_BOUNDS_MS: [f64; 15] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0,
+    30_000.0, 60_000.0,
+];
+
+/// A histogram of durations in fixed buckets (bounds
+/// [`BUCKET_BOUNDS_MS`]), for exporters that want buckets rather than
+/// percentiles (an OpenMetrics histogram). Read from the same
+/// HdrHistogram as [`Percentiles`], so a duration counts in a bucket by its
+/// value to 3 significant digits, and `sum_ms` is exact to 0.1%.
+///
+/// ```
+/// use candado_pool::{DurationBuckets, BUCKET_BOUNDS_MS};
+///
+/// let none = DurationBuckets::default();
+/// assert_eq!(none.count, 0);
+/// // One count per bound, then the durations above the largest bound.
+/// assert_eq!(DurationBuckets::empty().counts.len(), BUCKET_BOUNDS_MS.len() + 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DurationBuckets {
+    /// Durations in each bucket (not cumulative): `counts[i]` are those
+    /// above `BUCKET_BOUNDS_MS[i - 1]` and at most `BUCKET_BOUNDS_MS[i]`;
+    /// the last entry, those above the largest bound. Empty when nothing
+    /// was read.
+    pub counts: Vec<u64>,
+    /// How many durations.
+    pub count: u64,
+    /// Their sum, in milliseconds.
+    pub sum_ms: f64,
+}
+
+impl DurationBuckets {
+    /// No durations, one zero count per bucket.
+    pub fn empty() -> Self {
+        Self {
+            counts: vec![0; BUCKET_BOUNDS_MS.len() + 1],
+            count: 0,
+            sum_ms: 0.0,
+        }
+    }
+
+    /// Counts `n` durations of `ms` milliseconds.
+    pub(crate) fn add(&mut self, ms: f64, n: u64) {
+        let bucket = BUCKET_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= *bound)
+            .unwrap_or(BUCKET_BOUNDS_MS.len());
+        if self.counts.len() <= bucket {
+            self.counts.resize(BUCKET_BOUNDS_MS.len() + 1, 0);
+        }
+        self.counts[bucket] += n;
+        self.count += n;
+        self.sum_ms += ms * n as f64;
+    }
+}
+
 /// The pool itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolSection {
@@ -105,6 +164,13 @@ pub struct PerformanceSection {
     /// Queue wait of every dispatch since the pool started.
     #[serde(default)]
     pub queue_wait_lifetime_ms: Percentiles,
+    /// Submit-to-result latency of every task completed since the pool
+    /// started, in buckets (what `candado-observe` exports as a histogram).
+    #[serde(default)]
+    pub latency_buckets: DurationBuckets,
+    /// Queue wait of every dispatch since the pool started, in buckets.
+    #[serde(default)]
+    pub queue_wait_buckets: DurationBuckets,
 }
 
 /// Health of the pool's supervision tree.

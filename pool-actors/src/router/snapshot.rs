@@ -65,6 +65,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 queue_wait_ms: self.stats.queue_wait.recent(now),
                 latency_lifetime_ms: self.stats.latency.all_time(),
                 queue_wait_lifetime_ms: self.stats.queue_wait.all_time(),
+                latency_buckets: self.stats.latency.all_time_buckets(),
+                queue_wait_buckets: self.stats.queue_wait.all_time_buckets(),
             },
             health: HealthSection {
                 status: if self.failed.is_some() {
