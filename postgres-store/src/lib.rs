@@ -19,8 +19,11 @@
 //!
 //! # Layout
 //! - [`PgStore`], [`StoreConfig`] (`store.rs`) — connect and migrate
-//!   (`migrations.rs`), enqueue, claim, renew.
-//! - `settle.rs` — complete, fail, release, rescue, all fenced.
+//!   (`migrations.rs`), claim, renew.
+//! - `enqueue.rs` — enqueue one task or a batch, also in the
+//!   application's transaction.
+//! - `settle.rs` — complete (one or a batch), fail, release, rescue, all
+//!   fenced.
 //! - `dead.rs` — dead letters, replay, purge, retention, counts, outputs.
 //! - [`SharedBreakerConfig`] (`breakers.rs`) — per-dependency breakers.
 //! - [`Wakeups`] (`wake.rs`) — `LISTEN`/`NOTIFY`.
@@ -33,6 +36,7 @@
 
 mod breakers;
 mod dead;
+mod enqueue;
 mod error;
 mod migrations;
 mod node;
@@ -46,5 +50,7 @@ pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use node::{DurableNode, NodeConfig, NodeReport};
 pub use store::{PgStore, StoreConfig};
-pub use task::{Claimed, DeadTask, Enqueued, FailOutcome, FailedAttempt, NewTask, QueueCounts};
+pub use task::{
+    Claimed, Completion, DeadTask, Enqueued, FailOutcome, FailedAttempt, NewTask, QueueCounts,
+};
 pub use wake::Wakeups;

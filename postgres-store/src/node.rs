@@ -13,7 +13,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::{Claimed, PgStore, SharedBreakerConfig, StoreError, Wakeups};
+use crate::{Claimed, Completion, PgStore, SharedBreakerConfig, StoreError, Wakeups};
+
+/// Attempts reported at most in one statement.
+const SETTLE_BATCH: usize = 512;
 
 /// How a node claims, leases and polls.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,10 +204,19 @@ where
             }
             tokio::select! {
                 () = &mut stop => break,
-                Some((task, result)) = done_rx.recv() => {
-                    held.remove(&task.id);
-                    let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
-                    survive(settled, "report an attempt", &mut report);
+                Some(first) = done_rx.recv() => {
+                    // Whatever else finished meanwhile is reported with it.
+                    let mut finished = vec![first];
+                    while finished.len() < SETTLE_BATCH {
+                        match done_rx.try_recv() {
+                            Ok(more) => finished.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                    for (task, _) in &finished {
+                        held.remove(&task.id);
+                    }
+                    settle_all(&store, &pool, &config, finished, &mut report).await;
                     claim_now = true;
                 }
                 woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
@@ -226,11 +238,12 @@ where
             }
         }
         pool.shutdown_gracefully(drain).await;
+        let mut finished = Vec::new();
         while let Ok((task, result)) = done_rx.try_recv() {
             held.remove(&task.id);
-            let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
-            survive(settled, "report an attempt", &mut report);
+            finished.push((task, result));
         }
+        settle_all(&store, &pool, &config, finished, &mut report).await;
         for (id, attempt) in held {
             let released = store.release(&config.node, id, attempt).await;
             if survive(released, "hand a task back", &mut report) == Some(true) {
@@ -295,6 +308,57 @@ where
         }
     }
     Ok(true)
+}
+
+/// Reports the ends of `finished` attempts, fenced on each attempt: the
+/// completions in one statement, the rest one by one. A failed report is
+/// logged and counted; its task's lease expires and it is rescued.
+async fn settle_all<H>(
+    store: &PgStore,
+    pool: &Pool<H>,
+    config: &NodeConfig,
+    finished: Vec<Finished<H>>,
+    report: &mut NodeReport,
+) where
+    H: TaskHandler,
+    H::Output: Serialize,
+{
+    let mut completions = Vec::new();
+    let mut dependencies = Vec::new();
+    for (task, result) in finished {
+        match result {
+            Ok(output) => {
+                dependencies.extend(task.dependency.clone());
+                completions.push(Completion {
+                    id: task.id,
+                    attempt: task.attempt,
+                    output,
+                });
+            }
+            failed => {
+                let settled = settle(store, pool, config, &task, failed, report).await;
+                survive(settled, "report an attempt", report);
+            }
+        }
+    }
+    let counted = survive(
+        store.complete_many(&config.node, &completions).await,
+        "report completions",
+        report,
+    );
+    for &counts in counted.iter().flatten() {
+        if counts {
+            report.completed += 1;
+        } else {
+            report.fenced += 1;
+        }
+    }
+    if let (Some(breaker), true) = (config.breaker, counted.is_some()) {
+        for dependency in dependencies {
+            let recorded = store.record_dependency(&dependency, true, breaker).await;
+            survive(recorded, "record a dependency's success", report);
+        }
+    }
 }
 
 /// Reports an attempt's end to the store, fenced on the attempt.
