@@ -187,20 +187,16 @@ where
                 .unwrap_or_default();
                 // A full batch: there may be more at once.
                 claim_now = claimed.len() == room;
-                for task in claimed {
-                    report.claimed += 1;
-                    let (id, attempt) = (task.id, task.attempt);
-                    match start(&pool, &store, &config.node, task, &done_tx).await {
-                        Ok(true) => {
-                            held.insert(id, attempt);
-                        }
-                        Ok(false) => report.released += 1,
-                        Err(e) => {
-                            report.store_errors += 1;
-                            tracing::warn!(id, error = %e, "handing a refused task back failed; its lease will expire");
-                        }
-                    }
-                }
+                start_all(
+                    &pool,
+                    &store,
+                    &config,
+                    claimed,
+                    &done_tx,
+                    &mut held,
+                    &mut report,
+                )
+                .await;
             }
             tokio::select! {
                 () = &mut stop => break,
@@ -216,8 +212,17 @@ where
                     for (task, _) in &finished {
                         held.remove(&task.id);
                     }
-                    settle_all(&store, &pool, &config, finished, &mut report).await;
-                    claim_now = true;
+                    // Their successors are claimed while they are reported
+                    // (two connections, one round trip's wait).
+                    let room = config.max_in_flight - held.len();
+                    let (claimed, ()) = tokio::join!(
+                        store.claim(&config.node, &config.capabilities, room, config.lease),
+                        settle_all(&store, &pool, &config, finished, &mut report)
+                    );
+                    let claimed: Vec<Claimed<H::Task>> =
+                        survive(claimed, "claim", &mut report).unwrap_or_default();
+                    claim_now = claimed.len() == room;
+                    start_all(&pool, &store, &config, claimed, &done_tx, &mut held, &mut report).await;
                 }
                 woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
                 _ = renew.tick() => {
@@ -263,6 +268,33 @@ fn survive<T>(result: Result<T, StoreError>, what: &str, report: &mut NodeReport
             report.store_errors += 1;
             tracing::warn!(%error, operation = what, "a store operation failed; the node goes on");
             None
+        }
+    }
+}
+
+/// Submits claimed tasks to the pool and holds them; a task the pool
+/// refuses is handed back.
+async fn start_all<H: TaskHandler>(
+    pool: &Pool<H>,
+    store: &PgStore,
+    config: &NodeConfig,
+    claimed: Vec<Claimed<H::Task>>,
+    done: &mpsc::UnboundedSender<Finished<H>>,
+    held: &mut HashMap<i64, u32>,
+    report: &mut NodeReport,
+) {
+    for task in claimed {
+        report.claimed += 1;
+        let (id, attempt) = (task.id, task.attempt);
+        match start(pool, store, &config.node, task, done).await {
+            Ok(true) => {
+                held.insert(id, attempt);
+            }
+            Ok(false) => report.released += 1,
+            Err(e) => {
+                report.store_errors += 1;
+                tracing::warn!(id, error = %e, "handing a refused task back failed; its lease will expire");
+            }
         }
     }
 }
