@@ -28,7 +28,7 @@
 //! - [`SharedBreakerConfig`] (`breakers.rs`) — per-dependency breakers.
 //! - [`Wakeups`] (`wake.rs`) — `LISTEN`/`NOTIFY`.
 //! - [`DurableNode`], [`NodeConfig`] (`node.rs`) — a node: a Candado pool
-//!   fed from the store.
+//!   fed from the store; its reports of attempts' ends in `reporting.rs`.
 //! - [`NewTask`], [`Claimed`], [`DeadTask`] … (`task.rs`); [`StoreError`]
 //!   (`error.rs`).
 #![forbid(unsafe_code)]
@@ -40,6 +40,7 @@ mod enqueue;
 mod error;
 mod migrations;
 mod node;
+mod reporting;
 mod settle;
 mod store;
 mod task;

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::{Claimed, Completion, PgStore, SharedBreakerConfig, StoreError, Wakeups};
+use crate::reporting::settle_all;
+use crate::{Claimed, PgStore, SharedBreakerConfig, StoreError, Wakeups};
 
 /// Attempts reported at most in one statement.
 const SETTLE_BATCH: usize = 512;
@@ -132,7 +133,7 @@ impl<H: TaskHandler> std::fmt::Debug for DurableNode<H> {
     }
 }
 
-type Finished<H> = (
+pub(crate) type Finished<H> = (
     Claimed<()>,
     Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>,
 );
@@ -261,7 +262,11 @@ where
 
 /// A store operation's result; a failure is logged and counted, and the
 /// node goes on.
-fn survive<T>(result: Result<T, StoreError>, what: &str, report: &mut NodeReport) -> Option<T> {
+pub(crate) fn survive<T>(
+    result: Result<T, StoreError>,
+    what: &str,
+    report: &mut NodeReport,
+) -> Option<T> {
     match result {
         Ok(value) => Some(value),
         Err(error) => {
@@ -340,113 +345,4 @@ where
         }
     }
     Ok(true)
-}
-
-/// Reports the ends of `finished` attempts, fenced on each attempt: the
-/// completions in one statement, the rest one by one. A failed report is
-/// logged and counted; its task's lease expires and it is rescued.
-async fn settle_all<H>(
-    store: &PgStore,
-    pool: &Pool<H>,
-    config: &NodeConfig,
-    finished: Vec<Finished<H>>,
-    report: &mut NodeReport,
-) where
-    H: TaskHandler,
-    H::Output: Serialize,
-{
-    let mut completions = Vec::new();
-    let mut dependencies = Vec::new();
-    for (task, result) in finished {
-        match result {
-            Ok(output) => {
-                dependencies.extend(task.dependency.clone());
-                completions.push(Completion {
-                    id: task.id,
-                    attempt: task.attempt,
-                    output,
-                });
-            }
-            failed => {
-                let settled = settle(store, pool, config, &task, failed, report).await;
-                survive(settled, "report an attempt", report);
-            }
-        }
-    }
-    let counted = survive(
-        store.complete_many(&config.node, &completions).await,
-        "report completions",
-        report,
-    );
-    for &counts in counted.iter().flatten() {
-        if counts {
-            report.completed += 1;
-        } else {
-            report.fenced += 1;
-        }
-    }
-    if let (Some(breaker), true) = (config.breaker, counted.is_some()) {
-        for dependency in dependencies {
-            let recorded = store.record_dependency(&dependency, true, breaker).await;
-            survive(recorded, "record a dependency's success", report);
-        }
-    }
-}
-
-/// Reports an attempt's end to the store, fenced on the attempt.
-async fn settle<H>(
-    store: &PgStore,
-    pool: &Pool<H>,
-    config: &NodeConfig,
-    task: &Claimed<()>,
-    result: Result<H::Output, TaskFailure<H::Task>>,
-    report: &mut NodeReport,
-) -> Result<(), StoreError>
-where
-    H: TaskHandler,
-    H::Output: Serialize,
-{
-    let node = &config.node;
-    let success = result.is_ok();
-    match result {
-        Ok(output) => {
-            if store.complete(node, task.id, task.attempt, &output).await? {
-                report.completed += 1;
-            } else {
-                report.fenced += 1;
-            }
-        }
-        Err(TaskFailure::DeadLettered { id, attempts }) => {
-            let error = attempts
-                .last()
-                .map_or_else(|| "failed".to_owned(), |a| a.error.to_string());
-            // The store keeps the history; the pool's copy can go.
-            let _ = pool.purge_dead(Some(id)).await;
-            match store.fail(node, task.id, task.attempt, &error).await? {
-                crate::FailOutcome::Fenced => report.fenced += 1,
-                _ => report.failed += 1,
-            }
-        }
-        Err(TaskFailure::Returned { .. }) => {
-            if store.release(node, task.id, task.attempt).await? {
-                report.released += 1;
-            }
-            return Ok(());
-        }
-        Err(other) => {
-            let error = other.to_string();
-            if store.fail(node, task.id, task.attempt, &error).await? == crate::FailOutcome::Fenced
-            {
-                report.fenced += 1;
-            } else {
-                report.failed += 1;
-            }
-        }
-    }
-    if let (Some(dependency), Some(breaker)) = (&task.dependency, config.breaker) {
-        store
-            .record_dependency(dependency, success, breaker)
-            .await?;
-    }
-    Ok(())
 }

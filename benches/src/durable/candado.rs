@@ -1,6 +1,6 @@
 //! Candado's durable store in the end-to-end measurement: per node a
 //! [`PgStore`], a [`DurableNode`] and a Candado pool of
-//! [`WORKERS`](super::WORKERS) workers, all nodes on one runtime of two
+//! [`WORKERS`] workers, all nodes on one runtime of two
 //! worker threads (the machine's cores), each with its own connections.
 
 use std::future::Future;
