@@ -36,6 +36,7 @@ impl Shape {
 pub fn rate(shape: Shape, elapsed: Duration) -> f64 {
     shape.total() as f64 / elapsed.as_secs_f64()
 }
+pub mod durable;
 pub mod failure;
 pub mod pool;
 pub mod process;

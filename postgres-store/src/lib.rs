@@ -19,13 +19,16 @@
 //!
 //! # Layout
 //! - [`PgStore`], [`StoreConfig`] (`store.rs`) — connect and migrate
-//!   (`migrations.rs`), enqueue, claim, renew.
-//! - `settle.rs` — complete, fail, release, rescue, all fenced.
+//!   (`migrations.rs`), claim, renew.
+//! - `enqueue.rs` — enqueue one task or a batch, also in the
+//!   application's transaction.
+//! - `settle.rs` — complete (one or a batch), fail, release, rescue, all
+//!   fenced.
 //! - `dead.rs` — dead letters, replay, purge, retention, counts, outputs.
 //! - [`SharedBreakerConfig`] (`breakers.rs`) — per-dependency breakers.
 //! - [`Wakeups`] (`wake.rs`) — `LISTEN`/`NOTIFY`.
 //! - [`DurableNode`], [`NodeConfig`] (`node.rs`) — a node: a Candado pool
-//!   fed from the store.
+//!   fed from the store; its reports of attempts' ends in `reporting.rs`.
 //! - [`NewTask`], [`Claimed`], [`DeadTask`] … (`task.rs`); [`StoreError`]
 //!   (`error.rs`).
 #![forbid(unsafe_code)]
@@ -33,9 +36,11 @@
 
 mod breakers;
 mod dead;
+mod enqueue;
 mod error;
 mod migrations;
 mod node;
+mod reporting;
 mod settle;
 mod store;
 mod task;
@@ -46,5 +51,7 @@ pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use node::{DurableNode, NodeConfig, NodeReport};
 pub use store::{PgStore, StoreConfig};
-pub use task::{Claimed, DeadTask, Enqueued, FailOutcome, FailedAttempt, NewTask, QueueCounts};
+pub use task::{
+    Claimed, Completion, DeadTask, Enqueued, FailOutcome, FailedAttempt, NewTask, QueueCounts,
+};
 pub use wake::Wakeups;

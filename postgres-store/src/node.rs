@@ -13,7 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::reporting::settle_all;
 use crate::{Claimed, PgStore, SharedBreakerConfig, StoreError, Wakeups};
+
+/// Attempts reported at most in one statement.
+const SETTLE_BATCH: usize = 512;
 
 /// How a node claims, leases and polls.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +133,7 @@ impl<H: TaskHandler> std::fmt::Debug for DurableNode<H> {
     }
 }
 
-type Finished<H> = (
+pub(crate) type Finished<H> = (
     Claimed<()>,
     Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>,
 );
@@ -184,28 +188,42 @@ where
                 .unwrap_or_default();
                 // A full batch: there may be more at once.
                 claim_now = claimed.len() == room;
-                for task in claimed {
-                    report.claimed += 1;
-                    let (id, attempt) = (task.id, task.attempt);
-                    match start(&pool, &store, &config.node, task, &done_tx).await {
-                        Ok(true) => {
-                            held.insert(id, attempt);
-                        }
-                        Ok(false) => report.released += 1,
-                        Err(e) => {
-                            report.store_errors += 1;
-                            tracing::warn!(id, error = %e, "handing a refused task back failed; its lease will expire");
-                        }
-                    }
-                }
+                start_all(
+                    &pool,
+                    &store,
+                    &config,
+                    claimed,
+                    &done_tx,
+                    &mut held,
+                    &mut report,
+                )
+                .await;
             }
             tokio::select! {
                 () = &mut stop => break,
-                Some((task, result)) = done_rx.recv() => {
-                    held.remove(&task.id);
-                    let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
-                    survive(settled, "report an attempt", &mut report);
-                    claim_now = true;
+                Some(first) = done_rx.recv() => {
+                    // Whatever else finished meanwhile is reported with it.
+                    let mut finished = vec![first];
+                    while finished.len() < SETTLE_BATCH {
+                        match done_rx.try_recv() {
+                            Ok(more) => finished.push(more),
+                            Err(_) => break,
+                        }
+                    }
+                    for (task, _) in &finished {
+                        held.remove(&task.id);
+                    }
+                    // Their successors are claimed while they are reported
+                    // (two connections, one round trip's wait).
+                    let room = config.max_in_flight - held.len();
+                    let (claimed, ()) = tokio::join!(
+                        store.claim(&config.node, &config.capabilities, room, config.lease),
+                        settle_all(&store, &pool, &config, finished, &mut report)
+                    );
+                    let claimed: Vec<Claimed<H::Task>> =
+                        survive(claimed, "claim", &mut report).unwrap_or_default();
+                    claim_now = claimed.len() == room;
+                    start_all(&pool, &store, &config, claimed, &done_tx, &mut held, &mut report).await;
                 }
                 woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
                 _ = renew.tick() => {
@@ -226,11 +244,12 @@ where
             }
         }
         pool.shutdown_gracefully(drain).await;
+        let mut finished = Vec::new();
         while let Ok((task, result)) = done_rx.try_recv() {
             held.remove(&task.id);
-            let settled = settle(&store, &pool, &config, &task, result, &mut report).await;
-            survive(settled, "report an attempt", &mut report);
+            finished.push((task, result));
         }
+        settle_all(&store, &pool, &config, finished, &mut report).await;
         for (id, attempt) in held {
             let released = store.release(&config.node, id, attempt).await;
             if survive(released, "hand a task back", &mut report) == Some(true) {
@@ -243,13 +262,44 @@ where
 
 /// A store operation's result; a failure is logged and counted, and the
 /// node goes on.
-fn survive<T>(result: Result<T, StoreError>, what: &str, report: &mut NodeReport) -> Option<T> {
+pub(crate) fn survive<T>(
+    result: Result<T, StoreError>,
+    what: &str,
+    report: &mut NodeReport,
+) -> Option<T> {
     match result {
         Ok(value) => Some(value),
         Err(error) => {
             report.store_errors += 1;
             tracing::warn!(%error, operation = what, "a store operation failed; the node goes on");
             None
+        }
+    }
+}
+
+/// Submits claimed tasks to the pool and holds them; a task the pool
+/// refuses is handed back.
+async fn start_all<H: TaskHandler>(
+    pool: &Pool<H>,
+    store: &PgStore,
+    config: &NodeConfig,
+    claimed: Vec<Claimed<H::Task>>,
+    done: &mpsc::UnboundedSender<Finished<H>>,
+    held: &mut HashMap<i64, u32>,
+    report: &mut NodeReport,
+) {
+    for task in claimed {
+        report.claimed += 1;
+        let (id, attempt) = (task.id, task.attempt);
+        match start(pool, store, &config.node, task, done).await {
+            Ok(true) => {
+                held.insert(id, attempt);
+            }
+            Ok(false) => report.released += 1,
+            Err(e) => {
+                report.store_errors += 1;
+                tracing::warn!(id, error = %e, "handing a refused task back failed; its lease will expire");
+            }
         }
     }
 }
@@ -295,62 +345,4 @@ where
         }
     }
     Ok(true)
-}
-
-/// Reports an attempt's end to the store, fenced on the attempt.
-async fn settle<H>(
-    store: &PgStore,
-    pool: &Pool<H>,
-    config: &NodeConfig,
-    task: &Claimed<()>,
-    result: Result<H::Output, TaskFailure<H::Task>>,
-    report: &mut NodeReport,
-) -> Result<(), StoreError>
-where
-    H: TaskHandler,
-    H::Output: Serialize,
-{
-    let node = &config.node;
-    let success = result.is_ok();
-    match result {
-        Ok(output) => {
-            if store.complete(node, task.id, task.attempt, &output).await? {
-                report.completed += 1;
-            } else {
-                report.fenced += 1;
-            }
-        }
-        Err(TaskFailure::DeadLettered { id, attempts }) => {
-            let error = attempts
-                .last()
-                .map_or_else(|| "failed".to_owned(), |a| a.error.to_string());
-            // The store keeps the history; the pool's copy can go.
-            let _ = pool.purge_dead(Some(id)).await;
-            match store.fail(node, task.id, task.attempt, &error).await? {
-                crate::FailOutcome::Fenced => report.fenced += 1,
-                _ => report.failed += 1,
-            }
-        }
-        Err(TaskFailure::Returned { .. }) => {
-            if store.release(node, task.id, task.attempt).await? {
-                report.released += 1;
-            }
-            return Ok(());
-        }
-        Err(other) => {
-            let error = other.to_string();
-            if store.fail(node, task.id, task.attempt, &error).await? == crate::FailOutcome::Fenced
-            {
-                report.fenced += 1;
-            } else {
-                report.failed += 1;
-            }
-        }
-    }
-    if let (Some(dependency), Some(breaker)) = (&task.dependency, config.breaker) {
-        store
-            .record_dependency(dependency, success, breaker)
-            .await?;
-    }
-    Ok(())
 }

@@ -1,13 +1,14 @@
-//! The end of an attempt, fenced: completion, failure (retry or dead
-//! letter), hand-back at shutdown, and rescue of expired leases.
+//! The end of an attempt, fenced: completion (also many in one
+//! statement), failure (retry or dead letter), hand-back at shutdown,
+//! and rescue of expired leases.
 
 use std::time::Duration;
 
 use rand::RngExt;
 use serde::Serialize;
 
-use crate::store::millis;
-use crate::{FailOutcome, PgStore, StoreError};
+use crate::store::{millis, to_i32};
+use crate::{Completion, FailOutcome, PgStore, StoreError};
 
 impl PgStore {
     /// Records attempt `attempt` of task `id` as completed with `output`,
@@ -33,6 +34,57 @@ impl PgStore {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    /// Records many attempts as completed in one statement, each fenced
+    /// exactly as [`complete`](Self::complete) fences one: a completion
+    /// counts only if `node` still holds that task's lease for that
+    /// attempt. Returns, per completion and in order, whether it counted; a
+    /// fenced one changes nothing, and the others count all the same. A
+    /// task named twice in one batch is settled by its first completion.
+    pub async fn complete_many<O: Serialize>(
+        &self,
+        node: &str,
+        completions: &[Completion<O>],
+    ) -> Result<Vec<bool>, StoreError> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(completions.len());
+        let mut attempts = Vec::with_capacity(completions.len());
+        let mut outputs = Vec::with_capacity(completions.len());
+        for c in completions {
+            ids.push(c.id);
+            attempts.push(to_i32(c.attempt));
+            outputs.push(
+                serde_json::to_value(&c.output).map_err(|e| StoreError::Encode(e.to_string()))?,
+            );
+        }
+        let client = self.pool.get().await?;
+        // Prepared once per connection: one round trip per batch, and no
+        // join for the planner to misjudge (a batch is at most a node's
+        // tasks in flight). The rescue skips rows locked here (and would
+        // find them settled), so the two never wait for each other.
+        let statement = client
+            .prepare_cached(
+                "UPDATE candado_tasks t
+                 SET state = 'done', output = ($3::jsonb[])[array_position($1::bigint[], t.id)],
+                     finished_at = now(), lease_holder = NULL, lease_until = NULL
+                 WHERE t.id = ANY($1) AND t.lease_holder = $4 AND t.state = 'running'
+                   AND t.attempt = ($2::int[])[array_position($1::bigint[], t.id)]
+                 RETURNING t.id, t.attempt",
+            )
+            .await?;
+        let rows = client
+            .query(&statement, &[&ids, &attempts, &outputs, &node])
+            .await?;
+        let counted: std::collections::HashSet<(i64, i32)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(ids
+            .iter()
+            .zip(&attempts)
+            .map(|(&id, &attempt)| counted.contains(&(id, attempt)))
+            .collect())
     }
 
     /// Records attempt `attempt` of task `id` as failed with `error`, if
@@ -117,7 +169,10 @@ impl PgStore {
                      state = CASE WHEN attempt > max_retries THEN 'dead' ELSE 'ready' END,
                      finished_at = CASE WHEN attempt > max_retries THEN now() END,
                      run_at = now(), lease_holder = NULL, lease_until = NULL
-                 WHERE queue = $1 AND state = 'running' AND lease_until < now()
+                 WHERE id IN (
+                     SELECT id FROM candado_tasks
+                     WHERE queue = $1 AND state = 'running' AND lease_until < now()
+                     FOR UPDATE SKIP LOCKED)
                  RETURNING id",
                 &[&&*self.queue],
             )
@@ -175,8 +230,4 @@ impl PgStore {
         let cut = rand::rng().random_range(0.0..=self.retry.jitter.clamp(0.0, 1.0));
         raw.mul_f64(1.0 - cut)
     }
-}
-
-fn to_i32(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }

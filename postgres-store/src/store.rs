@@ -1,6 +1,6 @@
-//! [`PgStore`]: a queue of tasks in PostgreSQL: connect and migrate,
-//! enqueue (also inside the application's own transaction), claim in
-//! batches with `FOR UPDATE SKIP LOCKED`, and renew leases.
+//! [`PgStore`]: a queue of tasks in PostgreSQL: connect and migrate, claim
+//! in batches with `FOR UPDATE SKIP LOCKED`, and renew leases. Enqueueing
+//! is in `enqueue.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +8,15 @@ use std::time::Duration;
 use candado_pool::RetryConfig;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use tokio_postgres::{GenericClient, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 
-use crate::{migrations, Claimed, Enqueued, NewTask, StoreError};
+use crate::{migrations, Claimed, StoreError};
 
 /// The channel a committed enqueue notifies, with the queue as payload.
 pub(crate) const CHANNEL: &str = "candado_tasks";
+
+/// Server options of the store's own connections (see `connect`).
+const INDEX_ONLY_PLANS: &str = "-c enable_seqscan=off";
 
 /// How a [`PgStore`] connects and what it does by default.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +79,7 @@ impl PgStore {
                 problem: "must be at least 1".into(),
             });
         }
-        let pg: tokio_postgres::Config =
+        let mut pg: tokio_postgres::Config =
             config
                 .url
                 .parse()
@@ -85,6 +87,17 @@ impl PgStore {
                     field: "url",
                     problem: e.to_string(),
                 })?;
+        // The store's statements are prepared once per connection and
+        // planned generically, against the statistics of the moment. A
+        // queue that grew fast from empty looks empty to the planner for a
+        // while (until autovacuum analyzes it), and a plan made then would
+        // read the whole table for every claim and completion. Every
+        // statement of the store has an index to use: prefer it always.
+        let options = match pg.get_options() {
+            Some(theirs) => format!("{theirs} {INDEX_ONLY_PLANS}"),
+            None => INDEX_ONLY_PLANS.to_owned(),
+        };
+        pg.options(&options);
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -115,85 +128,6 @@ impl PgStore {
         &self.queue
     }
 
-    /// Enqueues `task`; a committed enqueue wakes listening nodes.
-    pub async fn enqueue<T: Serialize>(&self, task: NewTask<T>) -> Result<Enqueued, StoreError> {
-        let client = self.pool.get().await?;
-        self.enqueue_in(&**client, task).await
-    }
-
-    /// Enqueues `task` through `client`, typically the application's own
-    /// transaction: the task exists if and only if that transaction
-    /// commits, and listening nodes are woken at the commit.
-    ///
-    /// ```no_run
-    /// # async fn demo(store: candado_postgres::PgStore, mut client: tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// use candado_postgres::NewTask;
-    /// let tx = client.transaction().await?;
-    /// tx.execute("INSERT INTO orders (id) VALUES (42)", &[]).await?;
-    /// store.enqueue_in(&tx, NewTask::new(42_u64)).await?;
-    /// tx.commit().await?; // the order and its task, or neither
-    /// # Ok(()) }
-    /// ```
-    pub async fn enqueue_in<C, T>(
-        &self,
-        client: &C,
-        task: NewTask<T>,
-    ) -> Result<Enqueued, StoreError>
-    where
-        C: GenericClient + Sync,
-        T: Serialize,
-    {
-        let payload =
-            serde_json::to_value(&task.task).map_err(|e| StoreError::Encode(e.to_string()))?;
-        let priority = i16::from(task.priority);
-        let max_retries = to_i32(task.max_retries.unwrap_or(self.retry.max_retries));
-        let timeout_ms = task.timeout.map(millis);
-        let delay_ms = task.delay.map_or(0, millis);
-        let rows = client
-            .query(
-                "INSERT INTO candado_tasks
-                    (queue, priority, capability, dependency, payload, max_retries,
-                     timeout_ms, idempotency_key, run_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-                         now() + $9 * interval '1 millisecond')
-                 ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL
-                 DO NOTHING
-                 RETURNING id",
-                &[
-                    &&*self.queue,
-                    &priority,
-                    &task.capability,
-                    &task.dependency,
-                    &payload,
-                    &max_retries,
-                    &timeout_ms,
-                    &task.idempotency_key,
-                    &(delay_ms as f64),
-                ],
-            )
-            .await?;
-        if let Some(row) = rows.first() {
-            client
-                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &&*self.queue])
-                .await?;
-            return Ok(Enqueued {
-                id: row.get(0),
-                created: true,
-            });
-        }
-        // The key is taken: the task it names is the answer.
-        let row = client
-            .query_one(
-                "SELECT id FROM candado_tasks WHERE queue = $1 AND idempotency_key = $2",
-                &[&&*self.queue, &task.idempotency_key],
-            )
-            .await?;
-        Ok(Enqueued {
-            id: row.get(0),
-            created: false,
-        })
-    }
-
     /// Claims up to `n` ready tasks for `node`, in priority then FIFO
     /// order, skipping rows other nodes are claiming (`FOR UPDATE SKIP
     /// LOCKED`), tasks needing a capability not in `capabilities`, and
@@ -214,8 +148,11 @@ impl PgStore {
         }
         let client = self.pool.get().await?;
         let limit = i64::try_from(n).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
+        // Prepared once per connection: one round trip per claim, planned
+        // once. `= ANY(ARRAY(…))`: a generic plan cannot know the limit,
+        // and with a join it may scan the whole table to meet the picks.
+        let statement = client
+            .prepare_cached(
                 "WITH picked AS (
                     SELECT t.id FROM candado_tasks t
                     WHERE t.queue = $1 AND t.state = 'ready' AND t.run_at <= now()
@@ -230,9 +167,14 @@ impl PgStore {
                  UPDATE candado_tasks t
                  SET state = 'running', attempt = t.attempt + 1, lease_holder = $4,
                      lease_until = now() + $5 * interval '1 millisecond'
-                 FROM picked WHERE t.id = picked.id
+                 WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
                  RETURNING t.id, t.attempt, t.payload, t.priority, t.capability,
                            t.dependency, t.timeout_ms",
+            )
+            .await?;
+        let rows = client
+            .query(
+                &statement,
                 &[
                     &&*self.queue,
                     &capabilities,
@@ -302,6 +244,6 @@ pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).map_or(LONGEST_MS, |ms| ms.min(LONGEST_MS))
 }
 
-fn to_i32(n: u32) -> i32 {
+pub(crate) fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }

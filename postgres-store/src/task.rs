@@ -122,6 +122,18 @@ pub struct Claimed<T> {
     pub timeout: Option<Duration>,
 }
 
+/// An attempt that completed, for
+/// [`PgStore::complete_many`](crate::PgStore::complete_many).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion<O> {
+    /// The task's id.
+    pub id: i64,
+    /// The attempt that completed (fenced on it).
+    pub attempt: u32,
+    /// Its output, stored as JSON.
+    pub output: O,
+}
+
 /// One failed attempt, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedAttempt {

@@ -12,6 +12,9 @@ use candado_bench::supervision::{self, Kind, SpawnReport};
 use candado_bench::{failure, peers, pool, rate, Shape};
 use clap::Parser;
 
+#[path = "compare/durable.rs"]
+mod durable;
+
 /// Candado next to tokio mpsc, actix, ractor and kameo, on this machine, now.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -28,7 +31,7 @@ struct Args {
     /// A quick pass with small counts (a smoke test of the harness).
     #[arg(long)]
     quick: bool,
-    /// Only these sections (throughput, latency, supervision, failure, process).
+    /// Only these sections (throughput, latency, supervision, failure, process, durable).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Throughput: only these worker counts (default 1,4,64).
@@ -37,6 +40,15 @@ struct Args {
     /// Throughput: only these submitter counts (default 1,64).
     #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
     submitters: Vec<usize>,
+    /// Durable section: the PostgreSQL to measure on (a scratch database:
+    /// the section deletes its own queue's rows). Default: a throwaway
+    /// server started from the installed PostgreSQL, or the section is
+    /// skipped when there is none.
+    #[arg(long)]
+    pg_url: Option<String>,
+    /// Durable section: jobs per Candado run (apalis-postgres gets a quarter).
+    #[arg(long, default_value_t = 30_000)]
+    durable_jobs: usize,
     /// Internal: one spawn measurement in this fresh process, as JSON.
     #[arg(long, hide = true, num_args = 4, value_names = ["KIND", "COUNT", "HEARTBEAT_MS", "IDLE_MS"])]
     probe_spawn: Option<Vec<String>>,
@@ -127,6 +139,7 @@ fn main() -> anyhow::Result<()> {
     // own environment variable, so their order does not matter; ours goes
     // first so procspawn's setup never runs in our workers.
     process_workers::serve_if_worker();
+    candado_bench::durable::serve_if_victim();
     procspawn::init();
     let args = Args::parse();
     // The failure benchmarks crash workers on purpose: keep their panics quiet.
@@ -403,6 +416,16 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("process") {
         process_section(args.quick, runs, &mut targets);
+    }
+    if wants("durable") {
+        durable::section(
+            args.pg_url.as_deref(),
+            !args.only.is_empty(),
+            args.quick,
+            runs,
+            args.durable_jobs,
+            &mut targets,
+        )?;
     }
     println!("\n## Targets\n");
     if args.quick {

@@ -2,7 +2,8 @@
 //! builds its own runtime, runs, and tears it down before returning.
 //!
 //! Each peer module exposes the same two functions, `throughput(shape)` and
-//! `latency(workers, samples)`, so the `compare` binary can drive them alike.
+//! `latency(workers, samples)`, so the `compare` binary can drive them alike
+//! (except `apalis_pg`, the durable queue's peer: see [`crate::durable`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::Shape;
 
 pub mod actix_rr;
+pub mod apalis_pg;
 pub mod kameo_pool;
 pub mod procspawn_pool;
 pub mod ractor_factory;
