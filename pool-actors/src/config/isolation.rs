@@ -74,3 +74,48 @@ impl ProcessSettings {
             .max_frame(self.max_frame)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_a_timer_cannot_live_with_are_taken_as_a_day() {
+        let settings = ProcessSettings {
+            heartbeat_interval: Duration::MAX,
+            handshake_timeout: Duration::MAX,
+            memory_interval: Duration::MAX,
+            max_frame: usize::MAX,
+            timeout_grace: Duration::MAX,
+        };
+        let options = settings.options();
+        assert_eq!(options.heartbeat_interval, LONGEST);
+        assert_eq!(options.handshake_timeout, LONGEST);
+        assert_eq!(options.memory_interval, LONGEST);
+        assert_eq!(options.max_frame, usize::MAX);
+        // The grace goes through the pool's deadline arithmetic, which takes
+        // any duration: a deadline at the far future, not an overflow.
+        let now = tokio::time::Instant::now();
+        let far = crate::deadline::after(now, crate::deadline::FAR_FUTURE);
+        assert_eq!(
+            crate::deadline::after(far, settings.timeout_grace),
+            far + crate::deadline::FAR_FUTURE
+        );
+    }
+
+    #[test]
+    fn durations_within_a_day_are_kept_as_given() {
+        let settings = ProcessSettings {
+            heartbeat_interval: Duration::from_millis(250),
+            memory_interval: LONGEST,
+            ..ProcessSettings::default()
+        };
+        let options = settings.options();
+        assert_eq!(options.heartbeat_interval, Duration::from_millis(250));
+        assert_eq!(options.memory_interval, LONGEST);
+        assert_eq!(
+            options.handshake_timeout,
+            ProcessSettings::default().handshake_timeout
+        );
+    }
+}
