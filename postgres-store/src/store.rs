@@ -211,7 +211,7 @@ impl PgStore {
             .execute(
                 "UPDATE candado_tasks
                  SET lease_until = now() + $3 * interval '1 millisecond'
-                 WHERE state = 'running' AND lease_holder = $1 AND id = ANY($2)",
+                 WHERE lease_holder = $1 AND id = ANY($2)",
                 &[&node, &ids, &(millis(lease) as f64)],
             )
             .await?)
