@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use candado_pool::{Pool, TaskFailure, TaskHandler, TaskOptions};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -18,6 +19,9 @@ use crate::{Claimed, PgStore, SharedBreakerConfig, StoreError, Wakeups};
 
 /// Attempts reported at most in one statement.
 const SETTLE_BATCH: usize = 512;
+
+/// Claims a node has under way at once.
+const MAX_CLAIMS: usize = 2;
 
 /// How a node claims, leases and polls.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,56 +178,68 @@ where
         let mut renew = tokio::time::interval(config.renew_every);
         let mut rescue = tokio::time::interval(config.rescue_every);
         let mut stop = std::pin::pin!(stop);
+        // Up to two claims and one report in flight, each on its own
+        // connection, none waiting for another: a node claims the
+        // successors of finished tasks while their ends are still being
+        // written, and while an earlier claim is under way, so the tasks
+        // that finish during one claim do not wait for it to return.
+        let mut claiming: FuturesUnordered<Pending<'_, Claims<H>>> = FuturesUnordered::new();
+        // Room promised to the claims under way.
+        let mut reserved = 0_usize;
+        let mut reporting: Option<Pending<'_, NodeReport>> = None;
+        let mut finished: Vec<Finished<H>> = Vec::new();
         let mut claim_now = true;
         loop {
-            if claim_now && held.len() < config.max_in_flight {
-                let room = config.max_in_flight - held.len();
-                let claimed: Vec<Claimed<H::Task>> = survive(
-                    store
-                        .claim(&config.node, &config.capabilities, room, config.lease)
-                        .await,
-                    "claim",
-                    &mut report,
-                )
-                .unwrap_or_default();
-                // A full batch: there may be more at once.
-                claim_now = claimed.len() == room;
-                start_all(
-                    &pool,
-                    &store,
-                    &config,
-                    claimed,
-                    &done_tx,
-                    &mut held,
-                    &mut report,
-                )
-                .await;
+            let room = config.max_in_flight.saturating_sub(held.len() + reserved);
+            // Each claim is a statement: a second one only for a fair
+            // share of the node's room.
+            let worth = if claiming.is_empty() {
+                1
+            } else {
+                (config.max_in_flight / 4).max(1)
+            };
+            if claim_now && claiming.len() < MAX_CLAIMS && room >= worth {
+                claim_now = false;
+                reserved += room;
+                let claim = store.claim(&config.node, &config.capabilities, room, config.lease);
+                claiming.push(Box::pin(async move { (room, claim.await) }));
+            }
+            if reporting.is_none() && !finished.is_empty() {
+                let batch = std::mem::take(&mut finished);
+                let (store, pool, config) = (&store, &pool, &config);
+                reporting = Some(Box::pin(async move {
+                    let mut part = NodeReport::default();
+                    settle_all(store, pool, config, batch, &mut part).await;
+                    part
+                }));
             }
             tokio::select! {
                 () = &mut stop => break,
                 Some(first) = done_rx.recv() => {
                     // Whatever else finished meanwhile is reported with it.
-                    let mut finished = vec![first];
+                    held.remove(&first.0.id);
+                    finished.push(first);
                     while finished.len() < SETTLE_BATCH {
                         match done_rx.try_recv() {
-                            Ok(more) => finished.push(more),
+                            Ok(more) => {
+                                held.remove(&more.0.id);
+                                finished.push(more);
+                            }
                             Err(_) => break,
                         }
                     }
-                    for (task, _) in &finished {
-                        held.remove(&task.id);
-                    }
-                    // Their successors are claimed while they are reported
-                    // (two connections, one round trip's wait).
-                    let room = config.max_in_flight - held.len();
-                    let (claimed, ()) = tokio::join!(
-                        store.claim(&config.node, &config.capabilities, room, config.lease),
-                        settle_all(&store, &pool, &config, finished, &mut report)
-                    );
-                    let claimed: Vec<Claimed<H::Task>> =
-                        survive(claimed, "claim", &mut report).unwrap_or_default();
-                    claim_now = claimed.len() == room;
+                    claim_now = true;
+                }
+                Some((asked, claimed)) = claiming.next(), if !claiming.is_empty() => {
+                    reserved -= asked;
+                    let claimed = survive(claimed, "claim", &mut report).unwrap_or_default();
+                    // A full batch: there may be more at once.
+                    claim_now = claimed.len() == asked;
                     start_all(&pool, &store, &config, claimed, &done_tx, &mut held, &mut report).await;
+                }
+                part = in_flight(&mut reporting) => {
+                    reporting = None;
+                    report.absorb(part);
                 }
                 woken = wake.wait(config.poll_every) => claim_now = woken || held.len() < config.max_in_flight,
                 _ = renew.tick() => {
@@ -243,8 +259,21 @@ where
                 }
             }
         }
+        // Claims under way when the stop came: their tasks were never
+        // started, so they go back at once.
+        while let Some((_, claimed)) = claiming.next().await {
+            for task in survive(claimed, "claim", &mut report).unwrap_or_default() {
+                report.claimed += 1;
+                let released = store.release(&config.node, task.id, task.attempt).await;
+                if survive(released, "hand a task back", &mut report) == Some(true) {
+                    report.released += 1;
+                }
+            }
+        }
+        if let Some(part) = reporting.take() {
+            report.absorb(part.await);
+        }
         pool.shutdown_gracefully(drain).await;
-        let mut finished = Vec::new();
         while let Ok((task, result)) = done_rx.try_recv() {
             held.remove(&task.id);
             finished.push((task, result));
@@ -257,6 +286,37 @@ where
             }
         }
         report
+    }
+}
+
+/// A store operation under way in the node's loop.
+type Pending<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A claim's answer, with how many tasks it asked for.
+type Claims<H> = (
+    usize,
+    Result<Vec<Claimed<<H as TaskHandler>::Task>>, StoreError>,
+);
+
+/// The result of the operation in `slot`; never resolves while the slot
+/// is empty.
+async fn in_flight<T>(slot: &mut Option<Pending<'_, T>>) -> T {
+    match slot {
+        Some(operation) => operation.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl NodeReport {
+    /// Adds the counts of `part` (a report's share) to these.
+    fn absorb(&mut self, part: NodeReport) {
+        self.claimed += part.claimed;
+        self.completed += part.completed;
+        self.failed += part.failed;
+        self.fenced += part.fenced;
+        self.released += part.released;
+        self.rescued += part.rescued;
+        self.store_errors += part.store_errors;
     }
 }
 

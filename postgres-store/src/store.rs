@@ -16,7 +16,7 @@ use crate::{migrations, Claimed, StoreError};
 pub(crate) const CHANNEL: &str = "candado_tasks";
 
 /// Server options of the store's own connections (see `connect`).
-const INDEX_ONLY_PLANS: &str = "-c enable_seqscan=off";
+const INDEX_ONLY_PLANS: &str = "-c enable_seqscan=off -c plan_cache_mode=force_generic_plan";
 
 /// How a [`PgStore`] connects and what it does by default.
 #[derive(Debug, Clone, PartialEq)]
