@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChildKind, ExitReason, HealthStatus, Placement, Restart, RestartCause, Strategy};
+use crate::{
+    ChildKind, ExitReason, HealthStatus, Placement, Restart, RestartCause, ShutdownPolicy, Strategy,
+};
 
 /// Where a child is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +20,11 @@ pub enum ChildStatus {
     Stopping,
     /// Down, with a restart scheduled (backoff, or waiting for siblings to stop).
     Restarting,
-    /// Down for good: a transient child that exited normally.
+    /// Not running, and not about to be: a transient child that exited
+    /// normally, a child stopped with
+    /// [`terminate_child`](crate::SupervisorRef::terminate_child), or one
+    /// whose factory declined to start ([`ChildInfo::ignored`]). Its spec is
+    /// kept for [`restart_child`](crate::SupervisorRef::restart_child).
     Stopped,
 }
 
@@ -31,6 +37,14 @@ pub struct ChildInfo {
     pub kind: ChildKind,
     /// Restart type.
     pub restart: Restart,
+    /// How long it gets to stop before it is killed.
+    pub shutdown: ShutdownPolicy,
+    /// Whether its exit for good may shut its supervisor down
+    /// ([`ChildSpec::significant`](crate::ChildSpec::significant)).
+    pub significant: bool,
+    /// Its factory declined its last start (OTP's `ignore`): it is
+    /// [`Stopped`](ChildStatus::Stopped), its spec kept.
+    pub ignored: bool,
     /// Lifecycle state.
     pub status: ChildStatus,
     /// Current (or last) incarnation number; 0 before the first start.
@@ -53,6 +67,22 @@ pub struct ChildInfo {
     pub health_reason: Option<String>,
     /// Whether work must not be routed to it right now.
     pub isolated: bool,
+}
+
+/// How many children a supervisor has, by kind (OTP's `count_children`).
+///
+/// From [`SupervisorRef::count_children`](crate::SupervisorRef::count_children),
+/// counted without building a [`ChildInfo`] per child.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildCount {
+    /// Every child whose spec the supervisor keeps, running or not.
+    pub specs: usize,
+    /// Children with a running incarnation.
+    pub active: usize,
+    /// Children that are supervisors, running or not.
+    pub supervisors: usize,
+    /// Children that are workers, running or not.
+    pub workers: usize,
 }
 
 /// A snapshot of one supervisor.

@@ -69,7 +69,9 @@ mod task;
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig};
 pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
-pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
+pub use child_spec::{
+    ChildKind, ChildSpec, Restart, ShutdownPolicy, StartResult, DEFAULT_WORKER_SHUTDOWN,
+};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};
 pub use exit::ExitReason;
@@ -77,7 +79,7 @@ pub use health::{
     Decisions, HealLimit, HealthStatus, HealthStrategy, Metrics, Signal, Verdict, VerdictKind,
     Wants,
 };
-pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
+pub use info::{ChildCount, ChildInfo, ChildStatus, SupervisorInfo};
 pub use intensity::Intensity;
 pub use link::ChildLink;
 pub use placement::Placement;
@@ -92,4 +94,4 @@ pub use strategies::{
     VictimPolicy,
 };
 pub use supervisor::SupervisorRef;
-pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};
+pub use supervisor_spec::{AutoShutdown, Strategy, SupervisorSpec, DEFAULT_TICK};
