@@ -130,3 +130,12 @@ pub async fn counts(sup: &SupervisorRef) -> [usize; 4] {
 pub fn kinds(events: &[Event]) -> Vec<&EventKind> {
     events.iter().map(|e| &e.kind).collect()
 }
+
+/// Waits (on virtual time, at most a minute) for `sup` to stop and returns
+/// why; a supervisor still running by then fails the test instead of
+/// hanging it.
+pub async fn joined(sup: &SupervisorRef) -> candado::ExitReason {
+    tokio::time::timeout(std::time::Duration::from_secs(60), sup.join())
+        .await
+        .unwrap_or_else(|_| panic!("supervisor `{}` is still running", sup.path()))
+}
