@@ -7,8 +7,6 @@
 mod common;
 mod otp_support;
 
-use std::time::Duration;
-
 use candado::{
     AutoShutdown, BackoffConfig, ChildSpec, ChildStatus, EventKind, ExitReason, Restart, SpecError,
     SupervisorError, SupervisorSpec,
