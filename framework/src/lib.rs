@@ -10,9 +10,12 @@
 //! # Layout
 //! - [`Runtime`] — the control thread, the worker threads and the event bus;
 //!   [`Runtime::shutdown_on_signals`], [`ShutdownSignals`] — graceful shutdown on SIGINT/SIGTERM (`signals.rs`).
-//! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it.
+//! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it;
+//!   [`StartResult`] — what a fallible factory decided; [`AutoShutdown`] —
+//!   when significant children end their supervisor.
 //! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
-//!   children, lookup, shutdown.
+//!   children, OTP's child operations (terminate, restart, delete, count),
+//!   lookup, shutdown.
 //! - [`ChildLink`] — a child's link to its supervisor.
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
 //! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
