@@ -38,12 +38,15 @@ pub struct ChildInfo {
     /// Restart type.
     pub restart: Restart,
     /// How long it gets to stop before it is killed.
+    #[serde(default = "default_shutdown")]
     pub shutdown: ShutdownPolicy,
     /// Whether its exit for good may shut its supervisor down
     /// ([`ChildSpec::significant`](crate::ChildSpec::significant)).
+    #[serde(default)]
     pub significant: bool,
     /// Its factory declined its last start (OTP's `ignore`): it is
     /// [`Stopped`](ChildStatus::Stopped), its spec kept.
+    #[serde(default)]
     pub ignored: bool,
     /// Lifecycle state.
     pub status: ChildStatus,
@@ -67,6 +70,11 @@ pub struct ChildInfo {
     pub health_reason: Option<String>,
     /// Whether work must not be routed to it right now.
     pub isolated: bool,
+}
+
+/// A worker's default, for snapshots serialised before the field existed.
+fn default_shutdown() -> ShutdownPolicy {
+    ShutdownPolicy::Timeout(crate::DEFAULT_WORKER_SHUTDOWN)
 }
 
 /// How many children a supervisor has, by kind (OTP's `count_children`).
@@ -100,4 +108,45 @@ pub struct SupervisorInfo {
     pub health: HealthStatus,
     /// Children in start order.
     pub children: Vec<ChildInfo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_serialised_before_the_otp_fields_still_reads() {
+        let mut json = serde_json::to_value(ChildInfo {
+            id: "w".into(),
+            kind: ChildKind::Worker,
+            restart: Restart::Transient,
+            shutdown: ShutdownPolicy::Infinity,
+            significant: true,
+            ignored: true,
+            status: ChildStatus::Stopped,
+            incarnation: 1,
+            restarts: 0,
+            last_exit: None,
+            last_cause: None,
+            uptime: None,
+            placement: None,
+            backoff_attempt: 0,
+            health: HealthStatus::Healthy,
+            health_reason: None,
+            isolated: false,
+        })
+        .unwrap();
+        for field in ["shutdown", "significant", "ignored"] {
+            json.as_object_mut().unwrap().remove(field);
+        }
+        let old: ChildInfo = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            (old.shutdown, old.significant, old.ignored),
+            (
+                ShutdownPolicy::Timeout(crate::DEFAULT_WORKER_SHUTDOWN),
+                false,
+                false
+            )
+        );
+    }
 }

@@ -273,3 +273,50 @@ fn child_info_shows_the_restart_type_and_shutdown_policy() {
         runtime.shutdown().await;
     });
 }
+
+// No OTP case (OTP's calls block the supervisor, so none can meet another):
+// a request that meets a child another request is still acting on is told
+// so, typed, and the first request completes as usual.
+#[test]
+fn a_request_that_meets_an_operation_in_progress_is_told_it_is_busy() {
+    run_paused(|| async {
+        let stubborn = |link| Echo {
+            stubborn: true,
+            ..Echo::new(link)
+        };
+        let spec = SupervisorSpec::new("sup").child(
+            ChildSpec::worker("child1", stubborn)
+                .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(5))),
+        );
+        let (runtime, _events, sup) = start_local(spec).await;
+        let first = {
+            let sup = sup.clone();
+            tokio::spawn(async move { sup.terminate_child("child1").await })
+        };
+        settle().await;
+        assert_eq!(
+            child(&sup, "child1").await.unwrap().status,
+            ChildStatus::Stopping
+        );
+        let busy = SupervisorError::Busy {
+            supervisor: "sup".into(),
+            id: "child1".into(),
+            operation: "termination",
+        };
+        assert_eq!(sup.terminate_child("child1").await, Err(busy.clone()));
+        assert_eq!(
+            busy.to_string(),
+            "child `child1` of supervisor `sup` is busy (termination in progress)"
+        );
+        assert_eq!(sup.restart_child("child1").await, Err(running("child1")));
+        // The stubborn child is killed at its shutdown timeout.
+        advance(Duration::from_secs(5)).await;
+        assert_eq!(first.await.unwrap(), Ok(()));
+        let info = child(&sup, "child1").await.unwrap();
+        assert_eq!(
+            (info.status, info.last_exit),
+            (ChildStatus::Stopped, Some(ExitReason::Killed))
+        );
+        runtime.shutdown().await;
+    });
+}
