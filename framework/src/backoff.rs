@@ -43,6 +43,35 @@ impl Default for BackoffConfig {
 }
 
 impl BackoffConfig {
+    /// No delays at all: every restart is immediate, as in OTP, where only
+    /// the restart intensity bounds a crash loop. Keep the intensity tight
+    /// with it: a child that fails at once restarts as fast as the control
+    /// thread can start it until the intensity gives up (it never spins
+    /// beyond that: `tests/otp_restart.rs`
+    /// `no_backoff_restarts_at_once_and_a_crash_loop_ends_at_the_intensity`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use candado::{Backoff, BackoffConfig};
+    /// use rand::{rngs::SmallRng, SeedableRng};
+    ///
+    /// let none = BackoffConfig::none();
+    /// assert!(none.validate().is_ok());
+    /// let mut backoff = Backoff::new();
+    /// let mut rng = SmallRng::seed_from_u64(1);
+    /// for _ in 0..100 {
+    ///     assert_eq!(backoff.next_delay(&none, &mut rng), Duration::ZERO);
+    /// }
+    /// ```
+    pub fn none() -> Self {
+        Self {
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+            jitter: 0.0,
+            ..Self::default()
+        }
+    }
+
     /// Checks the knobs, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), SpecError> {
         if self.cap < self.base {

@@ -78,7 +78,46 @@ pub struct ChildSpec {
     /// Heartbeats come from [`ChildLink::heartbeat`], not from the
     /// framework's timer inside the child's context.
     pub(crate) external_heartbeats: bool,
+    /// Its exit for good may shut its supervisor down (OTP's significant
+    /// child; see [`AutoShutdown`](crate::AutoShutdown)).
+    pub(crate) significant: bool,
     pub(crate) body: ChildBody,
+}
+
+/// What a fallible factory ([`ChildSpec::try_worker`]) decided for one start.
+///
+/// The OTP start results: `{ok, Pid}`, `ignore`, `{error, Reason}`. A
+/// `Result` converts into it (`Ok` runs, `Err` fails with the error's text).
+///
+/// ```
+/// use candado::StartResult;
+/// # struct Conn;
+/// let failed: StartResult<Conn> = Err::<Conn, _>("connection refused").into();
+/// assert!(matches!(failed, StartResult::Fail(reason) if reason == "connection refused"));
+/// ```
+#[derive(Debug)]
+pub enum StartResult<A> {
+    /// Run this actor.
+    Run(A),
+    /// Do not run now (OTP's `ignore`): the child is not running, its spec
+    /// is kept (a temporary child's is dropped), and its supervisor goes on.
+    /// [`ChildInfo::ignored`](crate::ChildInfo::ignored) shows it;
+    /// [`SupervisorRef::restart_child`](crate::SupervisorRef::restart_child)
+    /// tries again.
+    Ignore,
+    /// The start failed with this reason (OTP's `{error, Reason}`): an
+    /// [`ExitReason::StartFailed`](crate::ExitReason::StartFailed), logged
+    /// as such, with no panic and no backtrace.
+    Fail(String),
+}
+
+impl<A, E: fmt::Display> From<Result<A, E>> for StartResult<A> {
+    fn from(result: Result<A, E>) -> Self {
+        match result {
+            Ok(actor) => StartResult::Run(actor),
+            Err(e) => StartResult::Fail(e.to_string()),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -95,11 +134,53 @@ impl ChildSpec {
         A: Actor<Context = Context<A>>,
         F: Fn(ChildLink) -> A + Send + Sync + 'static,
     {
+        Self::try_worker(id, move |link| StartResult::Run(factory(link)))
+    }
+
+    /// A worker whose factory may decline to start or fail without a panic
+    /// (OTP's `ignore` and `{error, Reason}`), called like
+    /// [`worker`](Self::worker)'s on the child's worker thread for every
+    /// start and restart. Permanent, 5 s shutdown timeout.
+    ///
+    /// A failed start is an [`ExitReason::StartFailed`](crate::ExitReason::StartFailed)
+    /// with the factory's reason. During the supervisor's first start it
+    /// fails that start (the children already up are stopped and
+    /// [`Runtime::start`](crate::Runtime::start) returns
+    /// [`SupervisorError::StartFailed`](crate::SupervisorError::StartFailed),
+    /// as OTP's `start_link` returns the error); in
+    /// [`add_child`](crate::SupervisorRef::add_child) and
+    /// [`restart_child`](crate::SupervisorRef::restart_child) the call
+    /// returns that error; on a restart after a failure it is one more
+    /// failure: it counts toward the intensity and is retried after the
+    /// child's backoff delay.
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildSpec, StartResult};
+    ///
+    /// struct Reader;
+    /// impl Actor for Reader {
+    ///     type Context = Context<Self>;
+    /// }
+    ///
+    /// let spec = ChildSpec::try_worker("reader", |_link| match std::env::var("READ_FROM") {
+    ///     Ok(_) => StartResult::Run(Reader),
+    ///     // Nothing to read: not an error, just nothing to run.
+    ///     Err(_) => StartResult::Ignore,
+    /// });
+    /// assert_eq!(spec.id(), "reader");
+    /// ```
+    pub fn try_worker<A, F>(id: impl Into<String>, factory: F) -> Self
+    where
+        A: Actor<Context = Context<A>>,
+        F: Fn(ChildLink) -> StartResult<A> + Send + Sync + 'static,
+    {
         Self {
             id: id.into().into(),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Timeout(DEFAULT_WORKER_SHUTDOWN),
             external_heartbeats: false,
+            significant: false,
             body: ChildBody::Worker(Arc::new(FnFactory {
                 factory,
                 _actor: PhantomData,
@@ -115,6 +196,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Infinity,
             external_heartbeats: false,
+            significant: false,
             body: ChildBody::Supervisor(Box::new(spec)),
         }
     }
@@ -129,6 +211,46 @@ impl ChildSpec {
     pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
         self.shutdown = shutdown;
         self
+    }
+
+    /// Marks the child significant (OTP): when it exits for good, not to be
+    /// restarted (a transient child's normal exit, any exit of a temporary
+    /// one), its supervisor may shut itself down, as its
+    /// [`AutoShutdown`](crate::AutoShutdown) says. A permanent child cannot
+    /// be significant, and a supervisor whose `auto_shutdown` is
+    /// [`Never`](crate::AutoShutdown::Never) takes no significant child:
+    /// [`SupervisorSpec::validate`] and
+    /// [`add_child`](crate::SupervisorRef::add_child) reject both
+    /// ([`SpecError::SignificantPermanent`](crate::SpecError::SignificantPermanent),
+    /// [`SpecError::SignificantWithoutAutoShutdown`](crate::SpecError::SignificantWithoutAutoShutdown)).
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{AutoShutdown, ChildSpec, Restart, SupervisorSpec};
+    ///
+    /// struct Job;
+    /// impl Actor for Job {
+    ///     type Context = Context<Self>;
+    /// }
+    /// // The supervisor (and the job's helpers) go when the job is done.
+    /// let spec = SupervisorSpec::new("job")
+    ///     .auto_shutdown(AutoShutdown::AnySignificant)
+    ///     .child(ChildSpec::worker("run", |_| Job).restart(Restart::Transient).significant(true));
+    /// assert!(spec.validate().is_ok());
+    /// ```
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
+        self
+    }
+
+    /// Whether the child is [significant](Self::significant).
+    pub fn is_significant(&self) -> bool {
+        self.significant
+    }
+
+    /// The shutdown policy.
+    pub fn shutdown_policy(&self) -> ShutdownPolicy {
+        self.shutdown
     }
 
     /// Takes this worker's heartbeats from [`ChildLink::heartbeat`] instead
@@ -217,7 +339,8 @@ impl fmt::Debug for ChildSpec {
         s.field("id", &self.id)
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
-            .field("external_heartbeats", &self.external_heartbeats);
+            .field("external_heartbeats", &self.external_heartbeats)
+            .field("significant", &self.significant);
         match &self.body {
             ChildBody::Worker(factory) => s.field("worker", &factory.actor_type()),
             ChildBody::Supervisor(spec) => s.field("supervisor", spec),
@@ -248,7 +371,7 @@ struct FnFactory<F, A> {
 impl<F, A> WorkerFactory for FnFactory<F, A>
 where
     A: Actor<Context = Context<A>>,
-    F: Fn(ChildLink) -> A + Send + Sync + 'static,
+    F: Fn(ChildLink) -> StartResult<A> + Send + Sync + 'static,
 {
     fn spawn(
         self: Arc<Self>,
@@ -265,10 +388,14 @@ where
             // User code: the factory may panic; that is a failed start, not a
             // lost thread.
             let result = match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {
-                Ok(actor) => {
+                Ok(StartResult::Run(actor)) => {
                     let addr: Addr<A> = crate::task::spawn(actor, wiring);
-                    Ok(Box::new(addr) as Box<dyn ErasedAddr>)
+                    Ok(Some(Box::new(addr) as Box<dyn ErasedAddr>))
                 }
+                // The wiring drops after the acknowledgement: its exit
+                // report finds the child already down and is ignored.
+                Ok(StartResult::Ignore) => Ok(None),
+                Ok(StartResult::Fail(reason)) => Err(reason),
                 Err(payload) => {
                     // The hook recorded it too; drop that copy.
                     let _ = panic_capture::take();

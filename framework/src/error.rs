@@ -58,6 +58,19 @@ pub enum SpecError {
         "child supervisor `{0}` cannot take external heartbeats: nothing outside it holds its link"
     )]
     ExternalHeartbeatsOnSupervisor(String),
+    /// A permanent child was marked significant: it is always restarted, so
+    /// it never exits for good (OTP rejects it too).
+    #[error("child `{0}` is permanent and cannot be significant: make it transient or temporary")]
+    SignificantPermanent(String),
+    /// A significant child under a supervisor whose `auto_shutdown` is
+    /// `Never`, where its exit could mean nothing (OTP rejects it too).
+    #[error("supervisor `{supervisor}` never shuts down automatically, so its child `{id}` cannot be significant")]
+    SignificantWithoutAutoShutdown {
+        /// The supervisor.
+        supervisor: String,
+        /// The significant child.
+        id: String,
+    },
     /// The supervisor tick interval is zero.
     #[error("supervisor `{supervisor}`: tick interval must be greater than zero")]
     ZeroTickInterval {
@@ -122,6 +135,54 @@ pub enum SupervisorError {
         supervisor: String,
         /// The unknown id.
         id: String,
+    },
+    /// `add_child` with the id of a child whose incarnation is running (or
+    /// starting or stopping): OTP's `{error, {already_started, Pid}}`.
+    #[error("supervisor `{supervisor}` already runs a child `{id}`")]
+    AlreadyStarted {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The id taken.
+        id: String,
+    },
+    /// `add_child` with the id of a child that is not running but whose spec
+    /// is kept (terminated, ignored, stopped for good, or waiting to restart):
+    /// OTP's `{error, already_present}`. Delete it first, or restart it.
+    #[error("supervisor `{supervisor}` already has a child `{id}` (not running, its spec kept)")]
+    AlreadyPresent {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The id taken.
+        id: String,
+    },
+    /// `restart_child` or `delete_child` of a child that is running (or
+    /// starting or stopping): OTP's `{error, running}`. Terminate it first.
+    #[error("child `{id}` of supervisor `{supervisor}` is running")]
+    Running {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The child.
+        id: String,
+    },
+    /// `restart_child` or `delete_child` of a child whose restart is
+    /// already scheduled: OTP's `{error, restarting}`.
+    #[error("child `{id}` of supervisor `{supervisor}` is restarting")]
+    Restarting {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The child.
+        id: String,
+    },
+    /// A child that another operation (an add, a removal, a termination, a
+    /// restart asked for) is acting on right now.
+    #[error("child `{id}` of supervisor `{supervisor}` is busy ({operation} in progress)")]
+    Busy {
+        /// The supervisor asked.
+        supervisor: String,
+        /// The child.
+        id: String,
+        /// What is in progress.
+        operation: &'static str,
     },
     /// A root supervisor with this id is already running in this runtime.
     #[error("a root supervisor `{0}` is already running in this runtime")]

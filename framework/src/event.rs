@@ -69,6 +69,33 @@ pub enum EventKind {
         /// (`shutdown` for a sibling stopped by a group restart).
         cause: RestartCause,
     },
+    /// Every member of a one-for-all or rest-for-one restart is up again
+    /// (or declined to start, [`ChildIgnored`](EventKind::ChildIgnored)):
+    /// one event per group restart, after the members' `child_restarted`.
+    GroupRestarted {
+        /// The child whose failure caused it (the latest, when failures
+        /// during the restart merged into it).
+        child: String,
+        /// Every member restarted, in start order (a temporary member,
+        /// dropped by the restart, is not among them).
+        members: Vec<String>,
+    },
+    /// A child's factory declined to start it (OTP's `ignore`,
+    /// [`StartResult::Ignore`](crate::StartResult::Ignore)): it is not
+    /// running, its spec is kept (a temporary child's is dropped).
+    ChildIgnored {
+        /// Child id.
+        child: String,
+        /// The incarnation that was not started.
+        incarnation: u64,
+    },
+    /// A significant child exited for good and the supervisor's
+    /// [`AutoShutdown`](crate::AutoShutdown) rule says it is time to stop:
+    /// the supervisor stops its children and exits with `shutdown`.
+    AutoShutdownTriggered {
+        /// The significant child whose exit triggered it.
+        child: String,
+    },
     /// The restart intensity was exceeded: the supervisor stops its children and exits.
     GaveUp {
         /// The child whose failure crossed the limit.
@@ -237,6 +264,19 @@ fn log(supervisor: &str, kind: &EventKind) {
                 restarts,
                 cause,
                 "child restarted"
+            );
+        }
+        EventKind::GroupRestarted { child, members } => {
+            tracing::info!(supervisor, child, ?members, "group restart finished");
+        }
+        EventKind::ChildIgnored { child, incarnation } => {
+            tracing::info!(supervisor, child, incarnation, "child start ignored");
+        }
+        EventKind::AutoShutdownTriggered { child } => {
+            tracing::info!(
+                supervisor,
+                child,
+                "significant child exited; shutting down automatically"
             );
         }
         EventKind::GaveUp { child, restarts } => {

@@ -6,17 +6,24 @@ use crate::{HealthCause, RestartCause};
 
 /// The reason a child (worker or supervisor) exited.
 ///
-/// OTP's rule decides restarts: [`Normal`](ExitReason::Normal) and
-/// [`Shutdown`](ExitReason::Shutdown) are *normal* exits, everything else is
-/// *abnormal* (see [`ExitReason::is_abnormal`]). A transient child is restarted
-/// only after an abnormal exit.
+/// OTP's rule decides restarts: [`Normal`](ExitReason::Normal),
+/// [`Shutdown`](ExitReason::Shutdown) and
+/// [`ShutdownWith`](ExitReason::ShutdownWith) (OTP's `{shutdown, Term}`) are
+/// *normal* exits, everything else is *abnormal* (see
+/// [`ExitReason::is_abnormal`]). A transient child is restarted only after an
+/// abnormal exit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ExitReason {
     /// The child stopped itself (`ctx.stop()`).
     Normal,
-    /// The child stopped because its supervisor asked it to.
+    /// The child stopped because its supervisor asked it to, or it stopped
+    /// itself with [`ChildLink::shutdown`](crate::ChildLink::shutdown).
     Shutdown,
+    /// The child shut itself down with a detail of its own
+    /// ([`ChildLink::shutdown_with`](crate::ChildLink::shutdown_with)), OTP's
+    /// `{shutdown, Term}`: a normal exit, so a transient child is not restarted.
+    ShutdownWith(String),
     /// The child did not stop within its shutdown timeout and was killed
     /// (or abandoned, if its thread was blocked).
     Killed,
@@ -50,15 +57,20 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    /// Whether this exit is abnormal (anything except `Normal` and `Shutdown`).
+    /// Whether this exit is abnormal (anything except `Normal`, `Shutdown`
+    /// and `ShutdownWith`).
     ///
     /// ```
     /// use candado::ExitReason;
     /// assert!(!ExitReason::Normal.is_abnormal());
+    /// assert!(!ExitReason::ShutdownWith("drained".into()).is_abnormal());
     /// assert!(ExitReason::Panic("boom".into()).is_abnormal());
     /// ```
     pub fn is_abnormal(&self) -> bool {
-        !matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+        !matches!(
+            self,
+            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_)
+        )
     }
 
     /// The typed cause of this exit; its [`key`](RestartCause::key) is a
@@ -72,7 +84,7 @@ impl ExitReason {
     pub fn cause(&self) -> RestartCause {
         match self {
             ExitReason::Normal => RestartCause::Normal,
-            ExitReason::Shutdown => RestartCause::Shutdown,
+            ExitReason::Shutdown | ExitReason::ShutdownWith(_) => RestartCause::Shutdown,
             ExitReason::Killed => RestartCause::Killed,
             ExitReason::Panic(_) => RestartCause::Panic,
             ExitReason::Failed(_) => RestartCause::Failed,
@@ -88,6 +100,7 @@ impl std::fmt::Display for ExitReason {
         match self {
             ExitReason::Normal => f.write_str("normal"),
             ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::ShutdownWith(detail) => write!(f, "shutdown: {detail}"),
             ExitReason::Killed => f.write_str("killed after shutdown timeout"),
             ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
             ExitReason::Failed(msg) => write!(f, "failed: {msg}"),

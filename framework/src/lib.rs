@@ -10,9 +10,12 @@
 //! # Layout
 //! - [`Runtime`] — the control thread, the worker threads and the event bus;
 //!   [`Runtime::shutdown_on_signals`], [`ShutdownSignals`] — graceful shutdown on SIGINT/SIGTERM (`signals.rs`).
-//! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it.
+//! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it;
+//!   [`StartResult`] — what a fallible factory decided; [`AutoShutdown`] —
+//!   when significant children end their supervisor.
 //! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
-//!   children, lookup, shutdown.
+//!   children, OTP's child operations (terminate, restart, delete, count),
+//!   lookup, shutdown.
 //! - [`ChildLink`] — a child's link to its supervisor.
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
 //! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
@@ -69,7 +72,9 @@ mod task;
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig};
 pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
-pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
+pub use child_spec::{
+    ChildKind, ChildSpec, Restart, ShutdownPolicy, StartResult, DEFAULT_WORKER_SHUTDOWN,
+};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};
 pub use exit::ExitReason;
@@ -77,7 +82,7 @@ pub use health::{
     Decisions, HealLimit, HealthStatus, HealthStrategy, Metrics, Signal, Verdict, VerdictKind,
     Wants,
 };
-pub use info::{ChildInfo, ChildStatus, SupervisorInfo};
+pub use info::{ChildCount, ChildInfo, ChildStatus, SupervisorInfo};
 pub use intensity::Intensity;
 pub use link::ChildLink;
 pub use placement::Placement;
@@ -92,4 +97,4 @@ pub use strategies::{
     VictimPolicy,
 };
 pub use supervisor::SupervisorRef;
-pub use supervisor_spec::{Strategy, SupervisorSpec, DEFAULT_TICK};
+pub use supervisor_spec::{AutoShutdown, Strategy, SupervisorSpec, DEFAULT_TICK};

@@ -237,7 +237,50 @@ impl ChildLink {
         self.incarnation.number
     }
 
-    /// Stops the child with an abnormal [`ExitReason::Failed`].
+    /// Stops the child normally ([`ExitReason::Normal`], OTP's `normal`):
+    /// a permanent child is restarted, a transient or temporary one is not.
+    /// The same as `ctx.stop()`, said explicitly.
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildLink, ChildSpec, Restart};
+    ///
+    /// /// Runs once, then is done for good.
+    /// struct Migration {
+    ///     link: ChildLink,
+    /// }
+    /// impl Actor for Migration {
+    ///     type Context = Context<Self>;
+    ///     fn started(&mut self, ctx: &mut Context<Self>) {
+    ///         // ... migrate ...
+    ///         self.link.stop(ctx);
+    ///     }
+    /// }
+    /// let spec = ChildSpec::worker("migrate", |link| Migration { link }).restart(Restart::Transient);
+    /// # assert_eq!(spec.id(), "migrate");
+    /// ```
+    pub fn stop<C: ActorContext>(&self, ctx: &mut C) {
+        self.set_reason(ExitReason::Normal);
+        ctx.stop();
+    }
+
+    /// Stops the child with [`ExitReason::Shutdown`] (OTP's `shutdown`): a
+    /// normal exit, so only a permanent child is restarted.
+    pub fn shutdown<C: ActorContext>(&self, ctx: &mut C) {
+        self.set_reason(ExitReason::Shutdown);
+        ctx.stop();
+    }
+
+    /// Stops the child with [`ExitReason::ShutdownWith`] (OTP's
+    /// `{shutdown, Term}`): a normal exit that says why, so only a permanent
+    /// child is restarted.
+    pub fn shutdown_with<C: ActorContext>(&self, ctx: &mut C, detail: impl Into<String>) {
+        self.set_reason(ExitReason::ShutdownWith(detail.into()));
+        ctx.stop();
+    }
+
+    /// Stops the child with an abnormal [`ExitReason::Failed`], a reason of
+    /// its own (OTP's `exit(Reason)`): restarted unless it is temporary.
     pub fn fail<C: ActorContext>(&self, ctx: &mut C, reason: impl Into<String>) {
         self.set_reason(ExitReason::Failed(reason.into()));
         ctx.stop();
@@ -385,7 +428,7 @@ impl Incarnation {
     }
 
     /// Tells the supervisor whether this incarnation started.
-    pub(crate) fn report_start(&self, result: Result<Box<dyn ErasedAddr>, String>) {
+    pub(crate) fn report_start(&self, result: Result<Option<Box<dyn ErasedAddr>>, String>) {
         self.parent.started(ChildStarted {
             key: self.key,
             incarnation: self.number,

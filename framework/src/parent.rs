@@ -42,8 +42,9 @@ pub(crate) trait Parent: fmt::Debug + Send + Sync + 'static {
 pub(crate) struct ChildStarted {
     pub(crate) key: u64,
     pub(crate) incarnation: u64,
-    /// Its address, for lookups, or why it did not start.
-    pub(crate) result: Result<Box<dyn ErasedAddr>, String>,
+    /// Its address, for lookups (`None`: its factory declined to start,
+    /// OTP's `ignore`), or why it did not start.
+    pub(crate) result: Result<Option<Box<dyn ErasedAddr>>, String>,
 }
 
 /// An incarnation exited.
@@ -121,7 +122,7 @@ mod tests {
             pulse: pulse.clone(),
         };
         let (link, _control, wiring) = link::wire(incarnation.clone(), None);
-        incarnation.report_start(Ok(Box::new(())));
+        incarnation.report_start(Ok(Some(Box::new(()))));
         link.report_outcome(Some("db"), false);
         link.heartbeat();
         // Never attached to an actor: dropping the wiring drops the exit

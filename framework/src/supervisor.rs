@@ -4,6 +4,7 @@
 //! Supervisors always run on the runtime's control thread. All their work is
 //! message handling and timers, never child code.
 
+mod admin;
 mod child;
 mod handle;
 mod health;
@@ -209,7 +210,7 @@ impl Supervisor {
             }
             InitReply::Parent(ack) => {
                 let result = match (result, self.me.clone()) {
-                    (Ok(()), Some(me)) => Ok(Box::new(me) as Box<dyn ErasedAddr>),
+                    (Ok(()), Some(me)) => Ok(Some(Box::new(me) as Box<dyn ErasedAddr>)),
                     (Ok(()), None) => Err("supervisor stopped during start".to_owned()),
                     (Err(reason), _) => Err(reason),
                 };

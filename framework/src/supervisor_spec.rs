@@ -44,6 +44,30 @@ pub enum Strategy {
     RestForOne,
 }
 
+/// When a supervisor shuts itself down because significant children exited
+/// (OTP's `auto_shutdown`; see [`ChildSpec::significant`]).
+///
+/// Only an exit for good counts: a transient child's normal exit, or any
+/// exit of a temporary child. A restart does not, nor does stopping a child
+/// with [`terminate_child`](crate::SupervisorRef::terminate_child) or
+/// [`remove_child`](crate::SupervisorRef::remove_child), nor a temporary
+/// child dropped by a sibling's group restart. The supervisor then stops its
+/// other children in reverse start order and exits with
+/// [`ExitReason::Shutdown`](crate::ExitReason::Shutdown), a normal exit, so a
+/// transient parent leaves it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoShutdown {
+    /// Never (the default); significant children are rejected.
+    #[default]
+    Never,
+    /// As soon as any significant child exits for good.
+    AnySignificant,
+    /// When a significant child exits for good and no other significant
+    /// child is left running (or starting, or about to restart).
+    AllSignificant,
+}
+
 /// Default supervisor tick: 1 s.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
 
@@ -83,6 +107,7 @@ pub struct SupervisorSpec {
     pub(crate) heal_limit: HealLimit,
     pub(crate) alerts: AlertConfig,
     pub(crate) concurrent_start: bool,
+    pub(crate) auto_shutdown: AutoShutdown,
 }
 
 impl SupervisorSpec {
@@ -99,7 +124,15 @@ impl SupervisorSpec {
             heal_limit: HealLimit::default(),
             alerts: AlertConfig::default(),
             concurrent_start: false,
+            auto_shutdown: AutoShutdown::Never,
         }
+    }
+
+    /// Sets when significant children's exits shut this supervisor down
+    /// (default [`AutoShutdown::Never`]); see [`ChildSpec::significant`].
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
     }
 
     /// Starts the members of a start (initial, or after a group restart)
@@ -210,6 +243,7 @@ impl SupervisorSpec {
         let mut seen = HashSet::new();
         for child in &self.children {
             validate_child(child)?;
+            validate_significance(child, &self.id, self.auto_shutdown)?;
             if !seen.insert(child.id()) {
                 return Err(SpecError::DuplicateChildId {
                     supervisor: self.id.to_string(),
@@ -231,6 +265,28 @@ pub(crate) fn validate_child(child: &ChildSpec) -> Result<(), SpecError> {
         ),
         crate::child_spec::ChildBody::Supervisor(spec) => spec.validate(),
     }
+}
+
+/// OTP's rules for significant children: never permanent, and only under a
+/// supervisor with an automatic shutdown.
+pub(crate) fn validate_significance(
+    child: &ChildSpec,
+    supervisor: &str,
+    auto_shutdown: AutoShutdown,
+) -> Result<(), SpecError> {
+    if !child.significant {
+        return Ok(());
+    }
+    if child.restart == crate::Restart::Permanent {
+        return Err(SpecError::SignificantPermanent(child.id().to_owned()));
+    }
+    if auto_shutdown == AutoShutdown::Never {
+        return Err(SpecError::SignificantWithoutAutoShutdown {
+            supervisor: supervisor.to_owned(),
+            id: child.id().to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn validate_id(id: &str) -> Result<(), SpecError> {
@@ -281,6 +337,34 @@ mod tests {
             Err(SpecError::ZeroTickInterval {
                 supervisor: "inner".into()
             })
+        );
+    }
+
+    #[test]
+    fn significant_children_follow_the_otp_rules() {
+        use crate::Restart;
+        let job = || ChildSpec::worker("job", |_| Nop).significant(true);
+        let any = SupervisorSpec::new("root").auto_shutdown(AutoShutdown::AnySignificant);
+        assert_eq!(
+            any.clone().child(job()).validate(),
+            Err(SpecError::SignificantPermanent("job".into()))
+        );
+        assert_eq!(
+            SupervisorSpec::new("root")
+                .child(job().restart(Restart::Transient))
+                .validate(),
+            Err(SpecError::SignificantWithoutAutoShutdown {
+                supervisor: "root".into(),
+                id: "job".into()
+            })
+        );
+        for restart in [Restart::Transient, Restart::Temporary] {
+            assert_eq!(any.clone().child(job().restart(restart)).validate(), Ok(()));
+        }
+        // Not significant: any restart type under any auto_shutdown.
+        assert_eq!(
+            any.child(ChildSpec::worker("w", |_| Nop)).validate(),
+            Ok(())
         );
     }
 

@@ -183,10 +183,10 @@ fn children_are_added_removed_and_looked_up_at_run_time() {
         // Typed errors for bad requests.
         assert_eq!(
             root.add_child(ChildSpec::worker("a", Echo::new)).await,
-            Err(SupervisorError::InvalidSpec(SpecError::DuplicateChildId {
+            Err(SupervisorError::AlreadyStarted {
                 supervisor: "root".into(),
                 id: "a".into()
-            }))
+            })
         );
         assert!(matches!(
             root.remove_child("nope").await,

@@ -1,6 +1,9 @@
 //! Snapshots built by hand, for the unit tests.
 
-use candado::{ChildInfo, ChildKind, ChildStatus, HealthStatus, Restart, Strategy, SupervisorInfo};
+use candado::{
+    ChildInfo, ChildKind, ChildStatus, HealthStatus, Restart, ShutdownPolicy, Strategy,
+    SupervisorInfo,
+};
 
 use crate::TreeSnapshot;
 
@@ -10,6 +13,9 @@ pub(crate) fn child(id: &str, health: HealthStatus) -> ChildInfo {
         id: id.into(),
         kind: ChildKind::Worker,
         restart: Restart::Permanent,
+        shutdown: ShutdownPolicy::Timeout(std::time::Duration::from_secs(5)),
+        significant: false,
+        ignored: false,
         status: ChildStatus::Running,
         incarnation: 1,
         restarts: 0,

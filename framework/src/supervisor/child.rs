@@ -49,7 +49,8 @@ pub(super) enum State {
         placement: Placement,
         deadline: Option<SpawnHandle>,
     },
-    /// Down for good (a transient child that exited normally).
+    /// Not running and not to be restarted: a transient child that exited
+    /// normally, a terminated child, or one whose factory declined to start.
     Stopped,
 }
 
@@ -68,6 +69,8 @@ pub(super) struct Child {
     /// The latest incarnation's shared record, and how much news of it was
     /// seen (none before the first start).
     pub(super) pulse: Option<(Arc<Pulse>, u64)>,
+    /// Its factory declined its last start (OTP's `ignore`).
+    pub(super) ignored: bool,
 }
 
 impl Child {
@@ -83,6 +86,7 @@ impl Child {
             health: ChildHealth::default(),
             exit_override: None,
             pulse: None,
+            ignored: false,
         }
     }
 
@@ -92,6 +96,14 @@ impl Child {
 
     pub(super) fn is_running(&self) -> bool {
         matches!(self.state, State::Running { .. })
+    }
+
+    /// Whether an incarnation of it is up, starting or stopping.
+    pub(super) fn is_alive(&self) -> bool {
+        matches!(
+            self.state,
+            State::Starting { .. } | State::Running { .. } | State::Stopping { .. }
+        )
     }
 
     pub(super) fn placement(&self) -> Option<Placement> {
@@ -122,6 +134,9 @@ impl Child {
             id: self.id().to_string(),
             kind: self.spec.kind(),
             restart: self.spec.restart,
+            shutdown: self.spec.shutdown,
+            significant: self.spec.significant,
+            ignored: self.ignored,
             status: self.status(),
             incarnation: self.incarnation,
             restarts: self.restarts,

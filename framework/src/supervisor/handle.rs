@@ -7,7 +7,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::messages::Request;
 use super::Supervisor;
-use crate::info::{ChildInfo, SupervisorInfo};
+use crate::info::{ChildCount, ChildInfo, SupervisorInfo};
 use crate::{ChildKind, ChildSpec, ChildStatus, ExitReason, HealthStatus, SupervisorError};
 
 /// A handle to a running supervisor: introspection, dynamic children, lookup
@@ -97,14 +97,90 @@ impl SupervisorRef {
         Ok(worst)
     }
 
-    /// Adds and starts a child after the existing ones; returns once it is up.
+    /// Adds and starts a child after the existing ones; returns once it is
+    /// up (OTP's `start_child`).
+    ///
+    /// If its factory declines to start ([`StartResult::Ignore`](crate::StartResult::Ignore))
+    /// it returns `Ok` and the child is kept, not running
+    /// ([`ChildInfo::ignored`]); a temporary one is dropped. If the start
+    /// fails, the spec is dropped and the error returned
+    /// ([`SupervisorError::StartFailed`]). An id already taken is
+    /// [`SupervisorError::AlreadyStarted`] when that child runs and
+    /// [`SupervisorError::AlreadyPresent`] when only its spec is kept.
     pub async fn add_child(&self, spec: ChildSpec) -> Result<(), SupervisorError> {
         self.ask(|tx| Request::Add(spec, tx)).await?
     }
 
-    /// Stops a child (within its shutdown timeout) and forgets it.
+    /// Stops a child (within its shutdown timeout) and forgets it: OTP's
+    /// `terminate_child` then `delete_child` in one call.
     pub async fn remove_child(&self, id: &str) -> Result<(), SupervisorError> {
         self.ask(|tx| Request::Remove(id.to_owned(), tx)).await?
+    }
+
+    /// Stops a child within its shutdown policy and keeps its spec, as OTP's
+    /// `terminate_child`: it shows as [`Stopped`](ChildStatus::Stopped) until
+    /// [`restart_child`](Self::restart_child) starts it again or
+    /// [`delete_child`](Self::delete_child) forgets it. A temporary child's
+    /// spec is dropped. Not a failure: no restart, nothing counted toward
+    /// the intensity, and a significant child's termination does not shut
+    /// the supervisor down. A child already stopped is `Ok`; a child being
+    /// restarted is taken over (its restart does not happen).
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{ChildSpec, ChildStatus, Runtime, SupervisorError, SupervisorSpec};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Context = Context<Self>;
+    /// }
+    ///
+    /// actix::System::new().block_on(async {
+    ///     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    ///     let spec = SupervisorSpec::new("root").child(ChildSpec::worker("w", |_| Worker));
+    ///     let root = runtime.start(spec).await.unwrap();
+    ///     root.terminate_child("w").await.unwrap();
+    ///     assert_eq!(root.children().await.unwrap()[0].status, ChildStatus::Stopped);
+    ///     assert_eq!(root.count_children().await.unwrap().active, 0);
+    ///     root.restart_child("w").await.unwrap();
+    ///     assert!(matches!(
+    ///         root.delete_child("w").await,
+    ///         Err(SupervisorError::Running { .. })
+    ///     ));
+    ///     root.terminate_child("w").await.unwrap();
+    ///     root.delete_child("w").await.unwrap();
+    ///     assert_eq!(root.count_children().await.unwrap().specs, 0);
+    ///     runtime.shutdown().await;
+    /// });
+    /// ```
+    pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
+        self.ask(|tx| Request::Terminate(id.to_owned(), tx)).await?
+    }
+
+    /// Starts a child that is not running again from its kept spec (OTP's
+    /// `restart_child`): one terminated, ignored, or stopped for good.
+    /// Returns once it is up (or its factory declined again). An order, not
+    /// a failure: it counts toward no intensity. Errors:
+    /// [`SupervisorError::Running`] (terminate it first),
+    /// [`SupervisorError::Restarting`] (a restart is already scheduled),
+    /// [`SupervisorError::UnknownChild`], and
+    /// [`SupervisorError::StartFailed`] (the child stays stopped).
+    pub async fn restart_child(&self, id: &str) -> Result<(), SupervisorError> {
+        self.ask(|tx| Request::Restart(id.to_owned(), tx)).await?
+    }
+
+    /// Forgets the spec of a child that is not running (OTP's
+    /// `delete_child`). Errors: [`SupervisorError::Running`],
+    /// [`SupervisorError::Restarting`], [`SupervisorError::UnknownChild`].
+    pub async fn delete_child(&self, id: &str) -> Result<(), SupervisorError> {
+        self.ask(|tx| Request::Delete(id.to_owned(), tx)).await?
+    }
+
+    /// How many children it has: specs kept, running, supervisors and
+    /// workers (OTP's `count_children`). Cheaper than
+    /// [`children`](Self::children) for large supervisors.
+    pub async fn count_children(&self) -> Result<ChildCount, SupervisorError> {
+        self.ask(Request::Count).await
     }
 
     async fn lookup_any(&self, id: &str) -> Result<Box<dyn std::any::Any + Send>, SupervisorError> {

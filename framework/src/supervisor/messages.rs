@@ -6,9 +6,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Supervisor;
-use crate::info::SupervisorInfo;
+use crate::info::{ChildCount, SupervisorInfo};
 use crate::parent::{ChildExited, ChildSignal, ChildStarted, Parent};
-use crate::supervisor_spec::validate_child;
 use crate::{ChildSpec, ExitReason, SupervisorError};
 
 /// A supervisor's children report to its mailbox. `do_send` never blocks
@@ -50,6 +49,10 @@ pub(crate) enum Request {
     Inspect(oneshot::Sender<SupervisorInfo>),
     Add(ChildSpec, Reply<()>),
     Remove(String, Reply<()>),
+    Terminate(String, Reply<()>),
+    Restart(String, Reply<()>),
+    Delete(String, Reply<()>),
+    Count(oneshot::Sender<ChildCount>),
     Lookup(String, Reply<Box<dyn std::any::Any + Send>>),
     Shutdown,
 }
@@ -86,27 +89,18 @@ impl Handler<Request> for Supervisor {
                 }
             }
             Request::Remove(id, reply) => self.remove_child(&id, reply, ctx),
+            Request::Terminate(id, reply) => self.terminate_child(&id, reply, ctx),
+            Request::Restart(id, reply) => self.restart_child(&id, reply, ctx),
+            Request::Delete(id, reply) => {
+                let _ = reply.send(self.delete_stopped_child(&id));
+            }
+            Request::Count(reply) => {
+                let _ = reply.send(self.count_children());
+            }
             Request::Lookup(id, reply) => {
                 let _ = reply.send(self.lookup(&id));
             }
             Request::Shutdown => self.begin_shutdown(ExitReason::Shutdown, ctx),
         }
-    }
-}
-
-impl Supervisor {
-    fn check_addable(&self, spec: &ChildSpec) -> Result<(), SupervisorError> {
-        if !self.accepts_requests() {
-            return Err(SupervisorError::Stopped(self.path.to_string()));
-        }
-        validate_child(spec)?;
-        if self.ids.contains_key(spec.id()) {
-            return Err(crate::SpecError::DuplicateChildId {
-                supervisor: self.path.to_string(),
-                id: spec.id().to_owned(),
-            }
-            .into());
-        }
-        Ok(())
     }
 }

@@ -37,8 +37,12 @@ pub(super) enum Purpose {
     Add(Reply<()>),
     /// A child removed at run time.
     Remove(Reply<()>),
-    /// Answer to the failure of `cause`.
-    Restart { delay: Duration },
+    /// A child stopped at run time, its spec kept (`terminate_child`).
+    Terminate(Reply<()>),
+    /// A stopped child started again at run time (`restart_child`).
+    Start(Reply<()>),
+    /// Answer to the failure of `child`.
+    Restart { delay: Duration, child: Arc<str> },
     /// Every child, before the supervisor exits.
     Shutdown,
     /// Stop a child and leave it stopped (a strategy's `Stop` verdict).
@@ -57,7 +61,7 @@ enum Phase {
 }
 
 pub(super) struct Plan {
-    purpose: Purpose,
+    pub(super) purpose: Purpose,
     /// Child keys in start order.
     members: Vec<u64>,
     phase: Phase,
@@ -72,7 +76,7 @@ impl Supervisor {
         key
     }
 
-    fn delete_child(&mut self, key: u64) {
+    pub(super) fn delete_child(&mut self, key: u64) {
         if let Some(child) = self.children.remove(&key) {
             self.ids.remove(child.id());
         }
@@ -89,7 +93,7 @@ impl Supervisor {
             }
         }
         let phase = match purpose {
-            Purpose::Init | Purpose::Add(_) => Phase::Starting(0, 0),
+            Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => Phase::Starting(0, 0),
             _ => Phase::Stopping {
                 cursor: members.len(),
             },
@@ -132,15 +136,23 @@ impl Supervisor {
                         continue;
                     }
                     match plan.purpose {
-                        Purpose::Restart { delay } => {
+                        // No backoff (`BackoffConfig::none`): start at once,
+                        // without a timer.
+                        Purpose::Restart { delay, .. } if delay.is_zero() => {
+                            plan.phase = Phase::Starting(0, 0);
+                        }
+                        Purpose::Restart { delay, .. } => {
                             plan.phase = Phase::Waiting;
                             ctx.run_later(delay, move |act, ctx| act.delay_elapsed(id, ctx));
                             return;
                         }
-                        Purpose::Init | Purpose::Add(_) => plan.phase = Phase::Starting(0, 0),
-                        Purpose::Remove(_) | Purpose::Shutdown | Purpose::Halt => {
-                            return self.finish(id, ctx)
+                        Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => {
+                            plan.phase = Phase::Starting(0, 0)
                         }
+                        Purpose::Remove(_)
+                        | Purpose::Shutdown
+                        | Purpose::Halt
+                        | Purpose::Terminate(_) => return self.finish(id, ctx),
                     }
                 }
                 Phase::Starting(index, mut acked) => {
@@ -218,7 +230,11 @@ impl Supervisor {
                     self.reply_init(Ok(()));
                 }
             }
-            Purpose::Add(reply) => {
+            Purpose::Add(reply) | Purpose::Start(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Purpose::Terminate(reply) => {
+                self.terminated(&plan.members);
                 let _ = reply.send(Ok(()));
             }
             Purpose::Remove(reply) => {
@@ -227,7 +243,7 @@ impl Supervisor {
                 }
                 let _ = reply.send(Ok(()));
             }
-            Purpose::Restart { .. } => {}
+            Purpose::Restart { child, .. } => self.group_restarted(&child, &plan.members),
             Purpose::Halt => {
                 for key in plan.members {
                     if let Some(child) = self.children.get_mut(&key) {
@@ -251,6 +267,7 @@ impl Supervisor {
             return;
         };
         child.incarnation += 1;
+        child.ignored = false;
         // A span per restart: the new incarnation's start (its factory runs
         // inside it, on its thread) and the restart's own log line carry it.
         let span = match (&child.last_exit, child.incarnation > 1) {
@@ -343,7 +360,11 @@ impl Supervisor {
         };
         let plan = child.plan;
         let addr = match msg.result {
-            Ok(addr) => addr,
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                self.shared.release(placement);
+                return self.start_ignored(msg.key, ctx);
+            }
             Err(reason) => {
                 self.shared.release(placement);
                 return self.start_failed(msg.key, reason, ctx);
@@ -396,6 +417,35 @@ impl Supervisor {
         }
     }
 
+    /// Its factory declined to start it (OTP's `ignore`): not running, spec
+    /// kept (a temporary child's dropped), and its plan goes on.
+    fn start_ignored(&mut self, key: u64, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        child.ignored = true;
+        child.state = State::Stopped;
+        let plan = child.plan;
+        if plan
+            .and_then(|p| self.plans.get(&p))
+            .is_some_and(|p| matches!(p.phase, Phase::Starting(..)))
+        {
+            child.plan = None;
+        }
+        let temporary = child.spec.restart == Restart::Temporary;
+        let event = EventKind::ChildIgnored {
+            child: child.id().to_string(),
+            incarnation: child.incarnation,
+        };
+        self.emit(event);
+        if temporary {
+            self.delete_child(key);
+        }
+        if let Some(plan) = plan {
+            self.advance(plan, ctx);
+        }
+    }
+
     fn start_failed(&mut self, key: u64, reason: String, ctx: &mut Context<Self>) {
         let Some(child) = self.children.get(&key) else {
             return;
@@ -416,6 +466,20 @@ impl Supervisor {
                 self.child_down(key, exit.clone(), ctx);
                 self.reply_init(Err(format!("child `{id}` failed to start: {reason}")));
                 self.begin_shutdown(exit, ctx);
+            }
+            Some(Purpose::Start(_)) => {
+                // `restart_child`: the child stays as it was, stopped.
+                let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
+                    return;
+                };
+                self.child_down(key, exit, ctx);
+                if let Some(child) = self.children.get_mut(&key) {
+                    child.plan = None;
+                    child.state = State::Stopped;
+                }
+                if let Purpose::Start(reply) = plan.purpose {
+                    let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
+                }
             }
             Some(Purpose::Add(_)) => {
                 let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
@@ -487,12 +551,17 @@ impl Supervisor {
         if !(wanted && restart_owned && live) {
             let temporary = child.spec.restart == Restart::Temporary;
             let unowned = child.plan.is_none();
+            let significant = child.spec.significant.then(|| child.id().clone());
             self.child_down(key, reason, ctx);
             if unowned && live && !wanted {
                 if temporary {
                     self.delete_child(key);
                 } else if let Some(child) = self.children.get_mut(&key) {
                     child.state = State::Stopped;
+                }
+                // Exited for good, by itself: OTP's auto_shutdown rule.
+                if let Some(id) = significant {
+                    self.significant_exited(&id, ctx);
                 }
             }
             return;
@@ -557,7 +626,7 @@ impl Supervisor {
             .collect();
         for plan_id in absorbed {
             if let Some(plan) = self.plans.remove(&plan_id) {
-                if let Purpose::Restart { delay: d } = plan.purpose {
+                if let Purpose::Restart { delay: d, .. } = plan.purpose {
                     delay = delay.max(d);
                 }
                 let owned = plan.members.into_iter().filter(|k| {
@@ -568,7 +637,14 @@ impl Supervisor {
                 members.extend(owned.collect::<Vec<_>>());
             }
         }
-        let plan = self.new_plan(Purpose::Restart { delay }, members);
+        let cause = self.children[&key].id().clone();
+        let plan = self.new_plan(
+            Purpose::Restart {
+                delay,
+                child: cause,
+            },
+            members,
+        );
         let names = self.plans[&plan]
             .members
             .iter()
@@ -590,7 +666,11 @@ impl Supervisor {
         }
         self.lifecycle = Lifecycle::ShuttingDown(reason);
         for (_, plan) in std::mem::take(&mut self.plans) {
-            if let Purpose::Add(reply) | Purpose::Remove(reply) = plan.purpose {
+            if let Purpose::Add(reply)
+            | Purpose::Remove(reply)
+            | Purpose::Terminate(reply)
+            | Purpose::Start(reply) = plan.purpose
+            {
                 let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
             }
         }
