@@ -13,6 +13,8 @@
 //! - [`SupervisorSpec`], [`ChildSpec`] — what to run and how to restart it.
 //! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
 //!   children, lookup, shutdown.
+//! - [`DynamicSpec`], [`DynamicSupervisor`] — one template, children started
+//!   at run time with arguments (OTP's `simple_one_for_one`).
 //! - [`ChildLink`] — a child's link to its supervisor.
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
 //! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
@@ -49,6 +51,7 @@ mod backoff;
 mod cause;
 mod child_spec;
 mod clock;
+mod dynamic;
 mod error;
 mod event;
 mod exit;
@@ -70,6 +73,7 @@ pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingS
 pub use backoff::{Backoff, BackoffConfig};
 pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
 pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
+pub use dynamic::{DynamicChild, DynamicError, DynamicSpec, DynamicSupervisor};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};
 pub use exit::ExitReason;

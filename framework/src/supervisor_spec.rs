@@ -83,6 +83,9 @@ pub struct SupervisorSpec {
     pub(crate) heal_limit: HealLimit,
     pub(crate) alerts: AlertConfig,
     pub(crate) concurrent_start: bool,
+    /// A child that exits and is not restarted is forgotten, not kept as
+    /// `Stopped` (a dynamic supervisor's children, as in OTP).
+    pub(crate) forget_stopped: bool,
 }
 
 impl SupervisorSpec {
@@ -99,6 +102,7 @@ impl SupervisorSpec {
             heal_limit: HealLimit::default(),
             alerts: AlertConfig::default(),
             concurrent_start: false,
+            forget_stopped: false,
         }
     }
 

@@ -489,7 +489,7 @@ impl Supervisor {
             let unowned = child.plan.is_none();
             self.child_down(key, reason, ctx);
             if unowned && live && !wanted {
-                if temporary {
+                if temporary || self.spec.forget_stopped {
                     self.delete_child(key);
                 } else if let Some(child) = self.children.get_mut(&key) {
                     child.state = State::Stopped;
