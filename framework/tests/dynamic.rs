@@ -209,6 +209,7 @@ fn exceeding_the_intensity_escalates_to_the_parent_which_restarts_it_empty() {
 fn shutting_down_the_parent_stops_every_dynamic_child() {
     run_paused(|| async {
         let runtime = local_runtime();
+        let mut events = runtime.subscribe();
         let stops = Arc::new(AtomicU64::new(0));
         let spec = DynamicSpec::new("conns", |link, stops: Arc<AtomicU64>| Echo {
             link,
@@ -223,6 +224,22 @@ fn shutting_down_the_parent_stops_every_dynamic_child() {
         }
         assert_eq!(root.shutdown().await, ExitReason::Shutdown);
         assert_eq!(stops.load(Ordering::SeqCst), 5);
+        // The usual events, under the dynamic supervisor's path; the
+        // children stop newest first, before their supervisor.
+        let seen = drain(&mut events);
+        let children = |pairs: Vec<(String, String)>| -> Vec<String> {
+            pairs
+                .into_iter()
+                .filter(|(sup, _)| sup == "root/conns")
+                .map(|(_, child)| child)
+                .collect()
+        };
+        assert_eq!(children(starts(&seen)), ["1", "2", "3", "4", "5"]);
+        assert_eq!(children(exits(&seen)), ["5", "4", "3", "2", "1"]);
+        assert_eq!(
+            exits(&seen).last().unwrap(),
+            &("root".into(), "conns".into())
+        );
         assert_eq!(dynamic.count_children(), 0);
         assert!(matches!(
             dynamic.start_child(stops.clone()).await,
