@@ -6,7 +6,10 @@
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Arbiter, Context, Handler, Message};
-use candado::{ChildLink, ChildSpec, Liveness, LivenessConfig, Runtime, SupervisorSpec};
+use candado::{
+    ChildLink, ChildSpec, DynamicSpec, Liveness, LivenessConfig, Runtime, SupervisorSpec,
+};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::process;
@@ -18,7 +21,15 @@ pub enum Kind {
     Actix,
     /// Candado workers under one supervisor with liveness heartbeats.
     Supervised,
+    /// Children of a dynamic supervisor, each started with `start_child`
+    /// ([`DYNAMIC_IN_FLIGHT`] calls in flight), no health strategy.
+    Dynamic,
 }
+
+/// `start_child` calls in flight while spawning dynamic children: each call
+/// waits for its child's start, so one at a time would measure the
+/// round trip to a worker thread, not the supervisor.
+pub const DYNAMIC_IN_FLIGHT: usize = 1024;
 
 /// One spawn measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -101,6 +112,26 @@ pub fn spawn(kind: Kind, count: usize, heartbeat: Duration, idle: Duration) -> S
                 }
                 let root = runtime.start(spec).await.expect("tree starts");
                 Box::new((runtime, root))
+            }
+            Kind::Dynamic => {
+                let runtime = Runtime::builder()
+                    .worker_threads(2)
+                    .build()
+                    .expect("runtime");
+                let dynamic =
+                    DynamicSpec::new("dynamic", |link, (): ()| Idle { _link: Some(link) })
+                        .start(&runtime)
+                        .await
+                        .expect("dynamic supervisor starts");
+                let started = futures_util::stream::iter(0..count)
+                    .map(|_| dynamic.start_child(()))
+                    .buffer_unordered(DYNAMIC_IN_FLIGHT)
+                    .filter(|r| std::future::ready(r.is_ok()))
+                    .count()
+                    .await;
+                assert_eq!(started, count, "every dynamic child starts");
+                assert_eq!(dynamic.count_children(), count);
+                Box::new((runtime, dynamic))
             }
         };
         let spawn_ms = start.elapsed().as_secs_f64() * 1e3;

@@ -1,6 +1,8 @@
-//! The `compare` binary's process section runs end to end in a quick pass:
-//! Candado's worker processes and procspawn's, both this binary re-run,
-//! serve side by side, and the section prints its tables and targets.
+//! The `compare` binary's sections run end to end in a quick pass: in the
+//! process section, Candado's worker processes and procspawn's, both this
+//! binary re-run, serve side by side, and the section prints its tables and
+//! targets; the supervision section measures plain, supervised and dynamic
+//! children, each in a fresh process.
 
 use std::process::Command;
 
@@ -24,6 +26,27 @@ fn the_process_section_runs_in_a_quick_pass() {
         "| its handler spins in `loop {}` (heartbeats go on) |",
         "| the process is frozen (SIGSTOP; no heartbeat: silent, then SIGKILL at once) |",
         "| no-op throughput through 4 process workers ≥ 2× procspawn's pool |",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_supervision_section_measures_dynamic_children_in_a_quick_pass() {
+    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .args(["--quick", "--only", "supervision"])
+        .output()
+        .expect("compare runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "compare failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "## Supervision cost",
+        "| supervised, heartbeat 2 s | 2000 |",
+        "| dynamic child (`start_child`, 1,024 in flight), no heartbeat | 2000 |",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }

@@ -16,6 +16,8 @@
 //! - [`SupervisorRef`] — a running supervisor: introspection, dynamic
 //!   children, OTP's child operations (terminate, restart, delete, count),
 //!   lookup, shutdown.
+//! - [`DynamicSpec`], [`DynamicSupervisor`] — one template, children started
+//!   at run time with arguments (OTP's `simple_one_for_one`).
 //! - [`ChildLink`] — a child's link to its supervisor.
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
 //! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
@@ -52,6 +54,7 @@ mod backoff;
 mod cause;
 mod child_spec;
 mod clock;
+mod dynamic;
 mod error;
 mod event;
 mod exit;
@@ -75,6 +78,7 @@ pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
 pub use child_spec::{
     ChildKind, ChildSpec, Restart, ShutdownPolicy, StartResult, DEFAULT_WORKER_SHUTDOWN,
 };
+pub use dynamic::{DynamicChild, DynamicError, DynamicSpec, DynamicSupervisor};
 pub use error::{RuntimeError, SpecError, SupervisorError};
 pub use event::{Event, EventKind, EventStream, EventStreamError};
 pub use exit::ExitReason;

@@ -108,6 +108,9 @@ pub struct SupervisorSpec {
     pub(crate) alerts: AlertConfig,
     pub(crate) concurrent_start: bool,
     pub(crate) auto_shutdown: AutoShutdown,
+    /// A child that exits and is not restarted is forgotten, not kept as
+    /// `Stopped` (a dynamic supervisor's children, as in OTP).
+    pub(crate) forget_stopped: bool,
 }
 
 impl SupervisorSpec {
@@ -125,6 +128,7 @@ impl SupervisorSpec {
             alerts: AlertConfig::default(),
             concurrent_start: false,
             auto_shutdown: AutoShutdown::Never,
+            forget_stopped: false,
         }
     }
 

@@ -286,10 +286,17 @@ fn main() -> anyhow::Result<()> {
         for count in [(max_spawn / 2).min(10_000), max_spawn] {
             let plain = probe(Kind::Actix, count, default_hb, idle)?;
             let sup = probe(Kind::Supervised, count, default_hb, idle)?;
+            let dynamic = probe(Kind::Dynamic, count, default_hb, idle)?;
             let beyond = sup.bytes_per_actor - plain.bytes_per_actor;
+            let dynamic_beyond = dynamic.bytes_per_actor - plain.bytes_per_actor;
             for (name, r, extra) in [
                 ("actix actor", &plain, String::from("—")),
                 ("supervised, heartbeat 2 s", &sup, format!("{beyond:.0} B")),
+                (
+                    "dynamic child (`start_child`, 1,024 in flight), no heartbeat",
+                    &dynamic,
+                    format!("{dynamic_beyond:.0} B"),
+                ),
             ] {
                 println!(
                     "| {name} | {count} | {:.0} ms | {:.0} B | {extra} | {:.2} |",

@@ -554,7 +554,7 @@ impl Supervisor {
             let significant = child.spec.significant.then(|| child.id().clone());
             self.child_down(key, reason, ctx);
             if unowned && live && !wanted {
-                if temporary {
+                if temporary || self.spec.forget_stopped {
                     self.delete_child(key);
                 } else if let Some(child) = self.children.get_mut(&key) {
                     child.state = State::Stopped;
