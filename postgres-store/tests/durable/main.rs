@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use candado::Runtime;
 use candado_pool::{Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
 use candado_postgres::{
-    DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig, StoreConfig,
-    Wakeups,
+    Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig,
+    StoreConfig, Wakeups,
 };
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +132,67 @@ async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
         .await
         .unwrap();
     assert_eq!(rows.len(), candado_postgres::SCHEMA_VERSION as usize);
+}
+
+/// Reports are fenced on the lease holder alone (no `state` in them, so no
+/// plan walks the running tasks' index): a task has a holder exactly while
+/// it runs, which schema version 2 makes a constraint.
+async fn a_task_has_a_lease_holder_exactly_while_it_runs(url: String) {
+    let store = store(&url).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let holder = async |id: i64| -> (String, Option<String>) {
+        let row = client
+            .query_one(
+                "SELECT state, lease_holder FROM candado_tasks WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let id = store
+        .enqueue(NewTask::new(Job { n: 1, sleep_ms: 0 }))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(holder(id).await, ("ready".into(), None));
+    let claimed: Vec<Claimed<Job>> = store
+        .claim("n1", &[], 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(holder(id).await, ("running".into(), Some("n1".into())));
+    // Another node's report, or this node's for another attempt, is fenced.
+    assert!(!store.complete("n2", id, 1, &0).await.unwrap());
+    assert!(!store.complete("n1", id, 2, &0).await.unwrap());
+    assert!(store
+        .complete("n1", id, claimed[0].attempt, &0)
+        .await
+        .unwrap());
+    assert_eq!(holder(id).await, ("done".into(), None));
+    // Renewing a finished task's lease finds nothing to renew.
+    assert_eq!(
+        store
+            .renew("n1", &[id], Duration::from_secs(30))
+            .await
+            .unwrap(),
+        0
+    );
+    // The schema refuses a running task without a holder, and a holder on
+    // a task that does not run.
+    for bad in [
+        "UPDATE candado_tasks SET state = 'running' WHERE id = $1",
+        "UPDATE candado_tasks SET lease_holder = 'n1' WHERE id = $1",
+    ] {
+        let error = client.execute(bad, &[&id]).await.unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+            "{bad}: {error}"
+        );
+    }
 }
 
 async fn claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold(url: String) {
@@ -614,6 +675,7 @@ fn main() {
     fleet::serve_if_fleet_node();
     let tests = tests![
         migrations_apply_once_even_when_nodes_start_together,
+        a_task_has_a_lease_holder_exactly_while_it_runs,
         claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold,
         an_idempotency_key_enqueues_once,
         an_enqueue_exists_if_and_only_if_its_transaction_commits,
