@@ -18,7 +18,7 @@ use actix::Message;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::{AttemptError, TaskFailure, TaskHandler, TaskId, TaskOptions};
+use crate::{AttemptError, DeadTask, TaskFailure, TaskHandler, TaskId, TaskOptions};
 
 /// What a task's submitter eventually receives.
 pub(crate) type TaskResult<H> =
@@ -111,7 +111,13 @@ pub(crate) enum Effect<H: TaskHandler> {
     Cancel(WorkerInbox<H::Task>, TaskId),
     /// Answer a submitter.
     Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
+    /// Tell the pool's discard hook of a task load shedding discarded.
+    Discarded(DiscardHook<H::Task>, DeadTask<H::Task>),
 }
+
+/// What `PoolBuilder::on_discard` registers: called, off the router's
+/// lock, with a copy of each task the overflow policy discards.
+pub(crate) type DiscardHook<T> = Arc<dyn Fn(DeadTask<T>) + Send + Sync>;
 
 impl<H: TaskHandler> Effect<H> {
     /// Delivers it. Never call it under the router's lock.
@@ -122,6 +128,16 @@ impl<H: TaskHandler> Effect<H> {
             Effect::Reply(reply, result) => {
                 // The submitter may have dropped its handle: nobody to tell.
                 let _ = reply.send(result);
+            }
+            Effect::Discarded(hook, task) => {
+                // User code, on whichever thread delivers: a panic in it
+                // must not unwind into the pool. The task is in the
+                // dead-letter store either way.
+                let id = task.id;
+                let call = std::panic::AssertUnwindSafe(|| hook(task));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!(task_id = id, "the pool's discard hook panicked");
+                }
             }
         }
     }

@@ -23,6 +23,17 @@ pub struct TaskOptions {
     pub capability: Option<String>,
     /// The dependency the task calls, for the dependency's circuit breaker.
     pub dependency: Option<String>,
+    /// Time to live: no attempt starts later than this after submission.
+    /// A task still waiting then is dead-lettered with reason `expired`,
+    /// never run. `None`: no limit; `Duration::MAX` (or anything past
+    /// about thirty years) is no limit either. Zero is refused
+    /// ([`SubmitError::InvalidOptions`](crate::SubmitError::InvalidOptions)).
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    /// This task's retry budget: retries after its first attempt,
+    /// overriding the pool's `retry.max_retries` (`None`: the pool's).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
 }
 
 impl TaskOptions {
@@ -51,6 +62,27 @@ impl TaskOptions {
         self.dependency = Some(dependency.into());
         self
     }
+
+    /// Sets the time to live: a task not started within `ttl` of its
+    /// submission is dead-lettered with reason `expired`, never run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = candado_pool::TaskOptions::default().with_ttl(Duration::from_secs(30));
+    /// assert_eq!(options.ttl, Some(Duration::from_secs(30)));
+    /// ```
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Sets this task's retry budget (retries after the first attempt),
+    /// overriding the pool's `retry.max_retries`; 0 dead-letters it on its
+    /// first failure.
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = Some(max_retries);
+        self
+    }
 }
 
 /// Why one attempt of a task failed.
@@ -64,6 +96,11 @@ pub enum AttemptError {
     /// ([`Blame::Worker`](crate::Blame::Worker)).
     #[error("worker failed: {0}")]
     WorkerFailed(String),
+    /// The handler returned an error it marked permanent
+    /// ([`Blame::Permanent`](crate::Blame::Permanent)): the task is
+    /// dead-lettered at once, without retries.
+    #[error("failed, not retryable: {0}")]
+    NotRetryable(String),
     /// The handler panicked.
     #[error("panicked: {0}")]
     Panicked(String),
@@ -85,6 +122,12 @@ impl AttemptError {
     /// that died is its supervisor's business.
     pub fn blames_worker(&self) -> bool {
         matches!(self, AttemptError::WorkerFailed(_))
+    }
+
+    /// Whether another attempt may help: every failure but an error the
+    /// handler marked permanent ([`AttemptError::NotRetryable`]).
+    pub fn retryable(&self) -> bool {
+        !matches!(self, AttemptError::NotRetryable(_))
     }
 }
 

@@ -27,8 +27,9 @@ use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
 use crate::messages::{Submit, TaskResult};
 use crate::router::{Gauges, SharedRouter};
 use crate::{
-    DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics, ShutdownMode,
-    ShutdownReport, SubmitError, TaskHandler, TaskId, TaskOptions, UnfinishedAction,
+    DeadTask, DeadTaskSummary, Overflow, PoolConfig, PoolError, PoolEvent, PoolMetrics,
+    ShutdownMode, ShutdownReport, SubmitError, TaskHandler, TaskId, TaskOptions, UnfinishedAction,
+    DEFAULT_PRIORITY,
 };
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
@@ -147,6 +148,36 @@ impl<H: TaskHandler> Pool<H> {
             .map_err(|_| AdmitError::Full(bound))
     }
 
+    /// [`admit`](Self::admit) for tasks with these `options`: checks them,
+    /// and on a full queue with `overflow = "discard_oldest"` makes room by
+    /// discarding less important tasks.
+    fn admit_options(&self, options: &[&TaskOptions]) -> Result<(), AdmitError> {
+        if options.iter().any(|o| o.ttl.is_some_and(|t| t.is_zero())) {
+            return Err(AdmitError::Invalid(
+                "a time to live of zero: the task would expire before it could start".into(),
+            ));
+        }
+        let capabilities: Vec<Option<String>> =
+            options.iter().map(|o| o.capability.clone()).collect();
+        match self.admit(options.len(), &capabilities) {
+            Err(AdmitError::Full(bound))
+                if self.inner.config.overflow == Overflow::DiscardOldest =>
+            {
+                let least = options
+                    .iter()
+                    .map(|o| o.priority.unwrap_or(DEFAULT_PRIORITY))
+                    .max()
+                    .unwrap_or(DEFAULT_PRIORITY);
+                if self.inner.router.shed(options.len(), least, bound) {
+                    Ok(())
+                } else {
+                    Err(AdmitError::Full(bound))
+                }
+            }
+            other => other,
+        }
+    }
+
     fn submission(
         &self,
         task: H::Task,
@@ -176,13 +207,59 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
-        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+        if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
         let (tx, rx) = oneshot::channel();
         let (id, submit) = self.submission(task, options, Some(tx));
         self.deliver(std::iter::once(submit));
         Ok(TaskHandle { id, rx })
+    }
+
+    /// Direct hand-off, with no queue: the task starts on a worker now, or
+    /// comes back at once with [`SubmitError::NoIdleWorker`] (no worker in
+    /// service has room for it, its dependency's breaker is open, or the
+    /// rate limit holds starts back). It never waits in the queue and is
+    /// never discarded; once it started, it is any task (retried,
+    /// dead-lettered, returned at shutdown). The queue bound does not
+    /// apply: a hand-off takes no place in the queue. It takes the
+    /// router's lock (briefly), where `submit` usually does not.
+    ///
+    /// ```no_run
+    /// # use candado_pool::{Pool, SubmitError, TaskHandler, TaskOptions};
+    /// # fn demo<H: TaskHandler>(pool: &Pool<H>, task: H::Task) {
+    /// match pool.hand_off(task, TaskOptions::default()) {
+    ///     Ok(handle) => drop(handle),                    // running now
+    ///     Err(SubmitError::NoIdleWorker { task }) => drop(task), // every worker busy
+    ///     Err(other) => drop(other),
+    /// }
+    /// # }
+    /// ```
+    pub fn hand_off(
+        &self,
+        task: H::Task,
+        options: TaskOptions,
+    ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
+        if options.ttl.is_some_and(|t| t.is_zero()) {
+            return Err(SubmitError::InvalidOptions {
+                task,
+                problem: "a time to live of zero: the task would expire before it could start"
+                    .into(),
+            });
+        }
+        // The bound does not apply; the rest of admission does.
+        if let Err(e) = self.admit(0, std::slice::from_ref(&options.capability)) {
+            return Err(e.into_submit_error(task));
+        }
+        let (tx, rx) = oneshot::channel();
+        let (id, submit) = self.submission(task, options, Some(tx));
+        match self.inner.router.hand_off(submit) {
+            None => Ok(TaskHandle { id, rx }),
+            Some(submit) => Err(match self.admit(0, &[]) {
+                Err(e) => e.into_submit_error(submit.task),
+                Ok(()) => SubmitError::NoIdleWorker { task: submit.task },
+            }),
+        }
     }
 
     /// Submits a task whose result nobody awaits (it is still retried and,
@@ -192,7 +269,7 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskId, SubmitError<H::Task>> {
-        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+        if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
         let (id, submit) = self.submission(task, options, None);
@@ -210,9 +287,8 @@ impl<H: TaskHandler> Pool<H> {
         &self,
         tasks: Vec<(H::Task, TaskOptions)>,
     ) -> Result<Vec<TaskHandle<H>>, SubmitError<Vec<H::Task>>> {
-        let capabilities: Vec<Option<String>> =
-            tasks.iter().map(|(_, o)| o.capability.clone()).collect();
-        if let Err(e) = self.admit(tasks.len(), &capabilities) {
+        let options: Vec<&TaskOptions> = tasks.iter().map(|(_, o)| o).collect();
+        if let Err(e) = self.admit_options(&options) {
             return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect()));
         }
         let mut handles = Vec::with_capacity(tasks.len());
@@ -423,6 +499,7 @@ impl<H: TaskHandler> Pool<H> {
 }
 
 enum AdmitError {
+    Invalid(String),
     Closed,
     Failed(String),
     Full(usize),
@@ -432,6 +509,7 @@ enum AdmitError {
 impl AdmitError {
     fn into_submit_error<T>(self, task: T) -> SubmitError<T> {
         match self {
+            AdmitError::Invalid(problem) => SubmitError::InvalidOptions { task, problem },
             AdmitError::Closed => SubmitError::ShuttingDown { task },
             AdmitError::Failed(reason) => SubmitError::PoolFailed { task, reason },
             AdmitError::Full(bound) => SubmitError::QueueFull { task, bound },
@@ -443,6 +521,7 @@ impl AdmitError {
 
     fn into_pool_error(self) -> PoolError {
         match self {
+            AdmitError::Invalid(problem) => PoolError::InvalidOptions(problem),
             AdmitError::Closed => PoolError::Stopped,
             AdmitError::Failed(reason) => PoolError::Failed(reason),
             AdmitError::Full(bound) => PoolError::QueueFull { bound },

@@ -233,8 +233,34 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
         self.queues.promote(now);
     }
 
+    fn expires_at(&self, id: TaskId) -> Option<Instant> {
+        let record = self.tasks.get(&id)?;
+        let ttl = record.options.ttl?;
+        Some(deadline::after(record.submitted_at, ttl))
+    }
+
+    fn is_ready(&self, id: TaskId) -> bool {
+        self.queues.contains(id)
+    }
+
+    fn worst_ready(&self, n: usize) -> Vec<(TaskId, u8)> {
+        self.queues.worst(n)
+    }
+
+    fn dead_task(&self, id: TaskId, reason: &str) -> Option<DeadTask<H::Task>> {
+        let record = self.tasks.get(&id)?;
+        Some(DeadTask {
+            id,
+            task: record.task.clone(),
+            options: record.options.clone(),
+            attempts: record.attempts.clone(),
+            reason: reason.to_owned(),
+        })
+    }
+
     fn dead_letter(&mut self, id: TaskId, reason: &str) -> Option<DeadLettered<H>> {
         let record = self.tasks.remove(&id)?;
+        self.queues.remove(id);
         let attempts = record.attempts.clone();
         self.dead.do_send(Store(DeadTask {
             id,
@@ -251,6 +277,7 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
 
     fn withdraw(&mut self, id: TaskId) -> Option<Withdrawn<H>> {
         let record = self.tasks.remove(&id)?;
+        self.queues.remove(id);
         Some(Withdrawn {
             task: record.task,
             reply: record.reply,
