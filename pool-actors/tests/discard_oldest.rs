@@ -109,7 +109,7 @@ fn the_least_important_goes_first_and_a_newcomer_less_important_than_all_is_refu
             other => panic!("{other:?}"),
         }
         // An equal one makes the oldest of that priority go.
-        let _ = pool.submit_with(work(1, 6), prio(3)).unwrap();
+        let _newer = pool.submit_with(work(1, 6), prio(3)).unwrap();
         assert!(matches!(mid.await, Err(TaskFailure::DeadLettered { .. })));
         let tags: Vec<Job> = discarded
             .lock()

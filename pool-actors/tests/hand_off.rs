@@ -90,7 +90,7 @@ fn two_hand_offs_at_once_for_one_idle_worker_one_wins() {
         let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         let won = outcomes.iter().filter(|o| o.is_ok()).count();
         assert_eq!(won, 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|o| *o == Err(true)), "{outcomes:?}");
+        assert!(outcomes.contains(&Err(true)), "{outcomes:?}");
         advance(Duration::from_millis(200)).await;
         assert_eq!(h.log.lock().unwrap().len(), 1);
         let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
