@@ -20,6 +20,17 @@ use tokio::time::Instant;
 
 use crate::{AttemptError, DeadTask, TaskFailure, TaskHandler, TaskId, TaskOptions};
 
+/// The capability only worker `name` has: a broadcast's copy for that
+/// worker asks for it. It starts with a control character, which no
+/// capability of a user's config can (`submit` refuses capabilities no
+/// worker advertises, and this one is never advertised).
+pub(crate) fn addressed_to(name: &str) -> String {
+    format!("{ADDRESSED}{name}")
+}
+
+/// What starts the capability of [`addressed_to`].
+pub(crate) const ADDRESSED: char = '\u{1}';
+
 /// What a task's submitter eventually receives.
 pub(crate) type TaskResult<H> =
     Result<<H as TaskHandler>::Output, TaskFailure<<H as TaskHandler>::Task>>;
@@ -31,6 +42,11 @@ pub(crate) struct Submit<H: TaskHandler> {
     pub(crate) options: TaskOptions,
     pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
     pub(crate) submitted_at: Instant,
+    /// The one worker that may run it ([`addressed_to`]): a broadcast's
+    /// copy, or a task routed by its key. It takes the place of the
+    /// options' capability in the queue; the options stay as submitted
+    /// (a replay routes the task afresh).
+    pub(crate) route: Option<String>,
 }
 
 /// A worker process's pid and last measured RSS: written by its worker

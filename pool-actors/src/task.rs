@@ -30,6 +30,12 @@ pub struct TaskOptions {
     /// ([`SubmitError::InvalidOptions`](crate::SubmitError::InvalidOptions)).
     #[serde(default, with = "humantime_serde")]
     pub ttl: Option<Duration>,
+    /// Sticky routing: tasks with the same key go to the same worker while
+    /// that worker incarnation lives and stays in the pool; the key is
+    /// mapped again (to the least loaded worker) once it restarts or
+    /// retires. `None`: any worker.
+    #[serde(default)]
+    pub key: Option<String>,
     /// This task's retry budget: retries after its first attempt,
     /// overriding the pool's `retry.max_retries` (`None`: the pool's).
     #[serde(default)]
@@ -73,6 +79,13 @@ impl TaskOptions {
     /// ```
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Routes the task by `key`: every task with the same key goes to the
+    /// same worker while that worker lives (see [`TaskOptions::key`]).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
         self
     }
 

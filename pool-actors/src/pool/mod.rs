@@ -28,8 +28,8 @@ use crate::messages::{Submit, TaskResult};
 use crate::router::{Gauges, SharedRouter};
 use crate::{
     DeadTask, DeadTaskSummary, Overflow, PoolConfig, PoolError, PoolEvent, PoolMetrics,
-    ShutdownMode, ShutdownReport, SubmitError, TaskHandler, TaskId, TaskOptions, UnfinishedAction,
-    DEFAULT_PRIORITY,
+    ShutdownMode, ShutdownReport, SubmitError, TaskFailure, TaskHandler, TaskId, TaskOptions,
+    UnfinishedAction, DEFAULT_PRIORITY,
 };
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
@@ -191,6 +191,7 @@ impl<H: TaskHandler> Pool<H> {
             options,
             reply,
             submitted_at: Instant::now(),
+            route: None,
         };
         (id, submit)
     }
@@ -301,6 +302,61 @@ impl<H: TaskHandler> Pool<H> {
         }
         self.deliver(batch);
         Ok(handles)
+    }
+
+    /// Broadcast: one copy of `task` to each worker of the pool (as
+    /// [`size`](Self::size) counts them, draining ones left out), and the
+    /// outcome of each, by worker id, in the order the workers were
+    /// created. A copy runs only on its worker (whatever capability
+    /// `options` name, and its key is ignored): it waits in the queue
+    /// (in priority order, at `options`' priority) while its worker is
+    /// busy, is retried there after a failure (on the worker's next
+    /// incarnation if it crashed), and ends like any task: completed,
+    /// dead-lettered or returned at shutdown. The copies are accepted all
+    /// together or not at all (a full queue: [`PoolError::QueueFull`]).
+    /// A copy whose worker is removed by `scale_down` before it ran waits
+    /// for a worker of that id again, or for the shutdown that returns it.
+    ///
+    /// ```no_run
+    /// # use candado_pool::{Pool, TaskHandler, TaskOptions};
+    /// # async fn demo<H: TaskHandler>(pool: Pool<H>, reload: H::Task) {
+    /// for (worker, outcome) in pool.broadcast(reload, TaskOptions::priority(0)).await.unwrap() {
+    ///     println!("{worker}: {}", if outcome.is_ok() { "reloaded" } else { "failed" });
+    /// }
+    /// # }
+    /// ```
+    pub async fn broadcast(
+        &self,
+        task: H::Task,
+        options: TaskOptions,
+    ) -> Result<Vec<(String, Result<H::Output, TaskFailure<H::Task>>)>, PoolError> {
+        if options.ttl.is_some_and(|t| t.is_zero()) {
+            return Err(PoolError::InvalidOptions(
+                "a time to live of zero: the task would expire before it could start".into(),
+            ));
+        }
+        let workers = if self.inner.gauges.failed.get().is_some() {
+            Vec::new()
+        } else {
+            self.workers().clone()
+        };
+        self.admit(workers.len(), &[])
+            .map_err(AdmitError::into_pool_error)?;
+        let mut handles: Vec<TaskHandle<H>> = Vec::with_capacity(workers.len());
+        let mut batch = Vec::with_capacity(workers.len());
+        for worker in &workers {
+            let (tx, rx) = oneshot::channel();
+            let (id, mut submit) = self.submission(task.clone(), options.clone(), Some(tx));
+            submit.route = Some(crate::messages::addressed_to(worker));
+            handles.push(TaskHandle { id, rx });
+            batch.push(submit);
+        }
+        self.deliver(batch);
+        let mut outcomes = Vec::with_capacity(workers.len());
+        for (worker, handle) in workers.into_iter().zip(handles) {
+            outcomes.push((worker, handle.await));
+        }
+        Ok(outcomes)
     }
 
     /// Subscribes to the pool's events from now on.

@@ -7,9 +7,14 @@ use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 use super::{Phase, Router};
-use crate::messages::{Effect, Submit};
+use crate::messages::{addressed_to, Effect, Submit, WorkerKey};
 use crate::store::TaskStore;
 use crate::{deadline, TaskHandler, TaskId};
+
+/// Keys the router remembers for sticky routing before it forgets the
+/// ones whose worker is gone (and, should that not be enough, all of them:
+/// they are mapped again as their tasks come).
+pub(crate) const MAX_KEYS: usize = 100_000;
 
 /// The reason a task whose time to live ran out is dead-lettered with.
 pub(crate) const EXPIRED: &str = "expired";
@@ -68,6 +73,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         if !self.running() {
             return Some(submit);
         }
+        let mut submit = submit;
+        self.route_key(&mut submit);
         // What waits goes first.
         self.pump();
         if !self.has_room() || !self.rate_allows() {
@@ -80,7 +87,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 return Some(submit);
             }
         }
-        let Some((worker, _probe)) = self.pick_worker(submit.options.capability.as_deref()) else {
+        let queue = submit
+            .route
+            .as_deref()
+            .or(submit.options.capability.as_deref());
+        let Some((worker, _probe)) = self.pick_worker(queue) else {
             return Some(submit);
         };
         let id = submit.id;
@@ -91,6 +102,65 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         self.store.enqueue(submit, now);
         self.dispatch(id, worker, 1);
         None
+    }
+
+    /// Sticky routing: a task with a key is addressed to the worker its
+    /// key maps to (the worker's own capability), mapping the key to the
+    /// least loaded worker in service (with the task's capability) if it
+    /// is new, or its worker restarted or retired. With no such worker,
+    /// the task goes by its capability alone, and its key is mapped by
+    /// the next task.
+    pub(crate) fn route_key(&mut self, submit: &mut Submit<H>) {
+        let options = &submit.options;
+        let Some(key) = options.key.as_deref() else {
+            return;
+        };
+        if submit.route.is_some() {
+            return;
+        }
+        let live = |router: &Self, (worker, incarnation): (WorkerKey, u64)| {
+            router
+                .slot(worker)
+                .is_some_and(|s| s.incarnation == incarnation && !s.draining)
+        };
+        let mapped = self.sticky.get(key).copied().filter(|&m| live(self, m));
+        let target = match mapped {
+            Some((worker, _)) => Some(worker),
+            None => {
+                let chosen = self
+                    .slots()
+                    .filter(|(_, s)| !s.draining && self.in_service(s))
+                    .filter(|(_, s)| {
+                        options
+                            .capability
+                            .as_deref()
+                            .is_none_or(|c| s.capabilities.contains(c))
+                    })
+                    .min_by_key(|(_, s)| s.in_flight.len())
+                    .map(|(worker, s)| (worker, s.incarnation));
+                if let Some(mapping) = chosen {
+                    if self.sticky.len() >= MAX_KEYS {
+                        let stale: Vec<String> = self
+                            .sticky
+                            .iter()
+                            .filter(|(_, &m)| !live(self, m))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in stale {
+                            self.sticky.remove(&k);
+                        }
+                        if self.sticky.len() >= MAX_KEYS {
+                            self.sticky.clear();
+                        }
+                    }
+                    self.sticky.insert(key.to_owned(), mapping);
+                }
+                chosen.map(|(worker, _)| worker)
+            }
+        };
+        if let Some(worker) = target {
+            submit.route = Some(addressed_to(self.name(worker)));
+        }
     }
 
     /// Notes when task `id` (submitted at `submitted_at` with a time to

@@ -52,10 +52,16 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.lose_worker(key, "replaced by a new incarnation");
         }
         self.stats.worker_starts += 1;
+        let own = crate::messages::addressed_to(self.name(key));
         self.workers[key].slot = Some(Slot {
             incarnation,
             inbox,
-            capabilities: capabilities.into_iter().collect(),
+            // Its own name as a capability too, for the copies of a
+            // broadcast addressed to it.
+            capabilities: capabilities
+                .into_iter()
+                .chain(std::iter::once(own))
+                .collect(),
             in_flight: Default::default(),
             health: HealthStatus::Healthy,
             isolated: false,

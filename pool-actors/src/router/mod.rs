@@ -223,6 +223,8 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     expiries: BTreeSet<(Instant, TaskId)>,
     /// Told of every task load shedding discards.
     on_discard: Option<DiscardHook<H::Task>>,
+    /// Sticky routing: each key's worker incarnation.
+    sticky: HashMap<String, (WorkerKey, u64)>,
 }
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
@@ -264,6 +266,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             bucket,
             expiries: BTreeSet::new(),
             on_discard: None,
+            sticky: HashMap::new(),
         }
     }
 
@@ -342,7 +345,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         self.wake_clock_by(self.clock_time(due));
     }
 
-    pub(crate) fn accept(&mut self, submit: Submit<H>) {
+    pub(crate) fn accept(&mut self, mut submit: Submit<H>) {
         let now = self.now;
         self.stats.submitted += 1;
         if !matches!(self.phase, Phase::Running) || self.failed.is_some() {
@@ -357,6 +360,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.reply(submit.reply, Err(returned));
             return;
         }
+        self.route_key(&mut submit);
         if let Some(ttl) = submit.options.ttl {
             self.note_expiry(submit.id, submit.submitted_at, ttl);
         }

@@ -29,6 +29,9 @@ struct TaskRecord<H: TaskHandler> {
     /// retried task does not fall behind later submissions.
     seq: u64,
     reply: Option<oneshot::Sender<TaskResult<H>>>,
+    /// Where it queues: the one worker it is routed to, or else its
+    /// capability.
+    queue: Option<String>,
     attempts: Vec<Attempt>,
     backoff: Backoff,
     submitted_at: Instant,
@@ -69,13 +72,8 @@ impl<H: TaskHandler> MemoryStore<H> {
             return;
         };
         record.queued_at = now;
-        self.queues.push(
-            now,
-            id,
-            record.priority,
-            record.seq,
-            record.options.capability.clone(),
-        );
+        self.queues
+            .push(now, id, record.priority, record.seq, record.queue.clone());
     }
 }
 
@@ -83,13 +81,9 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
     fn enqueue(&mut self, submit: Submit<H>, now: Instant) {
         self.seq += 1;
         let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
-        self.queues.push(
-            now,
-            submit.id,
-            priority,
-            self.seq,
-            submit.options.capability.clone(),
-        );
+        let queue = submit.route.or_else(|| submit.options.capability.clone());
+        self.queues
+            .push(now, submit.id, priority, self.seq, queue.clone());
         self.tasks.insert(
             submit.id,
             TaskRecord {
@@ -98,6 +92,7 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
                 priority,
                 seq: self.seq,
                 reply: submit.reply,
+                queue,
                 attempts: Vec::new(),
                 backoff: Backoff::new(),
                 submitted_at: submit.submitted_at,
