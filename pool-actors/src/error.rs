@@ -37,6 +37,22 @@ pub enum SubmitError<T> {
         /// The capability asked for.
         capability: String,
     },
+    /// The task's options cannot be used (a zero time to live); nothing
+    /// was queued.
+    #[error("invalid task options: {problem}")]
+    InvalidOptions {
+        /// The task, back.
+        task: T,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A hand-off ([`Pool::hand_off`](crate::Pool::hand_off)) found no
+    /// worker able to start the task now; nothing was queued.
+    #[error("no idle worker can take the task now")]
+    NoIdleWorker {
+        /// The task, back.
+        task: T,
+    },
 }
 
 /// A pool operation failed.
@@ -63,6 +79,9 @@ pub enum PoolError {
     /// No worker of this pool offers the capability the task needs.
     #[error("no worker offers capability `{0}`")]
     UnknownCapability(String),
+    /// The task's options cannot be used (a zero time to live).
+    #[error("invalid task options: {0}")]
+    InvalidOptions(String),
     /// No dead task with this id.
     #[error("no dead task {0}")]
     UnknownDeadTask(TaskId),

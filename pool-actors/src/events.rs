@@ -96,6 +96,18 @@ pub enum PoolEvent {
         /// Size after.
         to: usize,
     },
+    /// A graceful shutdown began: intake is closed, and the tasks held may
+    /// finish until the deadline (then the rest are handed back). Emitted
+    /// once, by the call that starts the drain.
+    DrainStarted {
+        /// Milliseconds the tasks held have to finish (`u64::MAX`: no
+        /// deadline, e.g. for `Duration::MAX`).
+        deadline_ms: u64,
+        /// Tasks waiting (ready, or waiting for a retry) when it began.
+        queued: u64,
+        /// Tasks held by workers when it began.
+        in_flight: u64,
+    },
     /// The pool shut down.
     ShutDown(ShutdownReport),
     /// The pool can run no more work: its worker supervisor gave up

@@ -58,7 +58,8 @@ pub trait TaskHandler: Unpin + 'static {
     /// dependency's breaker when it names one, never against the worker.
     /// Return [`Blame::Worker`] for an error that says this worker is
     /// broken (its connection, its cache): that counts against the
-    /// worker's breaker too.
+    /// worker's breaker too. Return [`Blame::Permanent`] for an error no
+    /// retry can cure: the task is dead-lettered at once, without retries.
     fn blame(&self, error: &Self::Error) -> Blame {
         let _ = error;
         Blame::Task
@@ -75,6 +76,12 @@ pub enum Blame {
     Task,
     /// The worker's: it should get no work for a while.
     Worker,
+    /// The task's, for good (malformed input, a request the remote side
+    /// refuses for ever): retrying cannot help. The attempt fails as
+    /// [`AttemptError::NotRetryable`](crate::AttemptError::NotRetryable)
+    /// and the task goes to the dead-letter store at once, whatever its
+    /// retry budget. It counts against no breaker.
+    Permanent,
 }
 
 /// What a running task can do: report progress, notice cancellation, and

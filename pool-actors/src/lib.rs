@@ -42,8 +42,8 @@ mod worker;
 pub use candado_process::ProcessCommand;
 pub use config::{
     AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
-    MemorySettings, PoolConfig, ProcessSettings, RestartSettings, ShutdownMode, ShutdownReport,
-    UnfinishedAction, MAX_WORKERS,
+    MemorySettings, Overflow, PoolConfig, ProcessSettings, RateLimitSettings, RestartSettings,
+    ShutdownMode, ShutdownReport, UnfinishedAction, MAX_WORKERS,
 };
 pub use dead_letter::{DeadTask, DeadTaskSummary};
 pub use error::{ConfigError, PoolError, SubmitError};

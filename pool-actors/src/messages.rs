@@ -18,7 +18,18 @@ use actix::Message;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::{AttemptError, TaskFailure, TaskHandler, TaskId, TaskOptions};
+use crate::{AttemptError, DeadTask, TaskFailure, TaskHandler, TaskId, TaskOptions};
+
+/// The capability only worker `name` has: a broadcast's copy for that
+/// worker asks for it. It starts with a control character, which no
+/// capability of a user's config can (`submit` refuses capabilities no
+/// worker advertises, and this one is never advertised).
+pub(crate) fn addressed_to(name: &str) -> String {
+    format!("{ADDRESSED}{name}")
+}
+
+/// What starts the capability of [`addressed_to`].
+pub(crate) const ADDRESSED: char = '\u{1}';
 
 /// What a task's submitter eventually receives.
 pub(crate) type TaskResult<H> =
@@ -31,6 +42,11 @@ pub(crate) struct Submit<H: TaskHandler> {
     pub(crate) options: TaskOptions,
     pub(crate) reply: Option<oneshot::Sender<TaskResult<H>>>,
     pub(crate) submitted_at: Instant,
+    /// The one worker that may run it ([`addressed_to`]): a broadcast's
+    /// copy, or a task routed by its key. It takes the place of the
+    /// options' capability in the queue; the options stay as submitted
+    /// (a replay routes the task afresh).
+    pub(crate) route: Option<String>,
 }
 
 /// A worker process's pid and last measured RSS: written by its worker
@@ -111,7 +127,13 @@ pub(crate) enum Effect<H: TaskHandler> {
     Cancel(WorkerInbox<H::Task>, TaskId),
     /// Answer a submitter.
     Reply(oneshot::Sender<TaskResult<H>>, TaskResult<H>),
+    /// Tell the pool's discard hook of a task load shedding discarded.
+    Discarded(DiscardHook<H::Task>, DeadTask<H::Task>),
 }
+
+/// What `PoolBuilder::on_discard` registers: called, off the router's
+/// lock, with a copy of each task the overflow policy discards.
+pub(crate) type DiscardHook<T> = Arc<dyn Fn(DeadTask<T>) + Send + Sync>;
 
 impl<H: TaskHandler> Effect<H> {
     /// Delivers it. Never call it under the router's lock.
@@ -122,6 +144,16 @@ impl<H: TaskHandler> Effect<H> {
             Effect::Reply(reply, result) => {
                 // The submitter may have dropped its handle: nobody to tell.
                 let _ = reply.send(result);
+            }
+            Effect::Discarded(hook, task) => {
+                // User code, on whichever thread delivers: a panic in it
+                // must not unwind into the pool. The task is in the
+                // dead-letter store either way.
+                let id = task.id;
+                let call = std::panic::AssertUnwindSafe(|| hook(task));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!(task_id = id, "the pool's discard hook panicked");
+                }
             }
         }
     }

@@ -23,6 +23,23 @@ pub struct TaskOptions {
     pub capability: Option<String>,
     /// The dependency the task calls, for the dependency's circuit breaker.
     pub dependency: Option<String>,
+    /// Time to live: no attempt starts later than this after submission.
+    /// A task still waiting then is dead-lettered with reason `expired`,
+    /// never run. `None`: no limit; `Duration::MAX` (or anything past
+    /// about thirty years) is no limit either. Zero is refused
+    /// ([`SubmitError::InvalidOptions`](crate::SubmitError::InvalidOptions)).
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    /// Sticky routing: tasks with the same key go to the same worker while
+    /// that worker incarnation lives and stays in the pool; the key is
+    /// mapped again (to the least loaded worker) once it restarts or
+    /// retires. `None`: any worker.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// This task's retry budget: retries after its first attempt,
+    /// overriding the pool's `retry.max_retries` (`None`: the pool's).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
 }
 
 impl TaskOptions {
@@ -51,6 +68,34 @@ impl TaskOptions {
         self.dependency = Some(dependency.into());
         self
     }
+
+    /// Sets the time to live: a task not started within `ttl` of its
+    /// submission is dead-lettered with reason `expired`, never run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = candado_pool::TaskOptions::default().with_ttl(Duration::from_secs(30));
+    /// assert_eq!(options.ttl, Some(Duration::from_secs(30)));
+    /// ```
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Routes the task by `key`: every task with the same key goes to the
+    /// same worker while that worker lives (see [`TaskOptions::key`]).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets this task's retry budget (retries after the first attempt),
+    /// overriding the pool's `retry.max_retries`; 0 dead-letters it on its
+    /// first failure.
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = Some(max_retries);
+        self
+    }
 }
 
 /// Why one attempt of a task failed.
@@ -64,6 +109,11 @@ pub enum AttemptError {
     /// ([`Blame::Worker`](crate::Blame::Worker)).
     #[error("worker failed: {0}")]
     WorkerFailed(String),
+    /// The handler returned an error it marked permanent
+    /// ([`Blame::Permanent`](crate::Blame::Permanent)): the task is
+    /// dead-lettered at once, without retries.
+    #[error("failed, not retryable: {0}")]
+    NotRetryable(String),
     /// The handler panicked.
     #[error("panicked: {0}")]
     Panicked(String),
@@ -85,6 +135,12 @@ impl AttemptError {
     /// that died is its supervisor's business.
     pub fn blames_worker(&self) -> bool {
         matches!(self, AttemptError::WorkerFailed(_))
+    }
+
+    /// Whether another attempt may help: every failure but an error the
+    /// handler marked permanent ([`AttemptError::NotRetryable`]).
+    pub fn retryable(&self) -> bool {
+        !matches!(self, AttemptError::NotRetryable(_))
     }
 }
 

@@ -381,6 +381,7 @@ where
         timeout: task.timeout,
         capability: task.capability.clone(),
         dependency: task.dependency.clone(),
+        ..TaskOptions::default()
     };
     let meta = Claimed {
         id: task.id,

@@ -88,6 +88,15 @@ where
                 .map_or_else(|| "failed".to_owned(), |a| a.error.to_string());
             // The store keeps the history; the pool's copy can go.
             let _ = pool.purge_dead(Some(id)).await;
+            let permanent = attempts.last().is_some_and(|a| !a.error.retryable());
+            if permanent {
+                // The handler marked it permanent: dead now, whatever
+                // retries the store's policy has left.
+                let attempt = i32::try_from(task.attempt).unwrap_or(i32::MAX);
+                store.bury(node, task.id, attempt, &error).await?;
+                report.failed += 1;
+                return Ok(());
+            }
             match store.fail(node, task.id, task.attempt, &error).await? {
                 crate::FailOutcome::Fenced => report.fenced += 1,
                 _ => report.failed += 1,

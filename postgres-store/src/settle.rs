@@ -193,7 +193,9 @@ impl PgStore {
         Ok(rescued)
     }
 
-    /// Dead-letters a claimed task at once (its payload cannot run).
+    /// Dead-letters a claimed task at once, with `error` as its last
+    /// attempt's (its payload cannot run, or its handler marked the error
+    /// permanent: no retry can help).
     pub(crate) async fn bury(
         &self,
         node: &str,
@@ -210,12 +212,7 @@ impl PgStore {
                          'at_ms', (extract(epoch FROM now()) * 1000)::bigint)),
                      state = 'dead', finished_at = now(), lease_holder = NULL, lease_until = NULL
                  WHERE id = $1 AND attempt = $2 AND lease_holder = $3",
-                &[
-                    &id,
-                    &attempt,
-                    &node,
-                    &format!("undecodable payload: {error}"),
-                ],
+                &[&id, &attempt, &node, &error],
             )
             .await?;
         Ok(())

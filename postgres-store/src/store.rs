@@ -192,7 +192,13 @@ impl PgStore {
                 Err(problem) => {
                     let (id, attempt): (i64, i32) = (row.get(0), row.get(1));
                     tracing::warn!(id, %problem, "an undecodable payload goes to the dead letters");
-                    self.bury(node, id, attempt, &problem).await?;
+                    self.bury(
+                        node,
+                        id,
+                        attempt,
+                        &format!("undecodable payload: {problem}"),
+                    )
+                    .await?;
                 }
             }
         }

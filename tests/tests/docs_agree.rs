@@ -230,6 +230,7 @@ fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
     let full = PoolConfig {
         memory: Some(MemorySettings::default()),
         autoscale: Some(AutoscaleSettings::default()),
+        rate_limit: Some(candado_pool::RateLimitSettings::default()),
         ..PoolConfig::default()
     };
     let config = serde_json::to_value(&full).unwrap();

@@ -5,8 +5,10 @@
 //!   `[breaker]`, `[heal_limit]`, `[autoscale]`) in `sections`;
 //! - where handlers run (`isolation`, `[process]`) in `isolation`;
 //! - how an optional knob is switched off in TOML in `off`;
-//! - shutdown modes and the report in `shutdown`.
+//! - shutdown modes and the report in `shutdown`;
+//! - the overflow policy and the rate limit in `admission`.
 
+mod admission;
 mod isolation;
 mod off;
 mod sections;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use candado::{BreakerStrategyConfig, LivenessConfig, MemoryConfig, SpecError};
 use serde::{Deserialize, Serialize};
 
+pub use admission::{Overflow, RateLimitSettings};
 pub use isolation::{Isolation, ProcessSettings};
 pub use sections::{
     AutoscaleSettings, BreakerSettings, HealLimitSettings, LivenessSettings, MemorySettings,
@@ -133,6 +136,12 @@ pub struct PoolConfig {
     pub isolation: Isolation,
     /// Worker processes' knobs, used with `isolation = "process"`.
     pub process: ProcessSettings,
+    /// What `submit` does on a full queue: `"reject"` (default) or
+    /// `"discard_oldest"` (see [`Overflow`]).
+    pub overflow: Overflow,
+    /// A token bucket on task starts (default off; see [`RateLimitSettings`]).
+    #[serde(with = "off::section")]
+    pub rate_limit: Option<RateLimitSettings>,
 }
 
 impl Default for PoolConfig {
@@ -162,6 +171,8 @@ impl Default for PoolConfig {
             router_tick: Duration::from_secs(1),
             isolation: Isolation::default(),
             process: ProcessSettings::default(),
+            overflow: Overflow::default(),
+            rate_limit: None,
         }
     }
 }
@@ -246,6 +257,9 @@ impl PoolConfig {
         }
         self.retry.validate()?;
         self.validate_process()?;
+        if let Some(r) = self.rate_limit {
+            r.validate()?;
+        }
         if self.restart.period.is_zero() {
             return Err(ConfigError::invalid(
                 "restart.period",

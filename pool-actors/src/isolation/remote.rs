@@ -157,6 +157,7 @@ impl<H: TaskHandler> Remote<H> {
                 Ok(TaskReply::Failed { message, blame }) => Err(match blame {
                     Blame::Task => AttemptError::Failed(message),
                     Blame::Worker => AttemptError::WorkerFailed(message),
+                    Blame::Permanent => AttemptError::NotRetryable(message),
                 }),
                 Ok(TaskReply::Panicked(message)) => Err(AttemptError::Panicked(message)),
                 Ok(TaskReply::TimedOut) => Err(AttemptError::TimedOut(timeout)),

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::dead_letter::DeadLetters;
 use crate::forwarder;
 use crate::isolation::{ProcessEntry, Remote};
+use crate::messages::DiscardHook;
 use crate::router::{Gauges, Router, RouterSettings, SharedRouter};
 use crate::store::MemoryStore;
 use crate::worker::{Exec, PoolWorker};
@@ -57,6 +58,8 @@ pub struct PoolBuilder<H: TaskHandler> {
     /// What worker processes run, for `isolation = "process"` (or why it
     /// cannot be found).
     process: Option<Result<ProcessEntry<H>, String>>,
+    /// Told of every task load shedding discards.
+    on_discard: Option<DiscardHook<H::Task>>,
 }
 
 impl<H: TaskHandler> std::fmt::Debug for PoolBuilder<H> {
@@ -76,7 +79,39 @@ impl<H: TaskHandler> PoolBuilder<H> {
             config: PoolConfig::default(),
             capabilities: None,
             process: None,
+            on_discard: None,
         }
+    }
+
+    /// Calls `hook` with a copy of every task the overflow policy
+    /// discards (`overflow = "discard_oldest"`), with reason `discarded`.
+    /// The task is in the dead-letter store as well, and its handle
+    /// resolves [`TaskFailure::DeadLettered`](crate::TaskFailure::DeadLettered):
+    /// the hook is a notification, nothing depends on it. It runs on the
+    /// thread of the submitter whose task made the room, after the router's
+    /// lock is released; keep it short. A hook that panics is logged and
+    /// changes nothing.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # use candado_pool::{TaskContext, TaskHandler};
+    /// # struct Echo;
+    /// # impl TaskHandler for Echo {
+    /// #     type Task = String; type Output = String; type Error = String;
+    /// #     fn handle(&mut self, s: String, _: TaskContext) -> impl std::future::Future<Output = Result<String, String>> + 'static { async move { Ok(s) } }
+    /// # }
+    /// let discarded = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = discarded.clone();
+    /// let builder = candado_pool::PoolBuilder::new(|| Echo)
+    ///     .on_discard(move |dead| seen.lock().unwrap().push(dead.task));
+    /// # drop(builder);
+    /// ```
+    pub fn on_discard(
+        mut self,
+        hook: impl Fn(crate::DeadTask<H::Task>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_discard = Some(Arc::new(hook));
+        self
     }
 
     /// Uses `config` (validated at [`start`](Self::start)).
@@ -117,6 +152,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
             retry: config.retry,
             tick: config.router_tick,
             max_ejected_percent: config.breaker.map_or(0, |b| b.max_ejected_percent),
+            rate_limit: config.rate_limit,
         };
         let (tx, rx) = oneshot::channel();
         let (ev, g, handles) = (
@@ -136,7 +172,8 @@ impl<H: TaskHandler> PoolBuilder<H> {
                 events.clone(),
                 MemoryStore::new(config.promote_after, dead.clone()),
                 handles,
-            ),
+            )
+            .with_discard_hook(self.on_discard),
             &runtime.control_arbiter(),
         );
 

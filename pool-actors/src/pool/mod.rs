@@ -3,8 +3,11 @@
 //! - `builder.rs`: [`PoolBuilder`], which starts the router, the dead-letter
 //!   store, the workers and their supervisor;
 //! - `handle.rs`: [`TaskHandle`] and [`PoolEvents`], what a caller holds;
-//! - `autoscale.rs`: scaling on queue depth.
+//! - `autoscale.rs`: scaling on queue depth;
+//! - `admission.rs`: admission beyond the plain `submit`: load shedding on
+//!   a full queue, the hand-off, broadcast.
 
+mod admission;
 mod autoscale;
 mod builder;
 mod handle;
@@ -160,6 +163,7 @@ impl<H: TaskHandler> Pool<H> {
             options,
             reply,
             submitted_at: Instant::now(),
+            route: None,
         };
         (id, submit)
     }
@@ -176,7 +180,7 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
-        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+        if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
         let (tx, rx) = oneshot::channel();
@@ -192,7 +196,7 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskId, SubmitError<H::Task>> {
-        if let Err(e) = self.admit(1, std::slice::from_ref(&options.capability)) {
+        if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
         let (id, submit) = self.submission(task, options, None);
@@ -210,9 +214,8 @@ impl<H: TaskHandler> Pool<H> {
         &self,
         tasks: Vec<(H::Task, TaskOptions)>,
     ) -> Result<Vec<TaskHandle<H>>, SubmitError<Vec<H::Task>>> {
-        let capabilities: Vec<Option<String>> =
-            tasks.iter().map(|(_, o)| o.capability.clone()).collect();
-        if let Err(e) = self.admit(tasks.len(), &capabilities) {
+        let options: Vec<&TaskOptions> = tasks.iter().map(|(_, o)| o).collect();
+        if let Err(e) = self.admit_options(&options) {
             return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect()));
         }
         let mut handles = Vec::with_capacity(tasks.len());
@@ -423,6 +426,7 @@ impl<H: TaskHandler> Pool<H> {
 }
 
 enum AdmitError {
+    Invalid(String),
     Closed,
     Failed(String),
     Full(usize),
@@ -432,6 +436,7 @@ enum AdmitError {
 impl AdmitError {
     fn into_submit_error<T>(self, task: T) -> SubmitError<T> {
         match self {
+            AdmitError::Invalid(problem) => SubmitError::InvalidOptions { task, problem },
             AdmitError::Closed => SubmitError::ShuttingDown { task },
             AdmitError::Failed(reason) => SubmitError::PoolFailed { task, reason },
             AdmitError::Full(bound) => SubmitError::QueueFull { task, bound },
@@ -443,6 +448,7 @@ impl AdmitError {
 
     fn into_pool_error(self) -> PoolError {
         match self {
+            AdmitError::Invalid(problem) => PoolError::InvalidOptions(problem),
             AdmitError::Closed => PoolError::Stopped,
             AdmitError::Failed(reason) => PoolError::Failed(reason),
             AdmitError::Full(bound) => PoolError::QueueFull { bound },

@@ -141,6 +141,18 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         self.with(|router| router.drain(workers, reply));
     }
 
+    /// Makes room for `n` new tasks on a full queue by discarding less
+    /// important ones (see [`Router::shed`]); whether it did.
+    pub(crate) fn shed(&self, n: usize, least: u8, bound: usize) -> bool {
+        self.with(|router| router.shed(n, least, bound))
+    }
+
+    /// Starts `submit` on a worker now (`None`), or hands it back (see
+    /// [`Router::hand_off`]).
+    pub(crate) fn hand_off(&self, submit: Submit<H>) -> Option<Submit<H>> {
+        self.with(|router| router.hand_off(submit))
+    }
+
     /// Starts the shutdown; `reply` gets the books.
     pub(crate) fn shutdown(&self, mode: ShutdownMode, reply: oneshot::Sender<ShutdownReport>) {
         self.with(|router| router.shutdown(mode, reply));

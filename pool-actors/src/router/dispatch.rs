@@ -18,6 +18,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// Dispatches waiting tasks, best first, while some worker can take them.
     pub(crate) fn pump(&mut self) {
         'dispatch: while self.store.ready() > 0 && self.has_room() {
+            if !self.rate_allows() {
+                return;
+            }
             // Each capability's best task, best first.
             let mut below = None;
             while let Some(Ready {
@@ -69,6 +72,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             return;
         }
         while self.handback.len() < caller.batch {
+            if !self.rate_allows() {
+                return;
+            }
             let Some(Ready { id, capability, .. }) = self.store.next_ready(None) else {
                 return;
             };
@@ -121,8 +127,13 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// the calling worker with the result of its call if it is that worker
     /// and fewer than `handback_room` tasks are handed back so far, and
     /// goes as a message otherwise.
-    fn dispatch(&mut self, id: TaskId, worker: WorkerKey, handback_room: usize) {
+    pub(super) fn dispatch(&mut self, id: TaskId, worker: WorkerKey, handback_room: usize) {
         self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
+        if self.expired(id) {
+            // Its time to live ran out: it never starts.
+            self.dead_letter(id, super::admission::EXPIRED);
+            return;
+        }
         let now = self.now;
         let started_ms = self.ms(now);
         let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.as_mut()) else {
@@ -143,6 +154,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let Some(claimed) = self.store.claim(id, running) else {
             return;
         };
+        if let Some(bucket) = &mut self.bucket {
+            bucket.take(now);
+        }
         self.stats
             .queue_wait
             .record(now, now.saturating_duration_since(claimed.queued_at));

@@ -52,10 +52,16 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.lose_worker(key, "replaced by a new incarnation");
         }
         self.stats.worker_starts += 1;
+        let own = crate::messages::addressed_to(self.name(key));
         self.workers[key].slot = Some(Slot {
             incarnation,
             inbox,
-            capabilities: capabilities.into_iter().collect(),
+            // Its own name as a capability too, for the copies of a
+            // broadcast addressed to it.
+            capabilities: capabilities
+                .into_iter()
+                .chain(std::iter::once(own))
+                .collect(),
             in_flight: Default::default(),
             health: HealthStatus::Healthy,
             isolated: false,
@@ -181,6 +187,13 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             Phase::Running => {
                 self.phase = Phase::Draining {
                     replies: vec![reply],
+                };
+                if let ShutdownMode::Graceful { deadline } = mode {
+                    self.emit(PoolEvent::DrainStarted {
+                        deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+                        queued: (self.store.ready() + self.store.delayed()) as u64,
+                        in_flight: self.slots().map(|(_, s)| s.in_flight.len() as u64).sum(),
+                    });
                 }
             }
         }
@@ -316,7 +329,15 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         }
         let retry = self.store.next_due().map(|due| self.clock_time(due));
         let untrip = self.tripped.first().map(|&(until, _)| until);
-        let at = [retry, self.deadline, untrip]
+        let expiry = self.expiries.first().map(|&(at, _)| at);
+        // Work held back by the rate limit goes when the next token is there.
+        let token = match &mut self.bucket {
+            Some(bucket) if self.store.ready() > 0 && !self.free.is_empty() => {
+                Some(bucket.next_token(self.now))
+            }
+            _ => None,
+        };
+        let at = [retry, self.deadline, untrip, expiry, token]
             .into_iter()
             .flatten()
             .fold(next_tick, Instant::min);

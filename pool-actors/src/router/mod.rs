@@ -28,7 +28,10 @@
 //! - `snapshot.rs`: the metrics snapshot;
 //! - `shared.rs`: [`SharedRouter`], the lock and the lock-free queues;
 //! - `calls.rs`: what each caller asks through it;
-//! - `clock.rs`: the clock task.
+//! - `clock.rs`: the clock task;
+//! - `admission.rs`: load shedding, the hand-off, time to live, the rate
+//!   limit;
+//! - `rate.rs`: the token bucket of the rate limit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,18 +45,23 @@ use tokio::time::Instant;
 
 use crate::latency::LatencyHistogram;
 use crate::messages::{
-    CallerWants, Effect, ProcessGauge, Run, Submit, TaskResult, WorkerInbox, WorkerKey,
+    CallerWants, DiscardHook, Effect, ProcessGauge, Run, Submit, TaskResult, WorkerInbox, WorkerKey,
 };
 use crate::retry::RetryConfig;
 use crate::store::{MemoryStore, TaskStore};
-use crate::{Dispatch, PoolEvent, ShutdownReport, TaskFailure, TaskHandler, TaskId};
+use crate::{
+    Dispatch, PoolEvent, RateLimitSettings, ShutdownReport, TaskFailure, TaskHandler, TaskId,
+};
+use rate::TokenBucket;
 
+mod admission;
 mod calls;
 mod clock;
 mod dispatch;
 mod lifecycle;
 mod news;
 mod pick;
+mod rate;
 mod service;
 mod settle;
 mod shared;
@@ -76,6 +84,8 @@ pub(crate) struct RouterSettings {
     pub(crate) tick: Duration,
     /// The most workers (percent of the pool) breakers may take out.
     pub(crate) max_ejected_percent: u8,
+    /// The token bucket on task starts, if any.
+    pub(crate) rate_limit: Option<RateLimitSettings>,
 }
 
 /// State shared with the pool facade, read without taking the router's lock.
@@ -206,6 +216,15 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     caller: Option<CallerWants>,
     /// The next tasks for `caller`.
     handback: Vec<Run<H::Task>>,
+    /// The rate limit's bucket, if the pool has one.
+    bucket: Option<TokenBucket>,
+    /// Tasks with a time to live, by when they expire (entries of tasks
+    /// that ended since are skipped).
+    expiries: BTreeSet<(Instant, TaskId)>,
+    /// Told of every task load shedding discards.
+    on_discard: Option<DiscardHook<H::Task>>,
+    /// Sticky routing: each key's worker incarnation.
+    sticky: HashMap<String, (WorkerKey, u64)>,
 }
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
@@ -216,6 +235,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         store: S,
         breakers: Option<Breakers>,
     ) -> Self {
+        let bucket = settings
+            .rate_limit
+            .map(|limit| TokenBucket::new(limit, Instant::now()));
         Self {
             settings,
             gauges,
@@ -241,7 +263,17 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             effects: Vec::new(),
             caller: None,
             handback: Vec::new(),
+            bucket,
+            expiries: BTreeSet::new(),
+            on_discard: None,
+            sticky: HashMap::new(),
         }
+    }
+
+    /// Registers the hook told of every task load shedding discards.
+    pub(crate) fn with_discard_hook(mut self, hook: Option<DiscardHook<H::Task>>) -> Self {
+        self.on_discard = hook;
+        self
     }
 
     /// The gauges it shares with the pool facade.
@@ -313,7 +345,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         self.wake_clock_by(self.clock_time(due));
     }
 
-    pub(crate) fn accept(&mut self, submit: Submit<H>) {
+    pub(crate) fn accept(&mut self, mut submit: Submit<H>) {
         let now = self.now;
         self.stats.submitted += 1;
         if !matches!(self.phase, Phase::Running) || self.failed.is_some() {
@@ -327,6 +359,10 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             };
             self.reply(submit.reply, Err(returned));
             return;
+        }
+        self.route_key(&mut submit);
+        if let Some(ttl) = submit.options.ttl {
+            self.note_expiry(submit.id, submit.submitted_at, ttl);
         }
         self.store.enqueue(submit, now);
     }

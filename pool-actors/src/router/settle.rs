@@ -78,6 +78,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                     breaker.record_outcome_at(None, false, self.now);
                     self.trip_if_open(done.worker);
                 }
+                // Bad input says nothing of the dependency or the worker.
+                Err(error) if !error.retryable() => breaker.release_probe_at(self.now),
                 Err(_) => match dependency {
                     Some(_) => breaker.record_outcome_at(dependency, false, self.now),
                     // Says nothing of the worker: a probe it held is free.
@@ -102,6 +104,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         worker: WorkerKey,
         attempt: u32,
     ) {
+        self.forget_expiry(id);
         let Some(record) = self.store.complete(id) else {
             return;
         };
@@ -134,6 +137,12 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             return;
         };
         let number = failed.number;
+        let retryable = error.retryable();
+        let budget = self
+            .store
+            .options(id)
+            .and_then(|o| o.max_retries)
+            .unwrap_or(self.settings.retry.max_retries);
         self.stats.failed += 1;
         tracing::debug!(task_id = id, attempt = number, %error, "attempt failed");
         let observed = self.observed();
@@ -145,8 +154,17 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 error,
             });
         }
-        if number as usize > self.settings.retry.max_retries as usize {
+        if !retryable {
+            self.dead_letter(id, "not retryable");
+            return;
+        }
+        if number > budget {
             self.dead_letter(id, "retries exhausted");
+            return;
+        }
+        if self.expired(id) {
+            // Its time to live ran out while it ran: no attempt may start.
+            self.dead_letter(id, super::admission::EXPIRED);
             return;
         }
         let backoff = self.settings.retry.backoff();
@@ -172,6 +190,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     }
 
     pub(super) fn dead_letter(&mut self, id: TaskId, reason: &str) {
+        self.forget_expiry(id);
         let Some(DeadLettered { reply, attempts }) = self.store.dead_letter(id, reason) else {
             return;
         };

@@ -143,6 +143,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         // calls first; the clock only covers a router nobody calls.
         let now = router.now;
         router.release_due(now);
+        router.expire_due(now);
         router.untrip_due(now);
         let out = f(&mut router);
         loop {

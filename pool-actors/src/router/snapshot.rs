@@ -104,7 +104,12 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                     pid: s.process.as_ref().and_then(|p| p.read().0),
                     rss_bytes: s.process.as_ref().and_then(|p| p.read().1),
                     capabilities: {
-                        let mut c: Vec<String> = s.capabilities.iter().cloned().collect();
+                        let mut c: Vec<String> = s
+                            .capabilities
+                            .iter()
+                            .filter(|c| !c.starts_with(crate::messages::ADDRESSED))
+                            .cloned()
+                            .collect();
                         c.sort();
                         c
                     },

@@ -29,6 +29,9 @@ struct TaskRecord<H: TaskHandler> {
     /// retried task does not fall behind later submissions.
     seq: u64,
     reply: Option<oneshot::Sender<TaskResult<H>>>,
+    /// Where it queues: the one worker it is routed to, or else its
+    /// capability.
+    queue: Option<String>,
     attempts: Vec<Attempt>,
     backoff: Backoff,
     submitted_at: Instant,
@@ -69,13 +72,8 @@ impl<H: TaskHandler> MemoryStore<H> {
             return;
         };
         record.queued_at = now;
-        self.queues.push(
-            now,
-            id,
-            record.priority,
-            record.seq,
-            record.options.capability.clone(),
-        );
+        self.queues
+            .push(now, id, record.priority, record.seq, record.queue.clone());
     }
 }
 
@@ -83,13 +81,9 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
     fn enqueue(&mut self, submit: Submit<H>, now: Instant) {
         self.seq += 1;
         let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
-        self.queues.push(
-            now,
-            submit.id,
-            priority,
-            self.seq,
-            submit.options.capability.clone(),
-        );
+        let queue = submit.route.or_else(|| submit.options.capability.clone());
+        self.queues
+            .push(now, submit.id, priority, self.seq, queue.clone());
         self.tasks.insert(
             submit.id,
             TaskRecord {
@@ -98,6 +92,7 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
                 priority,
                 seq: self.seq,
                 reply: submit.reply,
+                queue,
                 attempts: Vec::new(),
                 backoff: Backoff::new(),
                 submitted_at: submit.submitted_at,
@@ -233,8 +228,34 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
         self.queues.promote(now);
     }
 
+    fn expires_at(&self, id: TaskId) -> Option<Instant> {
+        let record = self.tasks.get(&id)?;
+        let ttl = record.options.ttl?;
+        Some(deadline::after(record.submitted_at, ttl))
+    }
+
+    fn is_ready(&self, id: TaskId) -> bool {
+        self.queues.contains(id)
+    }
+
+    fn worst_ready(&self, n: usize) -> Vec<(TaskId, u8)> {
+        self.queues.worst(n)
+    }
+
+    fn dead_task(&self, id: TaskId, reason: &str) -> Option<DeadTask<H::Task>> {
+        let record = self.tasks.get(&id)?;
+        Some(DeadTask {
+            id,
+            task: record.task.clone(),
+            options: record.options.clone(),
+            attempts: record.attempts.clone(),
+            reason: reason.to_owned(),
+        })
+    }
+
     fn dead_letter(&mut self, id: TaskId, reason: &str) -> Option<DeadLettered<H>> {
         let record = self.tasks.remove(&id)?;
+        self.queues.remove(id);
         let attempts = record.attempts.clone();
         self.dead.do_send(Store(DeadTask {
             id,
@@ -251,6 +272,7 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
 
     fn withdraw(&mut self, id: TaskId) -> Option<Withdrawn<H>> {
         let record = self.tasks.remove(&id)?;
+        self.queues.remove(id);
         Some(Withdrawn {
             task: record.task,
             reply: record.reply,

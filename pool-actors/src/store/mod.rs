@@ -201,9 +201,23 @@ pub(crate) trait TaskStore<H: TaskHandler>: Send + 'static {
     /// priority move up one level.
     fn promote(&mut self, now: Instant);
 
-    /// Task `id` is dead, for `reason`: it leaves the store for the
-    /// dead-letter store, with its history.
+    /// Task `id` is dead, for `reason`: it leaves the store (the ready
+    /// queue included) for the dead-letter store, with its history.
     fn dead_letter(&mut self, id: TaskId, reason: &str) -> Option<DeadLettered<H>>;
+
+    /// When task `id` expires (its time to live), if it has one.
+    fn expires_at(&self, id: TaskId) -> Option<Instant>;
+
+    /// Whether task `id` waits in the ready queue.
+    fn is_ready(&self, id: TaskId) -> bool;
+
+    /// The `n` least important ready tasks, least important first, with
+    /// their current priority: the highest number, the oldest among equals.
+    fn worst_ready(&self, n: usize) -> Vec<(TaskId, u8)>;
+
+    /// A copy of task `id` as the dead-letter store would keep it, for
+    /// `reason` (what a discard hook receives).
+    fn dead_task(&self, id: TaskId, reason: &str) -> Option<crate::DeadTask<H::Task>>;
 
     /// Takes task `id` out of the store.
     fn withdraw(&mut self, id: TaskId) -> Option<Withdrawn<H>>;

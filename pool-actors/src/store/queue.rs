@@ -133,6 +133,33 @@ impl ReadyQueues {
             .map(|(cap, id, r)| (cap.clone(), id, r))
     }
 
+    /// Whether task `id` waits here.
+    pub(crate) fn contains(&self, id: TaskId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
+    /// The `n` least important waiting tasks, least important first: the
+    /// highest priority number, the oldest among equals (load shedding
+    /// keeps the freshest work). Walks the queue: only a full queue that
+    /// sheds load calls it.
+    pub(crate) fn worst(&self, n: usize) -> Vec<(TaskId, u8)> {
+        let key = |e: &Entry| (e.priority, Reverse(e.seq));
+        if n == 1 {
+            return self
+                .entries
+                .iter()
+                .max_by_key(|(_, e)| key(e))
+                .map(|(id, e)| vec![(*id, e.priority)])
+                .unwrap_or_default();
+        }
+        let mut all: Vec<(&TaskId, &Entry)> = self.entries.iter().collect();
+        all.sort_unstable_by_key(|(_, e)| Reverse(key(e)));
+        all.into_iter()
+            .take(n)
+            .map(|(id, e)| (*id, e.priority))
+            .collect()
+    }
+
     /// Takes a task out (dispatched, or cancelled).
     pub(crate) fn remove(&mut self, id: TaskId) -> bool {
         let Some(entry) = self.entries.remove(&id) else {
@@ -274,6 +301,19 @@ mod tests {
         // A newer priority-0 task still comes after the promoted older one (FIFO).
         q.push(t0 + 10 * step, 2, 0, 1, None);
         assert_eq!(pop_all(&mut q), [1, 2]);
+    }
+
+    #[test]
+    fn the_least_important_is_the_highest_number_then_the_oldest() {
+        let now = Instant::now();
+        let mut q = ReadyQueues::new(None);
+        for (seq, (id, prio)) in [(1, 5), (2, 9), (3, 9), (4, 0)].iter().enumerate() {
+            q.push(now, *id, *prio, seq as u64, None);
+        }
+        assert_eq!(q.worst(1), [(2, 9)]);
+        assert_eq!(q.worst(3), [(2, 9), (3, 9), (1, 5)]);
+        assert_eq!(q.worst(10).len(), 4);
+        assert!(ReadyQueues::new(None).worst(1).is_empty());
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn submit(id: TaskId, options: TaskOptions) -> Submit<Echo> {
         options,
         reply: None,
         submitted_at: Instant::now(),
+        route: None,
     }
 }
 

@@ -117,6 +117,7 @@ impl<H: TaskHandler> Local<H> {
         match blame {
             Blame::Task => AttemptError::Failed(error.to_string()),
             Blame::Worker => AttemptError::WorkerFailed(error.to_string()),
+            Blame::Permanent => AttemptError::NotRetryable(error.to_string()),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use candado::Runtime;
-use candado_pool::{Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
+use candado_pool::{Blame, Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
 use candado_postgres::{
     Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig,
     StoreConfig, Wakeups,
@@ -53,12 +53,26 @@ impl TaskHandler for Jobs {
         _: TaskContext,
     ) -> impl Future<Output = Result<u64, String>> + 'static {
         async move {
+            if job.n == MALFORMED {
+                return Err("malformed: no retry can help".to_owned());
+            }
             tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
             RAN.lock().unwrap().push(job.n);
             Ok(job.n * 2)
         }
     }
+
+    fn blame(&self, error: &String) -> Blame {
+        if error.starts_with("malformed") {
+            Blame::Permanent
+        } else {
+            Blame::Task
+        }
+    }
 }
+
+/// The job number whose handler fails with an error marked permanent.
+const MALFORMED: u64 = u64::MAX;
 
 fn store_config(url: &str) -> StoreConfig {
     let mut config = StoreConfig::new(url, "jobs");
@@ -387,6 +401,52 @@ async fn failures_retry_with_backoff_then_dead_letter_with_history_and_replay(ur
     );
 }
 
+async fn an_error_marked_permanent_is_dead_at_once_whatever_retries_the_store_has_left(
+    url: String,
+) {
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let store = store(&url).await;
+    let id = store
+        .enqueue(NewTask::new(Job {
+            n: MALFORMED,
+            sleep_ms: 0,
+        }))
+        .await
+        .unwrap()
+        .id;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = DurableNode::new(
+        store.clone(),
+        local_pool(&runtime, "a").await,
+        node_config("a"),
+    )
+    .unwrap();
+    let node = actix::spawn(node.run(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let s = store.clone();
+    eventually(Duration::from_secs(30), "the task is dead", || {
+        let s = s.clone();
+        async move { s.counts().await.unwrap().dead == 1 }
+    })
+    .await;
+    let _ = stop.send(());
+    node.await.unwrap();
+    // The store's policy allows a retry (max_retries = 1): none was made.
+    let dead = store.dead_letters::<Job>(10).await.unwrap();
+    assert_eq!((dead.len(), dead[0].id), (1, id));
+    assert_eq!(dead[0].attempts.len(), 1, "{:?}", dead[0].attempts);
+    assert!(
+        dead[0].attempts[0].error.contains("not retryable"),
+        "{:?}",
+        dead[0].attempts[0]
+    );
+    runtime.shutdown().await;
+}
+
 async fn shared_breakers_hold_a_dependency_s_tasks_on_every_node(url: String) {
     let a = store(&url).await;
     let b = store(&url).await;
@@ -682,6 +742,7 @@ fn main() {
         a_rescued_task_s_late_result_changes_nothing,
         failures_retry_with_backoff_then_dead_letter_with_history_and_replay,
         shared_breakers_hold_a_dependency_s_tasks_on_every_node,
+        an_error_marked_permanent_is_dead_at_once_whatever_retries_the_store_has_left,
         a_committed_enqueue_wakes_a_listener,
         two_nodes_share_the_queue_and_run_each_task_once,
         a_node_killed_with_sigkill_loses_nothing,
