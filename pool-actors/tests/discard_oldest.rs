@@ -46,6 +46,29 @@ async fn shedding(bound: usize) -> (Runtime, Pool<Tester>, Discarded, Arc<Mutex<
     (runtime, pool, discarded, log)
 }
 
+/// Waits until the pool's task counts pass `check`: the worker is on
+/// another thread, so yields alone may not let a task reach it (bounded: a
+/// few seconds of real time at most).
+async fn until<H: candado_pool::TaskHandler>(
+    pool: &candado_pool::Pool<H>,
+    what: &str,
+    check: impl Fn(&candado_pool::TasksSection) -> bool,
+) {
+    for _ in 0..5_000 {
+        settle().await;
+        if check(&pool.metrics().await.unwrap().tasks) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("never: {what}");
+}
+
+/// Waits until `n` tasks run and none waits.
+async fn running<H: candado_pool::TaskHandler>(pool: &candado_pool::Pool<H>, n: u64) {
+    until(pool, "the tasks run", |t| t.in_flight == n && t.queued == 0).await;
+}
+
 fn prio(p: u8) -> TaskOptions {
     TaskOptions::priority(p)
 }
@@ -56,7 +79,7 @@ fn a_full_queue_discards_its_oldest_task_for_the_new_one_and_tells_everyone() {
         let (_rt, pool, discarded, log) = shedding(2).await;
         let mut events = pool.subscribe();
         let busy = pool.submit(work(1_000, 1)).unwrap();
-        settle().await;
+        running(&pool, 1).await;
         let oldest = pool.submit(work(1, 2)).unwrap();
         let next = pool.submit(work(1, 3)).unwrap();
         let newest = pool.submit(work(1, 4)).unwrap();
@@ -97,7 +120,7 @@ fn the_least_important_goes_first_and_a_newcomer_less_important_than_all_is_refu
     run_paused(|| async {
         let (_rt, pool, discarded, _log) = shedding(2).await;
         let _busy = pool.submit(work(1_000, 1)).unwrap();
-        settle().await;
+        running(&pool, 1).await;
         let urgent = pool.submit_with(work(1, 2), prio(1)).unwrap();
         let low = pool.submit_with(work(1, 3), prio(5)).unwrap();
         // Priority 3 beats 5: the priority-5 task goes, though newer.
@@ -129,7 +152,7 @@ fn retries_waiting_for_their_time_are_never_discarded() {
     run_paused(|| async {
         let (_rt, pool, discarded, _log) = shedding(1).await;
         let failing = pool.submit(Job::FailTimes(1)).unwrap();
-        settle().await;
+        until(&pool, "the first attempt fails", |t| t.failed == 1).await;
         // Its retry waits (1 s) and holds the one place in the queue.
         assert!(matches!(
             pool.submit(work(1, 2)),
@@ -146,7 +169,7 @@ fn a_batch_on_a_full_queue_discards_as_many_or_none() {
     run_paused(|| async {
         let (_rt, pool, discarded, _log) = shedding(3).await;
         let _busy = pool.submit(work(1_000, 1)).unwrap();
-        settle().await;
+        running(&pool, 1).await;
         let waiting: Vec<_> = (2..5).map(|t| pool.submit(work(1, t)).unwrap()).collect();
         let batch = pool
             .submit_batch(vec![(work(1, 5), prio(10)), (work(1, 6), prio(10))])
@@ -174,7 +197,7 @@ fn a_hook_that_panics_changes_nothing_and_two_submitters_at_once_both_get_in() {
     run_paused(|| async {
         let (_rt, pool, discarded, _log) = shedding(1).await;
         let _busy = pool.submit(work(1_000, 1)).unwrap();
-        settle().await;
+        running(&pool, 1).await;
         let doomed = pool.submit(work(1, 666)).unwrap();
         // The hook panics on the discarded task: the submitter is fine.
         let survivor = pool.submit(work(1, 2)).unwrap();
