@@ -67,7 +67,7 @@ mod supervisor_spec;
 mod task;
 
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
-pub use backoff::{Backoff, BackoffConfig};
+pub use backoff::{Backoff, BackoffConfig, BackoffSteps};
 pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
 pub use child_spec::{ChildKind, ChildSpec, Restart, ShutdownPolicy, DEFAULT_WORKER_SHUTDOWN};
 pub use error::{RuntimeError, SpecError, SupervisorError};

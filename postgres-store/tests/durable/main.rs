@@ -67,6 +67,7 @@ fn store_config(url: &str) -> StoreConfig {
         base: Duration::from_millis(50),
         cap: Duration::from_millis(50),
         jitter: 0.0,
+        ..Default::default()
     };
     config
 }
