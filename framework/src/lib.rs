@@ -42,6 +42,7 @@
 //! });
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod alert;
@@ -65,6 +66,9 @@ mod strategies;
 mod supervisor;
 mod supervisor_spec;
 mod task;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testkit;
 
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
 pub use backoff::{Backoff, BackoffConfig, BackoffSteps};

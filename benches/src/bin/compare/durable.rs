@@ -30,7 +30,8 @@ fn database(
         return Ok(None);
     }
     let started = server::Server::start()?;
-    Ok(Some((started.url(), Some(started))))
+    started.create_database("bench")?;
+    Ok(Some((started.tcp_url("bench"), Some(started))))
 }
 
 /// What the server runs with, read from the server itself.
