@@ -47,6 +47,8 @@ pub use self::mock::{
     BeginWork, Crash, Fail, Hang, Leak, MockChild, MockHandle, Outcome, Ping, Quit, ReportMemory,
     Starve,
 };
-pub use self::recorder::{drain, exits, find, starts, EventRecorder, WaitError};
+pub use self::recorder::{
+    drain, exits, find, starts, EventRecorder, EventSource, Recorder, WaitError,
+};
 pub use self::runtime::{advance, local_runtime, run_paused, settle, start_local};
 pub use crate::FixedSampler;

@@ -12,7 +12,7 @@
 //! ```
 //! use std::time::Duration;
 //! use candado::testkit::run_paused;
-//! use candado_pool::testkit::{self, Job, PoolRecorder};
+//! use candado_pool::testkit::{self, Job, PoolRecorder, PoolWaits};
 //!
 //! run_paused(|| async {
 //!     let mut harness = testkit::start(testkit::config(2)).await;
@@ -35,5 +35,5 @@ mod recorder;
 mod script;
 
 pub use self::harness::{completions, config, drain, start, start_with, PoolHarness};
-pub use self::recorder::PoolRecorder;
+pub use self::recorder::{PoolRecorder, PoolWaits};
 pub use self::script::{work, Job, ScriptedHandler};

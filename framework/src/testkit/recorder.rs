@@ -1,6 +1,7 @@
 //! Records a runtime's events; waits for one without losing the rest.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -27,7 +28,35 @@ pub enum WaitError {
     Closed,
 }
 
-/// Every event of a runtime, kept: a wait for one event leaves the ones it
+/// A stream of events a [`Recorder`] can record: a runtime's
+/// [`EventStream`], or a pool's events (in `candado_pool::testkit`).
+pub trait EventSource {
+    /// What the stream carries.
+    type Event: Clone;
+
+    /// Waits for the next event.
+    fn recv(&mut self) -> impl Future<Output = Result<Self::Event, EventStreamError>>;
+
+    /// The next event if one is already queued.
+    fn try_recv(&mut self) -> Result<Option<Self::Event>, EventStreamError>;
+}
+
+impl EventSource for EventStream {
+    type Event = Event;
+
+    fn recv(&mut self) -> impl Future<Output = Result<Event, EventStreamError>> {
+        EventStream::recv(self)
+    }
+
+    fn try_recv(&mut self) -> Result<Option<Event>, EventStreamError> {
+        EventStream::try_recv(self)
+    }
+}
+
+/// A recorder of a runtime's events.
+pub type EventRecorder = Recorder<EventStream>;
+
+/// Every event of a stream, kept: a wait for one event leaves the ones it
 /// skipped for later waits and for [`drain`](Self::drain).
 ///
 /// [`EventStream::wait_for`] drops what it skips; this does not, so a test
@@ -55,20 +84,27 @@ pub enum WaitError {
 /// });
 /// ```
 #[derive(Debug)]
-pub struct EventRecorder {
-    stream: EventStream,
+pub struct Recorder<S: EventSource> {
+    stream: S,
     /// Received and not yet handed out, in order.
-    pending: VecDeque<Event>,
+    pending: VecDeque<S::Event>,
     /// Every event received, handed out or not.
-    history: Vec<Event>,
+    history: Vec<S::Event>,
     /// Events the stream reported lost.
     lost: u64,
     closed: bool,
 }
 
-impl EventRecorder {
+impl Recorder<EventStream> {
+    /// Subscribes to `runtime` and records from now on.
+    pub fn subscribe(runtime: &Runtime) -> Self {
+        Self::new(runtime.subscribe())
+    }
+}
+
+impl<S: EventSource> Recorder<S> {
     /// Records `stream` from now on.
-    pub fn new(stream: EventStream) -> Self {
+    pub fn new(stream: S) -> Self {
         Self {
             stream,
             pending: VecDeque::new(),
@@ -78,20 +114,15 @@ impl EventRecorder {
         }
     }
 
-    /// Subscribes to `runtime` and records from now on.
-    pub fn subscribe(runtime: &Runtime) -> Self {
-        Self::new(runtime.subscribe())
-    }
-
     /// Takes every event received so far and not yet handed out, in order
     /// (events already queued on the stream included).
-    pub fn drain(&mut self) -> Vec<Event> {
+    pub fn drain(&mut self) -> Vec<S::Event> {
         self.pull();
         self.pending.drain(..).collect()
     }
 
     /// Every event received so far, handed out or not, in order.
-    pub fn history(&mut self) -> &[Event] {
+    pub fn history(&mut self) -> &[S::Event] {
         self.pull();
         &self.history
     }
@@ -107,8 +138,8 @@ impl EventRecorder {
     pub async fn wait_for(
         &mut self,
         timeout: Duration,
-        mut predicate: impl FnMut(&Event) -> bool,
-    ) -> Result<Event, WaitError> {
+        mut predicate: impl FnMut(&S::Event) -> bool,
+    ) -> Result<S::Event, WaitError> {
         self.pull();
         let earlier = self.pending.iter().position(&mut predicate);
         if let Some(event) = earlier.and_then(|at| self.pending.remove(at)) {
