@@ -16,3 +16,11 @@ pub fn missing() -> String {
          a throwaway one"
     )
 }
+
+/// Starts a throwaway server with a database `bench`; returns its URL over
+/// TCP on the loopback and the server (stopped and removed when dropped).
+pub fn start_bench() -> anyhow::Result<(String, Server)> {
+    let server = Server::start()?;
+    server.create_database("bench")?;
+    Ok((server.tcp_url("bench"), server))
+}

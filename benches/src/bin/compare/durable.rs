@@ -29,9 +29,8 @@ fn database(
         );
         return Ok(None);
     }
-    let started = server::Server::start()?;
-    started.create_database("bench")?;
-    Ok(Some((started.tcp_url("bench"), Some(started))))
+    let (url, started) = server::start_bench()?;
+    Ok(Some((url, Some(started))))
 }
 
 /// What the server runs with, read from the server itself.
