@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use candado::{BackoffConfig, BackoffSteps};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
@@ -107,7 +107,10 @@ impl RetryConfig {
 
 /// `delays` as a list of human-readable durations (`["1m", "5m"]`).
 mod steps_serde {
-    use super::*;
+    use std::time::Duration;
+
+    use candado::BackoffSteps;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer>(
         steps: &Option<BackoffSteps>,
