@@ -16,8 +16,8 @@ fn main() -> anyhow::Result<()> {
     let (url, _server) = match std::env::var("CANDADO_BENCH_PG_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let s = server::Server::start()?;
-            (s.url(), Some(s))
+            let (url, s) = server::start_bench()?;
+            (url, Some(s))
         }
     };
     eprintln!("database: {url}");

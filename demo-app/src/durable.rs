@@ -223,6 +223,7 @@ fn store_config(url: &str, queue: &str) -> StoreConfig {
         base: Duration::from_millis(200),
         cap: Duration::from_secs(2),
         jitter: 0.2,
+        ..Default::default()
     };
     config
 }

@@ -115,6 +115,7 @@ pub fn pool_config(s: &Scenario, isolation: Isolation) -> Result<PoolConfig, Dem
             base: Duration::from_millis(200),
             cap: Duration::from_secs(2),
             jitter: 0.2,
+            ..Default::default()
         },
         restart: RestartSettings {
             max_restarts: 1_000,

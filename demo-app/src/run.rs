@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use candado::{BreakerState, EventStreamError, Runtime, ShutdownSignal};
 use candado_pool::{
-    Isolation, Pool, PoolBuilder, PoolEvent, ShutdownReport, SubmitError, TaskFailure,
+    Isolation, Pool, PoolBuilder, PoolConfig, PoolEvent, ShutdownReport, SubmitError, TaskFailure,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -30,6 +30,31 @@ fn breaker_label(state: Option<BreakerState>) -> &'static str {
         Some(BreakerState::Open) => "OPEN",
         Some(BreakerState::HalfOpen) => "half-open",
     }
+}
+
+/// The scenario's pool on `runtime` (its workers in processes if `options`
+/// say so) and its dashboard: what an in-memory run and a durable node share.
+pub(crate) async fn start_pool(
+    scenario: &Scenario,
+    options: RunOptions,
+    config: PoolConfig,
+    runtime: &Runtime,
+) -> Result<(Pool<Engine>, Option<Dashboard>), DemoError> {
+    let settings = WorkerSettings {
+        dependency: Dependency::new(SystemTime::now(), scenario.outage),
+        leak_mib: scenario.leak_mib,
+    };
+    let mut pool = PoolBuilder::new({
+        let settings = settings.clone();
+        move || settings.engine()
+    })
+    .config(config);
+    if options.isolation == Isolation::Process {
+        pool = pool.process_command(worker_command(&settings)?);
+    }
+    let pool = pool.start(runtime).await?;
+    let dashboard = Dashboard::start(options.serve, runtime, &pool)?;
+    Ok((pool, dashboard))
 }
 
 /// Runs `scenario` to the end and reports. Must run inside an actix `System`.
@@ -57,20 +82,7 @@ pub async fn run_until(
         Isolation::InProcess => None,
     };
     let start = Instant::now();
-    let settings = WorkerSettings {
-        dependency: Dependency::new(SystemTime::now(), scenario.outage),
-        leak_mib: scenario.leak_mib,
-    };
-    let mut pool = PoolBuilder::new({
-        let settings = settings.clone();
-        move || settings.engine()
-    })
-    .config(config);
-    if options.isolation == Isolation::Process {
-        pool = pool.process_command(worker_command(&settings)?);
-    }
-    let pool = pool.start(&runtime).await?;
-    let dashboard = Dashboard::start(options.serve, &runtime, &pool)?;
+    let (pool, dashboard) = start_pool(scenario, options, config, &runtime).await?;
     let watch = EventWatch::start(events, pool.supervisor().path().to_owned());
     let breakers = pool.breakers().cloned();
     let planned = scenario.task_count();

@@ -1,6 +1,5 @@
 //! The demo on a durable store, end to end, against a throwaway PostgreSQL
-//! (the durable store's test cluster,
-//! `postgres-store/tests/durable/cluster.rs`): `chaos` on one node, and
+//! (`candado_postgres::testing::TestCluster`): `chaos` on one node, and
 //! the `cluster` scenario, whose built demo binary starts three node
 //! processes of itself, kills one with SIGKILL mid-run and starts a
 //! replacement. Each JSON report must balance, with the outcomes read from
@@ -8,17 +7,12 @@
 //! message when PostgreSQL is not installed, unless
 //! `CANDADO_REQUIRE_POSTGRES` is set.
 
-// The module has more than this test needs (a restart, for the store's
-// own tests).
-#[allow(dead_code)]
-#[path = "../../postgres-store/tests/durable/cluster.rs"]
-mod cluster;
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use candado_demo::Report;
+use candado_postgres::testing::TestCluster;
 
 /// Past this the demo is killed and the test fails: the scenario runs 6 s
 /// at half scale, and its queue empties within a lease and a heartbeat
@@ -29,32 +23,6 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// node's loop between its store calls, which a loaded two-core machine
 /// can delay by a few hundred milliseconds.
 const MARGIN_MS: u64 = 1_000;
-
-fn create_database(url: &str, name: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-    });
-}
-
-/// Stops the cluster however the test ends.
-struct Stop(cluster::Cluster);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
 
 /// Runs the demo with `args`, `--store url` and `--report json`, at most
 /// [`LIMIT`]; returns its exit code and report.
@@ -110,25 +78,15 @@ fn demo(args: &[&str], url: &str) -> (Option<i32>, Report, String) {
 /// process), each in a database of its own.
 #[test]
 fn the_demo_on_a_durable_store_balances_on_one_node_and_when_a_node_is_killed() {
-    let cluster = match cluster::Cluster::start() {
-        Ok(cluster) => Stop(cluster),
-        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
-            eprintln!(
-                "durable demo test skipped: {why}. Set {} to make this an error.",
-                cluster::REQUIRE
-            );
-            return;
-        }
-        Err(why) => panic!(
-            "PostgreSQL is required ({} is set): {why}",
-            cluster::REQUIRE
-        ),
+    // Stopped and removed on drop, however the test ends.
+    let Some(cluster) = TestCluster::start_or_skip("durable demo test") else {
+        return;
     };
     for db in ["single", "fleet"] {
-        create_database(&cluster.0.url("postgres"), db);
+        cluster.create_database(db).expect("a fresh database");
     }
-    one_node_runs_chaos_from_the_table(&cluster.0.url("single"));
-    cluster_kills_a_node_and_loses_nothing(&cluster.0.url("fleet"));
+    one_node_runs_chaos_from_the_table(&cluster.url("single"));
+    cluster_kills_a_node_and_loses_nothing(&cluster.url("fleet"));
 }
 
 fn one_node_runs_chaos_from_the_table(url: &str) {

@@ -11,10 +11,7 @@
 //! otherwise, unless `CANDADO_REQUIRE_POSTGRES` is set; without a URL it
 //! must say what it needs and exit with status 2.
 
-#[allow(dead_code)]
-#[path = "../../postgres-store/tests/durable/cluster.rs"]
-mod cluster;
-
+use candado_postgres::testing::TestCluster;
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -171,13 +168,8 @@ fn the_durable_pool_without_a_url_says_what_it_needs() {
 
 #[test]
 fn the_durable_pool_runs_its_tasks_on_a_throwaway_postgres() {
-    let cluster = match cluster::Cluster::start() {
-        Ok(cluster) => cluster,
-        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
-            eprintln!("skipped (set {} to require it): {why}", cluster::REQUIRE);
-            return;
-        }
-        Err(why) => panic!("{why}"),
+    let Some(cluster) = TestCluster::start_or_skip("the durable_pool example") else {
+        return;
     };
     let url = cluster.url("postgres");
     let result = std::panic::catch_unwind(|| {

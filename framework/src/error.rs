@@ -38,6 +38,32 @@ pub enum SpecError {
     /// The backoff jitter fraction is outside 0.0..=1.0.
     #[error("backoff jitter {0} is outside 0.0..=1.0")]
     JitterOutOfRange(f64),
+    /// The backoff multiplier is below 1.0, infinite or NaN.
+    #[error("backoff multiplier {0} must be a finite number of at least 1.0")]
+    BackoffMultiplierInvalid(f64),
+    /// An explicit backoff schedule has no delays.
+    #[error("backoff schedule is empty")]
+    BackoffStepsEmpty,
+    /// An explicit backoff schedule has more delays than it can hold.
+    #[error("backoff schedule has {len} delays; at most {max} are allowed")]
+    BackoffStepsTooMany {
+        /// Delays given.
+        len: usize,
+        /// Delays allowed.
+        max: usize,
+    },
+    /// An explicit backoff schedule has a delay shorter than the one before.
+    #[error(
+        "backoff schedule entry {index} ({delay:?}) is shorter than the one before ({previous:?})"
+    )]
+    BackoffStepsDecrease {
+        /// Position of the shorter delay.
+        index: usize,
+        /// The shorter delay.
+        delay: Duration,
+        /// The delay before it.
+        previous: Duration,
+    },
     /// The heal-limit period is zero.
     #[error("supervisor `{supervisor}`: heal-limit period must be greater than zero")]
     ZeroHealPeriod {

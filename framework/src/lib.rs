@@ -47,6 +47,7 @@
 //! });
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod alert;
@@ -71,9 +72,12 @@ mod strategies;
 mod supervisor;
 mod supervisor_spec;
 mod task;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testkit;
 
 pub use alert::{Alert, AlertConfig, AlertLevel, AlertPolicy, AlertSink, TracingSink};
-pub use backoff::{Backoff, BackoffConfig};
+pub use backoff::{Backoff, BackoffConfig, BackoffSteps};
 pub use cause::{HealthCause, LivenessCause, MemoryCause, RestartCause};
 pub use child_spec::{
     ChildKind, ChildSpec, Restart, ShutdownPolicy, StartResult, DEFAULT_WORKER_SHUTDOWN,

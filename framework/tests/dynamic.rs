@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use candado::testkit::MockHandle;
 use candado::{
     BackoffConfig, ChildStatus, DynamicError, DynamicSpec, DynamicSupervisor, EventKind,
     ExitReason, Restart, Runtime, ShutdownPolicy, SupervisorError, SupervisorSpec,
@@ -21,6 +20,7 @@ fn echoes(id: &str) -> DynamicSpec<Echo, u64> {
         cap: Duration::from_millis(10),
         jitter: 0.0,
         stability_window: Duration::from_secs(5),
+        ..BackoffConfig::default()
     })
 }
 
@@ -210,12 +210,8 @@ fn shutting_down_the_parent_stops_every_dynamic_child() {
     run_paused(|| async {
         let runtime = local_runtime();
         let mut events = runtime.subscribe();
-        let stops = Arc::new(AtomicU64::new(0));
-        let spec = DynamicSpec::new("conns", |link, stops: Arc<AtomicU64>| Echo {
-            link,
-            stubborn: false,
-            stops: Some(stops),
-        });
+        let stops = MockHandle::default();
+        let spec = DynamicSpec::new("conns", |link, stops: MockHandle| stops.child(link));
         let tree = SupervisorSpec::new("root").child(spec.child_spec());
         let root = runtime.start(tree).await.unwrap();
         let dynamic = spec.attach(&root);
@@ -223,7 +219,7 @@ fn shutting_down_the_parent_stops_every_dynamic_child() {
             dynamic.start_child(stops.clone()).await.unwrap();
         }
         assert_eq!(root.shutdown().await, ExitReason::Shutdown);
-        assert_eq!(stops.load(Ordering::SeqCst), 5);
+        assert_eq!(stops.stops(), 5);
         // The usual events, under the dynamic supervisor's path; the
         // children stop newest first, before their supervisor.
         let seen = drain(&mut events);
@@ -291,6 +287,7 @@ fn extreme_knobs_are_refused_or_clamped_never_a_panic() {
                 cap: Duration::MAX,
                 jitter: 1.0,
                 stability_window: Duration::MAX,
+                ..BackoffConfig::default()
             })
             .restart(Restart::Permanent)
             .shutdown(ShutdownPolicy::Timeout(Duration::MAX))

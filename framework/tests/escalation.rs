@@ -50,6 +50,7 @@ fn backoff_doubles_to_its_cap_and_resets_after_the_stability_window() {
                     cap: Duration::from_secs(1),
                     jitter: 0.0,
                     stability_window: Duration::from_secs(5),
+                    ..BackoffConfig::default()
                 })
                 .child(ChildSpec::worker("w", Echo::new)),
         )
@@ -93,6 +94,7 @@ fn jittered_delays_stay_within_bounds_and_never_shrink() {
             cap: Duration::from_millis(800),
             jitter: 0.5,
             stability_window: Duration::from_secs(60),
+            ..BackoffConfig::default()
         };
         let root = runtime
             .start(

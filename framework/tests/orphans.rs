@@ -4,10 +4,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use candado::testkit::MockHandle;
 use candado::{BackoffConfig, ChildSpec, EventKind, ShutdownPolicy, Strategy, SupervisorSpec};
 use common::*;
 
@@ -17,7 +18,8 @@ use common::*;
 struct Census {
     alive: AtomicI64,
     most: AtomicI64,
-    stops: Arc<AtomicU64>,
+    /// Counts `stopped()` calls of the incarnations it made.
+    stops: MockHandle,
 }
 
 #[test]
@@ -27,13 +29,9 @@ fn a_killed_child_supervisor_takes_its_stubborn_workers_with_it_and_no_copy_over
         let counted = census.clone();
         let worker = ChildSpec::worker("w", move |link| {
             let started = counted.alive.fetch_add(1, Ordering::SeqCst) + 1;
-            let alive = started - counted.stops.load(Ordering::SeqCst) as i64;
+            let alive = started - counted.stops.stops() as i64;
             counted.most.fetch_max(alive, Ordering::SeqCst);
-            Echo {
-                stubborn: true,
-                stops: Some(counted.stops.clone()),
-                ..Echo::new(link)
-            }
+            counted.stops.child(link).stubborn()
         })
         // Longer than its supervisor gets: the kill deadline lives in `sub`.
         .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(10)));
@@ -51,8 +49,7 @@ fn a_killed_child_supervisor_takes_its_stubborn_workers_with_it_and_no_copy_over
         let (_rt, mut events, root) = start_local(spec).await;
         let stopped = census.stops.clone();
         // Each incarnation's `stopped()` runs once it is gone: one alive per start.
-        let alive =
-            |c: &Census| c.alive.load(Ordering::SeqCst) - c.stops.load(Ordering::SeqCst) as i64;
+        let alive = |c: &Census| c.alive.load(Ordering::SeqCst) - c.stops.stops() as i64;
         assert_eq!(alive(&census), 1);
 
         // `x` fails: one-for-all stops `sub` (1 s), which asks `w` to stop (10 s).
@@ -67,7 +64,7 @@ fn a_killed_child_supervisor_takes_its_stubborn_workers_with_it_and_no_copy_over
             .await
             .unwrap();
         settle().await;
-        assert_eq!(stopped.load(Ordering::SeqCst), 1, "the old `w` is gone");
+        assert_eq!(stopped.stops(), 1, "the old `w` is gone");
         assert_eq!(alive(&census), 1, "one `w` runs, the new one");
         assert_eq!(census.most.load(Ordering::SeqCst), 1, "never two at once");
 

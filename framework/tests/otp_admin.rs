@@ -280,10 +280,7 @@ fn child_info_shows_the_restart_type_and_shutdown_policy() {
 #[test]
 fn a_request_that_meets_an_operation_in_progress_is_told_it_is_busy() {
     run_paused(|| async {
-        let stubborn = |link| Echo {
-            stubborn: true,
-            ..Echo::new(link)
-        };
+        let stubborn = |link| Echo::new(link).stubborn();
         let spec = SupervisorSpec::new("sup").child(
             ChildSpec::worker("child1", stubborn)
                 .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(5))),

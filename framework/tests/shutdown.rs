@@ -14,11 +14,8 @@ fn shutdown_stops_children_in_reverse_order_and_kills_one_that_ignores_its_stop(
             SupervisorSpec::new("root")
                 .child(ChildSpec::worker("a", Echo::new))
                 .child(
-                    ChildSpec::worker("stubborn", |link| Echo {
-                        stubborn: true,
-                        ..Echo::new(link)
-                    })
-                    .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3))),
+                    ChildSpec::worker("stubborn", |link| Echo::new(link).stubborn())
+                        .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3))),
                 )
                 .child(ChildSpec::supervisor(
                     SupervisorSpec::new("sub")

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use candado::{
@@ -222,7 +220,7 @@ fn a_new_incarnation_starts_only_after_the_old_one_stopped() {
     run_paused(|| async {
         let runtime = Runtime::builder().current_thread().build().unwrap();
         let mut events = runtime.subscribe();
-        let stops = Arc::new(AtomicU64::new(0));
+        let stops = candado::testkit::MockHandle::default();
         let counted = stops.clone();
         let root = runtime
             .start(
@@ -230,12 +228,8 @@ fn a_new_incarnation_starts_only_after_the_old_one_stopped() {
                     .strategy(Strategy::OneForAll)
                     .backoff(no_jitter())
                     .child(
-                        ChildSpec::worker("stubborn", move |link| Echo {
-                            stubborn: true,
-                            stops: Some(counted.clone()),
-                            ..Echo::new(link)
-                        })
-                        .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(2))),
+                        ChildSpec::worker("stubborn", move |link| counted.child(link).stubborn())
+                            .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(2))),
                     )
                     .child(ChildSpec::worker("b", Echo::new)),
             )
@@ -262,7 +256,7 @@ fn a_new_incarnation_starts_only_after_the_old_one_stopped() {
             "then the backoff delay, then the new incarnation"
         );
         // The old incarnation really ended (killed: `stopped` ran once).
-        assert_eq!(stops.load(Ordering::SeqCst), 1);
+        assert_eq!(stops.stops(), 1);
         root.shutdown().await;
     });
 }

@@ -42,14 +42,7 @@ impl Actor for InProcess {
 
 #[test]
 fn the_rss_of_running_process_workers_is_exported_and_forgotten_when_they_go() {
-    let system = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
-    });
-    system.block_on(async {
+    candado::testkit::run_paused(|| async {
         let runtime = Runtime::builder().current_thread().build().unwrap();
         let memory = ProcessMemory::new();
         let tick = Duration::from_millis(100);

@@ -56,6 +56,7 @@ fn quick_retry() -> RetryConfig {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(1),
         jitter: 0.0,
+        ..Default::default()
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`PoolMetrics`], [`PoolEvent`] — the snapshot and the event stream.
 //! - [`DeadTask`] — what the dead-letter store keeps.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod config;
@@ -37,6 +38,9 @@ mod store;
 mod task;
 #[cfg(test)]
 mod test_support;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testkit;
 mod worker;
 
 pub use candado_process::ProcessCommand;

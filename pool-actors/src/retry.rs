@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use candado::BackoffConfig;
+use candado::{BackoffConfig, BackoffSteps};
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
@@ -11,6 +11,23 @@ use crate::ConfigError;
 /// Retries with exponential backoff and jitter. Defaults, as production
 /// worker pools use them:
 /// 1 s base, ×2 per retry, 30 s cap, 3 retries (4 attempts in all), 10% jitter.
+///
+/// An explicit schedule replaces base, multiplier and cap; in TOML,
+/// `delays = ["1m", "5m", "30m"]` retries after 1, 5 and 30 minutes (the last
+/// delay repeats if `max_retries` is larger).
+///
+/// ```
+/// use std::time::Duration;
+/// use candado::BackoffSteps;
+/// use candado_pool::RetryConfig;
+///
+/// let minutes = |m: u64| Duration::from_secs(60 * m);
+/// let audit = RetryConfig {
+///     delays: Some(BackoffSteps::new(&[minutes(1), minutes(5), minutes(30)]).unwrap()),
+///     ..RetryConfig::default()
+/// };
+/// assert_eq!(audit.backoff().raw_delay(2), minutes(30));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
@@ -24,6 +41,12 @@ pub struct RetryConfig {
     pub cap: Duration,
     /// Fraction (0.0..=1.0) of each delay removed at random.
     pub jitter: f64,
+    /// Growth of the delay per retry (at least 1.0; 1.0 keeps it constant).
+    pub multiplier: f64,
+    /// An explicit list of delays (at most [`BackoffSteps::MAX`], never
+    /// decreasing) replacing `base`, `multiplier` and `cap`.
+    #[serde(with = "steps_serde")]
+    pub delays: Option<BackoffSteps>,
 }
 
 impl Default for RetryConfig {
@@ -33,6 +56,8 @@ impl Default for RetryConfig {
             base: Duration::from_secs(1),
             cap: Duration::from_secs(30),
             jitter: 0.1,
+            multiplier: 2.0,
+            delays: None,
         }
     }
 }
@@ -51,17 +76,62 @@ impl RetryConfig {
                 "must be within 0.0..=1.0",
             ));
         }
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(ConfigError::invalid(
+                "retry.multiplier",
+                "must be a finite number of at least 1.0",
+            ));
+        }
         Ok(())
     }
 
-    /// As a Candado backoff (same doubling and monotone jitter).
-    pub(crate) fn backoff(&self) -> BackoffConfig {
+    /// As a Candado backoff (same growth and monotone jitter), which the
+    /// task stores use to space retries.
+    pub fn backoff(&self) -> BackoffConfig {
+        let shape = match self.delays {
+            Some(steps) => BackoffConfig::with_steps(steps),
+            None => BackoffConfig {
+                base: self.base,
+                cap: self.cap,
+                multiplier: self.multiplier,
+                ..BackoffConfig::default()
+            },
+        };
         BackoffConfig {
-            base: self.base,
-            cap: self.cap,
             jitter: self.jitter,
             stability_window: Duration::MAX,
+            ..shape
         }
+    }
+}
+
+/// `delays` as a list of human-readable durations (`["1m", "5m"]`).
+mod steps_serde {
+    use std::time::Duration;
+
+    use candado::BackoffSteps;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        steps: &Option<BackoffSteps>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let list: Option<Vec<humantime_serde::Serde<Duration>>> = steps
+            .as_ref()
+            .map(|s| s.as_slice().iter().copied().map(Into::into).collect());
+        list.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<BackoffSteps>, D::Error> {
+        let list: Option<Vec<humantime_serde::Serde<Duration>>> =
+            Option::deserialize(deserializer)?;
+        list.map(|l| {
+            let delays: Vec<Duration> = l.into_iter().map(|d| d.into_inner()).collect();
+            BackoffSteps::new(&delays).map_err(serde::de::Error::custom)
+        })
+        .transpose()
     }
 }
 
@@ -83,5 +153,40 @@ mod tests {
             .map(|_| b.next_delay(&cfg.backoff(), &mut rng).as_secs())
             .collect();
         assert_eq!(delays, [1, 2, 4]);
+    }
+
+    #[test]
+    fn a_multiplier_and_a_schedule_shape_the_delays() {
+        let cfg = RetryConfig {
+            jitter: 0.0,
+            multiplier: 3.0,
+            cap: Duration::from_secs(100),
+            ..Default::default()
+        };
+        let secs: Vec<u64> = (0..4)
+            .map(|n| cfg.backoff().raw_delay(n).as_secs())
+            .collect();
+        assert_eq!(secs, [1, 3, 9, 27]);
+        let bad = RetryConfig {
+            multiplier: 0.5,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn the_audit_schedule_reads_from_toml_and_back() {
+        let cfg: RetryConfig = toml::from_str(r#"delays = ["1m", "5m", "30m"]"#).unwrap();
+        let minutes: Vec<u64> = (0..4)
+            .map(|n| cfg.backoff().raw_delay(n).as_secs() / 60)
+            .collect();
+        assert_eq!(minutes, [1, 5, 30, 30]);
+        let again: RetryConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(again, cfg);
+        let plain = RetryConfig::default();
+        let again: RetryConfig = toml::from_str(&toml::to_string(&plain).unwrap()).unwrap();
+        assert_eq!(again, plain);
+        assert!(toml::from_str::<RetryConfig>("delays = []").is_err());
+        assert!(toml::from_str::<RetryConfig>(r#"delays = ["5m", "1m"]"#).is_err());
     }
 }

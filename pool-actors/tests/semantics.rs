@@ -242,14 +242,7 @@ fn a_runtime_shut_down_under_a_running_pool_hands_its_tasks_back() {
 
 #[test]
 fn a_pool_torn_down_with_its_system_still_answers_every_handle() {
-    let (pool, handles) = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("test runtime")
-    })
-    .block_on(async {
+    let (pool, handles) = run_paused(|| async {
         let runtime = Runtime::builder().current_thread().build().unwrap();
         let pool = PoolBuilder::new(|| Quick)
             .config(config(1))

@@ -32,6 +32,7 @@
 //! - [`NewTask`], [`Claimed`], [`DeadTask`] … (`task.rs`); [`StoreError`]
 //!   (`error.rs`).
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod breakers;
@@ -44,6 +45,9 @@ mod reporting;
 mod settle;
 mod store;
 mod task;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 mod wake;
 
 pub use breakers::{BreakerState, SharedBreakerConfig};

@@ -219,15 +219,16 @@ impl PgStore {
     }
 
     /// The delay before retry number `attempt` (the store's policy:
-    /// doubling from `base` to `cap`, minus up to `jitter` at random).
+    /// `base × multiplier^n` up to `cap`, or the explicit `delays`, minus up
+    /// to `jitter` at random).
     fn backoff(&self, attempt: u32) -> Duration {
-        let backoff = candado::BackoffConfig {
-            base: self.retry.base,
-            cap: self.retry.cap,
-            ..candado::BackoffConfig::default()
-        };
+        let backoff = self.retry.backoff();
         let raw = backoff.raw_delay(attempt.saturating_sub(1));
         let cut = rand::rng().random_range(0.0..=self.retry.jitter.clamp(0.0, 1.0));
-        raw.mul_f64(1.0 - cut)
+        // Not `mul_f64`: it panics where `f64` rounding overflows (a
+        // `Duration::MAX` delay).
+        Duration::try_from_secs_f64(raw.as_secs_f64() * (1.0 - cut))
+            .unwrap_or(raw)
+            .min(raw)
     }
 }

@@ -51,6 +51,7 @@ fn two_thousand_tasks_on_real_threads_all_end_exactly_once() {
                 base: Duration::from_millis(1),
                 cap: Duration::from_millis(10),
                 jitter: 0.5,
+                ..Default::default()
             },
             ..PoolConfig::default()
         };

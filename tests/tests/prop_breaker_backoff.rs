@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use candado::{Backoff, BackoffConfig, BreakerConfig, BreakerState, CircuitBreaker};
+use candado::{Backoff, BackoffConfig, BackoffSteps, BreakerConfig, BreakerState, CircuitBreaker};
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -206,6 +206,7 @@ proptest! {
             cap: Duration::from_millis(base * cap_factor),
             jitter,
             stability_window: Duration::from_secs(60),
+            ..BackoffConfig::default()
         };
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut backoff = Backoff::new();
@@ -219,6 +220,53 @@ proptest! {
             prop_assert!(delay >= previous, "step {}: {:?} shrank below {:?}", n, delay, previous);
             prop_assert!(delay <= cfg.cap, "step {}: {:?} above the cap", n, delay);
             previous = delay;
+        }
+    }
+
+    /// Any multiplier of at least 1 (huge ones included) and any valid
+    /// explicit schedule (`Duration::MAX` entries included) give delays that
+    /// never shrink within a streak, never exceed the cap, follow the
+    /// schedule exactly without jitter, and never panic.
+    #[test]
+    fn multipliers_and_schedules_never_shrink_overflow_nor_panic(
+        base_ms in 0u64..10_000,
+        cap in prop_oneof![Just(Duration::MAX), (0u64..u64::MAX).prop_map(Duration::from_nanos)],
+        multiplier in prop_oneof![1.0f64..10.0, Just(1.0), Just(2.0), Just(1e300)],
+        steps in prop::collection::vec(
+            prop_oneof![Just(Duration::MAX), (0u64..u64::MAX).prop_map(Duration::from_nanos)],
+            1..=BackoffSteps::MAX,
+        ),
+        use_steps in any::<bool>(),
+        jitter in 0.0f64..=1.0,
+        seed in any::<u64>(),
+        attempts in 1usize..80,
+    ) {
+        let mut steps = steps;
+        steps.sort();
+        let schedule = BackoffSteps::new(&steps).expect("sorted, non-empty, short");
+        let base = Duration::from_millis(base_ms);
+        let cfg = BackoffConfig {
+            base,
+            cap: cap.max(base),
+            jitter,
+            multiplier,
+            steps: use_steps.then_some(schedule),
+            ..BackoffConfig::default()
+        };
+        prop_assert!(cfg.validate().is_ok());
+        let exact = BackoffConfig { jitter: 0.0, ..cfg };
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (mut jittered, mut plain) = (Backoff::new(), Backoff::new());
+        let mut previous = Duration::ZERO;
+        for n in 0..attempts {
+            let delay = jittered.next_delay(&cfg, &mut rng);
+            prop_assert!(delay >= previous, "step {}: {:?} shrank below {:?}", n, delay, previous);
+            prop_assert!(delay <= cfg.cap, "step {}: {:?} above the cap", n, delay);
+            previous = delay;
+            let raw = plain.next_delay(&exact, &mut rng);
+            if use_steps {
+                prop_assert_eq!(raw, steps[n.min(steps.len() - 1)].min(cfg.cap));
+            }
         }
     }
 }

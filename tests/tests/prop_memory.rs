@@ -15,12 +15,10 @@ use std::time::Duration;
 use actix::{Actor, Context};
 use candado::{
     ChildLink, ChildSpec, EventKind, FixedSampler, HealLimit, HealthStatus, MemoryConfig,
-    MemoryGuard, MemorySample, Runtime, ShutdownPolicy, SupervisorSpec, VerdictKind,
+    MemoryGuard, Runtime, ShutdownPolicy, SupervisorSpec, VerdictKind,
 };
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
-
-const GIB: u64 = 1 << 30;
 
 /// A child that reports a fixed size, in every incarnation.
 struct Child {
@@ -36,15 +34,8 @@ impl Actor for Child {
     }
 }
 
-/// System memory in use, as a whole percent of 100 GiB.
-fn sample(used_percent: u64) -> MemorySample {
-    MemorySample {
-        process_rss: GIB,
-        system_total: 100 * GIB,
-        system_available: (100 - used_percent) * GIB,
-        cgroup: None,
-    }
-}
+/// System memory in use, as a whole percent of 100 GiB (the test kit's).
+use candado::testkit::memory_sample as sample;
 
 #[derive(Debug, Clone)]
 struct Case {

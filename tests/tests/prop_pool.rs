@@ -163,6 +163,7 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
                 base: Duration::from_millis(100),
                 cap: Duration::from_secs(1),
                 jitter: 0.3,
+                ..Default::default()
             },
             breaker: Some(breaker),
             liveness: Some(LivenessSettings {

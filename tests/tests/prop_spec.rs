@@ -269,6 +269,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                         cap: b.1,
                         jitter: b.2,
                         stability_window: b.3,
+                        ..BackoffConfig::default()
                     },
                     tick,
                     heal: HealLimit {

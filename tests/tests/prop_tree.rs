@@ -8,20 +8,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use candado::testkit::drain;
 use candado::{
     Event, EventKind, ExitReason, Restart, Runtime, Strategy as RestartStrategy, SupervisorSpec,
 };
 use common::tree::*;
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
-
-fn drain(events: &mut candado::EventStream) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Ok(Some(e)) = events.try_recv() {
-        out.push(e);
-    }
-    out
-}
 
 fn ids(events: &[Event], path: &str, pick: impl Fn(&EventKind) -> Option<&String>) -> Vec<String> {
     events

@@ -2,22 +2,17 @@
 //! table, a [`DurableNode`] feeds them to the demo's pool, and the report
 //! reads their outcomes from the table.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use candado::{BreakerState, Runtime};
-use candado_pool::{Isolation, PoolBuilder};
 use candado_postgres::{DurableNode, PgStore};
 use tokio::time::Instant;
 
 use super::table::TableClient;
 use super::{node_config, queue_name, store_config, wait_settled, DurableSummary, NodeSummary};
 use super::{HEARTBEAT, LEASE};
-use crate::dashboard::Dashboard;
-use crate::isolation::worker_command;
-use crate::workload::{Dependency, DEPENDENCY};
-use crate::{
-    pool_config, DemoError, Latency, LiveMode, Report, RunOptions, Scenario, WorkerSettings,
-};
+use crate::workload::DEPENDENCY;
+use crate::{pool_config, DemoError, Latency, LiveMode, Report, RunOptions, Scenario};
 
 pub(super) async fn run(
     scenario: &Scenario,
@@ -33,20 +28,7 @@ pub(super) async fn run(
     let start = Instant::now();
     let queue = queue_name();
     let store = PgStore::connect(store_config(url, &queue)).await?;
-    let settings = WorkerSettings {
-        dependency: Dependency::new(SystemTime::now(), scenario.outage),
-        leak_mib: scenario.leak_mib,
-    };
-    let mut pool = PoolBuilder::new({
-        let settings = settings.clone();
-        move || settings.engine()
-    })
-    .config(config);
-    if options.isolation == Isolation::Process {
-        pool = pool.process_command(worker_command(&settings)?);
-    }
-    let pool = pool.start(&runtime).await?;
-    let dashboard = Dashboard::start(options.serve, &runtime, &pool)?;
+    let (pool, dashboard) = crate::run::start_pool(scenario, options, config, &runtime).await?;
     let name = "node-1";
     let node = DurableNode::new(store.clone(), pool.clone(), node_config(name, scenario))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

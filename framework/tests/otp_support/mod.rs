@@ -44,7 +44,7 @@ impl How {
 }
 
 /// Makes an [`Echo`] end itself as said.
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Exit(pub How);
 
@@ -52,10 +52,10 @@ impl Handler<Exit> for Echo {
     type Result = ();
     fn handle(&mut self, msg: Exit, ctx: &mut Context<Self>) {
         match msg.0 {
-            How::Normal => self.link.stop(ctx),
-            How::Shutdown => self.link.shutdown(ctx),
-            How::ShutdownWith => self.link.shutdown_with(ctx, "drained"),
-            How::Failed => self.link.fail(ctx, "lost its connection"),
+            How::Normal => self.link().stop(ctx),
+            How::Shutdown => self.link().shutdown(ctx),
+            How::ShutdownWith => self.link().shutdown_with(ctx, "drained"),
+            How::Failed => self.link().fail(ctx, "lost its connection"),
             How::Panic => panic!("boom"),
         }
     }

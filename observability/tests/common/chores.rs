@@ -79,6 +79,7 @@ pub async fn start_pool(
             base: Duration::from_millis(1),
             cap: Duration::from_millis(1),
             jitter: 0.0,
+            ..Default::default()
         },
         ..PoolConfig::default()
     })

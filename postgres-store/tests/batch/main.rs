@@ -4,15 +4,12 @@
 //! idempotency keys, inside a transaction. Skipped with a message without
 //! PostgreSQL, unless `CANDADO_REQUIRE_POSTGRES` is set.
 
-#[allow(dead_code)]
-#[path = "../durable/cluster.rs"]
-mod cluster;
-
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use candado_postgres::testing::TestCluster;
 use candado_postgres::{Completion, NewTask, PgStore, StoreConfig};
 
 async fn store(url: &str) -> PgStore {
@@ -203,39 +200,14 @@ macro_rules! tests {
     };
 }
 
-fn create_database(url: &str, name: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        client(url)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-    });
-}
-
 fn main() {
     let tests = tests![
         a_batch_of_completions_is_fenced_task_by_task,
         a_batch_enqueues_in_order_once_per_key,
         a_batch_exists_if_and_only_if_its_transaction_commits,
     ];
-    let cluster = match cluster::Cluster::start() {
-        Ok(started) => started,
-        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
-            eprintln!(
-                "batch store tests skipped: {why}. Set {} to make this an error.",
-                cluster::REQUIRE
-            );
-            return;
-        }
-        Err(why) => panic!(
-            "PostgreSQL is required ({} is set): {why}",
-            cluster::REQUIRE
-        ),
+    let Some(cluster) = TestCluster::start_or_skip("batch store tests") else {
+        return;
     };
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -248,7 +220,7 @@ fn main() {
         }
         ran += 1;
         let db = format!("b{i}");
-        create_database(&cluster.url("postgres"), &db);
+        cluster.create_database(&db).expect("a fresh database");
         let url = cluster.url(&db);
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {

@@ -125,6 +125,7 @@ fn store_config(url: &str) -> StoreConfig {
         base: Duration::from_millis(20),
         cap: Duration::from_millis(50),
         jitter: 0.0,
+        ..Default::default()
     };
     config
 }

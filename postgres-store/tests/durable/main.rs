@@ -1,10 +1,9 @@
 //! The durable store against a real PostgreSQL: a throwaway cluster for
-//! the run (see `cluster.rs`), a fresh database per test. A custom harness,
+//! the run (`candado_postgres::testing`), a fresh database per test. A custom harness,
 //! so that `main` can also be a node process (for the `kill -9` test) and
 //! stop the cluster at the end. Without PostgreSQL the tests are skipped
 //! with a message, unless `CANDADO_REQUIRE_POSTGRES` is set (CI sets it).
 
-mod cluster;
 mod fleet;
 
 use std::future::Future;
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use candado::Runtime;
 use candado_pool::{Blame, Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
+use candado_postgres::testing::TestCluster;
 use candado_postgres::{
     Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig,
     StoreConfig, Wakeups,
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use fleet::three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat;
 
 /// The run's cluster (stopped at the end of `main`).
-static CLUSTER: std::sync::OnceLock<cluster::Cluster> = std::sync::OnceLock::new();
+static CLUSTER: std::sync::OnceLock<TestCluster> = std::sync::OnceLock::new();
 
 /// Set in a child process: run a node on this database until killed.
 const NODE_URL: &str = "CANDADO_TEST_NODE_URL";
@@ -81,6 +81,7 @@ fn store_config(url: &str) -> StoreConfig {
         base: Duration::from_millis(50),
         cap: Duration::from_millis(50),
         jitter: 0.0,
+        ..Default::default()
     };
     config
 }
@@ -711,23 +712,6 @@ macro_rules! tests {
     };
 }
 
-fn create_database(url: &str, name: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-    });
-}
-
 fn main() {
     if let Ok(url) = std::env::var(NODE_URL) {
         serve_as_node(url);
@@ -749,19 +733,8 @@ fn main() {
         a_node_rides_out_a_database_restart,
         three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat,
     ];
-    let started = match cluster::Cluster::start() {
-        Ok(started) => started,
-        Err(why) if std::env::var_os(cluster::REQUIRE).is_none() => {
-            eprintln!(
-                "durable store tests skipped: {why}. Set {} to make this an error.",
-                cluster::REQUIRE
-            );
-            return;
-        }
-        Err(why) => panic!(
-            "PostgreSQL is required ({} is set): {why}",
-            cluster::REQUIRE
-        ),
+    let Some(started) = TestCluster::start_or_skip("durable store tests") else {
+        return;
     };
     let cluster = CLUSTER.get_or_init(|| started);
     let filters: Vec<String> = std::env::args()
@@ -776,7 +749,7 @@ fn main() {
         }
         ran += 1;
         let db = format!("t{i}");
-        create_database(&cluster.url("postgres"), &db);
+        cluster.create_database(&db).expect("a fresh database");
         let url = cluster.url(&db);
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {

@@ -1,10 +1,8 @@
 //! Shared harness of the property tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod panics;
 pub mod tree;
-
-use std::future::Future;
 
 use proptest::test_runner::{Config, FileFailurePersistence};
 
@@ -26,25 +24,5 @@ pub fn config(default_cases: u32) -> Config {
     }
 }
 
-/// Runs `body` inside an actix System whose clock is paused (virtual time).
-pub fn run_paused<F, Fut, T>(body: F) -> T
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = T>,
-{
-    let system = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("test runtime")
-    });
-    system.block_on(body())
-}
-
-/// Lets ready tasks run without moving time.
-pub async fn settle() {
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-    }
-}
+/// The paused-time helpers are the public test kit's.
+pub use candado::testkit::{run_paused, settle};

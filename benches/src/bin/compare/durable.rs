@@ -29,8 +29,8 @@ fn database(
         );
         return Ok(None);
     }
-    let started = server::Server::start()?;
-    Ok(Some((started.url(), Some(started))))
+    let (url, started) = server::start_bench()?;
+    Ok(Some((url, Some(started))))
 }
 
 /// What the server runs with, read from the server itself.
