@@ -141,6 +141,15 @@ fn the_dynamic_supervisor_starts_bounds_restarts_and_forgets_children() {
 }
 
 #[test]
+fn the_tested_tree_starts_and_stops() {
+    expect_success(
+        env!("CARGO_BIN_EXE_tested_tree"),
+        &[],
+        &["started news with 1 child: poller", "stopped"],
+    );
+}
+
+#[test]
 fn the_process_worker_is_replaced_after_it_aborts() {
     expect_success(
         env!("CARGO_BIN_EXE_process_worker"),
