@@ -332,3 +332,65 @@ fn ten_thousand_children_start_and_are_counted() {
         runtime.shutdown().await;
     });
 }
+
+/// OTP's `simple_one_for_one` with a factory that may fail or decline: a
+/// failure is a typed error with its reason and frees its slot; a declined
+/// start adds nothing; a declined restart forgets the child.
+#[test]
+fn a_fallible_factory_fails_with_its_reason_or_declines_and_holds_no_slot() {
+    run_paused(|| async {
+        let runtime = local_runtime();
+        let (factory, mock) = candado::testkit::MockChild::factory();
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let spec = DynamicSpec::try_new("conns", move |link, what: &'static str| match what {
+            "fail" => candado::StartResult::Fail("no route to host".into()),
+            "ignore" => candado::StartResult::Ignore,
+            // Runs once, then declines at its restart.
+            "once" if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 => {
+                candado::StartResult::Ignore
+            }
+            _ => candado::StartResult::Run(factory(link)),
+        })
+        .max_children(2)
+        .backoff(BackoffConfig::none());
+        let dynamic = spec.start(&runtime).await.unwrap();
+
+        let failed = dynamic.start_child("fail").await.unwrap_err();
+        match failed {
+            DynamicError::Supervisor(SupervisorError::StartFailed { reason, .. }) => {
+                assert!(reason.contains("no route to host"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(dynamic.count_children(), 0);
+
+        let ignored = dynamic.start_child("ignore").await.unwrap();
+        assert!(ignored.addr().is_none());
+        assert_eq!(dynamic.count_children(), 0);
+        assert!(dynamic.which_children().await.unwrap().is_empty());
+
+        let once = dynamic.start_child("once").await.unwrap();
+        assert_eq!(dynamic.count_children(), 1);
+        once.addr().unwrap().do_send(Crash("restart me"));
+        for _ in 0..1_000 {
+            if dynamic.count_children() == 0 {
+                break;
+            }
+            advance(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            dynamic.count_children(),
+            0,
+            "a declined restart frees the slot"
+        );
+        assert!(dynamic.which_children().await.unwrap().is_empty());
+        assert_eq!(mock.starts(), 1);
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Both slots are free again.
+        dynamic.start_child("run").await.unwrap();
+        dynamic.start_child("run").await.unwrap();
+        assert_eq!(dynamic.count_children(), 2);
+        runtime.shutdown().await;
+    });
+}

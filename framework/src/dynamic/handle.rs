@@ -9,7 +9,7 @@ use actix::{Actor, Addr, Context};
 use super::slots::Slot;
 use super::spec::{Factory, Template};
 use super::DynamicError;
-use crate::{ChildInfo, ChildLink, ChildSpec, SupervisorRef};
+use crate::{ChildInfo, ChildLink, ChildSpec, StartResult, SupervisorRef};
 
 /// Where the dynamic supervisor runs.
 pub(super) enum Place {
@@ -60,9 +60,10 @@ impl<A: Actor> DynamicChild<A> {
         &self.id
     }
 
-    /// The address of the incarnation that started; `None` when it had
-    /// already exited by the time it was read (it may be restarting: ask
-    /// [`DynamicSupervisor::worker`]).
+    /// The address of the incarnation that started; `None` when its
+    /// factory declined to start it ([`StartResult::Ignore`]: nothing was
+    /// added), or when it had already exited by the time it was read (it
+    /// may be restarting: ask [`DynamicSupervisor::worker`]).
     pub fn addr(&self) -> Option<&Addr<A>> {
         self.addr.as_ref()
     }
@@ -86,7 +87,7 @@ struct Bound<A, Args> {
 }
 
 impl<A, Args: Clone> Bound<A, Args> {
-    fn build(&self, link: ChildLink) -> A {
+    fn build(&self, link: ChildLink) -> StartResult<A> {
         (self.factory)(link, self.args.clone())
     }
 }
@@ -146,7 +147,8 @@ where
     /// (checked before anything is sent, so it costs no message),
     /// [`DynamicError::Stopped`] once the supervisor has stopped, and
     /// [`SupervisorError::StartFailed`](crate::SupervisorError::StartFailed)
-    /// (inside [`DynamicError::Supervisor`]) when the factory panicked.
+    /// (inside [`DynamicError::Supervisor`]) when the factory panicked or
+    /// failed ([`DynamicSpec::try_new`](crate::DynamicSpec::try_new)).
     /// The cost does not grow with the number of children.
     pub async fn start_child(&self, args: Args) -> Result<DynamicChild<A>, DynamicError> {
         let slot = self
@@ -165,7 +167,7 @@ where
             args,
             _slot: slot,
         };
-        let spec = ChildSpec::worker(id.clone(), move |link| bound.build(link))
+        let spec = ChildSpec::try_worker(id.clone(), move |link| bound.build(link))
             .restart(self.template.restart)
             .shutdown(self.template.shutdown);
         supervisor.add_child(spec).await?;

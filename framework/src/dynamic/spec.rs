@@ -12,11 +12,11 @@ use super::slots::Slots;
 use super::DynamicError;
 use crate::{
     BackoffConfig, ChildLink, ChildSpec, HealthStrategy, Restart, Runtime, ShutdownPolicy,
-    SpecError, Strategy, SupervisorRef, SupervisorSpec, DEFAULT_WORKER_SHUTDOWN,
+    SpecError, StartResult, Strategy, SupervisorRef, SupervisorSpec, DEFAULT_WORKER_SHUTDOWN,
 };
 
 /// Builds a child from its link and the arguments it was started with.
-pub(super) type Factory<A, Args> = Arc<dyn Fn(ChildLink, Args) -> A + Send + Sync>;
+pub(super) type Factory<A, Args> = Arc<dyn Fn(ChildLink, Args) -> StartResult<A> + Send + Sync>;
 
 /// What a dynamic supervisor's children share: the factory, the restart type
 /// and shutdown policy, and the bound on their number.
@@ -92,11 +92,55 @@ where
     where
         F: Fn(ChildLink, Args) -> A + Send + Sync + 'static,
     {
+        Self::try_new(id, move |link, args| StartResult::Run(factory(link, args)))
+    }
+
+    /// Like [`new`](Self::new), with a factory that may fail or decline
+    /// (anything that converts into a [`StartResult`], such as a
+    /// `Result<A, E: Display>`). A failed start is
+    /// [`SupervisorError::StartFailed`](crate::SupervisorError::StartFailed)
+    /// with its reason (no panic, no backtrace), and frees its slot; a
+    /// declined one ([`StartResult::Ignore`]) adds nothing, as OTP's
+    /// `ignore` in a `simple_one_for_one` supervisor: `start_child` returns
+    /// a child with no address, and the slot is free again. At a restart,
+    /// a failure counts toward the intensity and a declined start forgets
+    /// the child.
+    ///
+    /// ```
+    /// use actix::{Actor, Context};
+    /// use candado::{DynamicSpec, DynamicError, Runtime, SupervisorError};
+    ///
+    /// struct Session;
+    /// impl Actor for Session {
+    ///     type Context = Context<Self>;
+    /// }
+    ///
+    /// actix::System::new().block_on(async {
+    ///     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    ///     let spec = DynamicSpec::try_new("sessions", |_link, user: String| {
+    ///         if user.is_empty() { Err("no user name") } else { Ok(Session) }
+    ///     });
+    ///     let sessions = spec.start(&runtime).await.unwrap();
+    ///     assert!(sessions.start_child("ada".into()).await.unwrap().addr().is_some());
+    ///     let refused = sessions.start_child(String::new()).await.unwrap_err();
+    ///     assert!(matches!(
+    ///         refused,
+    ///         DynamicError::Supervisor(SupervisorError::StartFailed { .. })
+    ///     ));
+    ///     assert_eq!(sessions.count_children(), 1);
+    ///     runtime.shutdown().await;
+    /// });
+    /// ```
+    pub fn try_new<F, R>(id: impl Into<String>, factory: F) -> Self
+    where
+        F: Fn(ChildLink, Args) -> R + Send + Sync + 'static,
+        R: Into<StartResult<A>>,
+    {
         let mut supervisor = SupervisorSpec::new(id).strategy(Strategy::OneForOne);
         supervisor.forget_stopped = true;
         Self {
             supervisor,
-            factory: Arc::new(factory),
+            factory: Arc::new(move |link, args| factory(link, args).into()),
             restart: Restart::Permanent,
             shutdown: ShutdownPolicy::Timeout(DEFAULT_WORKER_SHUTDOWN),
             slots: Slots::new(usize::MAX),

@@ -438,7 +438,9 @@ impl Supervisor {
             incarnation: child.incarnation,
         };
         self.emit(event);
-        if temporary {
+        // A dynamic supervisor keeps no spec it does not run (OTP's
+        // simple_one_for_one: an ignored start adds nothing).
+        if temporary || self.spec.forget_stopped {
             self.delete_child(key);
         }
         if let Some(plan) = plan {
