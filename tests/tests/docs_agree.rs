@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use candado_pool::{AutoscaleSettings, MemorySettings, PoolConfig};
+use candado_pool::{AutoscaleSettings, PoolConfig};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -228,7 +228,7 @@ fn every_flag_the_docs_name_is_a_flag_of_the_demo_or_compare() {
 #[test]
 fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
     let full = PoolConfig {
-        memory: Some(MemorySettings::default()),
+        memory: Some(candado::MemoryConfig::default()),
         autoscale: Some(AutoscaleSettings::default()),
         rate_limit: Some(candado_pool::RateLimitSettings::default()),
         ..PoolConfig::default()
