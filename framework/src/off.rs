@@ -109,9 +109,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for OffOr<V> {
     }
 }
 
-/// A duration: a humantime string (`"30s"`), or `"off"` / `false` / `null`.
+/// A duration: a humantime string (`"30s"`), or `"off"` / `false` / `null`;
+/// `#[serde(with = "candado::off::duration")]` on an `Option<Duration>`.
 pub mod duration {
-    //! `#[serde(with = "candado::off::duration")]` on an `Option<Duration>`.
     use humantime_serde::re::humantime;
 
     use super::*;
@@ -148,9 +148,9 @@ pub mod duration {
     }
 }
 
-/// A number (`0.5`, `100`), or `"off"` / `false` / `null`.
+/// A number (`0.5`, `100`), or `"off"` / `false` / `null`;
+/// `#[serde(with = "candado::off::number")]` on an `Option` of a number.
 pub mod number {
-    //! `#[serde(with = "candado::off::number")]` on an `Option` of a number.
     use std::marker::PhantomData;
 
     use super::*;

@@ -45,8 +45,8 @@ mod worker;
 
 pub use candado_process::ProcessCommand;
 pub use config::{
-    AutoscaleSettings, BreakerSettings, Dispatch, Isolation, Overflow, PoolConfig, PoolDefault,
-    ProcessSettings, RateLimitSettings, RestartSettings, ShutdownMode, ShutdownReport,
+    AutoscaleSettings, BreakerSettings, Difference, Dispatch, Isolation, Overflow, PoolConfig,
+    PoolDefault, ProcessSettings, RateLimitSettings, RestartSettings, ShutdownMode, ShutdownReport,
     UnfinishedAction, MAX_WORKERS,
 };
 pub use dead_letter::{DeadTask, DeadTaskSummary};

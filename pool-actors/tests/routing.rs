@@ -407,7 +407,6 @@ fn a_probe_lost_with_its_worker_is_freed_by_the_clock_and_work_resumes() {
                 },
                 // Its only worker may leave service.
                 max_ejected_percent: 100,
-                ..Default::default()
             }),
             ..config(1)
         })

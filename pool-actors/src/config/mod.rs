@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use admission::{Overflow, RateLimitSettings};
 pub use isolation::{Isolation, ProcessSettings};
-pub use sections::{AutoscaleSettings, BreakerSettings, PoolDefault, RestartSettings};
+pub use sections::{AutoscaleSettings, BreakerSettings, Difference, PoolDefault, RestartSettings};
 pub use shutdown::{ShutdownMode, ShutdownReport, UnfinishedAction};
 
 use crate::{ConfigError, RetryConfig};

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::RateLimitSettings;
 
+/// One knob whose pool default differs from Candado's: its serde name, and
+/// the function that sets the pool's value.
+pub type Difference<T> = (&'static str, fn(&mut T));
+
 /// A section whose default in a pool differs from Candado's default in a
 /// few knobs, listed in [`DIFFERENCES`](Self::DIFFERENCES). A key missing
 /// from a section the user wrote takes the pool's default too.
@@ -31,7 +35,7 @@ use super::RateLimitSettings;
 pub trait PoolDefault: Sized + 'static {
     /// Knobs (by their serde name) whose pool default differs from
     /// Candado's, each with the function that sets the pool's value.
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))];
+    const DIFFERENCES: &'static [Difference<Self>];
 
     /// Candado's default, before the pool's differences.
     fn framework_default() -> Self;
@@ -52,7 +56,7 @@ impl PoolDefault for LivenessConfig {
     /// `TaskContext::progress` or `checkpoint`, otherwise any task longer
     /// than the timeout would count as stuck (the per-task timeout bounds
     /// them anyway).
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] =
+    const DIFFERENCES: &'static [Difference<Self>] =
         &[("progress_timeout", |c| c.progress_timeout = None)];
 
     fn framework_default() -> Self {
@@ -62,7 +66,7 @@ impl PoolDefault for LivenessConfig {
 
 /// Same defaults as Candado's.
 impl PoolDefault for MemoryConfig {
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[];
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
     fn framework_default() -> Self {
         Self::default()
@@ -89,7 +93,7 @@ pub struct RestartSettings {
 impl PoolDefault for RestartSettings {
     /// A pool of many workers sees more independent failures than a small
     /// tree: it allows 50 restarts in 60 s (Candado: 5 in 30 s).
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[
+    const DIFFERENCES: &'static [Difference<Self>] = &[
         ("max_restarts", |r| r.intensity.max_restarts = 50),
         ("period", |r| r.intensity.period = Duration::from_secs(60)),
     ];
@@ -147,7 +151,7 @@ impl Default for BreakerSettings {
 
 /// Candado's breaker defaults; `max_ejected_percent` is the pool's own.
 impl PoolDefault for BreakerSettings {
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[];
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
     fn framework_default() -> Self {
         Self::default()
@@ -156,7 +160,7 @@ impl PoolDefault for BreakerSettings {
 
 /// Same defaults as Candado's.
 impl PoolDefault for HealLimit {
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[];
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
     fn framework_default() -> Self {
         Self::default()
@@ -189,7 +193,7 @@ impl Default for AutoscaleSettings {
 
 /// The pool's own section.
 impl PoolDefault for AutoscaleSettings {
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[];
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
     fn framework_default() -> Self {
         Self::default()
@@ -198,7 +202,7 @@ impl PoolDefault for AutoscaleSettings {
 
 /// The pool's own section.
 impl PoolDefault for RateLimitSettings {
-    const DIFFERENCES: &'static [(&'static str, fn(&mut Self))] = &[];
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
     fn framework_default() -> Self {
         Self::default()
