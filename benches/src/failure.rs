@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use candado::{Runtime, VerdictKind};
 use candado_pool::{
-    LivenessSettings, Pool, PoolBuilder, PoolConfig, PoolEvent, RestartSettings, RetryConfig,
-    TaskContext, TaskHandler,
+    Pool, PoolBuilder, PoolConfig, PoolEvent, RestartSettings, RetryConfig, TaskContext,
+    TaskHandler,
 };
 
 /// What a benchmark task does.
@@ -104,8 +104,11 @@ pub fn panic_to_replacement(backoff: Duration) -> Duration {
         let config = PoolConfig {
             size: 1,
             restart: RestartSettings {
-                backoff_base: backoff,
-                backoff_cap: backoff.max(Duration::from_millis(1)),
+                backoff: candado::BackoffConfig {
+                    base: backoff,
+                    cap: backoff.max(Duration::from_millis(1)),
+                    ..candado::BackoffConfig::default()
+                },
                 ..RestartSettings::default()
             },
             retry: RetryConfig {
@@ -167,11 +170,11 @@ pub fn silence_to_replacement(
         let config = PoolConfig {
             size: 1,
             worker_shutdown_timeout: Duration::from_millis(100),
-            liveness: Some(LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 heartbeat_interval: Some(interval),
                 heartbeat_timeout: timeout,
                 ping_interval: None,
-                ..LivenessSettings::default()
+                ..candado_pool::PoolDefault::pool_default()
             }),
             retry: RetryConfig {
                 max_retries: 0,
@@ -293,11 +296,11 @@ pub fn throughput_with_faults(workers: usize, window: Duration, faults: bool) ->
                 cap: Duration::from_millis(200),
                 ..RetryConfig::default()
             },
-            liveness: Some(LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: Some(Duration::from_millis(500)),
-                ..LivenessSettings::default()
+                ..candado_pool::PoolDefault::pool_default()
             }),
-            heal_limit: candado_pool::HealLimitSettings {
+            heal_limit: candado::HealLimit {
                 max: 1_000,
                 period: Duration::from_secs(60),
                 min_gap: Duration::ZERO,

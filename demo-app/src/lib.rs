@@ -39,9 +39,10 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use candado::{BackoffConfig, BreakerConfig, HealLimit, Intensity, LivenessConfig, MemoryConfig};
 use candado_pool::{
-    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
-    MemorySettings, PoolConfig, ProcessSettings, RestartSettings, RetryConfig,
+    AutoscaleSettings, BreakerSettings, Dispatch, Isolation, PoolConfig, PoolDefault,
+    ProcessSettings, RestartSettings, RetryConfig,
 };
 
 pub use durable::{run_on_store, DurableSummary, NodeSummary, HEARTBEAT, LEASE, NODE_ENV};
@@ -118,19 +119,24 @@ pub fn pool_config(s: &Scenario, isolation: Isolation) -> Result<PoolConfig, Dem
             ..Default::default()
         },
         restart: RestartSettings {
-            max_restarts: 1_000,
-            period: Duration::from_secs(60),
-            backoff_base: Duration::from_millis(50),
-            backoff_cap: Duration::from_secs(1),
+            intensity: Intensity {
+                max_restarts: 1_000,
+                period: Duration::from_secs(60),
+            },
+            backoff: BackoffConfig {
+                base: Duration::from_millis(50),
+                cap: Duration::from_secs(1),
+                ..BackoffConfig::default()
+            },
         },
-        liveness: Some(LivenessSettings {
+        liveness: Some(LivenessConfig {
             heartbeat_interval: Some(Duration::from_millis(250)),
             heartbeat_timeout: Duration::from_millis(1_500),
             ping_interval: None,
             progress_timeout: Some(Duration::from_millis(1_000)),
-            ..LivenessSettings::default()
+            ..LivenessConfig::pool_default()
         }),
-        memory: Some(MemorySettings {
+        memory: Some(MemoryConfig {
             // Machine-wide thresholds would make the demo depend on the machine.
             warning_percent: None,
             critical_percent: None,
@@ -139,15 +145,18 @@ pub fn pool_config(s: &Scenario, isolation: Isolation) -> Result<PoolConfig, Dem
             child_warning_bytes: Some(limit / 2),
             child_critical_bytes: Some(limit),
             max_age: s.max_worker_age,
-            ..MemorySettings::default()
+            ..MemoryConfig::default()
         }),
         breaker: Some(BreakerSettings {
-            cooldown_base: Duration::from_secs(1),
-            cooldown_cap: Duration::from_secs(4),
-            stability_window: Duration::from_secs(10),
+            config: BreakerConfig {
+                cooldown_base: Duration::from_secs(1),
+                cooldown_cap: Duration::from_secs(4),
+                stability_window: Duration::from_secs(10),
+                ..BreakerConfig::default()
+            },
             ..BreakerSettings::default()
         }),
-        heal_limit: HealLimitSettings {
+        heal_limit: HealLimit {
             max: 10_000,
             period: Duration::from_secs(60),
             min_gap: Duration::ZERO,

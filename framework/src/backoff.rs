@@ -39,16 +39,40 @@ use crate::SpecError;
 /// `stability_window` 30 s. Supervisors of OS processes in
 /// production use 5 s × 2^n capped at 60 s with a 60 s window; set those values explicitly if restarts are costly.
 /// `multiplier` is 2.0 and `steps` is `None` by default.
+///
+/// With the `serde` feature it reads itself from TOML or JSON, durations in
+/// humantime; `base` and `cap` also answer to `backoff_base` and
+/// `backoff_cap` (the names a pool's `[restart]` section had first), and
+/// `steps` is written `delays`:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let cfg: candado::BackoffConfig =
+///     serde_json::from_str(r#"{"base": "1s", "cap": "1m", "multiplier": 3.0}"#).unwrap();
+/// assert_eq!(cfg.raw_delay(2).as_secs(), 9);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct BackoffConfig {
     /// Delay before the first restart of a streak. Zero disables backoff.
+    #[cfg_attr(
+        feature = "serde",
+        serde(with = "humantime_serde", alias = "backoff_base")
+    )]
     pub base: Duration,
     /// Upper bound of any delay. Must be at least `base`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(with = "humantime_serde", alias = "backoff_cap")
+    )]
     pub cap: Duration,
     /// Fraction (0.0..=1.0) of the delay that may be removed at random, so
     /// children failing together do not restart in lock-step.
     pub jitter: f64,
     /// Uptime after which a child's backoff streak resets.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub stability_window: Duration,
     /// Growth of the delay per consecutive restart: `base × multiplier^n`.
     /// Must be finite and at least 1.0 (1.0 gives a constant delay).
@@ -56,7 +80,8 @@ pub struct BackoffConfig {
     pub multiplier: f64,
     /// An explicit schedule replacing `base × multiplier^n`; `cap` still
     /// bounds each entry, so [`BackoffConfig::with_steps`] sets it to the
-    /// last one.
+    /// last one. Named `delays` in serde (`delays = ["1m", "5m", "30m"]`).
+    #[cfg_attr(feature = "serde", serde(rename = "delays", alias = "steps"))]
     pub steps: Option<BackoffSteps>,
 }
 

@@ -18,10 +18,13 @@ use tokio::time::Instant;
 /// 6th restart request about 3 s after the first crash, so a flapping child is
 /// escalated within seconds while independent one-off failures are absorbed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Intensity {
     /// Restarts allowed within `period`. Zero means: never restart, escalate at once.
     pub max_restarts: u32,
     /// Length of the sliding window. Must not be zero.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub period: Duration,
 }
 

@@ -22,6 +22,9 @@
 //! - [`Event`], [`EventStream`] — typed lifecycle events.
 //! - [`RestartCause`] — why an incarnation ended, typed, with a stable metric key.
 //! - [`Backoff`], [`Intensity`] — the restart math, usable on its own.
+//! - `off` — with the `serde` feature, how configs read and write a knob
+//!   that is switched off (`"off"`); the strategy configs then deserialize
+//!   themselves from TOML or JSON.
 //!
 //! # Example
 //! ```
@@ -63,6 +66,9 @@ mod health;
 mod info;
 mod intensity;
 mod link;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod off;
 mod panic_capture;
 mod parent;
 mod placement;

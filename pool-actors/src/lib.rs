@@ -45,9 +45,9 @@ mod worker;
 
 pub use candado_process::ProcessCommand;
 pub use config::{
-    AutoscaleSettings, BreakerSettings, Dispatch, HealLimitSettings, Isolation, LivenessSettings,
-    MemorySettings, Overflow, PoolConfig, ProcessSettings, RateLimitSettings, RestartSettings,
-    ShutdownMode, ShutdownReport, UnfinishedAction, MAX_WORKERS,
+    AutoscaleSettings, BreakerSettings, Difference, Dispatch, Isolation, Overflow, PoolConfig,
+    PoolDefault, ProcessSettings, RateLimitSettings, RestartSettings, ShutdownMode, ShutdownReport,
+    UnfinishedAction, MAX_WORKERS,
 };
 pub use dead_letter::{DeadTask, DeadTaskSummary};
 pub use error::{ConfigError, PoolError, SubmitError};

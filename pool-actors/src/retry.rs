@@ -45,7 +45,6 @@ pub struct RetryConfig {
     pub multiplier: f64,
     /// An explicit list of delays (at most [`BackoffSteps::MAX`], never
     /// decreasing) replacing `base`, `multiplier` and `cap`.
-    #[serde(with = "steps_serde")]
     pub delays: Option<BackoffSteps>,
 }
 
@@ -102,36 +101,6 @@ impl RetryConfig {
             stability_window: Duration::MAX,
             ..shape
         }
-    }
-}
-
-/// `delays` as a list of human-readable durations (`["1m", "5m"]`).
-mod steps_serde {
-    use std::time::Duration;
-
-    use candado::BackoffSteps;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        steps: &Option<BackoffSteps>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        let list: Option<Vec<humantime_serde::Serde<Duration>>> = steps
-            .as_ref()
-            .map(|s| s.as_slice().iter().copied().map(Into::into).collect());
-        list.serialize(serializer)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<BackoffSteps>, D::Error> {
-        let list: Option<Vec<humantime_serde::Serde<Duration>>> =
-            Option::deserialize(deserializer)?;
-        list.map(|l| {
-            let delays: Vec<Duration> = l.into_iter().map(|d| d.into_inner()).collect();
-            BackoffSteps::new(&delays).map_err(serde::de::Error::custom)
-        })
-        .transpose()
     }
 }
 

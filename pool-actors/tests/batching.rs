@@ -264,8 +264,11 @@ fn touchy() -> PoolConfig {
             ..RetryConfig::default()
         },
         breaker: Some(BreakerSettings {
-            failure_threshold: 1,
-            cooldown_base: Duration::from_secs(60),
+            config: candado::BreakerConfig {
+                failure_threshold: 1,
+                cooldown_base: Duration::from_secs(60),
+                ..Default::default()
+            },
             ..BreakerSettings::default()
         }),
         ..PoolConfig::default()

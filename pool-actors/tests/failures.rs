@@ -303,7 +303,7 @@ fn a_worker_lost_mid_task_fails_every_attempt_it_held_and_its_replacement_takes_
 fn a_stuck_task_gets_its_worker_restarted_and_is_never_lost() {
     run_paused(|| async {
         let mut h = start(PoolConfig {
-            liveness: Some(candado_pool::LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: Some(Duration::from_secs(30)),
                 ..Default::default()
             }),
@@ -345,11 +345,11 @@ fn a_stuck_task_gets_its_worker_restarted_and_is_never_lost() {
 fn every_stuck_task_in_a_row_gets_its_worker_restarted() {
     run_paused(|| async {
         let h = start(PoolConfig {
-            liveness: Some(candado_pool::LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: Some(Duration::from_millis(500)),
                 ..Default::default()
             }),
-            heal_limit: candado_pool::HealLimitSettings {
+            heal_limit: candado::HealLimit {
                 max: 100,
                 period: Duration::from_secs(60),
                 min_gap: Duration::ZERO,
@@ -386,7 +386,7 @@ fn a_worker_busy_with_task_after_task_is_never_taken_for_stuck() {
     // unit of work, and every other tick carries a heartbeat too.
     run_paused(|| async {
         let mut h = start(PoolConfig {
-            liveness: Some(candado_pool::LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: Some(Duration::from_millis(500)),
                 ..Default::default()
             }),
@@ -412,7 +412,7 @@ fn a_worker_busy_with_task_after_task_is_never_taken_for_stuck() {
 fn a_task_on_a_stuck_worker_fails_over_at_once_even_when_its_restart_is_deferred() {
     run_paused(|| async {
         let mut h = start(PoolConfig {
-            liveness: Some(candado_pool::LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: Some(Duration::from_millis(500)),
                 ..Default::default()
             }),

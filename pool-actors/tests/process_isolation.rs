@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use candado::Runtime;
 use candado_pool::{
-    AttemptError, Blame, ConfigError, Isolation, MemorySettings, Pool, PoolConfig, PoolError,
-    RetryConfig, ShutdownMode, TaskContext, TaskFailure, TaskHandler,
+    AttemptError, Blame, ConfigError, Isolation, Pool, PoolConfig, PoolError, RetryConfig,
+    ShutdownMode, TaskContext, TaskFailure, TaskHandler,
 };
 use serde::{Deserialize, Serialize};
 
@@ -325,10 +325,10 @@ async fn a_frozen_worker_process_is_found_silent_and_replaced(runtime: &Runtime)
     let mut config = config();
     config.size = 1;
     config.process.heartbeat_interval = Duration::from_millis(100);
-    config.liveness = Some(candado_pool::LivenessSettings {
+    config.liveness = Some(candado::LivenessConfig {
         heartbeat_interval: Some(Duration::from_millis(100)),
         heartbeat_timeout: Duration::from_secs(1),
-        ..candado_pool::LivenessSettings::default()
+        ..candado_pool::PoolDefault::pool_default()
     });
     let pool = start(config, runtime).await;
     let frozen = within(Duration::from_secs(10), pool.submit(Job::Pid).unwrap())
@@ -424,9 +424,9 @@ async fn a_panic_in_the_future_fails_the_attempt_and_the_process_lives_on(runtim
 async fn measured_rss_picks_the_leaking_worker_whose_process_alone_is_replaced(runtime: &Runtime) {
     let mut config = config();
     config.process.memory_interval = Duration::from_millis(50);
-    config.memory = Some(MemorySettings {
+    config.memory = Some(candado::MemoryConfig {
         child_critical_bytes: Some(150 << 20),
-        ..MemorySettings::default()
+        ..candado::MemoryConfig::default()
     });
     let pool = start(config, runtime).await;
     let leaker = within(

@@ -400,11 +400,13 @@ fn a_probe_lost_with_its_worker_is_freed_by_the_clock_and_work_resumes() {
                 ..config(1).retry
             },
             breaker: Some(candado_pool::BreakerSettings {
-                half_open_probes: 1,
-                success_threshold: 1,
+                config: candado::BreakerConfig {
+                    half_open_probes: 1,
+                    success_threshold: 1,
+                    ..Default::default()
+                },
                 // Its only worker may leave service.
                 max_ejected_percent: 100,
-                ..Default::default()
             }),
             ..config(1)
         })

@@ -135,10 +135,10 @@ fn every_optional_knob_has_a_toml_spelling() {
     let inner = PoolConfig::from_toml("liveness = true\n[breaker]\nfailure_rate = 0.5\n").unwrap();
     assert_eq!(
         inner.liveness,
-        Some(Default::default()),
-        "`true` is the defaults"
+        Some(candado_pool::PoolDefault::pool_default()),
+        "`true` is the pool's defaults"
     );
-    assert_eq!(inner.breaker.unwrap().failure_rate, Some(0.5));
+    assert_eq!(inner.breaker.unwrap().config.failure_rate, Some(0.5));
     let off =
         PoolConfig::from_toml("[liveness]\nprogress_timeout = \"off\"\nping_interval = \"off\"\n")
             .unwrap()

@@ -14,7 +14,10 @@ fn a_pool_whose_supervisor_gave_up_says_so_and_holds_nothing_for_ever() {
     run_paused(|| async {
         let mut h = start(PoolConfig {
             restart: RestartSettings {
-                max_restarts: 2,
+                intensity: candado::Intensity {
+                    max_restarts: 2,
+                    ..RestartSettings::default().intensity
+                },
                 ..Default::default()
             },
             ..config(2)

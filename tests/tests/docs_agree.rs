@@ -2,11 +2,11 @@
 //! config fields, event kinds, and the tests that prove each guarantee. A
 //! renamed flag, field, event or test fails here, not in a user's hands.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use candado_pool::{AutoscaleSettings, MemorySettings, PoolConfig};
+use candado_pool::{AutoscaleSettings, PoolConfig};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -228,7 +228,7 @@ fn every_flag_the_docs_name_is_a_flag_of_the_demo_or_compare() {
 #[test]
 fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
     let full = PoolConfig {
-        memory: Some(MemorySettings::default()),
+        memory: Some(candado::MemoryConfig::default()),
         autoscale: Some(AutoscaleSettings::default()),
         rate_limit: Some(candado_pool::RateLimitSettings::default()),
         ..PoolConfig::default()
@@ -237,6 +237,8 @@ fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
     let text = fs::read_to_string(root().join("docs/pool.md")).unwrap();
     let table = section(&text, "## Configuration (`PoolConfig`, TOML or JSON)");
     let mut named = BTreeSet::new();
+    // Keys named per section (`[restart]` → `base`, `cap`, ...).
+    let mut keys_named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut unknown = Vec::new();
     for row in table.lines().filter(|l| l.starts_with("| `")) {
         let first = row.split('|').nth(1).unwrap_or_default();
@@ -262,8 +264,13 @@ fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
                         .map_or(String::new(), |s| format!("[{s}] "))
                 ));
             }
-            if section.is_none() {
-                named.insert(code);
+            match &section {
+                Some(s) => {
+                    keys_named.entry(s.clone()).or_default().insert(code);
+                }
+                None => {
+                    named.insert(code);
+                }
             }
         }
     }
@@ -280,6 +287,24 @@ fn every_config_field_in_the_pool_table_exists_and_every_field_is_in_it() {
     assert!(
         undocumented.is_empty(),
         "fields missing from docs/pool.md: {undocumented:?}"
+    );
+    // Every key of every section, framework knobs included.
+    let mut missing = Vec::new();
+    for (name, value) in config.as_object().unwrap() {
+        let Some(section) = value.as_object() else {
+            continue;
+        };
+        let listed = keys_named.get(name).cloned().unwrap_or_default();
+        missing.extend(
+            section
+                .keys()
+                .filter(|k| !listed.contains(*k))
+                .map(|k| format!("[{name}] {k}")),
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "section keys missing from docs/pool.md: {missing:?}"
     );
 }
 

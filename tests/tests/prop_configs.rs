@@ -220,6 +220,12 @@ fn top_level() -> BoxedStrategy<String> {
         ),
         ("dead_letter_capacity", count_usize()),
         ("router_tick", duration()),
+        // Sane ticks only: a 1 ms tick over minutes of virtual time costs
+        // real seconds (prop_spec covers the shortest).
+        (
+            "supervisor_tick",
+            pick(&[r#""100ms""#, r#""1s""#, r#""5s""#], &[r#""0s""#, "1"]),
+        ),
     ]);
     (size, rest).prop_map(|(s, r)| s + &r).boxed()
 }
@@ -240,8 +246,29 @@ fn config_text() -> impl Strategy<Value = String> {
         vec![
             ("max_restarts", count_u32()),
             ("period", duration()),
+            // The older names of `base` and `cap`; both at once is a
+            // duplicate key, refused.
             ("backoff_base", duration()),
             ("backoff_cap", duration()),
+            ("base", duration()),
+            ("cap", duration()),
+            (
+                "multiplier",
+                pick(&["1.0", "2.0", "3.5"], &["0.5", "nan", "inf", "1e308"]),
+            ),
+            (
+                "delays",
+                pick(
+                    &[r#"["1s", "5s"]"#, r#"["100ms"]"#],
+                    &[
+                        "[]",
+                        r#"["5s", "1s"]"#,
+                        r#"["1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s"]"#,
+                    ],
+                ),
+            ),
+            ("jitter", rate()),
+            ("stability_window", duration()),
         ],
     );
     let liveness = section(
@@ -271,6 +298,12 @@ fn config_text() -> impl Strategy<Value = String> {
             ("leak_window", duration()),
             ("max_age", duration()),
             ("max_tasks", count_u64()),
+            (
+                "victim",
+                pick(&[r#""oldest""#, r#""largest_reported""#], &[r#""newest""#]),
+            ),
+            ("settle", duration()),
+            ("report_interval", duration()),
         ],
     );
     let breaker = section(
@@ -283,6 +316,8 @@ fn config_text() -> impl Strategy<Value = String> {
             ("cooldown_base", duration()),
             ("cooldown_cap", duration()),
             ("stability_window", duration()),
+            ("rate_window", count_usize()),
+            ("rate_min_calls", count_usize()),
             (
                 "max_ejected_percent",
                 pick(&["0", "50", "100"], &["101", "255", "256", "-1"]),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use candado::Runtime;
 use candado_pool::{
-    AttemptError, BreakerSettings, LivenessSettings, PoolBuilder, PoolConfig, PoolEvent,
-    RetryConfig, TaskContext, TaskFailure, TaskHandler, TaskOptions,
+    AttemptError, BreakerSettings, PoolBuilder, PoolConfig, PoolEvent, RetryConfig, TaskContext,
+    TaskFailure, TaskHandler, TaskOptions,
 };
 use common::{config, run_paused, settle};
 use proptest::prelude::*;
@@ -166,9 +166,9 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
                 ..Default::default()
             },
             breaker: Some(breaker),
-            liveness: Some(LivenessSettings {
+            liveness: Some(candado::LivenessConfig {
                 progress_timeout: shape.progress_timeout_ms.map(Duration::from_millis),
-                ..LivenessSettings::default()
+                ..candado_pool::PoolDefault::pool_default()
             }),
             ..PoolConfig::default()
         };
@@ -306,8 +306,11 @@ fn check_accounting(shape: Shape, tasks: Vec<Task>, breaker: BreakerSettings) ->
 /// spend hours of virtual time isolated, one probe a minute.
 fn fast_breaker() -> BreakerSettings {
     BreakerSettings {
-        cooldown_base: Duration::from_secs(1),
-        cooldown_cap: Duration::from_secs(4),
+        config: candado::BreakerConfig {
+            cooldown_base: Duration::from_secs(1),
+            cooldown_cap: Duration::from_secs(4),
+            ..Default::default()
+        },
         ..BreakerSettings::default()
     }
 }

@@ -88,6 +88,30 @@ impl BackoffSteps {
     }
 }
 
+/// A list of humantime durations (`["1m", "5m", "30m"]`), checked as
+/// [`BackoffSteps::new`] checks it.
+#[cfg(feature = "serde")]
+impl serde::Serialize for BackoffSteps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.as_slice().len()))?;
+        for delay in self.as_slice() {
+            seq.serialize_element(&humantime_serde::Serde::from(*delay))?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for BackoffSteps {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let list: Vec<humantime_serde::Serde<Duration>> =
+            serde::Deserialize::deserialize(deserializer)?;
+        let delays: Vec<Duration> = list.into_iter().map(|d| d.into_inner()).collect();
+        Self::new(&delays).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,14 +19,18 @@ use tokio::time::Instant;
 /// Default: 3 per hour, 5 minutes apart (a heal-storm rule from production
 /// self-healing services: a worker restarted more often needs a person).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct HealLimit {
     /// Restarts allowed per child within `period`. 0 means strategies never
     /// restart a child: a restart verdict isolates it and is refused (the
     /// child is critical) for as long as it stands.
     pub max: u32,
     /// Sliding window for `max`.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub period: Duration,
     /// Minimum time between two ordered restarts of one child.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub min_gap: Duration,
 }
 

@@ -11,12 +11,15 @@ use crate::SpecError;
 /// Knobs of a [`CircuitBreaker`]. Defaults follow a production self-healing
 /// service: see each knob.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker (default 5).
     pub failure_threshold: u32,
     /// Optionally also open when the failure rate over the last `rate_window`
     /// outcomes reaches this fraction (0.0..=1.0), once `rate_min_calls`
     /// outcomes are known (default: off).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub failure_rate: Option<f64>,
     /// Outcomes in the sliding window for `failure_rate` (default 20).
     pub rate_window: usize,
@@ -27,11 +30,14 @@ pub struct BreakerConfig {
     /// Calls let through while half-open (default 2).
     pub half_open_probes: u32,
     /// Cooldown of the first opening; doubles with each re-open (default 5 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub cooldown_base: Duration,
     /// Longest cooldown (default 60 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub cooldown_cap: Duration,
     /// Closed this long without re-opening resets the open count, and so the
     /// cooldown (default 60 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub stability_window: Duration,
 }
 

@@ -13,19 +13,25 @@ use crate::{
 /// Knobs of [`Liveness`]. Defaults follow production worker pools: see
 /// each knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct LivenessConfig {
     /// Children send a heartbeat from their own context this often (default 2 s;
     /// `None` disables heartbeats). Children with
     /// [external heartbeats](crate::ChildSpec::external_heartbeats) beat on
     /// their own schedule, and are late (degraded) after twice this.
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::duration"))]
     pub heartbeat_interval: Option<Duration>,
     /// Silence after which a child is a zombie and is restarted (default 10 s).
     /// It is detected on the first supervisor tick at or after the timeout,
     /// so never later than timeout + one tick after its last heartbeat.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub heartbeat_timeout: Duration,
     /// The supervisor pings every child this often (default 5 s; `None` disables pings).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::duration"))]
     pub ping_interval: Option<Duration>,
     /// A ping not answered within this time is a miss (default 3 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub pong_timeout: Duration,
     /// Consecutive missed pongs that make a restart (default 5). Fewer misses
     /// make the child degraded.
@@ -33,6 +39,7 @@ pub struct LivenessConfig {
     /// Work begun with [`ChildLink::begin_work`](crate::ChildLink::begin_work)
     /// that reports no progress for this long is stuck, and the child is
     /// restarted (default 60 s; `None` disables the check).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::duration"))]
     pub progress_timeout: Option<Duration>,
 }
 

@@ -15,6 +15,8 @@ const MIB: u64 = 1024 * 1024;
 
 /// Which child a memory restart hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum VictimPolicy {
     /// The child that reports the most memory in its heartbeats (the oldest
     /// among equals, or when none reports).
@@ -26,46 +28,62 @@ pub enum VictimPolicy {
 
 /// Knobs of [`MemoryGuard`]. Every threshold is optional; `None` disables it.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct MemoryConfig {
     /// System memory in use (percent) that makes every child degraded (default 85).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub warning_percent: Option<f64>,
     /// System memory in use (percent) that restarts the victim (default 95).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub critical_percent: Option<f64>,
     /// Process RSS that makes every child degraded (default none).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub warning_rss: Option<u64>,
     /// Process RSS that restarts the victim (default none).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub critical_rss: Option<u64>,
     /// Memory a child reports that makes it degraded (default none).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub child_warning_bytes: Option<u64>,
     /// Memory a child reports that restarts it (default none; 8 GB suits a
     /// model-serving worker).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub child_critical_bytes: Option<u64>,
     /// Who is restarted for a process- or system-level critical level.
     pub victim: VictimPolicy,
     /// After a memory restart, no other victim is chosen for this long, so
     /// memory can settle (default 30 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub settle: Duration,
     /// Emergency brake: while the system has less than this available, every
     /// child is isolated (no new work) each tick (default 2 GiB).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub brake_floor: Option<u64>,
     /// Consecutive brakes after which the victim is restarted (default 10).
     pub brake_limit: u32,
     /// Time memory must stay above the floor before the brake count resets (default 60 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub brake_reset: Duration,
     /// Growth of a child's reported memory, per minute, that counts as a leak
     /// and restarts it (default 50 MiB/min).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub leak_rate_per_min: Option<u64>,
     /// Window over which the growth rate is measured (default 5 min); a rate
     /// is judged once samples span half of it.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub leak_window: Duration,
     /// Children older than this are recycled (default none; an hour is a
     /// common choice for long-lived workers).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::duration"))]
     pub max_age: Option<Duration>,
     /// Children that finished this many tasks (from heartbeat metrics) are
     /// recycled (default none).
+    #[cfg_attr(feature = "serde", serde(with = "crate::off::number"))]
     pub max_tasks: Option<u64>,
     /// Heartbeat interval this strategy asks for, to receive the memory and
     /// task counts children report (default 2 s).
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub report_interval: Duration,
 }
 

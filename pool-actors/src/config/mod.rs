@@ -2,9 +2,10 @@
 //!
 //! - [`PoolConfig`] and its validation live here;
 //! - the strategy sections (`[restart]`, `[liveness]`, `[memory]`,
-//!   `[breaker]`, `[heal_limit]`, `[autoscale]`) in `sections`;
+//!   `[breaker]`, `[heal_limit]`, `[autoscale]`) in `sections`: Candado's
+//!   own configs, with the pool's differing defaults listed there;
 //! - where handlers run (`isolation`, `[process]`) in `isolation`;
-//! - how an optional knob is switched off in TOML in `off`;
+//! - how a section is read (or switched off) in `off`;
 //! - shutdown modes and the report in `shutdown`;
 //! - the overflow policy and the rate limit in `admission`.
 
@@ -16,15 +17,12 @@ mod shutdown;
 
 use std::time::Duration;
 
-use candado::{BreakerStrategyConfig, LivenessConfig, MemoryConfig, SpecError};
+use candado::{HealLimit, LivenessConfig, MemoryConfig, SpecError, DEFAULT_TICK};
 use serde::{Deserialize, Serialize};
 
 pub use admission::{Overflow, RateLimitSettings};
 pub use isolation::{Isolation, ProcessSettings};
-pub use sections::{
-    AutoscaleSettings, BreakerSettings, HealLimitSettings, LivenessSettings, MemorySettings,
-    RestartSettings,
-};
+pub use sections::{AutoscaleSettings, BreakerSettings, Difference, PoolDefault, RestartSettings};
 pub use shutdown::{ShutdownMode, ShutdownReport, UnfinishedAction};
 
 use crate::{ConfigError, RetryConfig};
@@ -101,7 +99,7 @@ pub struct PoolConfig {
     #[serde(with = "humantime_serde")]
     pub task_timeout: Duration,
     /// A task waiting this long at its priority climbs one level (default 30 s; `"off"` disables).
-    #[serde(with = "off::duration")]
+    #[serde(with = "candado::off::duration")]
     pub promote_after: Option<Duration>,
     /// `TaskContext::checkpoint` yields every this many calls (default 64).
     pub yield_every: u32,
@@ -111,19 +109,25 @@ pub struct PoolConfig {
     pub dead_letter_capacity: usize,
     /// Retries.
     pub retry: RetryConfig,
-    /// Worker restarts.
+    /// Worker restarts: intensity and backoff.
+    #[serde(with = "off::table")]
     pub restart: RestartSettings,
-    /// Liveness strategy (default on; `liveness = "off"` disables it).
+    /// The worker supervisor's housekeeping tick (restart window pruning,
+    /// backoff stability, strategy deadlines), default 1 s.
+    #[serde(with = "humantime_serde")]
+    pub supervisor_tick: Duration,
+    /// Liveness strategy (default on, Candado's knobs with the pool's
+    /// [differences](PoolDefault::DIFFERENCES); `liveness = "off"` disables it).
     #[serde(with = "off::section")]
-    pub liveness: Option<LivenessSettings>,
-    /// Memory strategy (default off).
+    pub liveness: Option<LivenessConfig>,
+    /// Memory strategy (default off; Candado's knobs).
     #[serde(with = "off::section")]
-    pub memory: Option<MemorySettings>,
+    pub memory: Option<MemoryConfig>,
     /// Circuit breakers per worker and per dependency (default on).
     #[serde(with = "off::section")]
     pub breaker: Option<BreakerSettings>,
-    /// Heal-storm protection.
-    pub heal_limit: HealLimitSettings,
+    /// Heal-storm protection (Candado's knobs and defaults).
+    pub heal_limit: HealLimit,
     /// Automatic scaling (default off).
     #[serde(with = "off::section")]
     pub autoscale: Option<AutoscaleSettings>,
@@ -162,11 +166,12 @@ impl Default for PoolConfig {
             capabilities: Vec::new(),
             dead_letter_capacity: 1_000,
             retry: RetryConfig::default(),
-            restart: RestartSettings::default(),
-            liveness: Some(LivenessSettings::default()),
+            restart: RestartSettings::pool_default(),
+            supervisor_tick: DEFAULT_TICK,
+            liveness: Some(LivenessConfig::pool_default()),
             memory: None,
-            breaker: Some(BreakerSettings::default()),
-            heal_limit: HealLimitSettings::default(),
+            breaker: Some(BreakerSettings::pool_default()),
+            heal_limit: HealLimit::pool_default(),
             autoscale: None,
             router_tick: Duration::from_secs(1),
             isolation: Isolation::default(),
@@ -174,6 +179,16 @@ impl Default for PoolConfig {
             overflow: Overflow::default(),
             rate_limit: None,
         }
+    }
+}
+
+/// The `[restart]` key a backoff error is about.
+fn backoff_field(error: &SpecError) -> &'static str {
+    match error {
+        SpecError::BackoffCapBelowBase { .. } => "restart.cap",
+        SpecError::JitterOutOfRange(_) => "restart.jitter",
+        SpecError::BackoffMultiplierInvalid(_) => "restart.multiplier",
+        _ => "restart.delays",
     }
 }
 
@@ -260,16 +275,20 @@ impl PoolConfig {
         if let Some(r) = self.rate_limit {
             r.validate()?;
         }
-        if self.restart.period.is_zero() {
+        if self.restart.intensity.period.is_zero() {
             return Err(ConfigError::invalid(
                 "restart.period",
                 "must be greater than zero",
             ));
         }
-        if self.restart.backoff_cap < self.restart.backoff_base {
+        self.restart
+            .backoff
+            .validate()
+            .map_err(|e| ConfigError::invalid(backoff_field(&e), e.to_string()))?;
+        if self.supervisor_tick.is_zero() {
             return Err(ConfigError::invalid(
-                "restart.backoff_cap",
-                "must be at least restart.backoff_base",
+                "supervisor_tick",
+                "must be greater than zero",
             ));
         }
         if self.heal_limit.period.is_zero() {
@@ -279,20 +298,13 @@ impl PoolConfig {
             ));
         }
         if let Some(l) = self.liveness {
-            LivenessConfig::from(l)
-                .validate()
-                .map_err(strategy_error("liveness"))?;
+            l.validate().map_err(strategy_error("liveness"))?;
         }
         if let Some(m) = self.memory {
-            MemoryConfig::from(m)
-                .validate()
-                .map_err(strategy_error("memory"))?;
+            m.validate().map_err(strategy_error("memory"))?;
         }
         if let Some(b) = self.breaker {
-            BreakerStrategyConfig::from(b)
-                .child
-                .validate()
-                .map_err(strategy_error("breaker"))?;
+            b.config.validate().map_err(strategy_error("breaker"))?;
             if b.max_ejected_percent > 100 {
                 return Err(ConfigError::invalid(
                     "breaker.max_ejected_percent",
@@ -351,51 +363,4 @@ impl PoolConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_and_toml_agree_and_defaults_fill_in() {
-        let toml =
-            PoolConfig::from_toml("name = \"p\"\nsize = 2\n[retry]\nbase = \"500ms\"\n").unwrap();
-        let json =
-            PoolConfig::from_json(r#"{"name":"p","size":2,"retry":{"base":"500ms"}}"#).unwrap();
-        assert_eq!(toml, json);
-        assert_eq!(toml.retry.base, Duration::from_millis(500));
-        assert_eq!(toml.retry.max_retries, 3);
-        assert!(toml.liveness.is_some() && toml.memory.is_none());
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let cases = [
-            ("size = 0", "size"),
-            ("concurrency = 0", "concurrency"),
-            ("batch = 0", "batch"),
-            ("min_size = 4\nmax_size = 2", "max_size"),
-            ("size = 100", "size"),
-            ("[retry]\nbase = \"10s\"\ncap = \"1s\"", "retry.cap"),
-            ("[retry]\njitter = 2.0", "retry.jitter"),
-            ("[liveness]\nheartbeat_timeout = \"1s\"", "liveness"),
-            ("[breaker]\nhalf_open_probes = 1", "breaker"),
-            (
-                "[autoscale]\nqueue_per_worker = 0",
-                "autoscale.queue_per_worker",
-            ),
-        ];
-        for (text, field) in cases {
-            match PoolConfig::from_toml(text) {
-                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
-                other => panic!("{text}: {other:?}"),
-            }
-        }
-        assert!(matches!(
-            PoolConfig::from_toml("sise = 3"),
-            Err(ConfigError::Parse(_))
-        ));
-        assert!(matches!(
-            PoolConfig::from_json("{"),
-            Err(ConfigError::Parse(_))
-        ));
-    }
-}
+mod tests;

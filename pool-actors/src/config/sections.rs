@@ -1,272 +1,169 @@
-//! The strategy sections of a pool's config: worker restarts, liveness,
-//! memory, breakers, heal limit and autoscaling.
+//! The strategy sections of a pool's config. Each is Candado's own config
+//! (which reads itself from TOML with the `serde` feature), so a knob is
+//! defined once, in the framework; the pool only adds what is its own
+//! (`max_ejected_percent`, autoscaling) and states where its defaults
+//! differ, in one list per section ([`PoolDefault::DIFFERENCES`]).
 
 use std::time::Duration;
 
 use candado::{
-    BackoffConfig, BreakerConfig, BreakerStrategyConfig, HealLimit, LivenessConfig, MemoryConfig,
+    BackoffConfig, BreakerConfig, BreakerStrategyConfig, HealLimit, Intensity, LivenessConfig,
+    MemoryConfig,
 };
 use serde::{Deserialize, Serialize};
 
-/// Restart policy of the pool's worker supervisor (see Candado's `Intensity`
-/// and `BackoffConfig`).
+use super::RateLimitSettings;
+
+/// One knob whose pool default differs from Candado's: its serde name, and
+/// the function that sets the pool's value.
+pub type Difference<T> = (&'static str, fn(&mut T));
+
+/// A section whose default in a pool differs from Candado's default in a
+/// few knobs, listed in [`DIFFERENCES`](Self::DIFFERENCES). A key missing
+/// from a section the user wrote takes the pool's default too.
+///
+/// ```
+/// use candado::LivenessConfig;
+/// use candado_pool::{PoolConfig, PoolDefault};
+///
+/// // Stuck-work detection is off in a pool (tasks rarely report progress).
+/// assert_eq!(LivenessConfig::pool_default().progress_timeout, None);
+/// assert!(LivenessConfig::default().progress_timeout.is_some());
+/// let config = PoolConfig::from_toml("[liveness]\nheartbeat_timeout = \"20s\"").unwrap();
+/// assert_eq!(config.liveness.unwrap().progress_timeout, None);
+/// ```
+pub trait PoolDefault: Sized + 'static {
+    /// Knobs (by their serde name) whose pool default differs from
+    /// Candado's, each with the function that sets the pool's value.
+    const DIFFERENCES: &'static [Difference<Self>];
+
+    /// Candado's default, before the pool's differences.
+    fn framework_default() -> Self;
+
+    /// The pool's default: Candado's with [`DIFFERENCES`](Self::DIFFERENCES) applied.
+    fn pool_default() -> Self {
+        let mut value = Self::framework_default();
+        for (_, set) in Self::DIFFERENCES {
+            set(&mut value);
+        }
+        value
+    }
+}
+
+/// Same defaults as Candado's, except:
+impl PoolDefault for LivenessConfig {
+    /// `progress_timeout` is off: enable it when your tasks call
+    /// `TaskContext::progress` or `checkpoint`, otherwise any task longer
+    /// than the timeout would count as stuck (the per-task timeout bounds
+    /// them anyway).
+    const DIFFERENCES: &'static [Difference<Self>] =
+        &[("progress_timeout", |c| c.progress_timeout = None)];
+
+    fn framework_default() -> Self {
+        Self::default()
+    }
+}
+
+/// Same defaults as Candado's.
+impl PoolDefault for MemoryConfig {
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
+
+    fn framework_default() -> Self {
+        Self::default()
+    }
+}
+
+/// Restart policy of the pool's worker supervisor: Candado's [`Intensity`]
+/// and [`BackoffConfig`] side by side in one `[restart]` table
+/// (`max_restarts`, `period`, `base`, `cap`, `multiplier`, `delays`,
+/// `jitter`, `stability_window`; `backoff_base` and `backoff_cap` are the
+/// older names of `base` and `cap`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RestartSettings {
-    /// Restarts allowed within `period` before the pool's supervisor gives up.
-    pub max_restarts: u32,
-    /// Intensity window.
-    #[serde(with = "humantime_serde")]
-    pub period: Duration,
-    /// First restart delay.
-    #[serde(with = "humantime_serde")]
-    pub backoff_base: Duration,
-    /// Longest restart delay.
-    #[serde(with = "humantime_serde")]
-    pub backoff_cap: Duration,
+    /// Restarts allowed within a period before the pool's supervisor gives up.
+    #[serde(flatten)]
+    pub intensity: Intensity,
+    /// Delays between restarts of one worker.
+    #[serde(flatten)]
+    pub backoff: BackoffConfig,
+}
+
+/// Candado's defaults, except:
+impl PoolDefault for RestartSettings {
+    /// A pool of many workers sees more independent failures than a small
+    /// tree: it allows 50 restarts in 60 s (Candado: 5 in 30 s).
+    const DIFFERENCES: &'static [Difference<Self>] = &[
+        ("max_restarts", |r| r.intensity.max_restarts = 50),
+        ("period", |r| r.intensity.period = Duration::from_secs(60)),
+    ];
+
+    fn framework_default() -> Self {
+        Self {
+            intensity: Intensity::default(),
+            backoff: BackoffConfig::default(),
+        }
+    }
 }
 
 impl Default for RestartSettings {
     fn default() -> Self {
-        let backoff = BackoffConfig::default();
-        Self {
-            // A pool of many workers sees more independent failures than a
-            // small tree: allow more before giving up.
-            max_restarts: 50,
-            period: Duration::from_secs(60),
-            backoff_base: backoff.base,
-            backoff_cap: backoff.cap,
-        }
+        Self::pool_default()
     }
 }
 
-/// Liveness knobs (see `candado::LivenessConfig`; same defaults, except that
-/// stuck-work detection is off: enable `progress_timeout` when your tasks call
-/// `TaskContext::progress` or `checkpoint`, otherwise any task longer than the
-/// timeout would count as stuck. The per-task timeout bounds them anyway).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LivenessSettings {
-    /// Heartbeat interval (`"off"` disables heartbeats).
-    #[serde(with = "super::off::duration")]
-    pub heartbeat_interval: Option<Duration>,
-    /// Silence that makes a zombie.
-    #[serde(with = "humantime_serde")]
-    pub heartbeat_timeout: Duration,
-    /// Ping interval (`"off"` disables pings).
-    #[serde(with = "super::off::duration")]
-    pub ping_interval: Option<Duration>,
-    /// Time to answer a ping.
-    #[serde(with = "humantime_serde")]
-    pub pong_timeout: Duration,
-    /// Consecutive missed pongs that restart.
-    pub miss_threshold: u32,
-    /// Work without progress for this long is stuck (`"off"` disables).
-    #[serde(with = "super::off::duration")]
-    pub progress_timeout: Option<Duration>,
-}
-
-impl Default for LivenessSettings {
-    fn default() -> Self {
-        let c = LivenessConfig::default();
-        Self {
-            heartbeat_interval: c.heartbeat_interval,
-            heartbeat_timeout: c.heartbeat_timeout,
-            ping_interval: c.ping_interval,
-            pong_timeout: c.pong_timeout,
-            miss_threshold: c.miss_threshold,
-            progress_timeout: None,
-        }
-    }
-}
-
-impl From<LivenessSettings> for LivenessConfig {
-    fn from(s: LivenessSettings) -> Self {
-        LivenessConfig {
-            heartbeat_interval: s.heartbeat_interval,
-            heartbeat_timeout: s.heartbeat_timeout,
-            ping_interval: s.ping_interval,
-            pong_timeout: s.pong_timeout,
-            miss_threshold: s.miss_threshold,
-            progress_timeout: s.progress_timeout,
-        }
-    }
-}
-
-/// Memory knobs (see `candado::MemoryConfig`; same defaults). Sizes in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MemorySettings {
-    /// System memory in use (%) that degrades every worker.
-    #[serde(with = "super::off::number")]
-    pub warning_percent: Option<f64>,
-    /// System memory in use (%) that restarts the victim.
-    #[serde(with = "super::off::number")]
-    pub critical_percent: Option<f64>,
-    /// Process RSS that degrades every worker.
-    #[serde(with = "super::off::number")]
-    pub warning_rss: Option<u64>,
-    /// Process RSS that restarts the victim.
-    #[serde(with = "super::off::number")]
-    pub critical_rss: Option<u64>,
-    /// Reported worker memory that degrades it.
-    #[serde(with = "super::off::number")]
-    pub child_warning_bytes: Option<u64>,
-    /// Reported worker memory that restarts it.
-    #[serde(with = "super::off::number")]
-    pub child_critical_bytes: Option<u64>,
-    /// Emergency-brake floor of available system memory.
-    #[serde(with = "super::off::number")]
-    pub brake_floor: Option<u64>,
-    /// Consecutive brakes that restart the victim.
-    pub brake_limit: u32,
-    /// Safe time that resets the brake count.
-    #[serde(with = "humantime_serde")]
-    pub brake_reset: Duration,
-    /// Growth per minute that counts as a leak.
-    #[serde(with = "super::off::number")]
-    pub leak_rate_per_min: Option<u64>,
-    /// Window of the leak rate.
-    #[serde(with = "humantime_serde")]
-    pub leak_window: Duration,
-    /// Recycle workers older than this.
-    #[serde(with = "super::off::duration")]
-    pub max_age: Option<Duration>,
-    /// Recycle workers after this many tasks.
-    #[serde(with = "super::off::number")]
-    pub max_tasks: Option<u64>,
-}
-
-impl Default for MemorySettings {
-    fn default() -> Self {
-        let c = MemoryConfig::default();
-        Self {
-            warning_percent: c.warning_percent,
-            critical_percent: c.critical_percent,
-            warning_rss: c.warning_rss,
-            critical_rss: c.critical_rss,
-            child_warning_bytes: c.child_warning_bytes,
-            child_critical_bytes: c.child_critical_bytes,
-            brake_floor: c.brake_floor,
-            brake_limit: c.brake_limit,
-            brake_reset: c.brake_reset,
-            leak_rate_per_min: c.leak_rate_per_min,
-            leak_window: c.leak_window,
-            max_age: c.max_age,
-            max_tasks: c.max_tasks,
-        }
-    }
-}
-
-impl From<MemorySettings> for MemoryConfig {
-    fn from(s: MemorySettings) -> Self {
-        MemoryConfig {
-            warning_percent: s.warning_percent,
-            critical_percent: s.critical_percent,
-            warning_rss: s.warning_rss,
-            critical_rss: s.critical_rss,
-            child_warning_bytes: s.child_warning_bytes,
-            child_critical_bytes: s.child_critical_bytes,
-            brake_floor: s.brake_floor,
-            brake_limit: s.brake_limit,
-            brake_reset: s.brake_reset,
-            leak_rate_per_min: s.leak_rate_per_min,
-            leak_window: s.leak_window,
-            max_age: s.max_age,
-            max_tasks: s.max_tasks,
-            ..MemoryConfig::default()
-        }
-    }
-}
-
-/// Circuit-breaker knobs, for worker and dependency breakers alike (see
-/// `candado::BreakerConfig`; same defaults).
+/// Circuit breakers, per worker and per dependency alike: Candado's
+/// [`BreakerConfig`] (its keys at the top of the `[breaker]` table) and
+/// the pool's ejection bound.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerSettings {
-    /// Consecutive failures that open it.
-    pub failure_threshold: u32,
-    /// Failure rate that also opens it (`"off"` by default).
-    #[serde(with = "super::off::number")]
-    pub failure_rate: Option<f64>,
-    /// Successful probes that close it.
-    pub success_threshold: u32,
-    /// Probes let through while half-open.
-    pub half_open_probes: u32,
-    /// First cooldown.
-    #[serde(with = "humantime_serde")]
-    pub cooldown_base: Duration,
-    /// Longest cooldown.
-    #[serde(with = "humantime_serde")]
-    pub cooldown_cap: Duration,
-    /// Closed time that resets the open count.
-    #[serde(with = "humantime_serde")]
-    pub stability_window: Duration,
+    /// The knobs of every breaker.
+    #[serde(flatten)]
+    pub config: BreakerConfig,
     /// The most workers (in percent of the pool, rounded down) their
     /// breakers may take out of service at once, as Envoy's outlier
     /// detection bounds ejections. Past it, workers whose breakers are
     /// open keep taking work, so the pool never stops for its breakers
-    /// alone. 0 turns worker ejection off; 100 allows every worker out.
+    /// alone. 0 turns worker ejection off; 100 allows every worker out
+    /// (default 50).
     pub max_ejected_percent: u8,
+}
+
+impl BreakerSettings {
+    /// The same knobs for worker and dependency breakers.
+    pub fn strategy_config(&self) -> BreakerStrategyConfig {
+        BreakerStrategyConfig {
+            child: self.config,
+            dependency: self.config,
+        }
+    }
 }
 
 impl Default for BreakerSettings {
     fn default() -> Self {
-        let c = BreakerConfig::default();
         Self {
+            config: BreakerConfig::default(),
             max_ejected_percent: 50,
-            failure_threshold: c.failure_threshold,
-            failure_rate: c.failure_rate,
-            success_threshold: c.success_threshold,
-            half_open_probes: c.half_open_probes,
-            cooldown_base: c.cooldown_base,
-            cooldown_cap: c.cooldown_cap,
-            stability_window: c.stability_window,
         }
     }
 }
 
-impl From<BreakerSettings> for BreakerStrategyConfig {
-    fn from(s: BreakerSettings) -> Self {
-        let config = BreakerConfig {
-            failure_threshold: s.failure_threshold,
-            failure_rate: s.failure_rate,
-            success_threshold: s.success_threshold,
-            half_open_probes: s.half_open_probes,
-            cooldown_base: s.cooldown_base,
-            cooldown_cap: s.cooldown_cap,
-            stability_window: s.stability_window,
-            ..BreakerConfig::default()
-        };
-        BreakerStrategyConfig {
-            child: config,
-            dependency: config,
-        }
+/// Candado's breaker defaults; `max_ejected_percent` is the pool's own.
+impl PoolDefault for BreakerSettings {
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
+
+    fn framework_default() -> Self {
+        Self::default()
     }
 }
 
-/// Heal-storm protection for strategy-ordered restarts (see `candado::HealLimit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HealLimitSettings {
-    /// Restarts per worker per period.
-    pub max: u32,
-    /// The period.
-    #[serde(with = "humantime_serde")]
-    pub period: Duration,
-    /// Minimum gap between two.
-    #[serde(with = "humantime_serde")]
-    pub min_gap: Duration,
-}
+/// Same defaults as Candado's.
+impl PoolDefault for HealLimit {
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
 
-impl Default for HealLimitSettings {
-    fn default() -> Self {
-        let h = HealLimit::default();
-        Self {
-            max: h.max,
-            period: h.period,
-            min_gap: h.min_gap,
-        }
+    fn framework_default() -> Self {
+        Self::default()
     }
 }
 
@@ -291,5 +188,23 @@ impl Default for AutoscaleSettings {
             queue_per_worker: 10,
             idle_checks: 6,
         }
+    }
+}
+
+/// The pool's own section.
+impl PoolDefault for AutoscaleSettings {
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
+
+    fn framework_default() -> Self {
+        Self::default()
+    }
+}
+
+/// The pool's own section.
+impl PoolDefault for RateLimitSettings {
+    const DIFFERENCES: &'static [Difference<Self>] = &[];
+
+    fn framework_default() -> Self {
+        Self::default()
     }
 }

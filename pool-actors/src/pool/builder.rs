@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::Actor;
 use candado::{
-    BackoffConfig, BreakerStrategy, ChildSpec, HealLimit, Liveness, MemoryGuard, Runtime,
-    ShutdownPolicy, SupervisorSpec,
+    BreakerStrategy, ChildSpec, Liveness, MemoryGuard, Runtime, ShutdownPolicy, SupervisorSpec,
 };
 use candado_process::ProcessCommand;
 use parking_lot::RwLock;
@@ -139,7 +138,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
         let gauges = Arc::new(Gauges::default());
         let breakers = match config.breaker {
             Some(b) => Some(
-                BreakerStrategy::new(b.into())
+                BreakerStrategy::new(b.strategy_config())
                     .map_err(|e| ConfigError::invalid("breaker", e.to_string()))?,
             ),
             None => None,
@@ -226,27 +225,21 @@ impl<H: TaskHandler> PoolBuilder<H> {
         // Workers are alike and independent: start them all at once.
         let mut spec = SupervisorSpec::new(config.name.clone())
             .concurrent_start(true)
-            .intensity(config.restart.max_restarts, config.restart.period)
-            .backoff(BackoffConfig {
-                base: config.restart.backoff_base,
-                cap: config.restart.backoff_cap,
-                ..BackoffConfig::default()
-            })
-            .heal_limit(HealLimit {
-                max: config.heal_limit.max,
-                period: config.heal_limit.period,
-                min_gap: config.heal_limit.min_gap,
-            });
+            .intensity(
+                config.restart.intensity.max_restarts,
+                config.restart.intensity.period,
+            )
+            .backoff(config.restart.backoff)
+            .tick_interval(config.supervisor_tick)
+            .heal_limit(config.heal_limit);
         if let Some(l) = config.liveness {
             spec = spec.health(
-                Liveness::new(l.into())
-                    .map_err(|e| ConfigError::invalid("liveness", e.to_string()))?,
+                Liveness::new(l).map_err(|e| ConfigError::invalid("liveness", e.to_string()))?,
             );
         }
         if let Some(m) = config.memory {
             spec = spec.health(
-                MemoryGuard::new(m.into())
-                    .map_err(|e| ConfigError::invalid("memory", e.to_string()))?,
+                MemoryGuard::new(m).map_err(|e| ConfigError::invalid("memory", e.to_string()))?,
             );
         }
         if let Some(b) = &breakers {
