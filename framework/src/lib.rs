@@ -101,7 +101,8 @@ pub use intensity::Intensity;
 pub use link::ChildLink;
 pub use placement::Placement;
 pub use runtime::{
-    Runtime, RuntimeBuilder, DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, MAX_WORKER_THREADS,
+    JoinError, RunError, Runtime, RuntimeBuilder, Spawned, DEFAULT_EVENT_CAPACITY,
+    MAX_EVENT_CAPACITY, MAX_WORKER_THREADS,
 };
 pub use signals::{ShutdownSignal, ShutdownSignals, SignalError, SignalShutdown};
 pub use strategies::{

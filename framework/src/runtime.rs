@@ -1,7 +1,9 @@
 //! Threads of a Candado application and the event bus.
 
+mod app;
 mod threads;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use actix::{Arbiter, ArbiterHandle};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+pub use app::{JoinError, RunError, Spawned};
 pub(crate) use threads::ThreadChange;
 use threads::Threads;
 
@@ -143,6 +146,7 @@ impl RuntimeBuilder {
             control,
             threads,
             owned: Mutex::new(owned),
+            torn_down: AtomicBool::new(false),
             bus: EventBus::new(self.event_capacity),
             seed: self.seed,
             alert_sink: self.alert_sink,
@@ -150,6 +154,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             shared: Arc::new(shared),
             roots: Mutex::new(Vec::new()),
+            next_spawn: AtomicUsize::new(0),
         })
     }
 }
@@ -157,14 +162,19 @@ impl RuntimeBuilder {
 /// The threads of a Candado application — one control thread for supervisors,
 /// worker threads for children — and its event bus.
 ///
-/// Build it inside an actix `System`, start root supervisors with
-/// [`Runtime::start`], and call [`Runtime::shutdown`] to stop every tree in
-/// reverse start order. Dropping it stops its threads without an orderly
+/// [`RuntimeBuilder::run`] is the usual entry point: it starts the actix
+/// `System` and the runtime, runs the application on a worker thread beside
+/// its children, and shuts everything down when it returns. Or build one
+/// inside an actix `System` ([`RuntimeBuilder::build`]), start root
+/// supervisors with [`Runtime::start`], and call [`Runtime::shutdown`] to
+/// stop every tree in reverse start order. Dropping it stops its threads without an orderly
 /// shutdown (quietly: a supervisor torn down with its thread stops at once).
 #[derive(Debug)]
 pub struct Runtime {
     shared: Arc<Shared>,
     roots: Mutex<Vec<SupervisorRef>>,
+    /// The worker thread the next [`Runtime::spawn`] goes to (round robin).
+    next_spawn: AtomicUsize,
 }
 
 impl Runtime {
@@ -276,6 +286,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.shared.torn_down.store(true, Ordering::SeqCst);
         self.shared.threads.stop_all();
         if let Some(control) = &*self.shared.owned.lock().unwrap_or_else(|p| p.into_inner()) {
             control.stop();
@@ -290,6 +301,9 @@ pub(crate) struct Shared {
     threads: Threads,
     /// The control thread, when this runtime started it (stopped when it is dropped).
     owned: Mutex<Option<Arbiter>>,
+    /// Set when the runtime is dropped: its threads are stopping, and no
+    /// child can start any more.
+    torn_down: AtomicBool,
     pub(crate) bus: EventBus,
     pub(crate) seed: Option<u64>,
     pub(crate) alert_sink: Arc<dyn AlertSink>,
@@ -299,6 +313,14 @@ impl Shared {
     /// Picks a worker thread for a new child (see [`Threads::place`]).
     pub(crate) fn place_worker(&self) -> (Placement, ArbiterHandle) {
         self.threads.place()
+    }
+
+    /// Whether the runtime was dropped: supervisors stop quietly instead of
+    /// starting children on threads that are going away (a restart loop
+    /// with no backoff would otherwise fail starts on the control thread
+    /// for ever, never yielding to its stop: `tests/drop.rs`).
+    pub(crate) fn torn_down(&self) -> bool {
+        self.torn_down.load(Ordering::SeqCst)
     }
 
     /// Forgets a child that left a worker thread.

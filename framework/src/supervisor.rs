@@ -245,9 +245,9 @@ impl Actor for Supervisor {
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
-        if tokio::runtime::Handle::try_current().is_err() {
-            // The thread is being torn down (its runtime was dropped without
-            // `Runtime::shutdown`): no timer can be set, so no ordered
+        if tokio::runtime::Handle::try_current().is_err() || self.shared.torn_down() {
+            // The thread is being torn down, or the runtime was dropped
+            // without `Runtime::shutdown`: no timer can be set, so no ordered
             // shutdown. Stop now; the children's control lines close with us
             // and their own threads are going down too.
             tracing::debug!(supervisor = %self.path, "torn down without shutdown");

@@ -185,8 +185,11 @@ impl Threads {
     /// and suspect threads while any other is available, and counts the new
     /// child. So the replacement of a child whose thread is blocked starts
     /// elsewhere at once, before that thread is formally retired. Draining
-    /// and stopped threads are never picked: the read lock held from the
-    /// choice to the count keeps a thread from being stopped in between.
+    /// and stopped threads are never picked while an open one exists: the
+    /// read lock held from the choice to the count keeps a thread from being
+    /// stopped in between. When none is open (the runtime is being dropped),
+    /// the child's start fails instead of the control thread panicking
+    /// (`tests/drop.rs`).
     pub(crate) fn place(&self) -> (Placement, ArbiterHandle) {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -197,9 +200,14 @@ impl Threads {
                 .filter(|(_, w)| w.open() && (!skip_avoided || !w.avoid(now)))
                 .min_by_key(|(_, w)| w.load.load(Ordering::Relaxed))
         };
+        // With every thread stopped (the runtime is being dropped while a
+        // supervisor restarts a child), any slot will do: the start then
+        // fails as "worker thread has stopped", as it must in a teardown.
+        // Slots are never removed and a runtime has at least one.
         let (index, worker) = least_loaded(true)
             .or_else(|| least_loaded(false))
-            .expect("a runtime keeps at least one open worker thread");
+            .or_else(|| slots.iter().enumerate().next())
+            .expect("a runtime has at least one worker thread slot");
         worker.load.fetch_add(1, Ordering::Relaxed);
         (Placement::Worker(index), worker.handle.clone())
     }

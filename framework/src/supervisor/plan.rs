@@ -194,6 +194,12 @@ impl Supervisor {
                         self.delete_child(key);
                         continue;
                     }
+                    if self.shared.torn_down() {
+                        // The runtime was dropped: stop as a supervisor torn
+                        // down with its thread does (see `stopping`).
+                        ctx.stop();
+                        return;
+                    }
                     self.start_child(key);
                     if !concurrent {
                         return;

@@ -1,0 +1,188 @@
+//! `RuntimeBuilder::run` (the entry point: the application on a worker
+//! thread) and `Runtime::spawn` (futures spread over the worker threads).
+//! Real threads: where code runs is the point.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use actix::{Actor, ArbiterHandle, Context};
+use candado::{ChildSpec, JoinError, RunError, Runtime, RuntimeError, SupervisorSpec};
+
+/// A worker that sets its flag when it stops.
+struct Flagged(Arc<AtomicBool>);
+
+impl Actor for Flagged {
+    type Context = Context<Self>;
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flagged_tree(stopped: &Arc<AtomicBool>) -> SupervisorSpec {
+    let flag = stopped.clone();
+    SupervisorSpec::new("app").child(ChildSpec::worker("w", move |_| Flagged(flag.clone())))
+}
+
+/// The id of the thread behind `arbiter`.
+async fn thread_of(arbiter: &ArbiterHandle) -> ThreadId {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    assert!(arbiter.spawn(async move {
+        let _ = tx.send(std::thread::current().id());
+    }));
+    rx.await.expect("the thread answers")
+}
+
+#[test]
+fn the_application_runs_on_a_worker_thread_never_on_the_control_thread() {
+    let (app, workers, control) = Runtime::builder()
+        .worker_threads(2)
+        .run(async |runtime| {
+            let mut workers = Vec::new();
+            for arbiter in runtime.worker_arbiters() {
+                workers.push(thread_of(&arbiter).await);
+            }
+            let control = thread_of(&runtime.control_arbiter()).await;
+            (std::thread::current().id(), workers, control)
+        })
+        .expect("runs");
+    assert!(workers.contains(&app), "{app:?} is not one of {workers:?}");
+    assert_ne!(app, control);
+    assert_ne!(app, std::thread::current().id());
+}
+
+#[test]
+fn run_returns_after_shutting_down_every_tree_the_application_left_running() {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let tree = flagged_tree(&stopped);
+    let started = Runtime::builder()
+        .worker_threads(1)
+        .run(async move |runtime| runtime.start(tree).await.is_ok())
+        .expect("runs");
+    assert!(started);
+    assert!(stopped.load(Ordering::SeqCst), "the child was not stopped");
+}
+
+#[test]
+fn a_panicking_application_is_a_typed_error_after_the_same_orderly_shutdown() {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let tree = flagged_tree(&stopped);
+    let out: Result<(), RunError> =
+        Runtime::builder()
+            .worker_threads(1)
+            .run(async move |runtime| {
+                runtime.start(tree).await.expect("starts");
+                panic!("the application gave up");
+            });
+    match out {
+        Err(RunError::Panicked(message)) => assert!(message.contains("gave up"), "{message}"),
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    assert!(stopped.load(Ordering::SeqCst), "the child was not stopped");
+}
+
+#[test]
+fn run_inside_an_async_runtime_is_a_typed_error_not_a_nested_runtime_panic() {
+    let inside_actix =
+        actix::System::new().block_on(async { Runtime::builder().run(async |_| ()) });
+    assert_eq!(inside_actix, Err(RunError::InsideRuntime));
+    let inside_tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async { Runtime::builder().run(async |_| ()) });
+    assert_eq!(inside_tokio, Err(RunError::InsideRuntime));
+    // And the thread can still run one afterwards.
+    assert_eq!(Runtime::builder().worker_threads(1).run(async |_| 7), Ok(7));
+}
+
+#[test]
+fn bad_builder_values_are_build_errors() {
+    assert_eq!(
+        Runtime::builder().worker_threads(0).run(async |_| ()),
+        Err(RunError::Build(RuntimeError::ZeroWorkerThreads))
+    );
+    assert!(matches!(
+        Runtime::builder()
+            .worker_threads(usize::MAX)
+            .run(async |_| ()),
+        Err(RunError::Build(RuntimeError::TooManyWorkerThreads { .. }))
+    ));
+    assert_eq!(
+        Runtime::builder().event_capacity(0).run(async |_| ()),
+        Err(RunError::Build(RuntimeError::ZeroEventCapacity))
+    );
+}
+
+#[test]
+fn spawn_spreads_futures_over_every_worker_thread_and_never_the_control_thread() {
+    let (seen, workers, control) = Runtime::builder()
+        .worker_threads(2)
+        .run(async |runtime| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| runtime.spawn(async { std::thread::current().id() }))
+                .collect();
+            let mut seen = Vec::new();
+            for handle in handles {
+                seen.push(handle.await.expect("finishes"));
+            }
+            let mut workers = Vec::new();
+            for arbiter in runtime.worker_arbiters() {
+                workers.push(thread_of(&arbiter).await);
+            }
+            (seen, workers, thread_of(&runtime.control_arbiter()).await)
+        })
+        .expect("runs");
+    for worker in &workers {
+        assert_eq!(seen.iter().filter(|t| *t == worker).count(), 4, "{seen:?}");
+    }
+    assert!(!seen.contains(&control));
+}
+
+/// A panic payload whose `Drop` panics too.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the payload's drop panicked");
+    }
+}
+
+#[test]
+fn a_panicking_spawned_future_is_a_join_error_and_its_thread_lives_on() {
+    let (plain, hostile, after) = Runtime::builder()
+        .worker_threads(1)
+        .run(async |runtime| {
+            let plain = runtime.spawn(async { panic!("task failed") }).await;
+            let hostile = runtime
+                .spawn(async { std::panic::panic_any(PanicsOnDrop) })
+                .await;
+            let after = runtime.spawn(async { 5 }).await;
+            (plain, hostile, after)
+        })
+        .expect("runs");
+    assert!(
+        matches!(&plain, Err(JoinError::Panicked(m)) if m.contains("task failed")),
+        "{plain:?}"
+    );
+    assert_eq!(
+        hostile,
+        Err(JoinError::Panicked("non-string panic payload".into()))
+    );
+    assert_eq!(after, Ok(5));
+}
+
+#[test]
+fn a_spawned_future_cut_off_by_the_shutdown_reads_stopped() {
+    let pending = Runtime::builder()
+        .worker_threads(1)
+        .run(async |runtime| runtime.spawn(std::future::pending::<()>()))
+        .expect("runs");
+    let got = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), pending).await })
+        .expect("the stopped thread dropped the future");
+    assert_eq!(got, Err(JoinError::Stopped));
+}
