@@ -16,8 +16,8 @@ use candado::Runtime;
 use candado_pool::{Blame, Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
 use candado_postgres::testing::TestCluster;
 use candado_postgres::{
-    Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig,
-    StoreConfig, Wakeups,
+    Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, NodeReport, PgStore, QueueCounts,
+    SharedBreakerConfig, StoreConfig, Wakeups,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,57 @@ fn node_config(node: &str) -> NodeConfig {
         max_in_flight: 8,
         ..NodeConfig::default()
     }
+}
+
+/// Node `name` of the queue: a [`local_pool`] of that name on `runtime`,
+/// run with [`node_config`].
+async fn node(store: &PgStore, runtime: &Runtime, name: &str) -> DurableNode<Jobs> {
+    DurableNode::new(
+        store.clone(),
+        local_pool(runtime, name).await,
+        node_config(name),
+    )
+    .unwrap()
+}
+
+/// A node running on this thread until [`RunningNode::stop`].
+struct RunningNode {
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<NodeReport>,
+}
+
+impl RunningNode {
+    /// Runs `node` (5 s to drain at its stop).
+    fn spawn(node: DurableNode<Jobs>) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = actix::spawn(node.run(
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Self { stop, run }
+    }
+
+    /// Stops the node and waits for its report.
+    async fn stop(self) -> NodeReport {
+        let _ = self.stop.send(());
+        self.run.await.unwrap()
+    }
+}
+
+/// Polls the store's counts until `check` holds, for at most `limit`.
+async fn until_counts(
+    store: &PgStore,
+    limit: Duration,
+    what: &str,
+    check: impl Fn(QueueCounts) -> bool,
+) {
+    let check = &check;
+    eventually(limit, what, || async move {
+        check(store.counts().await.unwrap())
+    })
+    .await;
 }
 
 /// Polls `check` until it holds, for at most `limit`.
@@ -415,27 +466,12 @@ async fn an_error_marked_permanent_is_dead_at_once_whatever_retries_the_store_ha
         .await
         .unwrap()
         .id;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "a").await,
-        node_config("a"),
-    )
-    .unwrap();
-    let node = actix::spawn(node.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "the task is dead", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().dead == 1 }
+    let node = RunningNode::spawn(node(&store, &runtime, "a").await);
+    until_counts(&store, Duration::from_secs(30), "the task is dead", |c| {
+        c.dead == 1
     })
     .await;
-    let _ = stop.send(());
-    node.await.unwrap();
+    node.stop().await;
     // The store's policy allows a retry (max_retries = 1): none was made.
     let dead = store.dead_letters::<Job>(10).await.unwrap();
     assert_eq!((dead.len(), dead[0].id), (1, id));
@@ -520,40 +556,14 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
             .await
             .unwrap();
     }
-    let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
-    let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
-    let a = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "a").await,
-        node_config("a"),
-    )
-    .unwrap();
-    let b = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "b").await,
-        node_config("b"),
-    )
-    .unwrap();
-    let a = actix::spawn(a.run(
-        async {
-            let _ = stopped_a.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let b = actix::spawn(b.run(
-        async {
-            let _ = stopped_b.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(60), "every task done", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().done == 200 }
+    let a = node(&store, &runtime, "a").await;
+    let b = node(&store, &runtime, "b").await;
+    let (a, b) = (RunningNode::spawn(a), RunningNode::spawn(b));
+    until_counts(&store, Duration::from_secs(60), "every task done", |c| {
+        c.done == 200
     })
     .await;
-    let _ = (stop_a.send(()), stop_b.send(()));
-    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (a, b) = tokio::join!(a.stop(), b.stop());
     assert_eq!(a.completed + b.completed, 200, "{a:?} {b:?}");
     assert!(
         a.completed > 0 && b.completed > 0,
@@ -583,40 +593,25 @@ async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
         .env(NODE_URL, &url)
         .spawn()
         .unwrap();
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "the victim holds tasks", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().running >= 4 }
-    })
+    until_counts(
+        &store,
+        Duration::from_secs(30),
+        "the victim holds tasks",
+        |c| c.running >= 4,
+    )
     .await;
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rescuer = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "rescuer").await,
-        node_config("rescuer"),
-    )
-    .unwrap();
-    let rescuer = actix::spawn(rescuer.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(
+    let rescuer = RunningNode::spawn(node(&store, &runtime, "rescuer").await);
+    until_counts(
+        &store,
         Duration::from_secs(60),
         "every task done after the kill",
-        || {
-            let s = s.clone();
-            async move { s.counts().await.unwrap().done == 40 }
-        },
+        |c| c.done == 40,
     )
     .await;
-    let _ = stop.send(());
-    let report = rescuer.await.unwrap();
+    let report = rescuer.stop().await;
     let counts = store.counts().await.unwrap();
     assert_eq!(
         (counts.done, counts.dead, counts.ready, counts.running),
@@ -639,23 +634,9 @@ async fn a_node_rides_out_a_database_restart(url: String) {
             .unwrap();
     }
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "steady").await,
-        node_config("steady"),
-    )
-    .unwrap();
-    let node = actix::spawn(node.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "some tasks done", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().done >= 5 }
+    let node = RunningNode::spawn(node(&store, &runtime, "steady").await);
+    until_counts(&store, Duration::from_secs(30), "some tasks done", |c| {
+        c.done >= 5
     })
     .await;
     tokio::task::spawn_blocking(|| CLUSTER.get().unwrap().restart())
@@ -672,8 +653,7 @@ async fn a_node_rides_out_a_database_restart(url: String) {
         },
     )
     .await;
-    let _ = stop.send(());
-    let report = node.await.unwrap();
+    let report = node.stop().await;
     let counts = store.counts().await.unwrap();
     assert_eq!(
         (counts.done, counts.dead, counts.ready, counts.running),
@@ -691,13 +671,8 @@ fn serve_as_node(url: String) -> ! {
     actix::System::new().block_on(async move {
         let runtime = Runtime::builder().worker_threads(1).build().unwrap();
         let store = store(&url).await;
-        let node = DurableNode::new(
-            store,
-            local_pool(&runtime, "victim").await,
-            node_config("victim"),
-        )
-        .unwrap();
-        let _ = node
+        let _ = node(&store, &runtime, "victim")
+            .await
             .run(std::future::pending(), Duration::from_secs(1))
             .await;
     });
