@@ -666,6 +666,74 @@ async fn a_node_rides_out_a_database_restart(url: String) {
     runtime.shutdown().await;
 }
 
+/// The advisory lock that holds claims back in
+/// [`a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back`].
+const HOLD_CLAIMS: i64 = 4_242;
+
+/// A claim under way when the stop comes: its tasks were never started, so
+/// the node hands them back at once (`release`, costing no attempt) instead
+/// of leaving them to a rescue when their leases expire.
+async fn a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back(url: String) {
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let store = store(&url).await;
+    RAN.lock().unwrap().clear();
+    for n in 0..3 {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }))
+            .await
+            .unwrap();
+    }
+    // A claim (ready → running) waits for the advisory lock this session
+    // holds; nothing else the node does takes it.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION hold_claims() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_xact_lock_shared({HOLD_CLAIMS}); RETURN NEW; END $$;
+             CREATE TRIGGER hold_claims BEFORE UPDATE ON candado_tasks FOR EACH ROW
+                 WHEN (OLD.state = 'ready' AND NEW.state = 'running')
+                 EXECUTE FUNCTION hold_claims();
+             SELECT pg_advisory_lock({HOLD_CLAIMS});"
+        ))
+        .await
+        .unwrap();
+    let node = node(&store, &runtime, "stopping").await;
+    // The node claims before it first looks at its stop, which is ready at
+    // once and says when it was seen: the claim is then under way, held.
+    let (seen, stop_seen) = tokio::sync::oneshot::channel::<()>();
+    let run = actix::spawn(node.run(
+        async move {
+            let _ = seen.send(());
+        },
+        Duration::from_secs(5),
+    ));
+    stop_seen.await.unwrap();
+    client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({HOLD_CLAIMS})"))
+        .await
+        .unwrap();
+    let report = run.await.unwrap();
+    assert_eq!(
+        (report.claimed, report.released, report.completed),
+        (3, 3, 0),
+        "{report:?}"
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.ready, counts.running), (3, 0), "{counts:?}");
+    assert!(RAN.lock().unwrap().is_empty(), "no task was started");
+    // Handed back, not failed: the next claim is their first attempt.
+    let again = store
+        .claim::<Job>("next", &[], 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let attempts: Vec<u32> = again.iter().map(|c| c.attempt).collect();
+    assert_eq!(attempts, [1, 1, 1]);
+    runtime.shutdown().await;
+}
+
 /// A node in a child process, until it is killed.
 fn serve_as_node(url: String) -> ! {
     actix::System::new().block_on(async move {
@@ -706,6 +774,7 @@ fn main() {
         two_nodes_share_the_queue_and_run_each_task_once,
         a_node_killed_with_sigkill_loses_nothing,
         a_node_rides_out_a_database_restart,
+        a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back,
         three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat,
     ];
     let Some(started) = TestCluster::start_or_skip("durable store tests") else {
