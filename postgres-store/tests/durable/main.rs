@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use candado::Runtime;
 use candado_pool::{Blame, Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
-use candado_postgres::testing::TestCluster;
+use candado_postgres::testing::{client, TestCluster};
 use candado_postgres::{
     Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, NodeReport, PgStore, QueueCounts,
     SharedBreakerConfig, StoreConfig, Wakeups,
@@ -118,6 +118,17 @@ fn node_config(node: &str) -> NodeConfig {
     }
 }
 
+/// Enqueues a [`Job`] numbered `n` for each `n` of `numbers`, in order,
+/// each sleeping `sleep_ms`.
+async fn enqueue_jobs(store: &PgStore, numbers: std::ops::Range<u64>, sleep_ms: u64) {
+    for n in numbers {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms }))
+            .await
+            .unwrap();
+    }
+}
+
 /// Node `name` of the queue: a [`local_pool`] of that name on `runtime`,
 /// run with [`node_config`].
 async fn node(store: &PgStore, runtime: &Runtime, name: &str) -> DurableNode<Jobs> {
@@ -189,10 +200,7 @@ async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
     );
     a.unwrap();
     b.unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = client(&url).await.unwrap();
     let rows = client
         .query("SELECT version FROM candado_migrations", &[])
         .await
@@ -205,10 +213,7 @@ async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
 /// it runs, which schema version 2 makes a constraint.
 async fn a_task_has_a_lease_holder_exactly_while_it_runs(url: String) {
     let store = store(&url).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = client(&url).await.unwrap();
     let holder = async |id: i64| -> (String, Option<String>) {
         let row = client
             .query_one(
@@ -277,12 +282,7 @@ async fn claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold(url: St
     assert_eq!(order, [5, 1, 3, 0], "priority, then FIFO");
     assert!(first.iter().all(|c| c.attempt == 1));
     // Two nodes claiming at once never get the same task.
-    for n in 10..60 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 10..60, 0).await;
     let other = store.clone();
     let (x, y) = tokio::join!(
         store.claim::<Job>("x", &[], 30, Duration::from_secs(30)),
@@ -309,10 +309,7 @@ async fn an_idempotency_key_enqueues_once(url: String) {
 
 async fn an_enqueue_exists_if_and_only_if_its_transaction_commits(url: String) {
     let store = store(&url).await;
-    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let mut client = client(&url).await.unwrap();
     client
         .batch_execute("CREATE TABLE orders (id BIGINT PRIMARY KEY)")
         .await
@@ -550,12 +547,7 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
     let store = store(&url).await;
     RAN.lock().unwrap().clear();
-    for n in 0..200 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 1 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..200, 1).await;
     let a = node(&store, &runtime, "a").await;
     let b = node(&store, &runtime, "b").await;
     let (a, b) = (RunningNode::spawn(a), RunningNode::spawn(b));
@@ -583,12 +575,7 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
 async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
     let store = store(&url).await;
     RAN.lock().unwrap().clear();
-    for n in 0..40 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 100 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..40, 100).await;
     let mut victim = std::process::Command::new(std::env::current_exe().unwrap())
         .env(NODE_URL, &url)
         .spawn()
@@ -627,12 +614,7 @@ async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
 
 async fn a_node_rides_out_a_database_restart(url: String) {
     let store = store(&url).await;
-    for n in 0..30 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 30 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..30, 30).await;
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
     let node = RunningNode::spawn(node(&store, &runtime, "steady").await);
     until_counts(&store, Duration::from_secs(30), "some tasks done", |c| {
@@ -677,18 +659,10 @@ async fn a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back(
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
     let store = store(&url).await;
     RAN.lock().unwrap().clear();
-    for n in 0..3 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..3, 0).await;
     // A claim (ready → running) waits for the advisory lock this session
     // holds; nothing else the node does takes it.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = client(&url).await.unwrap();
     client
         .batch_execute(&format!(
             "CREATE FUNCTION hold_claims() RETURNS trigger LANGUAGE plpgsql AS $$
