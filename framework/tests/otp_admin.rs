@@ -80,33 +80,30 @@ fn terminate_restart_and_delete_a_child_as_in_otp() {
 fn a_duplicate_add_says_whether_the_child_runs_or_only_its_spec_is_kept() {
     let spec = SupervisorSpec::new("sup").child(ChildSpec::worker("child1", Echo::new));
     with_local_tree(spec, async |sup, _| {
-        let err = sup
-            .add_child(ChildSpec::worker("child1", Echo::new))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            SupervisorError::AlreadyStarted {
-                supervisor: "sup".into(),
-                id: "child1".into()
-            }
-        );
+        // Adds `child1` again: refused, with `expected`.
+        let refused = async |expected: SupervisorError| {
+            let err = sup
+                .add_child(ChildSpec::worker("child1", Echo::new))
+                .await
+                .unwrap_err();
+            assert_eq!(err, expected);
+            err
+        };
+        let err = refused(SupervisorError::AlreadyStarted {
+            supervisor: "sup".into(),
+            id: "child1".into(),
+        })
+        .await;
         assert_eq!(
             err.to_string(),
             "supervisor `sup` already runs a child `child1`"
         );
         sup.terminate_child("child1").await.unwrap();
-        let err = sup
-            .add_child(ChildSpec::worker("child1", Echo::new))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            SupervisorError::AlreadyPresent {
-                supervisor: "sup".into(),
-                id: "child1".into()
-            }
-        );
+        let err = refused(SupervisorError::AlreadyPresent {
+            supervisor: "sup".into(),
+            id: "child1".into(),
+        })
+        .await;
         assert!(err.to_string().contains("not running, its spec kept"));
         // Deleted, the id is free again.
         sup.delete_child("child1").await.unwrap();
