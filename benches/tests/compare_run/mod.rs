@@ -5,7 +5,7 @@ use std::process::Command;
 
 /// Runs `compare --quick --only <section>` and asserts that it succeeds
 /// and prints each of `lines`.
-pub fn quick_pass_prints(section: &str, lines: &[&str]) {
+pub(crate) fn quick_pass_prints(section: &str, lines: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_compare"))
         .args(["--quick", "--only", section])
         .output()
