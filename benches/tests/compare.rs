@@ -4,50 +4,34 @@
 //! targets; the supervision section measures plain, supervised and dynamic
 //! children, each in a fresh process.
 
-use std::process::Command;
+mod compare_run;
+
+use compare_run::quick_pass_prints;
 
 #[test]
 fn the_process_section_runs_in_a_quick_pass() {
-    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(["--quick", "--only", "process"])
-        .output()
-        .expect("compare runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "compare failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    quick_pass_prints(
+        "process",
+        &[
+            "## Process workers",
+            "| candado process workers (`ProcessChild`, `Call`) |",
+            "| candado pool, in-process workers (2 threads) |",
+            "| procspawn pool (64 submitter threads) |",
+            "| its handler spins in `loop {}` (heartbeats go on) |",
+            "| the process is frozen (SIGSTOP; no heartbeat: silent, then SIGKILL at once) |",
+            "| no-op throughput through 4 process workers ≥ 2× procspawn's pool |",
+        ],
     );
-    for line in [
-        "## Process workers",
-        "| candado process workers (`ProcessChild`, `Call`) |",
-        "| candado pool, in-process workers (2 threads) |",
-        "| procspawn pool (64 submitter threads) |",
-        "| its handler spins in `loop {}` (heartbeats go on) |",
-        "| the process is frozen (SIGSTOP; no heartbeat: silent, then SIGKILL at once) |",
-        "| no-op throughput through 4 process workers ≥ 2× procspawn's pool |",
-    ] {
-        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
-    }
 }
 
 #[test]
 fn the_supervision_section_measures_dynamic_children_in_a_quick_pass() {
-    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(["--quick", "--only", "supervision"])
-        .output()
-        .expect("compare runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "compare failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    quick_pass_prints(
+        "supervision",
+        &[
+            "## Supervision cost",
+            "| supervised, heartbeat 2 s | 2000 |",
+            "| dynamic child (`start_child`, 1,024 in flight), no heartbeat | 2000 |",
+        ],
     );
-    for line in [
-        "## Supervision cost",
-        "| supervised, heartbeat 2 s | 2000 |",
-        "| dynamic child (`start_child`, 1,024 in flight), no heartbeat | 2000 |",
-    ] {
-        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
-    }
 }

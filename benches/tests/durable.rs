@@ -3,7 +3,11 @@
 //! installed, it runs end to end in a quick pass (skipped otherwise,
 //! unless `CANDADO_REQUIRE_POSTGRES` is set).
 
+mod compare_run;
+
 use std::process::Command;
+
+use compare_run::quick_pass_prints;
 
 #[test]
 fn the_durable_section_without_postgresql_says_how_to_get_it() {
@@ -32,24 +36,15 @@ fn the_durable_section_runs_in_a_quick_pass() {
         eprintln!("skipped: PostgreSQL is not installed");
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(["--quick", "--only", "durable"])
-        .output()
-        .expect("compare runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "compare failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    quick_pass_prints(
+        "durable",
+        &[
+            "## Durable queue on PostgreSQL",
+            "| 1 × 4 |",
+            "| 3 × 4 |",
+            "| candado (lease expiry, any node's rescue) |",
+            "| apalis-postgres (worker heartbeat, re-enqueue of orphans) |",
+            "fsync=off",
+        ],
     );
-    for line in [
-        "## Durable queue on PostgreSQL",
-        "| 1 × 4 |",
-        "| 3 × 4 |",
-        "| candado (lease expiry, any node's rescue) |",
-        "| apalis-postgres (worker heartbeat, re-enqueue of orphans) |",
-        "fsync=off",
-    ] {
-        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
-    }
 }

@@ -35,28 +35,26 @@ fn running(id: &str) -> SupervisorError {
 // a running child, and terminate / restart / delete in turn, with the counts.
 #[test]
 fn terminate_restart_and_delete_a_child_as_in_otp() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup").child(ChildSpec::worker("child1", Echo::new));
-        let (runtime, mut events, sup) = start_local(spec).await;
-
+    let spec = SupervisorSpec::new("sup").child(ChildSpec::worker("child1", Echo::new));
+    with_local_tree(spec, async |sup, events| {
         assert_eq!(sup.terminate_child("hej").await, Err(unknown("hej")));
         assert_eq!(sup.delete_child("hej").await, Err(unknown("hej")));
         assert_eq!(sup.restart_child("hej").await, Err(unknown("hej")));
         assert_eq!(sup.delete_child("child1").await, Err(running("child1")));
         assert_eq!(sup.restart_child("child1").await, Err(running("child1")));
-        assert_eq!(counts(&sup).await, [1, 1, 0, 1]);
+        assert_eq!(counts(sup).await, [1, 1, 0, 1]);
 
         sup.terminate_child("child1").await.unwrap();
-        let info = child(&sup, "child1").await.unwrap();
+        let info = child(sup, "child1").await.unwrap();
         assert_eq!(info.status, ChildStatus::Stopped);
         assert_eq!(info.last_exit, Some(ExitReason::Shutdown));
-        assert_eq!(counts(&sup).await, [1, 0, 0, 1]);
+        assert_eq!(counts(sup).await, [1, 0, 0, 1]);
         assert!(sup.worker::<Echo>("child1").await.is_err(), "no address");
 
         sup.restart_child("child1").await.unwrap();
         let worker = sup.worker::<Echo>("child1").await.unwrap();
         assert_eq!(worker.send(Ping).await.unwrap(), 2, "a new incarnation");
-        assert_eq!(counts(&sup).await, [1, 1, 0, 1]);
+        assert_eq!(counts(sup).await, [1, 1, 0, 1]);
 
         sup.terminate_child("child1").await.unwrap();
         // A second termination finds nothing to stop: ok, as in OTP.
@@ -65,15 +63,14 @@ fn terminate_restart_and_delete_a_child_as_in_otp() {
         assert_eq!(sup.restart_child("child1").await, Err(unknown("child1")));
         assert_eq!(sup.delete_child("child1").await, Err(unknown("child1")));
         assert!(sup.children().await.unwrap().is_empty());
-        assert_eq!(counts(&sup).await, [0, 0, 0, 0]);
+        assert_eq!(counts(sup).await, [0, 0, 0, 0]);
 
         // Orders, not failures: nothing was restarted by the supervisor.
-        let events = drain(&mut events);
+        let events = drain(events);
         assert!(!events
             .iter()
             .any(|e| matches!(e.kind, EventKind::RestartScheduled { .. })));
         assert_eq!(sup.info().await.unwrap().restarts_in_period, 0);
-        runtime.shutdown().await;
     });
 }
 
@@ -81,44 +78,39 @@ fn terminate_restart_and_delete_a_child_as_in_otp() {
 // while the child runs, `{error, already_present}` once only its spec is kept.
 #[test]
 fn a_duplicate_add_says_whether_the_child_runs_or_only_its_spec_is_kept() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup").child(ChildSpec::worker("child1", Echo::new));
-        let (runtime, _events, sup) = start_local(spec).await;
-        let err = sup
-            .add_child(ChildSpec::worker("child1", Echo::new))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            SupervisorError::AlreadyStarted {
-                supervisor: "sup".into(),
-                id: "child1".into()
-            }
-        );
+    let spec = SupervisorSpec::new("sup").child(ChildSpec::worker("child1", Echo::new));
+    with_local_tree(spec, async |sup, _| {
+        // Adds `child1` again: refused, with `expected`.
+        let refused = async |expected: SupervisorError| {
+            let err = sup
+                .add_child(ChildSpec::worker("child1", Echo::new))
+                .await
+                .unwrap_err();
+            assert_eq!(err, expected);
+            err
+        };
+        let err = refused(SupervisorError::AlreadyStarted {
+            supervisor: "sup".into(),
+            id: "child1".into(),
+        })
+        .await;
         assert_eq!(
             err.to_string(),
             "supervisor `sup` already runs a child `child1`"
         );
         sup.terminate_child("child1").await.unwrap();
-        let err = sup
-            .add_child(ChildSpec::worker("child1", Echo::new))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            SupervisorError::AlreadyPresent {
-                supervisor: "sup".into(),
-                id: "child1".into()
-            }
-        );
+        let err = refused(SupervisorError::AlreadyPresent {
+            supervisor: "sup".into(),
+            id: "child1".into(),
+        })
+        .await;
         assert!(err.to_string().contains("not running, its spec kept"));
         // Deleted, the id is free again.
         sup.delete_child("child1").await.unwrap();
         sup.add_child(ChildSpec::worker("child1", Echo::new))
             .await
             .unwrap();
-        assert_eq!(counts(&sup).await, [1, 1, 0, 1]);
-        runtime.shutdown().await;
+        assert_eq!(counts(sup).await, [1, 1, 0, 1]);
     });
 }
 
@@ -126,22 +118,20 @@ fn a_duplicate_add_says_whether_the_child_runs_or_only_its_spec_is_kept() {
 // supervisors and workers, running or not.
 #[test]
 fn count_children_counts_specs_active_supervisors_and_workers() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup")
-            .child(ChildSpec::worker("w1", Echo::new))
-            .child(ChildSpec::supervisor(
-                SupervisorSpec::new("inner").child(ChildSpec::worker("x", Echo::new)),
-            ))
-            .child(ChildSpec::worker("w2", Echo::new));
-        let (runtime, _events, sup) = start_local(spec).await;
-        assert_eq!(counts(&sup).await, [3, 3, 1, 2]);
+    let spec = SupervisorSpec::new("sup")
+        .child(ChildSpec::worker("w1", Echo::new))
+        .child(ChildSpec::supervisor(
+            SupervisorSpec::new("inner").child(ChildSpec::worker("x", Echo::new)),
+        ))
+        .child(ChildSpec::worker("w2", Echo::new));
+    with_local_tree(spec, async |sup, _| {
+        assert_eq!(counts(sup).await, [3, 3, 1, 2]);
         sup.terminate_child("w2").await.unwrap();
-        assert_eq!(counts(&sup).await, [3, 2, 1, 2]);
+        assert_eq!(counts(sup).await, [3, 2, 1, 2]);
         sup.terminate_child("inner").await.unwrap();
-        assert_eq!(counts(&sup).await, [3, 1, 1, 2]);
+        assert_eq!(counts(sup).await, [3, 1, 1, 2]);
         sup.restart_child("inner").await.unwrap();
-        assert_eq!(counts(&sup).await, [3, 2, 1, 2]);
-        runtime.shutdown().await;
+        assert_eq!(counts(sup).await, [3, 2, 1, 2]);
     });
 }
 
@@ -150,26 +140,25 @@ fn count_children_counts_specs_active_supervisors_and_workers() {
 // deletable; terminating it takes it over, so its restart never happens.
 #[test]
 fn a_restarting_child_can_be_neither_restarted_nor_deleted_but_can_be_terminated() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup")
-            .backoff(BackoffConfig {
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(1),
-                jitter: 0.0,
-                ..BackoffConfig::default()
-            })
-            .child(ChildSpec::worker("child1", Echo::new));
-        let (runtime, _events, sup) = start_local(spec).await;
+    let spec = SupervisorSpec::new("sup")
+        .backoff(BackoffConfig {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(1),
+            jitter: 0.0,
+            ..BackoffConfig::default()
+        })
+        .child(ChildSpec::worker("child1", Echo::new));
+    with_local_tree(spec, async |sup, _| {
         sup.worker::<Echo>("child1")
             .await
             .unwrap()
             .do_send(Exit(How::Panic));
         settle().await;
         assert_eq!(
-            child(&sup, "child1").await.unwrap().status,
+            child(sup, "child1").await.unwrap().status,
             ChildStatus::Restarting
         );
-        assert_eq!(counts(&sup).await, [1, 0, 0, 1]);
+        assert_eq!(counts(sup).await, [1, 0, 0, 1]);
         let restarting = SupervisorError::Restarting {
             supervisor: "sup".into(),
             id: "child1".into(),
@@ -179,10 +168,9 @@ fn a_restarting_child_can_be_neither_restarted_nor_deleted_but_can_be_terminated
 
         sup.terminate_child("child1").await.unwrap();
         advance(Duration::from_secs(5)).await;
-        let info = child(&sup, "child1").await.unwrap();
+        let info = child(sup, "child1").await.unwrap();
         assert_eq!((info.status, info.incarnation), (ChildStatus::Stopped, 1));
         sup.delete_child("child1").await.unwrap();
-        runtime.shutdown().await;
     });
 }
 
@@ -190,15 +178,13 @@ fn a_restarting_child_can_be_neither_restarted_nor_deleted_but_can_be_terminated
 // temporary child is gone.
 #[test]
 fn a_terminated_temporary_child_is_forgotten() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup")
-            .child(ChildSpec::worker("temp", Echo::new).restart(Restart::Temporary));
-        let (runtime, _events, sup) = start_local(spec).await;
+    let spec = SupervisorSpec::new("sup")
+        .child(ChildSpec::worker("temp", Echo::new).restart(Restart::Temporary));
+    with_local_tree(spec, async |sup, _| {
         sup.terminate_child("temp").await.unwrap();
-        assert!(child(&sup, "temp").await.is_none());
+        assert!(child(sup, "temp").await.is_none());
         assert_eq!(sup.restart_child("temp").await, Err(unknown("temp")));
-        assert_eq!(counts(&sup).await, [0, 0, 0, 0]);
-        runtime.shutdown().await;
+        assert_eq!(counts(sup).await, [0, 0, 0, 0]);
     });
 }
 
@@ -206,20 +192,18 @@ fn a_terminated_temporary_child_is_forgotten() {
 // supervisor that allows no restart at all survives any number of them.
 #[test]
 fn terminations_and_restarts_asked_for_do_not_count_toward_the_intensity() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup")
-            .intensity(0, Duration::from_secs(60))
-            .child(ChildSpec::worker("child1", Echo::new));
-        let (runtime, _events, sup) = start_local(spec).await;
+    let spec = SupervisorSpec::new("sup")
+        .intensity(0, Duration::from_secs(60))
+        .child(ChildSpec::worker("child1", Echo::new));
+    with_local_tree(spec, async |sup, _| {
         for _ in 0..10 {
             sup.terminate_child("child1").await.unwrap();
             sup.restart_child("child1").await.unwrap();
         }
         assert!(sup.is_running());
-        let info = child(&sup, "child1").await.unwrap();
+        let info = child(sup, "child1").await.unwrap();
         assert_eq!((info.status, info.incarnation), (ChildStatus::Running, 11));
         assert_eq!(info.restarts, 0, "no restart of the supervisor's own");
-        runtime.shutdown().await;
     });
 }
 
@@ -227,16 +211,15 @@ fn terminations_and_restarts_asked_for_do_not_count_toward_the_intensity() {
 // shutdown policy are part of what a child shows.
 #[test]
 fn child_info_shows_the_restart_type_and_shutdown_policy() {
-    run_paused(|| async {
-        let spec = SupervisorSpec::new("sup")
-            .child(ChildSpec::worker("child1", Echo::new))
-            .child(
-                ChildSpec::worker("child2", Echo::new)
-                    .restart(Restart::Transient)
-                    .shutdown(ShutdownPolicy::Timeout(Duration::ZERO)),
-            )
-            .child(ChildSpec::supervisor(SupervisorSpec::new("child3")));
-        let (runtime, _events, sup) = start_local(spec).await;
+    let spec = SupervisorSpec::new("sup")
+        .child(ChildSpec::worker("child1", Echo::new))
+        .child(
+            ChildSpec::worker("child2", Echo::new)
+                .restart(Restart::Transient)
+                .shutdown(ShutdownPolicy::Timeout(Duration::ZERO)),
+        )
+        .child(ChildSpec::supervisor(SupervisorSpec::new("child3")));
+    with_local_tree(spec, async |sup, _| {
         let shown: Vec<_> = sup
             .children()
             .await
@@ -270,7 +253,6 @@ fn child_info_shows_the_restart_type_and_shutdown_policy() {
                 ),
             ]
         );
-        runtime.shutdown().await;
     });
 }
 
@@ -279,20 +261,19 @@ fn child_info_shows_the_restart_type_and_shutdown_policy() {
 // so, typed, and the first request completes as usual.
 #[test]
 fn a_request_that_meets_an_operation_in_progress_is_told_it_is_busy() {
-    run_paused(|| async {
-        let stubborn = |link| Echo::new(link).stubborn();
-        let spec = SupervisorSpec::new("sup").child(
-            ChildSpec::worker("child1", stubborn)
-                .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(5))),
-        );
-        let (runtime, _events, sup) = start_local(spec).await;
+    let stubborn = |link| Echo::new(link).stubborn();
+    let spec = SupervisorSpec::new("sup").child(
+        ChildSpec::worker("child1", stubborn)
+            .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(5))),
+    );
+    with_local_tree(spec, async |sup, _| {
         let first = {
             let sup = sup.clone();
             tokio::spawn(async move { sup.terminate_child("child1").await })
         };
         settle().await;
         assert_eq!(
-            child(&sup, "child1").await.unwrap().status,
+            child(sup, "child1").await.unwrap().status,
             ChildStatus::Stopping
         );
         let busy = SupervisorError::Busy {
@@ -309,11 +290,10 @@ fn a_request_that_meets_an_operation_in_progress_is_told_it_is_busy() {
         // The stubborn child is killed at its shutdown timeout.
         advance(Duration::from_secs(5)).await;
         assert_eq!(first.await.unwrap(), Ok(()));
-        let info = child(&sup, "child1").await.unwrap();
+        let info = child(sup, "child1").await.unwrap();
         assert_eq!(
             (info.status, info.last_exit),
             (ChildStatus::Stopped, Some(ExitReason::Killed))
         );
-        runtime.shutdown().await;
     });
 }

@@ -50,8 +50,7 @@ fn tasks_with_one_key_run_on_one_worker_while_others_spread() {
         }
         // Four keys over three workers: every worker got some.
         assert_eq!(used.len(), 3, "{used:?}");
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        shut_down_balanced(&h.pool).await;
     });
 }
 
@@ -87,8 +86,7 @@ fn a_key_whose_worker_restarted_is_mapped_again_and_stays_put() {
         let ran_on = workers_of(&drain(&mut h.events));
         let after: BTreeSet<&String> = ids.iter().map(|id| &ran_on[id]).collect();
         assert_eq!(after.len(), 1, "{after:?}");
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        shut_down_balanced(&h.pool).await;
     });
 }
 
@@ -120,8 +118,7 @@ fn two_submitters_of_one_key_at_once_reach_one_worker() {
         let ran_on = workers_of(&drain(&mut h.events));
         let workers: BTreeSet<&String> = ids.iter().map(|id| &ran_on[id]).collect();
         assert_eq!(workers.len(), 1, "{workers:?}");
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        let report = shut_down_balanced(&h.pool).await;
         assert_eq!(report.completed, 40);
     });
 }

@@ -49,8 +49,7 @@ fn a_task_still_queued_when_its_ttl_runs_out_is_dead_lettered_then_never_run() {
         )));
         let m = h.pool.metrics().await.unwrap();
         assert_eq!(m.tasks.queued, 0);
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        let report = shut_down_balanced(&h.pool).await;
         assert_eq!(report.dead_lettered, 1);
     });
 }
@@ -113,8 +112,7 @@ fn a_retry_that_would_start_after_the_ttl_never_starts() {
             .filter(|e| matches!(e, PoolEvent::TaskFailed { .. }))
             .count();
         assert_eq!(started, 2);
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        shut_down_balanced(&h.pool).await;
     });
 }
 
@@ -166,8 +164,7 @@ fn many_tasks_expiring_at_once_while_others_complete_all_end_exactly_once() {
         // 2 workers × 100 ms: the first six or so start in time.
         assert_eq!(ok + expired, 40);
         assert!(expired >= 14, "{expired} expired");
-        let report = h.pool.shutdown_gracefully(Duration::from_secs(1)).await;
-        assert!(report.balanced(), "{report:?}");
+        let report = shut_down_balanced(&h.pool).await;
         assert_eq!(report.completed + report.dead_lettered, 40);
     });
 }

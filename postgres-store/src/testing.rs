@@ -102,6 +102,27 @@ pub fn find_bin() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
+/// A plain connection to `url`, for a test's own statements beside the
+/// store's (inspecting rows, holding locks); its connection runs on a task
+/// spawned on the current tokio runtime.
+///
+/// ```no_run
+/// # async fn example(url: &str) -> Result<(), tokio_postgres::Error> {
+/// let client = candado_postgres::testing::client(url).await?;
+/// let row = client.query_one("SELECT count(*) FROM candado_tasks", &[]).await?;
+/// # let _ = row;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Panics
+/// Outside a tokio runtime (it spawns the connection's task).
+pub async fn client(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 impl TestCluster {
     /// Starts a cluster with [`SETTINGS`], or says why it cannot.
     pub fn start() -> Result<Self, TestClusterError> {

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message};
 use candado::{
-    ChildCount, ChildInfo, ChildLink, ChildSpec, Event, EventKind, StartResult, SupervisorRef,
+    ChildCount, ChildInfo, ChildLink, ChildSpec, Event, EventKind, EventStream, StartResult,
+    SupervisorRef, SupervisorSpec,
 };
 
-use crate::common::Echo;
+use crate::common::{run_paused, start_local, Echo};
 
 /// How a child ends itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +105,20 @@ impl Actor for Done {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.link.stop(ctx);
     }
+}
+
+/// Runs `body` on virtual time against `spec`, started as the root of a
+/// local runtime ([`start_local`]) with its events; then shuts that
+/// runtime down.
+pub fn with_local_tree(
+    spec: SupervisorSpec,
+    body: impl AsyncFnOnce(&SupervisorRef, &mut EventStream),
+) {
+    run_paused(|| async {
+        let (runtime, mut events, sup) = start_local(spec).await;
+        body(&sup, &mut events).await;
+        runtime.shutdown().await;
+    });
 }
 
 /// The child `id`, if the supervisor keeps it.

@@ -9,21 +9,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use candado_postgres::testing::TestCluster;
+use candado_postgres::testing::{client, TestCluster};
 use candado_postgres::{Completion, NewTask, PgStore, StoreConfig};
 
 async fn store(url: &str) -> PgStore {
     PgStore::connect(StoreConfig::new(url, "jobs"))
         .await
         .unwrap()
-}
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
 }
 
 /// (state, lease holder, output) of task `id`.
@@ -41,7 +33,7 @@ async fn row(client: &tokio_postgres::Client, id: i64) -> (String, Option<String
 
 async fn a_batch_of_completions_is_fenced_task_by_task(url: String) {
     let store = store(&url).await;
-    let db = client(&url).await;
+    let db = client(&url).await.unwrap();
     let ids: Vec<i64> = store
         .enqueue_many((1..=3_u64).map(NewTask::new).collect())
         .await
@@ -174,7 +166,7 @@ async fn a_batch_enqueues_in_order_once_per_key(url: String) {
 
 async fn a_batch_exists_if_and_only_if_its_transaction_commits(url: String) {
     let store = store(&url).await;
-    let mut db = client(&url).await;
+    let mut db = client(&url).await.unwrap();
     let tx = db.transaction().await.unwrap();
     store
         .enqueue_many_in(&tx, (0..5_u64).map(NewTask::new).collect())

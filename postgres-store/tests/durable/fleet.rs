@@ -315,10 +315,7 @@ pub(crate) async fn three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue
         .try_collect::<Vec<_>>()
         .await
         .unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = candado_postgres::testing::client(&url).await.unwrap();
     let dir = std::env::temp_dir().join(format!("candado-fleet-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

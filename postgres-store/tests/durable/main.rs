@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use candado::Runtime;
 use candado_pool::{Blame, Pool, PoolConfig, RetryConfig, TaskContext, TaskHandler};
-use candado_postgres::testing::TestCluster;
+use candado_postgres::testing::{client, TestCluster};
 use candado_postgres::{
-    Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, PgStore, SharedBreakerConfig,
-    StoreConfig, Wakeups,
+    Claimed, DurableNode, FailOutcome, NewTask, NodeConfig, NodeReport, PgStore, QueueCounts,
+    SharedBreakerConfig, StoreConfig, Wakeups,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,68 @@ fn node_config(node: &str) -> NodeConfig {
     }
 }
 
+/// Enqueues a [`Job`] numbered `n` for each `n` of `numbers`, in order,
+/// each sleeping `sleep_ms`.
+async fn enqueue_jobs(store: &PgStore, numbers: std::ops::Range<u64>, sleep_ms: u64) {
+    for n in numbers {
+        store
+            .enqueue(NewTask::new(Job { n, sleep_ms }))
+            .await
+            .unwrap();
+    }
+}
+
+/// Node `name` of the queue: a [`local_pool`] of that name on `runtime`,
+/// run with [`node_config`].
+async fn node(store: &PgStore, runtime: &Runtime, name: &str) -> DurableNode<Jobs> {
+    DurableNode::new(
+        store.clone(),
+        local_pool(runtime, name).await,
+        node_config(name),
+    )
+    .unwrap()
+}
+
+/// A node running on this thread until [`RunningNode::stop`].
+struct RunningNode {
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<NodeReport>,
+}
+
+impl RunningNode {
+    /// Runs `node` (5 s to drain at its stop).
+    fn spawn(node: DurableNode<Jobs>) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = actix::spawn(node.run(
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Self { stop, run }
+    }
+
+    /// Stops the node and waits for its report.
+    async fn stop(self) -> NodeReport {
+        let _ = self.stop.send(());
+        self.run.await.unwrap()
+    }
+}
+
+/// Polls the store's counts until `check` holds, for at most `limit`.
+async fn until_counts(
+    store: &PgStore,
+    limit: Duration,
+    what: &str,
+    check: impl Fn(QueueCounts) -> bool,
+) {
+    let check = &check;
+    eventually(limit, what, || async move {
+        check(store.counts().await.unwrap())
+    })
+    .await;
+}
+
 /// Polls `check` until it holds, for at most `limit`.
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
@@ -138,10 +200,7 @@ async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
     );
     a.unwrap();
     b.unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = client(&url).await.unwrap();
     let rows = client
         .query("SELECT version FROM candado_migrations", &[])
         .await
@@ -154,10 +213,7 @@ async fn migrations_apply_once_even_when_nodes_start_together(url: String) {
 /// it runs, which schema version 2 makes a constraint.
 async fn a_task_has_a_lease_holder_exactly_while_it_runs(url: String) {
     let store = store(&url).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = client(&url).await.unwrap();
     let holder = async |id: i64| -> (String, Option<String>) {
         let row = client
             .query_one(
@@ -226,12 +282,7 @@ async fn claims_go_in_priority_then_fifo_order_and_skip_rows_others_hold(url: St
     assert_eq!(order, [5, 1, 3, 0], "priority, then FIFO");
     assert!(first.iter().all(|c| c.attempt == 1));
     // Two nodes claiming at once never get the same task.
-    for n in 10..60 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 0 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 10..60, 0).await;
     let other = store.clone();
     let (x, y) = tokio::join!(
         store.claim::<Job>("x", &[], 30, Duration::from_secs(30)),
@@ -258,10 +309,7 @@ async fn an_idempotency_key_enqueues_once(url: String) {
 
 async fn an_enqueue_exists_if_and_only_if_its_transaction_commits(url: String) {
     let store = store(&url).await;
-    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let mut client = client(&url).await.unwrap();
     client
         .batch_execute("CREATE TABLE orders (id BIGINT PRIMARY KEY)")
         .await
@@ -415,27 +463,12 @@ async fn an_error_marked_permanent_is_dead_at_once_whatever_retries_the_store_ha
         .await
         .unwrap()
         .id;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "a").await,
-        node_config("a"),
-    )
-    .unwrap();
-    let node = actix::spawn(node.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "the task is dead", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().dead == 1 }
+    let node = RunningNode::spawn(node(&store, &runtime, "a").await);
+    until_counts(&store, Duration::from_secs(30), "the task is dead", |c| {
+        c.dead == 1
     })
     .await;
-    let _ = stop.send(());
-    node.await.unwrap();
+    node.stop().await;
     // The store's policy allows a retry (max_retries = 1): none was made.
     let dead = store.dead_letters::<Job>(10).await.unwrap();
     assert_eq!((dead.len(), dead[0].id), (1, id));
@@ -514,46 +547,15 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
     let store = store(&url).await;
     RAN.lock().unwrap().clear();
-    for n in 0..200 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 1 }))
-            .await
-            .unwrap();
-    }
-    let (stop_a, stopped_a) = tokio::sync::oneshot::channel::<()>();
-    let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
-    let a = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "a").await,
-        node_config("a"),
-    )
-    .unwrap();
-    let b = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "b").await,
-        node_config("b"),
-    )
-    .unwrap();
-    let a = actix::spawn(a.run(
-        async {
-            let _ = stopped_a.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let b = actix::spawn(b.run(
-        async {
-            let _ = stopped_b.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(60), "every task done", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().done == 200 }
+    enqueue_jobs(&store, 0..200, 1).await;
+    let a = node(&store, &runtime, "a").await;
+    let b = node(&store, &runtime, "b").await;
+    let (a, b) = (RunningNode::spawn(a), RunningNode::spawn(b));
+    until_counts(&store, Duration::from_secs(60), "every task done", |c| {
+        c.done == 200
     })
     .await;
-    let _ = (stop_a.send(()), stop_b.send(()));
-    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (a, b) = tokio::join!(a.stop(), b.stop());
     assert_eq!(a.completed + b.completed, 200, "{a:?} {b:?}");
     assert!(
         a.completed > 0 && b.completed > 0,
@@ -573,50 +575,30 @@ async fn two_nodes_share_the_queue_and_run_each_task_once(url: String) {
 async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
     let store = store(&url).await;
     RAN.lock().unwrap().clear();
-    for n in 0..40 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 100 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..40, 100).await;
     let mut victim = std::process::Command::new(std::env::current_exe().unwrap())
         .env(NODE_URL, &url)
         .spawn()
         .unwrap();
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "the victim holds tasks", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().running >= 4 }
-    })
+    until_counts(
+        &store,
+        Duration::from_secs(30),
+        "the victim holds tasks",
+        |c| c.running >= 4,
+    )
     .await;
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rescuer = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "rescuer").await,
-        node_config("rescuer"),
-    )
-    .unwrap();
-    let rescuer = actix::spawn(rescuer.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(
+    let rescuer = RunningNode::spawn(node(&store, &runtime, "rescuer").await);
+    until_counts(
+        &store,
         Duration::from_secs(60),
         "every task done after the kill",
-        || {
-            let s = s.clone();
-            async move { s.counts().await.unwrap().done == 40 }
-        },
+        |c| c.done == 40,
     )
     .await;
-    let _ = stop.send(());
-    let report = rescuer.await.unwrap();
+    let report = rescuer.stop().await;
     let counts = store.counts().await.unwrap();
     assert_eq!(
         (counts.done, counts.dead, counts.ready, counts.running),
@@ -632,30 +614,11 @@ async fn a_node_killed_with_sigkill_loses_nothing(url: String) {
 
 async fn a_node_rides_out_a_database_restart(url: String) {
     let store = store(&url).await;
-    for n in 0..30 {
-        store
-            .enqueue(NewTask::new(Job { n, sleep_ms: 30 }))
-            .await
-            .unwrap();
-    }
+    enqueue_jobs(&store, 0..30, 30).await;
     let runtime = Runtime::builder().worker_threads(1).build().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = DurableNode::new(
-        store.clone(),
-        local_pool(&runtime, "steady").await,
-        node_config("steady"),
-    )
-    .unwrap();
-    let node = actix::spawn(node.run(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let s = store.clone();
-    eventually(Duration::from_secs(30), "some tasks done", || {
-        let s = s.clone();
-        async move { s.counts().await.unwrap().done >= 5 }
+    let node = RunningNode::spawn(node(&store, &runtime, "steady").await);
+    until_counts(&store, Duration::from_secs(30), "some tasks done", |c| {
+        c.done >= 5
     })
     .await;
     tokio::task::spawn_blocking(|| CLUSTER.get().unwrap().restart())
@@ -672,8 +635,7 @@ async fn a_node_rides_out_a_database_restart(url: String) {
         },
     )
     .await;
-    let _ = stop.send(());
-    let report = node.await.unwrap();
+    let report = node.stop().await;
     let counts = store.counts().await.unwrap();
     assert_eq!(
         (counts.done, counts.dead, counts.ready, counts.running),
@@ -686,18 +648,73 @@ async fn a_node_rides_out_a_database_restart(url: String) {
     runtime.shutdown().await;
 }
 
+/// The advisory lock that holds claims back in
+/// [`a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back`].
+const HOLD_CLAIMS: i64 = 4_242;
+
+/// A claim under way when the stop comes: its tasks were never started, so
+/// the node hands them back at once (`release`, costing no attempt) instead
+/// of leaving them to a rescue when their leases expire.
+async fn a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back(url: String) {
+    let runtime = Runtime::builder().worker_threads(1).build().unwrap();
+    let store = store(&url).await;
+    RAN.lock().unwrap().clear();
+    enqueue_jobs(&store, 0..3, 0).await;
+    // A claim (ready → running) waits for the advisory lock this session
+    // holds; nothing else the node does takes it.
+    let client = client(&url).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION hold_claims() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_xact_lock_shared({HOLD_CLAIMS}); RETURN NEW; END $$;
+             CREATE TRIGGER hold_claims BEFORE UPDATE ON candado_tasks FOR EACH ROW
+                 WHEN (OLD.state = 'ready' AND NEW.state = 'running')
+                 EXECUTE FUNCTION hold_claims();
+             SELECT pg_advisory_lock({HOLD_CLAIMS});"
+        ))
+        .await
+        .unwrap();
+    let node = node(&store, &runtime, "stopping").await;
+    // The node claims before it first looks at its stop, which is ready at
+    // once and says when it was seen: the claim is then under way, held.
+    let (seen, stop_seen) = tokio::sync::oneshot::channel::<()>();
+    let run = actix::spawn(node.run(
+        async move {
+            let _ = seen.send(());
+        },
+        Duration::from_secs(5),
+    ));
+    stop_seen.await.unwrap();
+    client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({HOLD_CLAIMS})"))
+        .await
+        .unwrap();
+    let report = run.await.unwrap();
+    assert_eq!(
+        (report.claimed, report.released, report.completed),
+        (3, 3, 0),
+        "{report:?}"
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.ready, counts.running), (3, 0), "{counts:?}");
+    assert!(RAN.lock().unwrap().is_empty(), "no task was started");
+    // Handed back, not failed: the next claim is their first attempt.
+    let again = store
+        .claim::<Job>("next", &[], 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let attempts: Vec<u32> = again.iter().map(|c| c.attempt).collect();
+    assert_eq!(attempts, [1, 1, 1]);
+    runtime.shutdown().await;
+}
+
 /// A node in a child process, until it is killed.
 fn serve_as_node(url: String) -> ! {
     actix::System::new().block_on(async move {
         let runtime = Runtime::builder().worker_threads(1).build().unwrap();
         let store = store(&url).await;
-        let node = DurableNode::new(
-            store,
-            local_pool(&runtime, "victim").await,
-            node_config("victim"),
-        )
-        .unwrap();
-        let _ = node
+        let _ = node(&store, &runtime, "victim")
+            .await
             .run(std::future::pending(), Duration::from_secs(1))
             .await;
     });
@@ -731,6 +748,7 @@ fn main() {
         two_nodes_share_the_queue_and_run_each_task_once,
         a_node_killed_with_sigkill_loses_nothing,
         a_node_rides_out_a_database_restart,
+        a_claim_still_in_flight_when_a_durable_node_stops_hands_its_tasks_back,
         three_nodes_with_faults_and_a_kill_9_lose_nothing_and_rescue_within_lease_and_a_heartbeat,
     ];
     let Some(started) = TestCluster::start_or_skip("durable store tests") else {
