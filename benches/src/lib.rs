@@ -43,3 +43,4 @@ pub mod process;
 pub mod process_workers;
 pub mod stats;
 pub mod supervision;
+pub mod work;

@@ -10,7 +10,8 @@ use candado_pool::{Pool, PoolBuilder, PoolConfig, TaskContext, TaskHandler};
 
 use crate::Shape;
 
-/// A handler whose task is its own answer.
+/// A handler whose task is its own answer (after the CPU work set with
+/// [`crate::work::set`]; none by default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Noop;
 
@@ -24,6 +25,7 @@ impl TaskHandler for Noop {
         n: u64,
         _: TaskContext,
     ) -> impl Future<Output = Result<u64, String>> + 'static {
+        crate::work::spin();
         std::future::ready(Ok(n))
     }
 }
@@ -171,24 +173,70 @@ pub fn throughput_alongside(shape: Shape, concurrency: usize) -> Duration {
     })
 }
 
+/// [`throughput`] in the arrangement the README teaches: the application
+/// started with `RuntimeBuilder::run` (on a worker thread, beside the
+/// workers) and its submitters started with `Runtime::spawn`, which spreads
+/// them over the worker threads. Two worker threads, the pool's defaults.
+pub fn throughput_run(shape: Shape, concurrency: usize) -> Duration {
+    Runtime::builder()
+        .worker_threads(2)
+        .run(async move |runtime| {
+            let pool = PoolBuilder::new(|| Noop)
+                .config(config(shape.workers, concurrency))
+                .start(runtime)
+                .await
+                .expect("pool starts");
+            let elapsed = submitters(&pool, shape, |share| runtime.spawn(share)).await;
+            pool.shutdown_gracefully(Duration::from_secs(10)).await;
+            elapsed
+        })
+        .expect("the application runs")
+}
+
 /// Submit-to-result latency of `samples` single tasks on an idle pool of
 /// `workers`, one at a time, after a warm-up.
 pub fn latency(workers: usize, samples: usize) -> Vec<Duration> {
-    with_pool(workers, 1, async |pool| {
-        for n in 0..100 {
-            pool.submit(n).expect("accepted").await.expect("warm-up");
-        }
-        let mut out = Vec::with_capacity(samples);
-        for n in 0..samples as u64 {
-            let start = Instant::now();
-            let got = pool
-                .submit(n)
-                .expect("accepted")
+    with_pool(workers, 1, async |pool| sample(pool, samples).await)
+}
+
+/// 100 warm-up tasks, then the submit-to-result time of `samples` tasks,
+/// one at a time.
+async fn sample<H>(pool: &Pool<H>, samples: usize) -> Vec<Duration>
+where
+    H: TaskHandler<Task = u64, Output = u64>,
+    H::Error: std::fmt::Debug,
+{
+    for n in 0..100 {
+        pool.submit(n).expect("accepted").await.expect("warm-up");
+    }
+    let mut out = Vec::with_capacity(samples);
+    for n in 0..samples as u64 {
+        let start = Instant::now();
+        let got = pool
+            .submit(n)
+            .expect("accepted")
+            .await
+            .expect("no-op succeeds");
+        out.push(start.elapsed());
+        assert_eq!(got, n);
+    }
+    out
+}
+
+/// [`latency`] in the README's arrangement: the caller is the application
+/// itself, started with `RuntimeBuilder::run` on a worker thread.
+pub fn latency_run(workers: usize, samples: usize) -> Vec<Duration> {
+    Runtime::builder()
+        .worker_threads(2)
+        .run(async move |runtime| {
+            let pool = PoolBuilder::new(|| Noop)
+                .config(config(workers, 1))
+                .start(runtime)
                 .await
-                .expect("no-op succeeds");
-            out.push(start.elapsed());
-            assert_eq!(got, n);
-        }
-        out
-    })
+                .expect("pool starts");
+            let out = sample(&pool, samples).await;
+            pool.shutdown_gracefully(Duration::from_secs(10)).await;
+            out
+        })
+        .expect("the application runs")
 }

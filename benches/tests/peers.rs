@@ -48,8 +48,9 @@ fn kameo_pool_runs_twice() {
 }
 
 #[test]
-fn candado_pool_runs_twice_with_callers_apart_and_alongside() {
+fn candado_pool_runs_twice_in_the_readme_arrangement_with_callers_apart_and_alongside() {
     use candado_bench::pool;
+    check(|shape| pool::throughput_run(shape, 1), pool::latency_run);
     check(|shape| pool::throughput(shape, 1), pool::latency);
     check(|shape| pool::throughput_alongside(shape, 1), pool::latency);
 }

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use candado_bench::process_workers::{self, Hang, Work};
-use candado_bench::stats::{quantile, Summary};
+use candado_bench::stats::Summary;
 use candado_bench::supervision::{self, Kind, SpawnReport};
 use candado_bench::{failure, peers, pool, rate, Shape};
 use clap::Parser;
 
 #[path = "compare/durable.rs"]
 mod durable;
+#[path = "compare/throughput.rs"]
+mod throughput;
 
 /// Candado next to tokio mpsc, actix, ractor and kameo, on this machine, now.
 #[derive(Debug, Parser)]
@@ -31,7 +33,7 @@ struct Args {
     /// A quick pass with small counts (a smoke test of the harness).
     #[arg(long)]
     quick: bool,
-    /// Only these sections (throughput, latency, supervision, failure, process, durable).
+    /// Only these sections (throughput, cpu, latency, supervision, failure, process, durable).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Throughput: only these worker counts (default 1,4,64).
@@ -54,48 +56,12 @@ struct Args {
     probe_spawn: Option<Vec<String>>,
 }
 
-const SYSTEMS: [&str; 9] = [
-    "tokio mpsc (floor)",
-    "actix",
-    "ractor factory",
-    "kameo pool",
-    "candado pool",
-    "candado pool, concurrency 16",
-    "ractor factory, callers apart",
-    "kameo pool, callers apart",
-    "candado pool, callers alongside",
-];
-
-fn throughput(system: usize, shape: Shape) -> Duration {
-    match system {
-        0 => peers::tokio_mpsc::throughput(shape),
-        1 => peers::actix_rr::throughput(shape),
-        2 => peers::ractor_factory::throughput(shape),
-        3 => peers::kameo_pool::throughput(shape),
-        4 => pool::throughput(shape, 1),
-        5 => pool::throughput(shape, 16),
-        6 => peers::ractor_factory::throughput_apart(shape),
-        7 => peers::kameo_pool::throughput_apart(shape),
-        _ => pool::throughput_alongside(shape, 1),
-    }
-}
-
-fn latency(system: usize, workers: usize, samples: usize) -> Vec<Duration> {
-    match system {
-        0 => peers::tokio_mpsc::latency(workers, samples),
-        1 => peers::actix_rr::latency(workers, samples),
-        2 => peers::ractor_factory::latency(workers, samples),
-        3 => peers::kameo_pool::latency(workers, samples),
-        _ => pool::latency(workers, samples),
-    }
-}
-
 fn repeat(runs: usize, mut f: impl FnMut() -> f64) -> Summary {
     let values: Vec<f64> = (0..runs).map(|_| f()).collect();
     Summary::of(&values)
 }
 
-fn fmt_rate(s: &Summary) -> String {
+pub(crate) fn fmt_rate(s: &Summary) -> String {
     format!("{:.0}k ±{:.0}%", s.median / 1e3, s.spread_percent())
 }
 
@@ -125,10 +91,10 @@ fn probe(
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-struct Targets(Vec<(String, String, bool)>);
+pub(crate) struct Targets(Vec<(String, String, bool)>);
 
 impl Targets {
-    fn add(&mut self, target: &str, measured: String, met: bool) {
+    pub(crate) fn add(&mut self, target: &str, measured: String, met: bool) {
         self.0.push((target.to_owned(), measured, met));
     }
 }
@@ -174,108 +140,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     if wants("throughput") {
-        // 1–2. Throughput, every system, same shapes.
-        println!("## No-op request/reply throughput (requests/s)\n");
-        println!(
-            "| workers | submitters | {} | candado / floor | candado / actix (concurrency 16) |",
-            SYSTEMS.join(" | ")
-        );
-        println!("|---|---|{}---|---|", "---|".repeat(SYSTEMS.len()));
-        for &workers in &args.workers {
-            for &submitters in &args.submitters {
-                let requests = if submitters == 1 { many / 10 } else { many };
-                let shape = Shape {
-                    workers,
-                    submitters,
-                    requests,
-                };
-                // Round-robin over the systems, run by run, so a noisy spell
-                // of the machine hits them all alike rather than one.
-                let mut samples = vec![Vec::with_capacity(runs); SYSTEMS.len()];
-                for _ in 0..runs {
-                    for (s, out) in samples.iter_mut().enumerate() {
-                        out.push(rate(shape, throughput(s, shape)));
-                    }
-                }
-                let results: Vec<Summary> = samples.iter().map(|v| Summary::of(v)).collect();
-                let cells: Vec<String> = results.iter().map(fmt_rate).collect();
-                let (floor, actix, ractor, kameo, candado, wide) = (
-                    results[0].median,
-                    results[1].median,
-                    results[2].median,
-                    results[3].median,
-                    results[4].median,
-                    results[5].median,
-                );
-                let (ractor_apart, kameo_apart, alongside) =
-                    (results[6].median, results[7].median, results[8].median);
-                println!(
-                    "| {workers} | {submitters} | {} | {:.2} | {:.2} ({:.2}) |",
-                    cells.join(" | "),
-                    candado / floor,
-                    candado / actix,
-                    wide / actix
-                );
-                if workers == 4 && submitters == 64 {
-                    targets.add(
-                        "pool ≥ 50% of raw actix (4 workers, 64 submitters)",
-                        format!(
-                            "{:.0}% (concurrency 16: {:.0}%)",
-                            candado / actix * 100.0,
-                            wide / actix * 100.0
-                        ),
-                        candado >= actix * 0.5,
-                    );
-                    targets.add(
-                        "pool ahead of ractor's factory and kameo's pool, same threads (callers on their own thread, workers on 2)",
-                        format!(
-                            "{:.2}× ractor, {:.2}× kameo",
-                            candado / ractor_apart,
-                            candado / kameo_apart,
-                        ),
-                        candado > ractor_apart && candado > kameo_apart,
-                    );
-                    targets.add(
-                        "pool ahead of ractor's factory and kameo's pool, callers on the workers' threads (each system's best case)",
-                        format!(
-                            "{:.2}× ractor, {:.2}× kameo",
-                            alongside / ractor,
-                            alongside / kameo,
-                        ),
-                        alongside > ractor && alongside > kameo,
-                    );
-                    targets.add(
-                        "(mixed) pool with its callers apart vs the peers' best case",
-                        format!(
-                            "{:.2}× ractor, {:.2}× kameo (concurrency 16: {:.2}×, {:.2}×)",
-                            candado / ractor,
-                            candado / kameo,
-                            wide / ractor,
-                            wide / kameo
-                        ),
-                        candado > ractor && candado > kameo,
-                    );
-                }
-            }
-        }
+        throughput::no_op(&args.workers, &args.submitters, many, runs, &mut targets);
+    }
+    if wants("cpu") {
+        throughput::cpu_work(cpus, args.quick, runs, &mut targets);
     }
     if wants("latency") {
-        // 3. Latency on an idle set of 4 workers.
-        let samples = if args.quick { 200 } else { 2_000 };
-        println!("\n## Submit-to-result latency, one task at a time, 4 idle workers (µs)\n");
-        println!("| system | p50 | p99 |");
-        println!("|---|---|---|");
-        for (s, name) in SYSTEMS.iter().enumerate().take(5) {
-            let us: Vec<f64> = latency(s, 4, samples)
-                .iter()
-                .map(|d| d.as_secs_f64() * 1e6)
-                .collect();
-            println!(
-                "| {name} | {:.1} | {:.1} |",
-                quantile(&us, 0.5),
-                quantile(&us, 0.99)
-            );
-        }
+        throughput::latency_table(args.quick);
     }
     if wants("supervision") {
         // 4. Supervision cost, each in a fresh process.
@@ -305,14 +176,17 @@ fn main() -> anyhow::Result<()> {
             }
             if count == max_spawn {
                 targets.add(
-                    "memory per idle supervised worker < 2 KiB beyond the actor",
-                    format!("{beyond:.0} B at {count}"),
-                    beyond < 2048.0,
+                    "RSS per idle supervised worker ≤ 2,600 B including the actor",
+                    format!(
+                        "{:.0} B at {count} ({beyond:.0} B beyond a plain actix actor)",
+                        sup.bytes_per_actor
+                    ),
+                    sup.bytes_per_actor <= 2_600.0,
                 );
                 targets.add(
-                    &format!("spawn {count} supervised workers < 1 s"),
+                    &format!("spawn {count} supervised workers ≤ 0.5 s"),
                     format!("{:.2} s", sup.spawn_ms / 1e3),
-                    sup.spawn_ms < 1_000.0,
+                    sup.spawn_ms <= 500.0,
                 );
             } else {
                 targets.add(
@@ -449,7 +323,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// A rate in thousands, with two decimals below 10k.
-fn fmt_rate_fine(s: &Summary) -> String {
+pub(crate) fn fmt_rate_fine(s: &Summary) -> String {
     let k = s.median / 1e3;
     let digits = if k < 10.0 { 2 } else { 0 };
     format!("{k:.digits$}k ±{:.0}%", s.spread_percent())

@@ -30,6 +30,7 @@ impl Handler<Echo> for Echoer {
     type Result = u64;
 
     fn handle(&mut self, Echo(value): Echo, _ctx: &mut Context<Self>) -> u64 {
+        crate::work::spin();
         value
     }
 }

@@ -18,6 +18,7 @@ impl Message<u64> for Echoer {
     type Reply = u64;
 
     async fn handle(&mut self, value: u64, _ctx: &mut Context<Self, Self::Reply>) -> u64 {
+        crate::work::spin();
         value
     }
 }

@@ -42,6 +42,7 @@ impl Worker for Echoer {
         _state: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         let Echo(value, reply) = msg;
+        crate::work::spin();
         let _ = reply.send(value);
         Ok(key)
     }

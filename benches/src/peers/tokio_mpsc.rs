@@ -22,6 +22,7 @@ fn spawn_workers(workers: usize) -> (Vec<mpsc::Sender<Request>>, Vec<tokio::task
             let (tx, mut rx) = mpsc::channel::<Request>(MAILBOX);
             let handle = tokio::spawn(async move {
                 while let Some((value, reply)) = rx.recv().await {
+                    crate::work::spin();
                     let _ = reply.send(value);
                 }
             });
