@@ -57,10 +57,12 @@ fn main() -> anyhow::Result<()> {
         );
         std::process::exit(2);
     };
-    actix::System::new().block_on(run(url))
+    Runtime::builder()
+        .worker_threads(2)
+        .run(async move |runtime| run(url, runtime).await)?
 }
 
-async fn run(url: String) -> anyhow::Result<()> {
+async fn run(url: String, runtime: &Runtime) -> anyhow::Result<()> {
     let queue = format!("candado-example-{}", std::process::id());
     let store = PgStore::connect(StoreConfig::new(url, queue.as_str())).await?;
     println!("connected; queue `{queue}` (schema migrated if needed)");
@@ -69,7 +71,6 @@ async fn run(url: String) -> anyhow::Result<()> {
     }
     println!("enqueued {TASKS} tasks: {:?}", store.counts().await?);
 
-    let runtime = Runtime::builder().worker_threads(2).build()?;
     // The store retries (on any node); the pool's own retries are off.
     let pool = PoolBuilder::new(|| Doubler)
         .config(PoolConfig {
@@ -80,7 +81,7 @@ async fn run(url: String) -> anyhow::Result<()> {
             },
             ..PoolConfig::default()
         })
-        .start(&runtime)
+        .start(runtime)
         .await?;
     let node = DurableNode::new(store.clone(), pool, NodeConfig::default())?;
 
@@ -101,7 +102,6 @@ async fn run(url: String) -> anyhow::Result<()> {
     println!("node report: {report:?}");
     let counts = store.counts().await?;
     println!("queue: {counts:?}");
-    runtime.shutdown().await;
     anyhow::ensure!(counts.done + counts.dead == TASKS, "tasks left: {counts:?}");
     Ok(())
 }

@@ -44,10 +44,11 @@ impl TaskHandler for Scorer {
 
 fn main() -> anyhow::Result<()> {
     std::panic::set_hook(Box::new(|info| eprintln!("(a task panicked: {info})")));
-    actix::System::new().block_on(async {
-        let runtime = Runtime::builder().worker_threads(2).build()?;
-        let config = PoolConfig::from_toml(
-            r#"
+    Runtime::builder()
+        .worker_threads(2)
+        .run(async |runtime| -> anyhow::Result<()> {
+            let config = PoolConfig::from_toml(
+                r#"
             name = "scorers"
             size = 2
             dispatch = "least_loaded"
@@ -57,54 +58,53 @@ fn main() -> anyhow::Result<()> {
             base = "50ms"
             cap = "100ms"
             "#,
-        )?;
-        let pool = PoolBuilder::new(|| Scorer)
-            .config(config)
-            .start(&runtime)
-            .await?;
+            )?;
+            let pool = PoolBuilder::new(|| Scorer)
+                .config(config)
+                .start(runtime)
+                .await?;
 
-        let urgent = pool.submit_with(vec![1, 2, 3], TaskOptions::priority(0))?;
-        println!("urgent batch scored {}", urgent.await?);
+            let urgent = pool.submit_with(vec![1, 2, 3], TaskOptions::priority(0))?;
+            println!("urgent batch scored {}", urgent.await?);
 
-        let batches: Vec<Vec<u64>> = (1..=10).map(|n| vec![n, n + 1]).collect();
-        let handles: Vec<_> = batches
-            .iter()
-            .map(|b| pool.submit(b.clone()))
-            .collect::<Result<_, _>>()?;
-        let mut total = 0;
-        for handle in handles {
-            total += handle.await?;
-        }
-        println!("ten batches scored {total} in all");
+            let batches: Vec<Vec<u64>> = (1..=10).map(|n| vec![n, n + 1]).collect();
+            let handles: Vec<_> = batches
+                .iter()
+                .map(|b| pool.submit(b.clone()))
+                .collect::<Result<_, _>>()?;
+            let mut total = 0;
+            for handle in handles {
+                total += handle.await?;
+            }
+            println!("ten batches scored {total} in all");
 
-        let unlucky = pool.submit(vec![12, 13])?;
-        match unlucky.await {
-            Ok(score) => anyhow::bail!("the unlucky batch scored {score}"),
-            Err(failure) => println!("the unlucky batch failed for good: {failure}"),
-        }
-        let buggy = pool.submit(vec![666])?;
-        match buggy.await {
-            Ok(score) => anyhow::bail!("the buggy batch scored {score}"),
-            Err(failure) => println!("the buggy batch failed for good: {failure}"),
-        }
-        for dead in pool.dead_letters().await? {
-            println!("dead letter: {dead:?}");
-        }
-        let after = pool.submit(vec![4])?;
-        println!("the workers live on: a last batch scored {}", after.await?);
+            let unlucky = pool.submit(vec![12, 13])?;
+            match unlucky.await {
+                Ok(score) => anyhow::bail!("the unlucky batch scored {score}"),
+                Err(failure) => println!("the unlucky batch failed for good: {failure}"),
+            }
+            let buggy = pool.submit(vec![666])?;
+            match buggy.await {
+                Ok(score) => anyhow::bail!("the buggy batch scored {score}"),
+                Err(failure) => println!("the buggy batch failed for good: {failure}"),
+            }
+            for dead in pool.dead_letters().await? {
+                println!("dead letter: {dead:?}");
+            }
+            let after = pool.submit(vec![4])?;
+            println!("the workers live on: a last batch scored {}", after.await?);
 
-        let report = pool
-            .shutdown(ShutdownMode::Graceful {
-                deadline: Duration::from_secs(5),
-            })
-            .await;
-        println!("shutdown: {report:?}");
-        println!(
-            "balanced (submitted = completed + dead-lettered + returned): {}",
-            report.balanced()
-        );
-        anyhow::ensure!(report.balanced(), "the pool's books do not balance");
-        runtime.shutdown().await;
-        Ok(())
-    })
+            let report = pool
+                .shutdown(ShutdownMode::Graceful {
+                    deadline: Duration::from_secs(5),
+                })
+                .await;
+            println!("shutdown: {report:?}");
+            println!(
+                "balanced (submitted = completed + dead-lettered + returned): {}",
+                report.balanced()
+            );
+            anyhow::ensure!(report.balanced(), "the pool's books do not balance");
+            Ok(())
+        })?
 }

@@ -19,8 +19,7 @@ fn main() -> anyhow::Result<()> {
         Ok(request.to_ascii_uppercase())
     });
 
-    actix::System::new().block_on(async {
-        let runtime = Runtime::builder().build()?;
+    Runtime::builder().run(async |runtime| -> anyhow::Result<()> {
         let tree = SupervisorSpec::new("root")
             .backoff(BackoffConfig {
                 base: Duration::from_millis(50),
@@ -57,12 +56,12 @@ fn main() -> anyhow::Result<()> {
                     );
                     let info = root.children().await?;
                     println!("restarts of `upper`: {}", info[0].restarts);
-                    runtime.shutdown().await;
+                    root.shutdown().await;
                     return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         anyhow::bail!("no fresh worker process within 5 s")
-    })
+    })?
 }

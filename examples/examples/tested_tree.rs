@@ -87,8 +87,7 @@ fn tree(upstream: Upstream) -> SupervisorSpec {
 }
 
 fn main() -> anyhow::Result<()> {
-    actix::System::new().block_on(async {
-        let runtime = Runtime::builder().worker_threads(1).build()?;
+    Runtime::builder().worker_threads(1).run(async |runtime| {
         let upstream = Upstream::default();
         let root = runtime.start(tree(upstream.clone())).await?;
         let children = root.children().await?;
@@ -99,10 +98,10 @@ fn main() -> anyhow::Result<()> {
             children[0].id
         );
         println!("its schedule is tested on virtual time: cargo test -p candado-examples --bin tested_tree");
-        runtime.shutdown().await;
+        root.shutdown().await;
         println!("stopped");
         anyhow::Ok(())
-    })
+    })?
 }
 
 #[cfg(test)]

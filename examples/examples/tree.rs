@@ -55,65 +55,69 @@ fn engine(id: &str) -> ChildSpec {
 fn main() -> anyhow::Result<()> {
     // The panic is the point of the example: keep its report to one line.
     std::panic::set_hook(Box::new(|info| eprintln!("(a child panicked: {info})")));
-    actix::System::new().block_on(async {
-        let runtime = Runtime::builder().worker_threads(2).build()?;
-        let mut events = runtime.subscribe();
-        let quick = BackoffConfig {
-            base: Duration::from_millis(50),
-            ..BackoffConfig::default()
-        };
-        let tree = SupervisorSpec::new("root")
-            .strategy(Strategy::OneForOne)
-            .child(engine("cache"))
-            .child(ChildSpec::supervisor(
-                SupervisorSpec::new("predict")
-                    .strategy(Strategy::RestForOne)
-                    .child(engine("engine-0"))
-                    .child(ChildSpec::supervisor(
-                        SupervisorSpec::new("shards")
-                            .strategy(Strategy::OneForAll)
-                            .backoff(quick)
-                            .child(engine("shard-a"))
-                            .child(engine("shard-b")),
-                    )),
-            ));
-        println!("starting the tree (children start in order, level by level):");
-        let root = runtime.start(tree).await?;
-        show_queued(&mut events);
+    // The application runs on a worker thread, beside its children.
+    Runtime::builder()
+        .worker_threads(2)
+        .run(async |runtime| -> anyhow::Result<()> {
+            let mut events = runtime.subscribe();
+            let quick = BackoffConfig {
+                base: Duration::from_millis(50),
+                ..BackoffConfig::default()
+            };
+            let tree = SupervisorSpec::new("root")
+                .strategy(Strategy::OneForOne)
+                .child(engine("cache"))
+                .child(ChildSpec::supervisor(
+                    SupervisorSpec::new("predict")
+                        .strategy(Strategy::RestForOne)
+                        .child(engine("engine-0"))
+                        .child(ChildSpec::supervisor(
+                            SupervisorSpec::new("shards")
+                                .strategy(Strategy::OneForAll)
+                                .backoff(quick)
+                                .child(engine("shard-a"))
+                                .child(engine("shard-b")),
+                        )),
+                ));
+            println!("starting the tree (children start in order, level by level):");
+            let root = runtime.start(tree).await?;
+            show_queued(&mut events);
 
-        let shards = root
-            .supervisor("predict")
-            .await?
-            .supervisor("shards")
-            .await?;
-        let shard = shards.worker::<Engine>("shard-a").await?;
-        println!(
-            "\nshard-a answers as incarnation {}",
-            shard.send(Ping).await?
-        );
-
-        println!("\ncrashing shard-a: its group (one-for-all) restarts, the levels above do not:");
-        shard.do_send(Crash);
-        show_until(&mut events, Duration::from_secs(5), |e| {
-            restarted(e, "shard-b")
-        })
-        .await?;
-        let shard = shards.worker::<Engine>("shard-a").await?;
-        println!(
-            "\nshard-a answers as incarnation {}",
-            shard.send(Ping).await?
-        );
-        for child in root.children().await? {
+            let shards = root
+                .supervisor("predict")
+                .await?
+                .supervisor("shards")
+                .await?;
+            let shard = shards.worker::<Engine>("shard-a").await?;
             println!(
-                "root/{}: {:?}, {} restarts",
-                child.id, child.status, child.restarts
+                "\nshard-a answers as incarnation {}",
+                shard.send(Ping).await?
             );
-        }
-        println!("tree health: {:?}", root.tree_health().await?);
 
-        println!("\nshutting down (newest first, children before their supervisor):");
-        runtime.shutdown().await;
-        show_queued(&mut events);
-        Ok(())
-    })
+            println!(
+                "\ncrashing shard-a: its group (one-for-all) restarts, the levels above do not:"
+            );
+            shard.do_send(Crash);
+            show_until(&mut events, Duration::from_secs(5), |e| {
+                restarted(e, "shard-b")
+            })
+            .await?;
+            let shard = shards.worker::<Engine>("shard-a").await?;
+            println!(
+                "\nshard-a answers as incarnation {}",
+                shard.send(Ping).await?
+            );
+            for child in root.children().await? {
+                println!(
+                    "root/{}: {:?}, {} restarts",
+                    child.id, child.status, child.restarts
+                );
+            }
+            println!("tree health: {:?}", root.tree_health().await?);
+
+            println!("\nshutting down (newest first, children before their supervisor):");
+            root.shutdown().await;
+            show_queued(&mut events);
+            Ok(())
+        })?
 }
