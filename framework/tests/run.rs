@@ -186,3 +186,31 @@ fn a_spawned_future_cut_off_by_the_shutdown_reads_stopped() {
         .expect("the stopped thread dropped the future");
     assert_eq!(got, Err(JoinError::Stopped));
 }
+
+#[test]
+fn supervisors_answer_while_application_code_blocks_a_worker_thread() {
+    let answered = Runtime::builder()
+        .worker_threads(2)
+        .run(async |runtime| {
+            let stopped = Arc::new(AtomicBool::new(false));
+            let root = runtime.start(flagged_tree(&stopped)).await.expect("starts");
+            // Round robin from the first thread: the second future lands on
+            // the other worker thread, and blocks it until released.
+            let (release, blocked) = std::sync::mpsc::channel::<()>();
+            let (entered, on_entry) = tokio::sync::oneshot::channel();
+            let _first = runtime.spawn(async {});
+            let blocker = runtime.spawn(async move {
+                let _ = entered.send(std::thread::current().id());
+                let _ = blocked.recv();
+            });
+            let blocked_thread = on_entry.await.expect("the blocker runs");
+            assert_ne!(blocked_thread, std::thread::current().id());
+            // The supervisor lives on the control thread: it answers.
+            let children = root.children().await.expect("the supervisor answers");
+            release.send(()).expect("the blocker waits");
+            blocker.await.expect("the blocker ends");
+            children.len()
+        })
+        .expect("runs");
+    assert_eq!(answered, 1);
+}
