@@ -11,6 +11,7 @@ mod health;
 mod messages;
 mod plan;
 mod stop;
+mod table;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -33,9 +34,10 @@ use crate::{ExitReason, HealthStatus, SupervisorError, SupervisorSpec};
 
 use health::Health;
 
-use child::{Child, State};
+use child::State;
 pub use handle::SupervisorRef;
 use plan::Plan;
+use table::ChildTable;
 
 /// Who waits for the initial start of a supervisor.
 pub(crate) enum InitReply {
@@ -61,7 +63,7 @@ pub(crate) struct Supervisor {
     spec: SupervisorSpec,
     shared: Arc<Shared>,
     /// Children by key; keys grow with start order, so iteration is start order.
-    children: BTreeMap<u64, Child>,
+    children: ChildTable,
     ids: HashMap<Arc<str>, u64>,
     next_key: u64,
     plans: BTreeMap<u64, Plan>,
@@ -110,7 +112,7 @@ impl Supervisor {
                 health,
                 spec,
                 shared,
-                children: BTreeMap::new(),
+                children: ChildTable::default(),
                 ids: HashMap::new(),
                 next_key: 0,
                 plans: BTreeMap::new(),

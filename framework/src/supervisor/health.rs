@@ -155,7 +155,7 @@ impl Supervisor {
             .filter(|(_, c)| c.is_running())
             .filter_map(|(key, c)| {
                 let (pulse, seen) = c.pulse.as_mut()?;
-                Some((*key, pulse.collect(seen)?))
+                Some((key, pulse.collect(seen)?))
             })
             .collect();
         for (key, news) in news {
@@ -192,7 +192,7 @@ impl Supervisor {
             .children
             .iter()
             .filter(|(_, c)| c.is_running())
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         for key in running {
             self.health.next_ping += 1;

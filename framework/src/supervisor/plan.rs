@@ -611,8 +611,8 @@ impl Supervisor {
         // Who the strategy restarts, plus any restart plan those children are in.
         let mut members: Vec<u64> = match self.spec.strategy {
             Strategy::OneForOne => vec![key],
-            Strategy::OneForAll => self.children.keys().copied().collect(),
-            Strategy::RestForOne => self.children.range(key..).map(|(k, _)| *k).collect(),
+            Strategy::OneForAll => self.children.keys().collect(),
+            Strategy::RestForOne => self.children.keys_from(key).collect(),
         };
         members.retain(|k| {
             let c = &self.children[k];
@@ -676,7 +676,7 @@ impl Supervisor {
                 let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
             }
         }
-        let members = self.children.keys().copied().collect();
+        let members = self.children.keys().collect();
         let plan = self.new_plan(Purpose::Shutdown, members);
         self.advance(plan, ctx);
     }
