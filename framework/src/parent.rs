@@ -81,7 +81,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::link::{self, Incarnation, Pulse};
+    use crate::link::{self, Incarnation};
 
     /// A parent that is no supervisor: it writes down what it is told.
     #[derive(Debug, Default)]
@@ -113,14 +113,8 @@ mod tests {
     #[test]
     fn the_child_side_reports_to_any_parent_and_heartbeats_stay_in_the_pulse() {
         let parent = Arc::new(Recorder::default());
-        let pulse = Arc::new(Pulse::default());
-        let incarnation = Incarnation {
-            parent: parent.clone(),
-            key: 7,
-            id: "w".into(),
-            number: 3,
-            pulse: pulse.clone(),
-        };
+        let incarnation = Incarnation::new(parent.clone(), 7, "w".into(), 3);
+        let pulse = incarnation.pulse().clone();
         let (link, _control, wiring) = link::wire(incarnation.clone(), None);
         incarnation.report_start(Ok(Some(Box::new(()))));
         link.report_outcome(Some("db"), false);

@@ -127,6 +127,11 @@ impl Supervisor {
                 me: None,
                 as_parent: Arc::new(ctx.address()),
             };
+            // Room for the initial children at once: no table grows, and
+            // rehashes, one child at a time.
+            supervisor.children.reserve(initial.len());
+            supervisor.ids.reserve(initial.len());
+            supervisor.health.reserve(initial.len());
             let keys = initial
                 .into_iter()
                 .map(|c| supervisor.insert_child(c))

@@ -67,6 +67,15 @@ impl Health {
     }
 }
 
+impl Health {
+    /// Tells every strategy that about `additional` children are about to start.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        for slot in &mut self.slots {
+            slot.strategy.reserve(additional);
+        }
+    }
+}
+
 impl Supervisor {
     /// Feeds a signal about `key` to every strategy and acts on their answers.
     pub(super) fn dispatch(&mut self, key: u64, signal: &Signal, ctx: &mut Context<Self>) {
@@ -242,7 +251,15 @@ impl Supervisor {
             }
             let slot = &mut self.health.slots[slot];
             let previous = if verdict == Verdict::Healthy {
-                slot.verdicts.remove(&key)
+                if slot.verdicts.is_empty() {
+                    // Healthy verdicts are not stored: healthy already, no
+                    // change (every child's first verdict, at its start).
+                    continue;
+                }
+                match slot.verdicts.remove(&key) {
+                    Some(previous) => Some(previous),
+                    None => continue,
+                }
             } else {
                 slot.verdicts.insert(key, verdict.clone())
             };

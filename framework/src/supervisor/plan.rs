@@ -24,7 +24,7 @@ use super::messages::Reply;
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
-use crate::link::{self, Incarnation, Pulse};
+use crate::link::{self, Incarnation};
 use crate::parent::{ChildExited, ChildStarted};
 use crate::{
     ChildSpec, ExitReason, Placement, Restart, RestartCause, Signal, Strategy, SupervisorError,
@@ -285,15 +285,13 @@ impl Supervisor {
         if !span.is_none() {
             tracing::info!("restarting child");
         }
-        let pulse = Arc::new(Pulse::default());
-        child.pulse = Some((pulse.clone(), 0));
-        let incarnation = Incarnation {
-            parent: self.as_parent.clone(),
+        let incarnation = Incarnation::new(
+            self.as_parent.clone(),
             key,
-            id: child.id().clone(),
-            number: child.incarnation,
-            pulse,
-        };
+            child.id().clone(),
+            child.incarnation,
+        );
+        child.pulse = Some((incarnation.pulse().clone(), 0));
         // A child with external heartbeats gets no timer: its silence is
         // what liveness must see.
         let heartbeat = self

@@ -51,6 +51,12 @@ impl ChildTable {
         self.slots[i].as_mut()
     }
 
+    /// Room for `additional` more children.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.keys.reserve(additional);
+        self.slots.reserve(additional);
+    }
+
     /// Adds a child under a key larger than every key held.
     pub(super) fn insert(&mut self, key: u64, child: Child) {
         debug_assert!(self.keys.last().is_none_or(|&last| last < key));
