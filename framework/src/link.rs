@@ -505,12 +505,24 @@ impl Incarnation {
 
     /// Tells the supervisor whether this incarnation started.
     pub(crate) fn report_start(&self, result: Result<Option<Box<dyn ErasedAddr>>, String>) {
-        let pulse = &self.0;
-        pulse.parent.started(ChildStarted {
-            key: pulse.key,
-            incarnation: pulse.number,
+        self.0.parent.started(self.start_report(result));
+    }
+
+    /// The report that this incarnation started (or why not), to send later.
+    pub(crate) fn start_report(
+        &self,
+        result: Result<Option<Box<dyn ErasedAddr>>, String>,
+    ) -> ChildStarted {
+        ChildStarted {
+            key: self.0.key,
+            incarnation: self.0.number,
             result,
-        });
+        }
+    }
+
+    /// Where this incarnation reports.
+    pub(crate) fn parent(&self) -> &Arc<dyn Parent> {
+        &self.0.parent
     }
 }
 

@@ -30,6 +30,13 @@ pub(crate) trait Parent: fmt::Debug + Send + Sync + 'static {
     /// An incarnation's start finished (from its thread, or from a child
     /// supervisor once its own children are up).
     fn started(&self, report: ChildStarted);
+    /// Several incarnations' starts finished, in this order (a batch of
+    /// starts on one thread, `start_batch.rs`): one report for all.
+    fn started_all(&self, reports: Vec<ChildStarted>) {
+        for report in reports {
+            self.started(report);
+        }
+    }
     /// An incarnation exited (from its exit guard).
     fn exited(&self, report: ChildExited);
     /// A signal from inside an incarnation that must not wait for the tick.
@@ -46,6 +53,11 @@ pub(crate) struct ChildStarted {
     /// OTP's `ignore`), or why it did not start.
     pub(crate) result: Result<Option<Box<dyn ErasedAddr>>, String>,
 }
+
+/// Several incarnations' starts finished, in order (see [`Parent::started_all`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChildrenStarted(pub(crate) Vec<ChildStarted>);
 
 /// An incarnation exited.
 #[derive(Message)]

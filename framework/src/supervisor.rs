@@ -30,6 +30,7 @@ use crate::intensity::RestartWindow;
 use crate::link::{ChildLink, Incarnation, Wiring};
 use crate::parent::{ErasedAddr, Parent};
 use crate::runtime::Shared;
+use crate::start_batch::Starts;
 use crate::{ExitReason, HealthStatus, SupervisorError, SupervisorSpec};
 
 use health::Health;
@@ -81,6 +82,9 @@ pub(crate) struct Supervisor {
     /// This supervisor as its children's incarnations see it: made once,
     /// shared by every incarnation it starts.
     as_parent: Arc<dyn Parent>,
+    /// Worker starts not yet sent to their threads (sent in batches at the
+    /// end of each plan step).
+    starts: Starts,
 }
 
 impl Supervisor {
@@ -126,6 +130,7 @@ impl Supervisor {
                 exit: watch::channel(None).0,
                 me: None,
                 as_parent: Arc::new(ctx.address()),
+                starts: Starts::default(),
             };
             // Room for the initial children at once: no table grows, and
             // rehashes, one child at a time.

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::Supervisor;
 use crate::info::{ChildCount, SupervisorInfo};
-use crate::parent::{ChildExited, ChildSignal, ChildStarted, Parent};
+use crate::parent::{ChildExited, ChildSignal, ChildStarted, ChildrenStarted, Parent};
 use crate::{ChildSpec, ExitReason, SupervisorError};
 
 /// A supervisor's children report to its mailbox. `do_send` never blocks
@@ -15,6 +15,10 @@ use crate::{ChildSpec, ExitReason, SupervisorError};
 impl Parent for Addr<Supervisor> {
     fn started(&self, report: ChildStarted) {
         self.do_send(report);
+    }
+
+    fn started_all(&self, reports: Vec<ChildStarted>) {
+        self.do_send(ChildrenStarted(reports));
     }
 
     fn exited(&self, report: ChildExited) {
@@ -62,6 +66,16 @@ impl Handler<ChildStarted> for Supervisor {
 
     fn handle(&mut self, msg: ChildStarted, ctx: &mut Context<Self>) {
         self.on_child_started(msg, ctx);
+    }
+}
+
+impl Handler<ChildrenStarted> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildrenStarted, ctx: &mut Context<Self>) {
+        for report in msg.0 {
+            self.on_child_started(report, ctx);
+        }
     }
 }
 

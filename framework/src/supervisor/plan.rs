@@ -26,6 +26,7 @@ use crate::child_spec::ChildBody;
 use crate::event::EventKind;
 use crate::link::{self, Incarnation};
 use crate::parent::{ChildExited, ChildStarted};
+use crate::start_batch::StartJob;
 use crate::{
     ChildSpec, ExitReason, Placement, Restart, RestartCause, Signal, Strategy, SupervisorError,
 };
@@ -109,12 +110,19 @@ impl Supervisor {
         id
     }
 
-    /// Moves plan `id` forward as far as its members' states allow.
+    /// Moves plan `id` forward as far as its members' states allow, then
+    /// sends the worker starts it asked for to their threads, in batches
+    /// (`start_batch.rs`).
     ///
     /// Each phase walks `members` with a cursor, so a plan over n children
     /// costs O(n) in total, not per step. Members another plan has taken over
     /// (`child.plan != Some(id)`) are skipped.
     pub(super) fn advance(&mut self, id: u64, ctx: &mut Context<Self>) {
+        self.step(id, ctx);
+        self.starts.flush();
+    }
+
+    fn step(&mut self, id: u64, ctx: &mut Context<Self>) {
         loop {
             let Some(plan) = self.plans.get_mut(&id) else {
                 return;
@@ -303,7 +311,18 @@ impl Supervisor {
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
-                factory.clone().spawn(&thread, link, wiring, incarnation);
+                let job = StartJob {
+                    factory: factory.clone(),
+                    link,
+                    wiring,
+                    ack: incarnation,
+                    span: tracing::Span::current(),
+                };
+                let index = match placement {
+                    Placement::Worker(i) => i,
+                    Placement::Control => usize::MAX,
+                };
+                self.starts.push(index, thread, job);
                 placement
             }
             ChildBody::Supervisor(spec) => {
