@@ -46,12 +46,16 @@ impl Handler<ChildSignal> for Supervisor {
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, SupervisorError>>;
 
+/// The answer to an added child: its address, when asked for and running.
+pub(crate) type Added = Option<Box<dyn std::any::Any + Send>>;
+
 /// Requests from [`SupervisorRef`](crate::SupervisorRef).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) enum Request {
     Inspect(oneshot::Sender<SupervisorInfo>),
-    Add(ChildSpec, Reply<()>),
+    /// A child to add; `bool`: answer with its address.
+    Add(ChildSpec, bool, Reply<Added>),
     Remove(String, Reply<()>),
     Terminate(String, Reply<()>),
     Restart(String, Reply<()>),
@@ -95,11 +99,11 @@ impl Handler<Request> for Supervisor {
             Request::Inspect(reply) => {
                 let _ = reply.send(self.info(Instant::now()));
             }
-            Request::Add(spec, reply) => {
+            Request::Add(spec, with_addr, reply) => {
                 if let Err(e) = self.check_addable(&spec) {
                     let _ = reply.send(Err(e));
                 } else {
-                    self.add_child(spec, reply, ctx);
+                    self.add_child(spec, with_addr, reply, ctx);
                 }
             }
             Request::Remove(id, reply) => self.remove_child(&id, reply, ctx),

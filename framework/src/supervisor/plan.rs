@@ -20,7 +20,7 @@ use actix::{ActorContext, AsyncContext, Context};
 use tokio::time::Instant;
 
 use super::child::{Child, State};
-use super::messages::Reply;
+use super::messages::{Added, Reply};
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
@@ -34,8 +34,11 @@ use crate::{
 pub(super) enum Purpose {
     /// The supervisor's initial children.
     Init,
-    /// A child added at run time.
-    Add(Reply<()>),
+    /// A child added at run time; answered with its address if asked.
+    Add {
+        reply: Reply<Added>,
+        with_addr: bool,
+    },
     /// A child removed at run time.
     Remove(Reply<()>),
     /// A child stopped at run time, its spec kept (`terminate_child`).
@@ -94,7 +97,7 @@ impl Supervisor {
             }
         }
         let phase = match purpose {
-            Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => Phase::Starting(0, 0),
+            Purpose::Init | Purpose::Add { .. } | Purpose::Start(_) => Phase::Starting(0, 0),
             _ => Phase::Stopping {
                 cursor: members.len(),
             },
@@ -154,7 +157,7 @@ impl Supervisor {
                             ctx.run_later(delay, move |act, ctx| act.delay_elapsed(id, ctx));
                             return;
                         }
-                        Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => {
+                        Purpose::Init | Purpose::Add { .. } | Purpose::Start(_) => {
                             plan.phase = Phase::Starting(0, 0)
                         }
                         Purpose::Remove(_)
@@ -238,7 +241,21 @@ impl Supervisor {
                     self.reply_init(Ok(()));
                 }
             }
-            Purpose::Add(reply) | Purpose::Start(reply) => {
+            Purpose::Add { reply, with_addr } => {
+                // The address of the child just added, read here rather than
+                // by a second request.
+                let addr = plan
+                    .members
+                    .first()
+                    .and_then(|key| self.children.get(key))
+                    .filter(|_| with_addr)
+                    .and_then(|child| match &child.state {
+                        State::Running { addr, .. } => Some(addr.clone_any()),
+                        _ => None,
+                    });
+                let _ = reply.send(Ok(addr));
+            }
+            Purpose::Start(reply) => {
                 let _ = reply.send(Ok(()));
             }
             Purpose::Terminate(reply) => {
@@ -500,13 +517,13 @@ impl Supervisor {
                     let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
                 }
             }
-            Some(Purpose::Add(_)) => {
+            Some(Purpose::Add { .. }) => {
                 let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
                     return;
                 };
                 self.child_down(key, exit, ctx);
                 self.delete_child(key);
-                if let Purpose::Add(reply) = plan.purpose {
+                if let Purpose::Add { reply, .. } = plan.purpose {
                     let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
                 }
             }
@@ -685,12 +702,15 @@ impl Supervisor {
         }
         self.lifecycle = Lifecycle::ShuttingDown(reason);
         for (_, plan) in std::mem::take(&mut self.plans) {
-            if let Purpose::Add(reply)
-            | Purpose::Remove(reply)
-            | Purpose::Terminate(reply)
-            | Purpose::Start(reply) = plan.purpose
-            {
-                let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
+            let stopped = || SupervisorError::Stopped(self.path.to_string());
+            match plan.purpose {
+                Purpose::Add { reply, .. } => {
+                    let _ = reply.send(Err(stopped()));
+                }
+                Purpose::Remove(reply) | Purpose::Terminate(reply) | Purpose::Start(reply) => {
+                    let _ = reply.send(Err(stopped()));
+                }
+                _ => {}
             }
         }
         let members = self.children.keys().collect();
@@ -698,9 +718,15 @@ impl Supervisor {
         self.advance(plan, ctx);
     }
 
-    pub(super) fn add_child(&mut self, spec: ChildSpec, reply: Reply<()>, ctx: &mut Context<Self>) {
+    pub(super) fn add_child(
+        &mut self,
+        spec: ChildSpec,
+        with_addr: bool,
+        reply: Reply<Added>,
+        ctx: &mut Context<Self>,
+    ) {
         let key = self.insert_child(spec);
-        let plan = self.new_plan(Purpose::Add(reply), vec![key]);
+        let plan = self.new_plan(Purpose::Add { reply, with_addr }, vec![key]);
         self.advance(plan, ctx);
     }
 
