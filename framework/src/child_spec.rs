@@ -6,10 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, ArbiterHandle, Context};
+use actix::{Actor, Addr, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::link::{ChildLink, Incarnation, Wiring};
+use crate::link::{ChildLink, Wiring};
 use crate::panic_capture;
 use crate::parent::ErasedAddr;
 use crate::SupervisorSpec;
@@ -349,16 +349,16 @@ impl fmt::Debug for ChildSpec {
     }
 }
 
+/// What a worker's start left: its result for the acknowledgement, and its
+/// wiring when no actor took it (dropped only after the acknowledgement, so
+/// its exit report finds the child already down and is ignored).
+pub(crate) type Outcome = (Result<Option<Box<dyn ErasedAddr>>, String>, Option<Wiring>);
+
 /// Builds worker incarnations on a worker thread.
 pub(crate) trait WorkerFactory: Send + Sync + 'static {
-    /// Builds and starts one incarnation on `thread`, then acknowledges.
-    fn spawn(
-        self: Arc<Self>,
-        thread: &ArbiterHandle,
-        link: ChildLink,
-        wiring: Wiring,
-        ack: Incarnation,
-    );
+    /// Builds and starts one incarnation on the current (worker) thread.
+    /// The caller acknowledges it ([`crate::start_batch`]).
+    fn start(&self, link: ChildLink, wiring: Wiring) -> Outcome;
     /// Name of the actor type, for errors and debugging.
     fn actor_type(&self) -> &'static str;
 }
@@ -373,42 +373,24 @@ where
     A: Actor<Context = Context<A>>,
     F: Fn(ChildLink) -> StartResult<A> + Send + Sync + 'static,
 {
-    fn spawn(
-        self: Arc<Self>,
-        thread: &ArbiterHandle,
-        link: ChildLink,
-        wiring: Wiring,
-        ack: Incarnation,
-    ) {
-        let fallback = ack.clone();
-        // The span the supervisor started it in (a restart's), on its thread.
-        let span = tracing::Span::current();
-        let scheduled = thread.spawn_fn(move || {
-            let _entered = span.enter();
-            // User code: the factory may panic; that is a failed start, not a
-            // lost thread.
-            let result = match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {
-                Ok(StartResult::Run(actor)) => {
-                    let addr: Addr<A> = crate::task::spawn(actor, wiring);
-                    Ok(Some(Box::new(addr) as Box<dyn ErasedAddr>))
-                }
-                // The wiring drops after the acknowledgement: its exit
-                // report finds the child already down and is ignored.
-                Ok(StartResult::Ignore) => Ok(None),
-                Ok(StartResult::Fail(reason)) => Err(reason),
-                Err(payload) => {
-                    // The hook recorded it too; drop that copy.
-                    let _ = panic_capture::take();
-                    let message = panic_capture::payload_message(&*payload);
-                    // Its drop may panic too: that must not lose the ack.
-                    panic_capture::drop_quietly(payload);
-                    Err(format!("factory panicked: {message}"))
-                }
-            };
-            ack.report_start(result);
-        });
-        if !scheduled {
-            fallback.report_start(Err("worker thread has stopped".to_owned()));
+    fn start(&self, link: ChildLink, wiring: Wiring) -> Outcome {
+        // User code: the factory may panic; that is a failed start, not a
+        // lost thread.
+        match catch_unwind(AssertUnwindSafe(|| (self.factory)(link))) {
+            Ok(StartResult::Run(actor)) => {
+                let addr: Addr<A> = crate::task::spawn(actor, wiring);
+                (Ok(Some(Box::new(addr) as Box<dyn ErasedAddr>)), None)
+            }
+            Ok(StartResult::Ignore) => (Ok(None), Some(wiring)),
+            Ok(StartResult::Fail(reason)) => (Err(reason), Some(wiring)),
+            Err(payload) => {
+                // The hook recorded it too; drop that copy.
+                let _ = panic_capture::take();
+                let message = panic_capture::payload_message(&*payload);
+                // Its drop may panic too: that must not lose the ack.
+                panic_capture::drop_quietly(payload);
+                (Err(format!("factory panicked: {message}")), Some(wiring))
+            }
         }
     }
 

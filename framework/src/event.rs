@@ -202,6 +202,10 @@ impl EventBus {
 
     pub(crate) fn emit(&self, supervisor: &Arc<str>, kind: EventKind) {
         log(supervisor, &kind);
+        if self.tx.receiver_count() == 0 {
+            // Nobody listens: a send would fail anyway; skip building it.
+            return;
+        }
         let at_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         // No subscriber is not an error.
         let _ = self.tx.send(Event {

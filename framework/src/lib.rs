@@ -74,6 +74,7 @@ mod parent;
 mod placement;
 mod runtime;
 mod signals;
+mod start_batch;
 mod strategies;
 mod supervisor;
 mod supervisor_spec;

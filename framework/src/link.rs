@@ -44,25 +44,37 @@ struct ExitNote {
     /// The message of a panic that crashed the child's task: it wins over
     /// anything else (the context is dropped after the panic was caught).
     crashed: Option<String>,
-    /// A reason the child (or supervisor machinery) set explicitly.
-    reason: Option<ExitReason>,
+    /// A reason the child (or supervisor machinery) set explicitly (boxed:
+    /// rare, and there is one note per incarnation).
+    reason: Option<Box<ExitReason>>,
     /// The supervisor asked it to stop.
     stop_requested: bool,
     /// The supervisor killed it.
     killed: bool,
 }
 
-/// An incarnation's heartbeats and metrics, left by the child for its
-/// supervisor to collect on its next tick: a heartbeat is a clock read and
-/// an atomic increment on the child's thread, never a message.
+/// One incarnation's shared record: who it is and where it reports, its
+/// heartbeats and metrics, its control line and its exit note. One
+/// allocation per incarnation, shared by the supervisor (through
+/// [`ControlSender`] and its record of the child), the child's
+/// [`ChildLink`] and its control item.
 ///
-/// It is also the incarnation's control line (orders from the supervisor,
-/// woken through `waker`) and its exit note: one allocation per incarnation.
-#[derive(Debug, Default)]
+/// Heartbeats and metrics are left here by the child for its supervisor to
+/// collect on its next tick: a heartbeat is a clock read and an atomic
+/// increment on the child's thread, never a message. Orders from the
+/// supervisor are atomic flags, the child's control item woken through
+/// `waker`.
+#[derive(Debug)]
 pub(crate) struct Pulse {
+    /// The supervisor, shared by all its children's incarnations.
+    parent: Arc<dyn Parent>,
+    /// The child's key in its supervisor.
+    key: u64,
+    id: Arc<str>,
+    /// The incarnation number: 1 for the first start.
+    number: u64,
     /// Heartbeats and pongs so far (the supervisor compares it to what it saw).
     news: AtomicU64,
-    state: Mutex<PulseState>,
     /// Pending orders: [`STOP`], [`KILL`], and [`CLOSED`] once the
     /// supervisor's end is gone.
     orders: AtomicU8,
@@ -70,7 +82,7 @@ pub(crate) struct Pulse {
     ping: AtomicU64,
     /// The child's control item, to wake when an order arrives.
     waker: AtomicWaker,
-    note: Mutex<ExitNote>,
+    state: Mutex<PulseState>,
 }
 
 const STOP: u8 = 1;
@@ -107,16 +119,70 @@ impl Drop for ControlSender {
     }
 }
 
+/// What the child leaves for its supervisor, and its exit note. The rare
+/// or large parts are boxed: there is one per incarnation.
 #[derive(Debug, Default)]
 struct PulseState {
     last_beat: Option<Instant>,
     /// The highest ping answered, and when.
     pong: Option<(u64, Instant)>,
     /// The unit of work in progress, if any.
-    work: Option<Work>,
+    work: WorkSlot,
     /// `work` changed since the supervisor last looked.
     work_changed: bool,
-    metrics: Metrics,
+    /// `None` until the child sets one (the default metrics).
+    metrics: Option<Box<Metrics>>,
+    note: ExitNote,
+}
+
+/// The unit of work in progress. Its record is boxed (most children never
+/// report work) and kept once made: a worker that begins a unit of work per
+/// task allocates it once, not per task.
+#[derive(Debug, Default)]
+struct WorkSlot {
+    record: Option<Box<Work>>,
+    /// Whether `record` is work in progress (else it is a finished one).
+    active: bool,
+}
+
+impl WorkSlot {
+    fn current(&self) -> Option<&Work> {
+        self.record.as_deref().filter(|_| self.active)
+    }
+
+    fn begin(&mut self, label: String, now: Instant) {
+        match &mut self.record {
+            Some(work) => {
+                work.label = label;
+                work.started = now;
+                work.progress = now;
+            }
+            None => {
+                self.record = Some(Box::new(Work {
+                    label,
+                    started: now,
+                    progress: now,
+                }));
+            }
+        }
+        self.active = true;
+    }
+
+    fn progress(&mut self, now: Instant) {
+        if let Some(work) = self.record.as_deref_mut().filter(|_| self.active) {
+            work.progress = now;
+        }
+    }
+
+    fn end(&mut self) {
+        self.active = false;
+    }
+}
+
+impl PulseState {
+    fn metrics(&mut self) -> &mut Metrics {
+        self.metrics.get_or_insert_with(Box::default)
+    }
 }
 
 /// A unit of work in progress: its label, start and last progress.
@@ -140,6 +206,8 @@ pub(crate) struct PulseNews {
 
 impl Pulse {
     fn lock(&self) -> MutexGuard<'_, PulseState> {
+        // A poisoned lock only means some thread panicked while holding it;
+        // the data is still a plain record.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -148,7 +216,7 @@ impl Pulse {
         self.news.fetch_add(1, Ordering::Release);
     }
 
-    fn update_work(&self, change: impl FnOnce(&mut Option<Work>)) {
+    fn update_work(&self, change: impl FnOnce(&mut WorkSlot)) {
         let mut state = self.lock();
         change(&mut state.work);
         state.work_changed = true;
@@ -175,8 +243,11 @@ impl Pulse {
         }
         *seen = news;
         let mut state = self.lock();
-        let beat = state.last_beat.take().map(|at| (at, state.metrics.clone()));
-        let work = std::mem::take(&mut state.work_changed).then(|| state.work.clone());
+        let beat = state.last_beat.take().map(|at| {
+            let metrics = state.metrics.as_deref().cloned().unwrap_or_default();
+            (at, metrics)
+        });
+        let work = std::mem::take(&mut state.work_changed).then(|| state.work.current().cloned());
         Some(PulseNews {
             beat,
             pong: state.pong.take(),
@@ -186,15 +257,31 @@ impl Pulse {
 }
 
 /// Identity of one incarnation of one child, as seen by its supervisor, and
-/// where it reports.
+/// where it reports: a handle on the incarnation's shared record, one
+/// pointer wide.
 #[derive(Debug, Clone)]
-pub(crate) struct Incarnation {
-    /// The supervisor, shared by all its children's incarnations.
-    pub(crate) parent: Arc<dyn Parent>,
-    pub(crate) key: u64,
-    pub(crate) id: Arc<str>,
-    pub(crate) number: u64,
-    pub(crate) pulse: Arc<Pulse>,
+pub(crate) struct Incarnation(Arc<Pulse>);
+
+impl Incarnation {
+    /// A new incarnation `number` of child `key` (`id`) under `parent`.
+    pub(crate) fn new(parent: Arc<dyn Parent>, key: u64, id: Arc<str>, number: u64) -> Self {
+        Self(Arc::new(Pulse {
+            parent,
+            key,
+            id,
+            number,
+            news: AtomicU64::new(0),
+            orders: AtomicU8::new(0),
+            ping: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+            state: Mutex::default(),
+        }))
+    }
+
+    /// The incarnation's shared record, for its supervisor to collect.
+    pub(crate) fn pulse(&self) -> &Arc<Pulse> {
+        &self.0
+    }
 }
 
 /// A supervised child's link to its supervisor, handed to the child's factory.
@@ -229,12 +316,12 @@ pub struct ChildLink {
 impl ChildLink {
     /// The child's id within its supervisor.
     pub fn id(&self) -> &str {
-        &self.incarnation.id
+        &self.incarnation.0.id
     }
 
     /// Which incarnation this is: 1 for the first start, +1 per restart.
     pub fn incarnation(&self) -> u64 {
-        self.incarnation.number
+        self.incarnation.0.number
     }
 
     /// Stops the child normally ([`ExitReason::Normal`], OTP's `normal`):
@@ -321,38 +408,40 @@ impl ChildLink {
     /// message, and may be called from any thread. On a child with the
     /// framework's heartbeats it is one more beat, and harmless.
     pub fn heartbeat(&self) {
-        self.incarnation.pulse.beat(Instant::now());
+        self.incarnation.0.beat(Instant::now());
     }
 
     /// Sets the memory this child attributes to itself (sent with heartbeats).
     pub fn set_memory(&self, bytes: u64) {
-        self.incarnation.pulse.lock().metrics.memory_bytes = Some(bytes);
+        self.incarnation.0.lock().metrics().memory_bytes = Some(bytes);
     }
 
     /// Sets the number of work units in progress (sent with heartbeats).
     pub fn set_in_flight(&self, n: u64) {
-        self.incarnation.pulse.lock().metrics.in_flight = n;
+        self.incarnation.0.lock().metrics().in_flight = n;
     }
 
     /// Adds `n` finished work units (sent with heartbeats).
     pub fn add_tasks_done(&self, n: u64) {
-        let mut pulse = self.incarnation.pulse.lock();
-        pulse.metrics.tasks_done = pulse.metrics.tasks_done.saturating_add(n);
+        let mut state = self.incarnation.0.lock();
+        let metrics = state.metrics();
+        metrics.tasks_done = metrics.tasks_done.saturating_add(n);
     }
 
     /// Sets an application counter (sent with heartbeats).
     pub fn set_counter(&self, name: &str, value: u64) {
         self.incarnation
-            .pulse
+            .0
             .lock()
-            .metrics
+            .metrics()
             .counters
             .insert(name.to_owned(), value);
     }
 
     /// A snapshot of the metrics the next heartbeat will carry.
     pub fn metrics(&self) -> Metrics {
-        self.incarnation.pulse.lock().metrics.clone()
+        let state = self.incarnation.0.lock();
+        state.metrics.as_deref().cloned().unwrap_or_default()
     }
 
     /// Reports that a long-running unit of work began. Liveness then expects
@@ -363,28 +452,20 @@ impl ChildLink {
     pub fn begin_work(&self, label: impl Into<String>) {
         let now = Instant::now();
         let label = label.into();
-        self.incarnation.pulse.update_work(|work| {
-            *work = Some(Work {
-                label,
-                started: now,
-                progress: now,
-            });
-        });
+        self.incarnation
+            .0
+            .update_work(|work| work.begin(label, now));
     }
 
     /// Reports progress on the current unit of work.
     pub fn progress(&self) {
         let now = Instant::now();
-        self.incarnation.pulse.update_work(|work| {
-            if let Some(w) = work {
-                w.progress = now;
-            }
-        });
+        self.incarnation.0.update_work(|work| work.progress(now));
     }
 
     /// Reports that the current unit of work finished.
     pub fn end_work(&self) {
-        self.incarnation.pulse.update_work(|work| *work = None);
+        self.incarnation.0.update_work(WorkSlot::end);
     }
 
     /// Reports a task outcome, optionally through a named dependency (feeds
@@ -402,38 +483,46 @@ impl ChildLink {
 
     /// Whether its supervisor killed it (or died, leaving it an orphan).
     pub(crate) fn kill_requested(&self) -> bool {
-        lock(&self.incarnation.pulse.note).killed
+        self.incarnation.0.lock().note.killed
     }
 
     /// Records the exit reason the guard will report (used by supervisors to escalate).
     pub(crate) fn set_reason(&self, reason: ExitReason) {
-        lock(&self.incarnation.pulse.note).reason = Some(reason);
+        self.incarnation.0.lock().note.reason = Some(Box::new(reason));
     }
-}
-
-fn lock(note: &Mutex<ExitNote>) -> MutexGuard<'_, ExitNote> {
-    // A poisoned note only means some thread panicked while holding it; the
-    // data is still a plain record.
-    note.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Incarnation {
     /// Sends a signal that must not wait for the supervisor's tick.
     pub(crate) fn signal(&self, signal: Signal) {
-        self.parent.signal(ChildSignal {
-            key: self.key,
-            incarnation: self.number,
+        let pulse = &self.0;
+        pulse.parent.signal(ChildSignal {
+            key: pulse.key,
+            incarnation: pulse.number,
             signal,
         });
     }
 
     /// Tells the supervisor whether this incarnation started.
     pub(crate) fn report_start(&self, result: Result<Option<Box<dyn ErasedAddr>>, String>) {
-        self.parent.started(ChildStarted {
-            key: self.key,
-            incarnation: self.number,
+        self.0.parent.started(self.start_report(result));
+    }
+
+    /// The report that this incarnation started (or why not), to send later.
+    pub(crate) fn start_report(
+        &self,
+        result: Result<Option<Box<dyn ErasedAddr>>, String>,
+    ) -> ChildStarted {
+        ChildStarted {
+            key: self.0.key,
+            incarnation: self.0.number,
             result,
-        });
+        }
+    }
+
+    /// Where this incarnation reports.
+    pub(crate) fn parent(&self) -> &Arc<dyn Parent> {
+        &self.0.parent
     }
 }
 
@@ -447,7 +536,7 @@ pub(crate) fn wire(
     let link = ChildLink {
         incarnation: incarnation.clone(),
     };
-    let control = ControlSender(incarnation.pulse.clone());
+    let control = ControlSender(incarnation.0.clone());
     let guard = ExitGuard { incarnation };
     let wiring = Wiring {
         guard,
@@ -465,7 +554,7 @@ pub(crate) struct CrashNote(Arc<Pulse>);
 impl CrashNote {
     /// Records the crash; the exit guard reports it as `Panic(message)`.
     pub(crate) fn record(&self, message: String) {
-        lock(&self.0.note).crashed = Some(message);
+        self.0.lock().note.crashed = Some(message);
     }
 }
 
@@ -489,7 +578,7 @@ impl Wiring {
 
     /// The incarnation's crash record, for the task that runs the actor.
     pub(crate) fn crash_note(&self) -> CrashNote {
-        CrashNote(self.guard.incarnation.pulse.clone())
+        CrashNote(self.guard.incarnation.0.clone())
     }
 
     /// Spawns the control item into a freshly created actor's context.
@@ -524,7 +613,9 @@ struct ExitGuard {
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let mut note = lock(&self.incarnation.pulse.note);
+        let pulse = &self.incarnation.0;
+        let mut state = pulse.lock();
+        let note = &mut state.note;
         let reason = if let Some(message) = note.crashed.take() {
             // The crash itself, not a later panic of the actor's drop.
             let _ = panic_capture::take();
@@ -533,18 +624,18 @@ impl Drop for ExitGuard {
             ExitReason::Panic(panic_capture::take().unwrap_or_else(|| "panic".to_owned()))
         } else {
             match note.reason.take() {
-                Some(reason) => reason,
+                Some(reason) => *reason,
                 None if note.killed => ExitReason::Killed,
                 None if note.stop_requested => ExitReason::Shutdown,
                 None => ExitReason::Normal,
             }
         };
-        drop(note);
+        drop(state);
         // A report never panics, even if the supervisor is gone: this runs
         // during unwinding, where a second panic would abort the process.
-        self.incarnation.parent.exited(ChildExited {
-            key: self.incarnation.key,
-            incarnation: self.incarnation.number,
+        pulse.parent.exited(ChildExited {
+            key: pulse.key,
+            incarnation: pulse.number,
             reason,
         });
     }
@@ -578,12 +669,12 @@ where
     ) -> Poll<()> {
         let this = self.get_mut();
         if !this.closed {
-            let line = &this.guard.incarnation.pulse;
+            let line = &this.guard.incarnation.0;
             // Register first, so an order sent after the checks still wakes us.
             line.waker.register(task.waker());
             let orders = line.orders.fetch_and(CLOSED, Ordering::AcqRel);
             if orders & STOP != 0 {
-                lock(&line.note).stop_requested = true;
+                line.lock().note.stop_requested = true;
                 ctx.stop();
             }
             // An orphan dies with its supervisor, as in OTP: killed, since a
@@ -592,7 +683,7 @@ where
             let orphaned = orders & CLOSED != 0;
             if orders & KILL != 0 || orphaned {
                 this.closed = orphaned;
-                lock(&line.note).killed = true;
+                line.lock().note.killed = true;
                 if this.kill_stops {
                     ctx.stop();
                 } else {
@@ -607,7 +698,7 @@ where
         }
         if let Some(heartbeat) = &mut this.heartbeat {
             while heartbeat.poll_tick(task).is_ready() {
-                this.guard.incarnation.pulse.beat(Instant::now());
+                this.guard.incarnation.0.beat(Instant::now());
             }
         }
         // Never completes: the guard must live exactly as long as the actor.

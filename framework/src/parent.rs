@@ -30,6 +30,13 @@ pub(crate) trait Parent: fmt::Debug + Send + Sync + 'static {
     /// An incarnation's start finished (from its thread, or from a child
     /// supervisor once its own children are up).
     fn started(&self, report: ChildStarted);
+    /// Several incarnations' starts finished, in this order (a batch of
+    /// starts on one thread, `start_batch.rs`): one report for all.
+    fn started_all(&self, reports: Vec<ChildStarted>) {
+        for report in reports {
+            self.started(report);
+        }
+    }
     /// An incarnation exited (from its exit guard).
     fn exited(&self, report: ChildExited);
     /// A signal from inside an incarnation that must not wait for the tick.
@@ -46,6 +53,11 @@ pub(crate) struct ChildStarted {
     /// OTP's `ignore`), or why it did not start.
     pub(crate) result: Result<Option<Box<dyn ErasedAddr>>, String>,
 }
+
+/// Several incarnations' starts finished, in order (see [`Parent::started_all`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ChildrenStarted(pub(crate) Vec<ChildStarted>);
 
 /// An incarnation exited.
 #[derive(Message)]
@@ -81,7 +93,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::link::{self, Incarnation, Pulse};
+    use crate::link::{self, Incarnation};
 
     /// A parent that is no supervisor: it writes down what it is told.
     #[derive(Debug, Default)]
@@ -113,14 +125,8 @@ mod tests {
     #[test]
     fn the_child_side_reports_to_any_parent_and_heartbeats_stay_in_the_pulse() {
         let parent = Arc::new(Recorder::default());
-        let pulse = Arc::new(Pulse::default());
-        let incarnation = Incarnation {
-            parent: parent.clone(),
-            key: 7,
-            id: "w".into(),
-            number: 3,
-            pulse: pulse.clone(),
-        };
+        let incarnation = Incarnation::new(parent.clone(), 7, "w".into(), 3);
+        let pulse = incarnation.pulse().clone();
         let (link, _control, wiring) = link::wire(incarnation.clone(), None);
         incarnation.report_start(Ok(Some(Box::new(()))));
         link.report_outcome(Some("db"), false);

@@ -11,6 +11,7 @@ mod health;
 mod messages;
 mod plan;
 mod stop;
+mod table;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -29,13 +30,15 @@ use crate::intensity::RestartWindow;
 use crate::link::{ChildLink, Incarnation, Wiring};
 use crate::parent::{ErasedAddr, Parent};
 use crate::runtime::Shared;
+use crate::start_batch::Starts;
 use crate::{ExitReason, HealthStatus, SupervisorError, SupervisorSpec};
 
 use health::Health;
 
-use child::{Child, State};
+use child::State;
 pub use handle::SupervisorRef;
 use plan::Plan;
+use table::ChildTable;
 
 /// Who waits for the initial start of a supervisor.
 pub(crate) enum InitReply {
@@ -61,7 +64,7 @@ pub(crate) struct Supervisor {
     spec: SupervisorSpec,
     shared: Arc<Shared>,
     /// Children by key; keys grow with start order, so iteration is start order.
-    children: BTreeMap<u64, Child>,
+    children: ChildTable,
     ids: HashMap<Arc<str>, u64>,
     next_key: u64,
     plans: BTreeMap<u64, Plan>,
@@ -79,6 +82,9 @@ pub(crate) struct Supervisor {
     /// This supervisor as its children's incarnations see it: made once,
     /// shared by every incarnation it starts.
     as_parent: Arc<dyn Parent>,
+    /// Worker starts not yet sent to their threads (sent in batches at the
+    /// end of each plan step).
+    starts: Starts,
 }
 
 impl Supervisor {
@@ -110,7 +116,7 @@ impl Supervisor {
                 health,
                 spec,
                 shared,
-                children: BTreeMap::new(),
+                children: ChildTable::default(),
                 ids: HashMap::new(),
                 next_key: 0,
                 plans: BTreeMap::new(),
@@ -124,7 +130,13 @@ impl Supervisor {
                 exit: watch::channel(None).0,
                 me: None,
                 as_parent: Arc::new(ctx.address()),
+                starts: Starts::default(),
             };
+            // Room for the initial children at once: no table grows, and
+            // rehashes, one child at a time.
+            supervisor.children.reserve(initial.len());
+            supervisor.ids.reserve(initial.len());
+            supervisor.health.reserve(initial.len());
             let keys = initial
                 .into_iter()
                 .map(|c| supervisor.insert_child(c))

@@ -170,8 +170,11 @@ where
         let spec = ChildSpec::try_worker(id.clone(), move |link| bound.build(link))
             .restart(self.template.restart)
             .shutdown(self.template.shutdown);
-        supervisor.add_child(spec).await?;
-        let addr = supervisor.worker::<A>(&id).await.ok();
+        let addr = supervisor
+            .add_child_with_addr(spec)
+            .await?
+            .and_then(|any| any.downcast::<Addr<A>>().ok())
+            .map(|addr| *addr);
         Ok(DynamicChild { id, addr })
     }
 

@@ -108,6 +108,14 @@ pub trait HealthStrategy: Send + 'static {
 
     /// Reacts to the supervisor's periodic tick (timeouts, samples, windows).
     fn on_tick(&mut self, now: Instant, out: &mut Decisions);
+
+    /// A hint: about `additional` more children are about to start (a
+    /// supervisor's initial children). A strategy that keeps state per child
+    /// may reserve room for them at once instead of growing one by one. The
+    /// default does nothing.
+    fn reserve(&mut self, additional: usize) {
+        let _ = additional;
+    }
 }
 
 #[cfg(test)]
@@ -124,7 +132,8 @@ mod tests {
             fn on_signal(&mut self, _: Instant, _: &str, _: &Signal, _: &mut Decisions) {}
             fn on_tick(&mut self, _: Instant, _: &mut Decisions) {}
         }
-        let boxed: Vec<Box<dyn HealthStrategy>> = vec![Box::new(Nop)];
+        let mut boxed: Vec<Box<dyn HealthStrategy>> = vec![Box::new(Nop)];
+        boxed[0].reserve(10);
         assert_eq!(boxed[0].name(), "nop");
         assert_eq!(boxed[0].wants(), Wants::default());
     }

@@ -89,8 +89,9 @@ struct Track {
     /// Pings sent and not answered yet: (sequence, sent at).
     pending: VecDeque<(u64, Instant)>,
     misses: u32,
-    /// Current unit of work and when it last progressed.
-    work: Option<(String, Instant)>,
+    /// Current unit of work and when it last progressed (boxed: most
+    /// children have none, and a track is kept per child).
+    work: Option<Box<(String, Instant)>>,
     /// Verdict last handed out, so a tick reports only changes.
     last: Verdict,
 }
@@ -171,7 +172,9 @@ impl Liveness {
                 reason: format!("{} consecutive pings unanswered", track.misses),
             });
         }
-        if let (Some(timeout), Some((label, last))) = (config.progress_timeout, &track.work) {
+        if let (Some(timeout), Some((label, last))) =
+            (config.progress_timeout, track.work.as_deref())
+        {
             let idle = now.duration_since(*last);
             if idle >= timeout {
                 consider(Verdict::Restart {
@@ -227,9 +230,15 @@ impl HealthStrategy for Liveness {
                         track.pending.retain(|(s, _)| s > seq);
                         track.misses = 0;
                     }
-                    Signal::WorkStarted { label } => track.work = Some((label.clone(), now)),
+                    Signal::WorkStarted { label } => match &mut track.work {
+                        Some(work) => {
+                            work.0.clone_from(label);
+                            work.1 = now;
+                        }
+                        None => track.work = Some(Box::new((label.clone(), now))),
+                    },
                     Signal::Progress => {
-                        if let Some((_, last)) = &mut track.work {
+                        if let Some((_, last)) = track.work.as_deref_mut() {
                             *last = now;
                         }
                     }
@@ -256,6 +265,10 @@ impl HealthStrategy for Liveness {
                 }
             }
         }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.tracks.reserve(additional);
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Decisions) {

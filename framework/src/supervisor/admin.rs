@@ -207,7 +207,7 @@ impl Purpose {
     pub(super) fn name(&self) -> &'static str {
         match self {
             Purpose::Init => "initial start",
-            Purpose::Add(_) => "add",
+            Purpose::Add { .. } => "add",
             Purpose::Remove(_) => "removal",
             Purpose::Terminate(_) => "termination",
             Purpose::Start(_) => "restart_child",

@@ -108,7 +108,18 @@ impl SupervisorRef {
     /// [`SupervisorError::AlreadyStarted`] when that child runs and
     /// [`SupervisorError::AlreadyPresent`] when only its spec is kept.
     pub async fn add_child(&self, spec: ChildSpec) -> Result<(), SupervisorError> {
-        self.ask(|tx| Request::Add(spec, tx)).await?
+        self.ask(|tx| Request::Add(spec, false, tx)).await??;
+        Ok(())
+    }
+
+    /// [`add_child`](Self::add_child), answered with the address of the
+    /// child's first incarnation (`None` if it is not running by then): one
+    /// request where a lookup would be a second.
+    pub(crate) async fn add_child_with_addr(
+        &self,
+        spec: ChildSpec,
+    ) -> Result<Option<Box<dyn std::any::Any + Send>>, SupervisorError> {
+        self.ask(|tx| Request::Add(spec, true, tx)).await?
     }
 
     /// Stops a child (within its shutdown timeout) and forgets it: OTP's

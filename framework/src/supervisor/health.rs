@@ -34,6 +34,8 @@ pub(super) struct Health {
     pub(super) wants: Wants,
     alerter: Alerter,
     next_ping: u64,
+    /// The decisions buffer every dispatch reuses.
+    scratch: Decisions,
 }
 
 impl Health {
@@ -63,6 +65,16 @@ impl Health {
             wants,
             alerter: Alerter::new(spec.alerts),
             next_ping: 0,
+            scratch: Decisions::default(),
+        }
+    }
+}
+
+impl Health {
+    /// Tells every strategy that about `additional` children are about to start.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        for slot in &mut self.slots {
+            slot.strategy.reserve(additional);
         }
     }
 }
@@ -82,11 +94,13 @@ impl Supervisor {
             return;
         };
         for slot in 0..self.health.slots.len() {
-            let mut out = Decisions::default();
+            // One buffer for every dispatch: no allocation per signal.
+            let mut out = std::mem::take(&mut self.health.scratch);
             self.health.slots[slot]
                 .strategy
                 .on_signal(now, &id, signal, &mut out);
-            self.apply(slot, out, ctx);
+            self.apply(slot, &mut out, Some((&id, key)), ctx);
+            self.health.scratch = out;
         }
     }
 
@@ -111,7 +125,7 @@ impl Supervisor {
         for slot in 0..self.health.slots.len() {
             let mut out = Decisions::default();
             self.health.slots[slot].strategy.on_tick(now, &mut out);
-            self.apply(slot, out, ctx);
+            self.apply(slot, &mut out, None, ctx);
         }
         // Standing conditions count one alert occurrence per tick.
         let standing: Vec<_> = self
@@ -155,7 +169,7 @@ impl Supervisor {
             .filter(|(_, c)| c.is_running())
             .filter_map(|(key, c)| {
                 let (pulse, seen) = c.pulse.as_mut()?;
-                Some((*key, pulse.collect(seen)?))
+                Some((key, pulse.collect(seen)?))
             })
             .collect();
         for (key, news) in news {
@@ -192,7 +206,7 @@ impl Supervisor {
             .children
             .iter()
             .filter(|(_, c)| c.is_running())
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         for key in running {
             self.health.next_ping += 1;
@@ -231,10 +245,27 @@ impl Supervisor {
         }
     }
 
-    fn apply(&mut self, slot: usize, mut out: Decisions, ctx: &mut Context<Self>) {
+    /// Acts on a strategy's decisions; `known` is the child the signal was
+    /// about (its id and key), whose key needs no lookup.
+    fn apply(
+        &mut self,
+        slot: usize,
+        out: &mut Decisions,
+        known: Option<(&Arc<str>, u64)>,
+        ctx: &mut Context<Self>,
+    ) {
         for (id, verdict) in out.drain() {
-            let Some(&key) = self.ids.get(id.as_str()) else {
+            if verdict == Verdict::Healthy && self.health.slots[slot].verdicts.is_empty() {
+                // Healthy verdicts are not stored: healthy already, no
+                // change (every child's first verdict, at its start).
                 continue;
+            }
+            let key = match known {
+                Some((known_id, key)) if **known_id == *id => key,
+                _ => match self.ids.get(id.as_str()) {
+                    Some(&key) => key,
+                    None => continue,
+                },
             };
             if !self.children.get(&key).is_some_and(|c| c.is_running()) {
                 // Verdicts about children that are not up are moot.
@@ -242,7 +273,10 @@ impl Supervisor {
             }
             let slot = &mut self.health.slots[slot];
             let previous = if verdict == Verdict::Healthy {
-                slot.verdicts.remove(&key)
+                match slot.verdicts.remove(&key) {
+                    Some(previous) => Some(previous),
+                    None => continue,
+                }
             } else {
                 slot.verdicts.insert(key, verdict.clone())
             };

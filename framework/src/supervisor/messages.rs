@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::Supervisor;
 use crate::info::{ChildCount, SupervisorInfo};
-use crate::parent::{ChildExited, ChildSignal, ChildStarted, Parent};
+use crate::parent::{ChildExited, ChildSignal, ChildStarted, ChildrenStarted, Parent};
 use crate::{ChildSpec, ExitReason, SupervisorError};
 
 /// A supervisor's children report to its mailbox. `do_send` never blocks
@@ -15,6 +15,10 @@ use crate::{ChildSpec, ExitReason, SupervisorError};
 impl Parent for Addr<Supervisor> {
     fn started(&self, report: ChildStarted) {
         self.do_send(report);
+    }
+
+    fn started_all(&self, reports: Vec<ChildStarted>) {
+        self.do_send(ChildrenStarted(reports));
     }
 
     fn exited(&self, report: ChildExited) {
@@ -42,12 +46,16 @@ impl Handler<ChildSignal> for Supervisor {
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, SupervisorError>>;
 
+/// The answer to an added child: its address, when asked for and running.
+pub(crate) type Added = Option<Box<dyn std::any::Any + Send>>;
+
 /// Requests from [`SupervisorRef`](crate::SupervisorRef).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) enum Request {
     Inspect(oneshot::Sender<SupervisorInfo>),
-    Add(ChildSpec, Reply<()>),
+    /// A child to add; `bool`: answer with its address.
+    Add(ChildSpec, bool, Reply<Added>),
     Remove(String, Reply<()>),
     Terminate(String, Reply<()>),
     Restart(String, Reply<()>),
@@ -62,6 +70,16 @@ impl Handler<ChildStarted> for Supervisor {
 
     fn handle(&mut self, msg: ChildStarted, ctx: &mut Context<Self>) {
         self.on_child_started(msg, ctx);
+    }
+}
+
+impl Handler<ChildrenStarted> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildrenStarted, ctx: &mut Context<Self>) {
+        for report in msg.0 {
+            self.on_child_started(report, ctx);
+        }
     }
 }
 
@@ -81,11 +99,11 @@ impl Handler<Request> for Supervisor {
             Request::Inspect(reply) => {
                 let _ = reply.send(self.info(Instant::now()));
             }
-            Request::Add(spec, reply) => {
+            Request::Add(spec, with_addr, reply) => {
                 if let Err(e) = self.check_addable(&spec) {
                     let _ = reply.send(Err(e));
                 } else {
-                    self.add_child(spec, reply, ctx);
+                    self.add_child(spec, with_addr, reply, ctx);
                 }
             }
             Request::Remove(id, reply) => self.remove_child(&id, reply, ctx),

@@ -20,12 +20,13 @@ use actix::{ActorContext, AsyncContext, Context};
 use tokio::time::Instant;
 
 use super::child::{Child, State};
-use super::messages::Reply;
+use super::messages::{Added, Reply};
 use super::{Lifecycle, Supervisor};
 use crate::child_spec::ChildBody;
 use crate::event::EventKind;
-use crate::link::{self, Incarnation, Pulse};
+use crate::link::{self, Incarnation};
 use crate::parent::{ChildExited, ChildStarted};
+use crate::start_batch::StartJob;
 use crate::{
     ChildSpec, ExitReason, Placement, Restart, RestartCause, Signal, Strategy, SupervisorError,
 };
@@ -33,8 +34,11 @@ use crate::{
 pub(super) enum Purpose {
     /// The supervisor's initial children.
     Init,
-    /// A child added at run time.
-    Add(Reply<()>),
+    /// A child added at run time; answered with its address if asked.
+    Add {
+        reply: Reply<Added>,
+        with_addr: bool,
+    },
     /// A child removed at run time.
     Remove(Reply<()>),
     /// A child stopped at run time, its spec kept (`terminate_child`).
@@ -93,7 +97,7 @@ impl Supervisor {
             }
         }
         let phase = match purpose {
-            Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => Phase::Starting(0, 0),
+            Purpose::Init | Purpose::Add { .. } | Purpose::Start(_) => Phase::Starting(0, 0),
             _ => Phase::Stopping {
                 cursor: members.len(),
             },
@@ -109,12 +113,19 @@ impl Supervisor {
         id
     }
 
-    /// Moves plan `id` forward as far as its members' states allow.
+    /// Moves plan `id` forward as far as its members' states allow, then
+    /// sends the worker starts it asked for to their threads, in batches
+    /// (`start_batch.rs`).
     ///
     /// Each phase walks `members` with a cursor, so a plan over n children
     /// costs O(n) in total, not per step. Members another plan has taken over
     /// (`child.plan != Some(id)`) are skipped.
     pub(super) fn advance(&mut self, id: u64, ctx: &mut Context<Self>) {
+        self.step(id, ctx);
+        self.starts.flush();
+    }
+
+    fn step(&mut self, id: u64, ctx: &mut Context<Self>) {
         loop {
             let Some(plan) = self.plans.get_mut(&id) else {
                 return;
@@ -146,7 +157,7 @@ impl Supervisor {
                             ctx.run_later(delay, move |act, ctx| act.delay_elapsed(id, ctx));
                             return;
                         }
-                        Purpose::Init | Purpose::Add(_) | Purpose::Start(_) => {
+                        Purpose::Init | Purpose::Add { .. } | Purpose::Start(_) => {
                             plan.phase = Phase::Starting(0, 0)
                         }
                         Purpose::Remove(_)
@@ -236,7 +247,21 @@ impl Supervisor {
                     self.reply_init(Ok(()));
                 }
             }
-            Purpose::Add(reply) | Purpose::Start(reply) => {
+            Purpose::Add { reply, with_addr } => {
+                // The address of the child just added, read here rather than
+                // by a second request.
+                let addr = plan
+                    .members
+                    .first()
+                    .and_then(|key| self.children.get(key))
+                    .filter(|_| with_addr)
+                    .and_then(|child| match &child.state {
+                        State::Running { addr, .. } => Some(addr.clone_any()),
+                        _ => None,
+                    });
+                let _ = reply.send(Ok(addr));
+            }
+            Purpose::Start(reply) => {
                 let _ = reply.send(Ok(()));
             }
             Purpose::Terminate(reply) => {
@@ -291,15 +316,13 @@ impl Supervisor {
         if !span.is_none() {
             tracing::info!("restarting child");
         }
-        let pulse = Arc::new(Pulse::default());
-        child.pulse = Some((pulse.clone(), 0));
-        let incarnation = Incarnation {
-            parent: self.as_parent.clone(),
+        let incarnation = Incarnation::new(
+            self.as_parent.clone(),
             key,
-            id: child.id().clone(),
-            number: child.incarnation,
-            pulse,
-        };
+            child.id().clone(),
+            child.incarnation,
+        );
+        child.pulse = Some((incarnation.pulse().clone(), 0));
         // A child with external heartbeats gets no timer: its silence is
         // what liveness must see.
         let heartbeat = self
@@ -311,7 +334,18 @@ impl Supervisor {
         let placement = match &child.spec.body {
             ChildBody::Worker(factory) => {
                 let (placement, thread) = self.shared.place_worker();
-                factory.clone().spawn(&thread, link, wiring, incarnation);
+                let job = StartJob {
+                    factory: factory.clone(),
+                    link,
+                    wiring,
+                    ack: incarnation,
+                    span: tracing::Span::current(),
+                };
+                let index = match placement {
+                    Placement::Worker(i) => i,
+                    Placement::Control => usize::MAX,
+                };
+                self.starts.push(index, thread, job);
                 placement
             }
             ChildBody::Supervisor(spec) => {
@@ -489,13 +523,13 @@ impl Supervisor {
                     let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
                 }
             }
-            Some(Purpose::Add(_)) => {
+            Some(Purpose::Add { .. }) => {
                 let Some(plan) = plan.and_then(|p| self.plans.remove(&p)) else {
                     return;
                 };
                 self.child_down(key, exit, ctx);
                 self.delete_child(key);
-                if let Purpose::Add(reply) = plan.purpose {
+                if let Purpose::Add { reply, .. } = plan.purpose {
                     let _ = reply.send(Err(SupervisorError::StartFailed { id, reason }));
                 }
             }
@@ -617,8 +651,8 @@ impl Supervisor {
         // Who the strategy restarts, plus any restart plan those children are in.
         let mut members: Vec<u64> = match self.spec.strategy {
             Strategy::OneForOne => vec![key],
-            Strategy::OneForAll => self.children.keys().copied().collect(),
-            Strategy::RestForOne => self.children.range(key..).map(|(k, _)| *k).collect(),
+            Strategy::OneForAll => self.children.keys().collect(),
+            Strategy::RestForOne => self.children.keys_from(key).collect(),
         };
         members.retain(|k| {
             let c = &self.children[k];
@@ -674,22 +708,31 @@ impl Supervisor {
         }
         self.lifecycle = Lifecycle::ShuttingDown(reason);
         for (_, plan) in std::mem::take(&mut self.plans) {
-            if let Purpose::Add(reply)
-            | Purpose::Remove(reply)
-            | Purpose::Terminate(reply)
-            | Purpose::Start(reply) = plan.purpose
-            {
-                let _ = reply.send(Err(SupervisorError::Stopped(self.path.to_string())));
+            let stopped = || SupervisorError::Stopped(self.path.to_string());
+            match plan.purpose {
+                Purpose::Add { reply, .. } => {
+                    let _ = reply.send(Err(stopped()));
+                }
+                Purpose::Remove(reply) | Purpose::Terminate(reply) | Purpose::Start(reply) => {
+                    let _ = reply.send(Err(stopped()));
+                }
+                _ => {}
             }
         }
-        let members = self.children.keys().copied().collect();
+        let members = self.children.keys().collect();
         let plan = self.new_plan(Purpose::Shutdown, members);
         self.advance(plan, ctx);
     }
 
-    pub(super) fn add_child(&mut self, spec: ChildSpec, reply: Reply<()>, ctx: &mut Context<Self>) {
+    pub(super) fn add_child(
+        &mut self,
+        spec: ChildSpec,
+        with_addr: bool,
+        reply: Reply<Added>,
+        ctx: &mut Context<Self>,
+    ) {
         let key = self.insert_child(spec);
-        let plan = self.new_plan(Purpose::Add(reply), vec![key]);
+        let plan = self.new_plan(Purpose::Add { reply, with_addr }, vec![key]);
         self.advance(plan, ctx);
     }
 

@@ -59,7 +59,7 @@ impl Supervisor {
     /// within [`KILL_GRACE`] (its thread is blocked) is abandoned. A child
     /// supervisor always reports: it kills its own children the same way.
     pub(super) fn kill_children(&mut self, ctx: &mut Context<Self>) {
-        for (&key, child) in &mut self.children {
+        for (key, child) in self.children.iter_mut() {
             let worker = matches!(child.spec.body, ChildBody::Worker(_));
             let number = child.incarnation;
             child.state = match std::mem::replace(&mut child.state, State::Idle) {
