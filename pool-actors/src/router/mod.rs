@@ -364,6 +364,10 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         if let Some(ttl) = submit.options.ttl {
             self.note_expiry(submit.id, submit.submitted_at, ttl);
         }
-        self.store.enqueue(submit, now);
+        if self.skips_queue(&submit) {
+            self.dispatch_at_once(submit);
+        } else {
+            self.store.enqueue(submit, now);
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use actix::ArbiterHandle;
 use crossbeam_queue::SegQueue;
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -49,6 +50,9 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// The clock task still runs (until the router stops).
     pub(super) clock_running: AtomicBool,
 }
+
+/// What one call delivers once it lets go of the lock.
+type Outbox<H> = SmallVec<[Effect<H>; 4]>;
 
 /// A cheap, clonable handle to the router. Each call takes the router's lock
 /// for a short, bounded piece of bookkeeping (never task code), then
@@ -164,11 +168,12 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         if let Some(runs) = runs {
             runs.extend(router.handback.drain(..));
         }
-        let effects = match replies {
-            // Keep the router's buffer (and its capacity); hand the replies
-            // to the worker, and deliver the rest here.
+        // Keep the router's buffer (and its capacity): a call usually
+        // produces a message or two, which leave it without an allocation.
+        let effects: Outbox<H> = match replies {
+            // Hand the replies to the worker, and deliver the rest here.
             Some(replies) => {
-                let mut others = Vec::new();
+                let mut others = Outbox::new();
                 for effect in router.effects.drain(..) {
                     match effect {
                         Effect::Reply(..) => replies.push(effect),
@@ -177,7 +182,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 }
                 others
             }
-            None => std::mem::take(&mut router.effects),
+            None => router.effects.drain(..).collect(),
         };
         drop(router);
         if nudge {
