@@ -147,6 +147,13 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 .map(|(key, _)| key)
                 .collect();
             debug_assert_eq!(self.free, open, "the free set is out of date");
+            let on: BTreeSet<WorkerKey> = self.free_on.values().flatten().copied().collect();
+            debug_assert_eq!(self.free, on, "the free sets by thread are out of date");
+            for (thread, keys) in &self.free_on {
+                for key in keys {
+                    debug_assert_eq!(self.slot(*key).map(|s| s.thread), Some(*thread));
+                }
+            }
         }
     }
 
@@ -210,7 +217,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.effects.push(Effect::Run(slot.inbox.clone(), run));
         }
         if full {
-            self.free.remove(&worker);
+            let thread = slot.thread;
+            self.set_free(worker, thread, false);
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{clock, Gauges, Router};
-use crate::messages::{Caller, Done, Effect, Submit};
+use crate::messages::{this_thread, Caller, Done, Effect, Submit};
 use crate::store::{MemoryStore, TaskStore};
 use crate::TaskHandler;
 
@@ -141,6 +141,10 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             None => (None, None, None),
         };
         router.now = router.now.max(now);
+        router.here = this_thread();
+        if let Some(wants) = caller {
+            router.note_quick(wants);
+        }
         router.caller = caller;
         self.accept_waiting(&mut router);
         // Retries whose time has come go back to the queue with whoever

@@ -47,6 +47,8 @@ pub(super) struct Local<H: TaskHandler> {
     pub(super) ahead: RefCell<VecDeque<Run<H::Task>>>,
     /// How fast its attempts have been going.
     pub(super) pace: Cell<Pace>,
+    /// Its last attempt was quick (see [`QUICK_TASK`](super::QUICK_TASK)).
+    pub(super) quick: Cell<bool>,
     /// Its process's pid and RSS, shared with the router (a worker
     /// process only).
     pub(super) process: Option<Arc<ProcessGauge>>,
@@ -194,6 +196,7 @@ impl<H: TaskHandler> Local<H> {
             worker: self.key.get(),
             incarnation: self.incarnation,
             batch,
+            quick: self.quick.get(),
         }
     }
 
