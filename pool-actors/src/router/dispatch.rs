@@ -10,7 +10,7 @@ use candado::BreakerState;
 
 use super::{Phase, Router};
 use crate::deadline;
-use crate::messages::{Effect, Run, Submit, WorkerKey};
+use crate::messages::{Effect, Run, Submit, ThreadTag, WorkerKey};
 use crate::store::{Ready, Running, TaskStore};
 use crate::{TaskHandler, TaskId, DEFAULT_PRIORITY};
 
@@ -147,11 +147,12 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 .map(|(key, _)| key)
                 .collect();
             debug_assert_eq!(self.free, open, "the free set is out of date");
-            let on: BTreeSet<WorkerKey> = self.free_on.values().flatten().copied().collect();
+            let on: BTreeSet<WorkerKey> = self.free_on.iter().flatten().copied().collect();
             debug_assert_eq!(self.free, on, "the free sets by thread are out of date");
-            for (thread, keys) in &self.free_on {
+            for (thread, keys) in self.free_on.iter().enumerate() {
                 for key in keys {
-                    debug_assert_eq!(self.slot(*key).map(|s| s.thread), Some(*thread));
+                    let thread = ThreadTag::try_from(thread).ok();
+                    debug_assert_eq!(self.slot(*key).map(|s| s.thread), thread);
                 }
             }
         }

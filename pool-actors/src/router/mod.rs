@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use candado::{Alert, Breakers, ChildBreaker, HealthStatus};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
@@ -191,8 +191,9 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
     free: BTreeSet<WorkerKey>,
-    /// `free` by the thread each worker runs on.
-    free_on: FxHashMap<ThreadTag, BTreeSet<WorkerKey>>,
+    /// `free` by the thread each worker runs on, indexed by [`ThreadTag`]
+    /// (small numbers, given in order: a vector is cheaper than a map).
+    free_on: Vec<BTreeSet<WorkerKey>>,
     /// Workers whose breaker is open, by the end of its cooldown.
     tripped: BTreeSet<(Instant, WorkerKey)>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
@@ -257,7 +258,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             workers: Vec::new(),
             keys: BTreeMap::new(),
             free: BTreeSet::new(),
-            free_on: FxHashMap::default(),
+            free_on: Vec::new(),
             tripped: BTreeSet::new(),
             cursor: None,
             drains: Vec::new(),

@@ -63,7 +63,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// back wake no other thread. Longer tasks are not kept on one thread:
     /// they go round the workers, so that they run side by side.
     fn pick_here(&self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
-        let here = self.free_on.get(&self.here)?;
+        let here = self.free_on.get(self.here as usize)?;
         let (after, before) = match self.cursor {
             Some(c) => (
                 here.range((Bound::Excluded(c), Bound::Unbounded)),

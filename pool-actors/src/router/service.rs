@@ -2,6 +2,7 @@
 //! cooling down, the ejection limit on breakers, and the fail-over of tasks
 //! held by a worker that leaves service for its health.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use candado::HealthStatus;
@@ -181,10 +182,14 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     pub(super) fn set_free(&mut self, worker: WorkerKey, thread: ThreadTag, free: bool) {
         if free {
             if self.free.insert(worker) {
-                self.free_on.entry(thread).or_default().insert(worker);
+                let index = thread as usize;
+                if self.free_on.len() <= index {
+                    self.free_on.resize_with(index + 1, BTreeSet::new);
+                }
+                self.free_on[index].insert(worker);
             }
         } else if self.free.remove(&worker) {
-            if let Some(on) = self.free_on.get_mut(&thread) {
+            if let Some(on) = self.free_on.get_mut(thread as usize) {
                 on.remove(&worker);
             }
         }
