@@ -1,5 +1,5 @@
-//! Runs one system's 4 × 64 throughput shape alone, for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn]`.
+//! Runs one system's throughput shape alone (4 × 64 unless given), for profilers:
+//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn] [workers] [submitters]`.
 
 use candado_bench::process_workers::{self, Work};
 use candado_bench::{failure, peers, pool, rate, Shape};
@@ -9,9 +9,14 @@ fn main() {
     process_workers::serve_if_worker();
     procspawn::init();
     let system = std::env::args().nth(1).unwrap_or_else(|| "candado".into());
+    let number = |n: usize, default: usize| {
+        std::env::args()
+            .nth(n)
+            .map_or(default, |a| a.parse().expect("a number"))
+    };
     let shape = Shape {
-        workers: 4,
-        submitters: 64,
+        workers: number(2, 4),
+        submitters: number(3, 64),
         requests: 1_000_000,
     };
     for _ in 0..3 {

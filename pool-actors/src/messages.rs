@@ -69,6 +69,21 @@ impl ProcessGauge {
     }
 }
 
+/// A small number naming an OS thread: the one a worker incarnation runs
+/// on, and the one calling the router. A dispatch prefers a worker on the
+/// calling thread (see `Router::pick_worker`): handing it the task, and its
+/// reply going back, then wake no other thread.
+pub(crate) type ThreadTag = u32;
+
+/// The calling thread's [`ThreadTag`], given the first time it asks.
+pub(crate) fn this_thread() -> ThreadTag {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    thread_local! {
+        static TAG: ThreadTag = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|tag| *tag)
+}
+
 /// A worker's place in the router: its index in the router's workers, given
 /// when its name first registers and kept across its incarnations, so the
 /// task path compares and looks up integers, not names.
@@ -167,6 +182,10 @@ pub(crate) struct CallerWants {
     /// Tasks it may be handed at once while the queue is backed up (0: none,
     /// it is still busy; 1: its next task only).
     pub(crate) batch: usize,
+    /// Its last attempts were quick (see `worker::QUICK_TASK`): a dispatch
+    /// from its own thread may prefer it, as the work costs less than
+    /// waking another thread.
+    pub(crate) quick: bool,
 }
 
 /// The worker incarnation settling attempts, and where its replies and its

@@ -10,7 +10,7 @@ use candado::BreakerState;
 
 use super::{Phase, Router};
 use crate::deadline;
-use crate::messages::{Effect, Run, WorkerKey};
+use crate::messages::{Effect, Run, Submit, ThreadTag, WorkerKey};
 use crate::store::{Ready, Running, TaskStore};
 use crate::{TaskHandler, TaskId, DEFAULT_PRIORITY};
 
@@ -48,6 +48,33 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 }
             }
             return;
+        }
+    }
+
+    /// Whether `submit` may go to a worker without joining the ready queue:
+    /// no task waits (none can be ahead of it), some worker is free, and it
+    /// asks for nothing a dispatch from the queue would check (a
+    /// capability or a route, a dependency, a token of the rate limit).
+    /// Under light load (as many workers as callers, one caller) every task
+    /// goes this way, and the queue's bookkeeping is spared.
+    pub(super) fn skips_queue(&self, submit: &Submit<H>) -> bool {
+        self.store.ready() == 0
+            && self.has_room()
+            && self.bucket.is_none()
+            && submit.route.is_none()
+            && submit.options.capability.is_none()
+            && submit.options.dependency.is_none()
+    }
+
+    /// Hands `submit` (see [`skips_queue`](Self::skips_queue)) to the next
+    /// worker, as the pump would; should no worker take it after all (a
+    /// half-open breaker refusing a probe), it joins the queue.
+    pub(super) fn dispatch_at_once(&mut self, submit: Submit<H>) {
+        let (id, now) = (submit.id, self.now);
+        self.store.hold(submit, now);
+        match self.pick_worker(None) {
+            Some((worker, _)) => self.dispatch(id, worker, 1),
+            None => self.store.release(id, now),
         }
     }
 
@@ -120,6 +147,14 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 .map(|(key, _)| key)
                 .collect();
             debug_assert_eq!(self.free, open, "the free set is out of date");
+            let on: BTreeSet<WorkerKey> = self.free_on.iter().flatten().copied().collect();
+            debug_assert_eq!(self.free, on, "the free sets by thread are out of date");
+            for (thread, keys) in self.free_on.iter().enumerate() {
+                for key in keys {
+                    let thread = ThreadTag::try_from(thread).ok();
+                    debug_assert_eq!(self.slot(*key).map(|s| s.thread), thread);
+                }
+            }
         }
     }
 
@@ -183,7 +218,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.effects.push(Effect::Run(slot.inbox.clone(), run));
         }
         if full {
-            self.free.remove(&worker);
+            let thread = slot.thread;
+            self.set_free(worker, thread, false);
         }
     }
 }

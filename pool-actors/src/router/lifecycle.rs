@@ -55,6 +55,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let own = crate::messages::addressed_to(self.name(key));
         self.workers[key].slot = Some(Slot {
             incarnation,
+            // Workers register from their own thread.
+            thread: self.here,
+            quick: false,
             inbox,
             // Its own name as a capability too, for the copies of a
             // broadcast addressed to it.
@@ -119,7 +122,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.take()) else {
             return;
         };
-        self.free.remove(&worker);
+        self.set_free(worker, slot.thread, false);
         if let Some(until) = slot.tripped {
             self.tripped.remove(&(until, worker));
         }

@@ -45,7 +45,8 @@ use tokio::time::Instant;
 
 use crate::latency::LatencyHistogram;
 use crate::messages::{
-    CallerWants, DiscardHook, Effect, ProcessGauge, Run, Submit, TaskResult, WorkerInbox, WorkerKey,
+    CallerWants, DiscardHook, Effect, ProcessGauge, Run, Submit, TaskResult, ThreadTag,
+    WorkerInbox, WorkerKey,
 };
 use crate::retry::RetryConfig;
 use crate::store::{MemoryStore, TaskStore};
@@ -117,6 +118,11 @@ struct Worker<H: TaskHandler> {
 
 struct Slot<H: TaskHandler> {
     incarnation: u64,
+    /// The thread it runs on.
+    thread: ThreadTag,
+    /// Its last attempts were quick, as it said when it last settled: a
+    /// dispatch from its own thread prefers it (see [`Router::pick_worker`]).
+    quick: bool,
     /// Where its attempts go.
     inbox: WorkerInbox<H::Task>,
     capabilities: HashSet<String>,
@@ -185,6 +191,9 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
     free: BTreeSet<WorkerKey>,
+    /// `free` by the thread each worker runs on, indexed by [`ThreadTag`]
+    /// (small numbers, given in order: a vector is cheaper than a map).
+    free_on: Vec<BTreeSet<WorkerKey>>,
     /// Workers whose breaker is open, by the end of its cooldown.
     tripped: BTreeSet<(Instant, WorkerKey)>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
@@ -208,6 +217,8 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     epoch: Instant,
     /// The time of the current call (read once per lock taken).
     now: Instant,
+    /// The thread making the current call.
+    here: ThreadTag,
     stats: Stats,
     /// Delivered once the lock is released.
     effects: Vec<Effect<H>>,
@@ -247,6 +258,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             workers: Vec::new(),
             keys: BTreeMap::new(),
             free: BTreeSet::new(),
+            free_on: Vec::new(),
             tripped: BTreeSet::new(),
             cursor: None,
             drains: Vec::new(),
@@ -259,6 +271,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             busy_at: None,
             epoch: Instant::now(),
             now: Instant::now(),
+            here: 0,
             stats: Stats::default(),
             effects: Vec::new(),
             caller: None,
@@ -364,6 +377,10 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         if let Some(ttl) = submit.options.ttl {
             self.note_expiry(submit.id, submit.submitted_at, ttl);
         }
-        self.store.enqueue(submit, now);
+        if self.skips_queue(&submit) {
+            self.dispatch_at_once(submit);
+        } else {
+            self.store.enqueue(submit, now);
+        }
     }
 }

@@ -7,7 +7,7 @@ use candado::BreakerState;
 use tokio::time::Instant;
 
 use super::{Router, Slot};
-use crate::messages::WorkerKey;
+use crate::messages::{CallerWants, WorkerKey};
 use crate::store::TaskStore;
 use crate::{deadline, Dispatch, TaskHandler, TaskId};
 
@@ -46,9 +46,70 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             .filter_map(|&key| Some((key, self.slot(key)?)))
     }
 
+    /// Records whether the calling worker's last attempts were quick.
+    pub(super) fn note_quick(&mut self, wants: CallerWants) {
+        if let Some(slot) = self
+            .slot_mut(wants.worker)
+            .filter(|s| s.incarnation == wants.incarnation)
+        {
+            slot.quick = wants.quick;
+        }
+    }
+
+    /// A free worker on the calling thread whose attempts are quick, for a
+    /// task needing `capability`, in fair order (with `least_loaded`, only
+    /// one among the least loaded), and whether taking it used a probe of
+    /// its half-open breaker: handing it the task and sending its reply
+    /// back wake no other thread. Longer tasks are not kept on one thread:
+    /// they go round the workers, so that they run side by side.
+    fn pick_here(&self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
+        let here = self.free_on.get(self.here as usize)?;
+        let (after, before) = match self.cursor {
+            Some(c) => (
+                here.range((Bound::Excluded(c), Bound::Unbounded)),
+                here.range(..=c).take(usize::MAX),
+            ),
+            None => (here.range(..), here.range(..).take(0)),
+        };
+        let least = match self.settings.dispatch {
+            Dispatch::RoundRobin => 0,
+            Dispatch::LeastLoaded => self
+                .free
+                .iter()
+                .filter_map(|&key| self.slot(key))
+                .filter(|slot| self.eligible(slot, capability))
+                .map(|slot| slot.in_flight.len())
+                .min()?,
+        };
+        after.chain(before).find_map(|&key| {
+            let slot = self.slot(key)?;
+            let fits = slot.quick
+                && self.eligible(slot, capability)
+                && (self.settings.dispatch == Dispatch::RoundRobin
+                    || slot.in_flight.len() == least);
+            if !fits {
+                return None;
+            }
+            // A half-open breaker lets the task through only as a probe.
+            match self.breaker_state(key) {
+                Some(BreakerState::HalfOpen) => self.workers[key]
+                    .breaker
+                    .as_ref()
+                    .is_some_and(|b| b.allow_at(self.now))
+                    .then_some((key, true)),
+                _ => Some((key, false)),
+            }
+        })
+    }
+
     /// The next worker for a task needing `capability`, and whether taking
-    /// it used a probe of its half-open breaker.
+    /// it used a probe of its half-open breaker. A quick worker on the
+    /// calling thread goes first (see [`pick_here`](Self::pick_here)).
     pub(super) fn pick_worker(&mut self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
+        if let Some((key, probe)) = self.pick_here(capability) {
+            self.cursor = Some(key);
+            return Some((key, probe));
+        }
         // Half-open workers that refused a probe; rare, so no allocation up front.
         let mut refused: Vec<WorkerKey> = Vec::new();
         loop {

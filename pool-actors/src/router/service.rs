@@ -2,13 +2,14 @@
 //! cooling down, the ejection limit on breakers, and the fail-over of tasks
 //! held by a worker that leaves service for its health.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use candado::HealthStatus;
 use tokio::time::Instant;
 
 use super::{Router, Slot};
-use crate::messages::{Effect, WorkerKey};
+use crate::messages::{Effect, ThreadTag, WorkerKey};
 use crate::store::TaskStore;
 use crate::{AttemptError, TaskHandler, TaskId};
 
@@ -165,10 +166,32 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// Brings `worker`'s place in `free` up to date after a change to its
     /// slot (or its removal).
     pub(super) fn refresh_room(&mut self, worker: WorkerKey) {
-        if self.slot(worker).is_some_and(|slot| self.open(slot)) {
-            self.free.insert(worker);
-        } else {
-            self.free.remove(&worker);
+        match self.slot(worker) {
+            Some(slot) => {
+                let (open, thread) = (self.open(slot), slot.thread);
+                self.set_free(worker, thread, open);
+            }
+            None => {
+                self.free.remove(&worker);
+            }
+        }
+    }
+
+    /// Puts worker `worker` (running on `thread`) in `free` and `free_on`,
+    /// or takes it out of both.
+    pub(super) fn set_free(&mut self, worker: WorkerKey, thread: ThreadTag, free: bool) {
+        if free {
+            if self.free.insert(worker) {
+                let index = thread as usize;
+                if self.free_on.len() <= index {
+                    self.free_on.resize_with(index + 1, BTreeSet::new);
+                }
+                self.free_on[index].insert(worker);
+            }
+        } else if self.free.remove(&worker) {
+            if let Some(on) = self.free_on.get_mut(thread as usize) {
+                on.remove(&worker);
+            }
         }
     }
 }

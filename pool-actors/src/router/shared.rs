@@ -9,11 +9,12 @@ use std::sync::{Arc, Weak};
 use actix::ArbiterHandle;
 use crossbeam_queue::SegQueue;
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{clock, Gauges, Router};
-use crate::messages::{Caller, Done, Effect, Submit};
+use crate::messages::{this_thread, Caller, Done, Effect, Submit};
 use crate::store::{MemoryStore, TaskStore};
 use crate::TaskHandler;
 
@@ -49,6 +50,9 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// The clock task still runs (until the router stops).
     pub(super) clock_running: AtomicBool,
 }
+
+/// What one call delivers once it lets go of the lock.
+type Outbox<H> = SmallVec<[Effect<H>; 4]>;
 
 /// A cheap, clonable handle to the router. Each call takes the router's lock
 /// for a short, bounded piece of bookkeeping (never task code), then
@@ -137,6 +141,10 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             None => (None, None, None),
         };
         router.now = router.now.max(now);
+        router.here = this_thread();
+        if let Some(wants) = caller {
+            router.note_quick(wants);
+        }
         router.caller = caller;
         self.accept_waiting(&mut router);
         // Retries whose time has come go back to the queue with whoever
@@ -164,11 +172,12 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         if let Some(runs) = runs {
             runs.extend(router.handback.drain(..));
         }
-        let effects = match replies {
-            // Keep the router's buffer (and its capacity); hand the replies
-            // to the worker, and deliver the rest here.
+        // Keep the router's buffer (and its capacity): a call usually
+        // produces a message or two, which leave it without an allocation.
+        let effects: Outbox<H> = match replies {
+            // Hand the replies to the worker, and deliver the rest here.
             Some(replies) => {
-                let mut others = Vec::new();
+                let mut others = Outbox::new();
                 for effect in router.effects.drain(..) {
                     match effect {
                         Effect::Reply(..) => replies.push(effect),
@@ -177,7 +186,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 }
                 others
             }
-            None => std::mem::take(&mut router.effects),
+            None => router.effects.drain(..).collect(),
         };
         drop(router);
         if nudge {

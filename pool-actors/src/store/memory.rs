@@ -79,11 +79,15 @@ impl<H: TaskHandler> MemoryStore<H> {
 
 impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
     fn enqueue(&mut self, submit: Submit<H>, now: Instant) {
+        let id = submit.id;
+        self.hold(submit, now);
+        self.requeue(id, now);
+    }
+
+    fn hold(&mut self, submit: Submit<H>, now: Instant) {
         self.seq += 1;
         let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
         let queue = submit.route.or_else(|| submit.options.capability.clone());
-        self.queues
-            .push(now, submit.id, priority, self.seq, queue.clone());
         self.tasks.insert(
             submit.id,
             TaskRecord {

@@ -129,6 +129,12 @@ pub(crate) trait TaskStore<H: TaskHandler>: Send + 'static {
     /// already waiting.
     fn enqueue(&mut self, submit: Submit<H>, now: Instant);
 
+    /// Takes a new task that is claimed at once, without joining the ready
+    /// queue (nothing waits ahead of it, and a worker is free): as
+    /// [`enqueue`](Self::enqueue), minus the queue's bookkeeping. Should the
+    /// claim not happen after all, [`release`](Self::release) queues it.
+    fn hold(&mut self, submit: Submit<H>, now: Instant);
+
     /// Tasks ready and waiting for a worker.
     fn ready(&self) -> usize;
 

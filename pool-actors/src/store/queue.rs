@@ -15,6 +15,10 @@ use tokio::time::Instant;
 use super::Rank;
 use crate::TaskId;
 
+/// Stale entries `ages` may hold before it is compacted, whatever the
+/// number of tasks waiting (see [`ReadyQueues::compact_ages`]).
+const AGES_SLACK: usize = 1024;
+
 fn rank(priority: u8, seq: u64) -> Rank {
     (Reverse(priority), Reverse(seq))
 }
@@ -166,6 +170,7 @@ impl ReadyQueues {
             return false;
         };
         self.uncount(entry.priority);
+        self.compact_ages();
         if let Some(heap) = self.heaps.get_mut(&entry.capability) {
             heap.remove(&id);
             // The heap for any worker stays (a queue that keeps running
@@ -176,6 +181,21 @@ impl ReadyQueues {
             }
         }
         true
+    }
+
+    /// Drops the stale entries of `ages` (tasks that left, or waited again
+    /// since) once they are more than half of it, so it holds about as many
+    /// entries as tasks wait, not one for every task that went through in
+    /// the last `promote_after` (a queue that tasks pass through quickly
+    /// would otherwise keep millions). Each stale entry is dropped once:
+    /// the cost per task stays constant.
+    fn compact_ages(&mut self) {
+        if self.ages.len() <= AGES_SLACK.max(2 * self.entries.len()) {
+            return;
+        }
+        let entries = &self.entries;
+        self.ages
+            .retain(|(since, id)| entries.get(id).is_some_and(|e| e.since == *since));
     }
 
     /// Drains every waiting task, best first.
@@ -314,6 +334,24 @@ mod tests {
         assert_eq!(q.worst(3), [(2, 9), (3, 9), (1, 5)]);
         assert_eq!(q.worst(10).len(), 4);
         assert!(ReadyQueues::new(None).worst(1).is_empty());
+    }
+
+    #[test]
+    fn tasks_passing_through_leave_no_trail_of_ages() {
+        let t0 = Instant::now();
+        let step = Duration::from_secs(30);
+        let mut q = ReadyQueues::new(Some(step));
+        q.push(t0, 0, 5, 0, None);
+        for id in 1..100_000 {
+            q.push(t0, id, 5, id, None);
+            q.remove(id);
+        }
+        assert!(q.ages.len() <= 2 * AGES_SLACK, "{} ages kept", q.ages.len());
+        // The task that stayed still climbs when its time comes.
+        q.push(t0, 100_000, 5, 100_000, None);
+        assert_eq!(q.promote(t0 + step), 2);
+        assert_eq!(q.priority_of(0), Some(4));
+        assert_eq!(q.priority_of(100_000), Some(4));
     }
 
     #[test]

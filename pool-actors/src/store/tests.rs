@@ -168,3 +168,30 @@ fn shutdown_empties_the_queues_and_withdraws_what_is_held() {
         assert!(store.is_empty());
     });
 }
+
+#[test]
+fn a_held_task_is_claimed_without_queueing_and_released_into_its_place() {
+    crate::test_support::paused_system().block_on(async {
+        let (mut store, _) = stores();
+        let now = Instant::now();
+        store.hold(submit(1, TaskOptions::default()), now);
+        assert_eq!(store.ready(), 0, "a held task does not wait in the queue");
+        assert!(!store.is_empty());
+        let claimed = store.claim(1, on(0)).unwrap();
+        assert_eq!((claimed.attempt, claimed.task), (1, 10));
+        assert!(store.complete(1).is_some());
+        assert!(store.is_empty());
+        // Held, then not claimed after all: it queues behind the tasks
+        // already waiting at its priority, and ahead of later ones.
+        store.enqueue(submit(2, TaskOptions::default()), now);
+        store.hold(submit(3, TaskOptions::default()), now);
+        store.enqueue(submit(4, TaskOptions::default()), now);
+        store.release(3, now);
+        let mut order = Vec::new();
+        while let Some(ready) = store.next_ready(None) {
+            order.push(ready.id);
+            store.claim(ready.id, on(0));
+        }
+        assert_eq!(order, [2, 3, 4]);
+    });
+}

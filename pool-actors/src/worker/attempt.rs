@@ -10,7 +10,7 @@ use std::task::{Context as TaskCx, Poll};
 
 use candado::{ExitReason, HealthCause, LivenessCause};
 
-use super::{Exec, Local, BATCH_PATIENCE};
+use super::{Exec, Local, BATCH_PATIENCE, QUICK_TASK};
 use crate::handler::Reporter;
 use crate::messages::Run;
 use crate::{AttemptError, Blame, TaskContext, TaskHandler};
@@ -22,6 +22,9 @@ impl<H: TaskHandler> Local<H> {
         &self,
         run: Run<H::Task>,
     ) -> Result<Result<H::Output, AttemptError>, String> {
+        // Whether it is quick matters when the worker next settles: only the
+        // attempt before that (the last of a batch) is timed.
+        let began = self.ahead.borrow().is_empty().then(std::time::Instant::now);
         let (attempt, deadline) = match &self.exec {
             Exec::Local(handler) => {
                 let ctx = TaskContext::new(
@@ -54,8 +57,14 @@ impl<H: TaskHandler> Local<H> {
         let mut attempt = std::pin::pin!(tokio::time::timeout_at(deadline, CatchUnwind(attempt)));
         let outcome = match std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await
         {
-            Poll::Ready(outcome) => outcome,
+            Poll::Ready(outcome) => {
+                if let Some(began) = began {
+                    self.quick.set(began.elapsed() < QUICK_TASK);
+                }
+                outcome
+            }
             Poll::Pending => {
+                self.quick.set(false);
                 // The task waits: nobody should wait for the reports and
                 // replies held, nor, once it proves not to be short, for it.
                 self.report();

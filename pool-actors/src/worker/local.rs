@@ -47,6 +47,8 @@ pub(super) struct Local<H: TaskHandler> {
     pub(super) ahead: RefCell<VecDeque<Run<H::Task>>>,
     /// How fast its attempts have been going.
     pub(super) pace: Cell<Pace>,
+    /// Its last attempt was quick (see [`QUICK_TASK`](super::QUICK_TASK)).
+    pub(super) quick: Cell<bool>,
     /// Its process's pid and RSS, shared with the router (a worker
     /// process only).
     pub(super) process: Option<Arc<ProcessGauge>>,
@@ -194,6 +196,7 @@ impl<H: TaskHandler> Local<H> {
             worker: self.key.get(),
             incarnation: self.incarnation,
             batch,
+            quick: self.quick.get(),
         }
     }
 
@@ -275,11 +278,15 @@ impl<H: TaskHandler> Local<H> {
                 let left = running.len();
                 drop(running);
                 self.report();
-                let now = settled.map_or_else(tokio::time::Instant::now, |s| s.now);
-                self.stamp(now);
                 self.link.set_in_flight(left as u64);
                 if left == 0 {
+                    // The work ends: only the count of finished attempts
+                    // matters, not progress (no clock read, one lock less).
+                    self.link.add_tasks_done(self.unstamped.replace(0));
                     self.link.end_work();
+                } else {
+                    let now = settled.map_or_else(tokio::time::Instant::now, |s| s.now);
+                    self.stamp(now);
                 }
                 None
             }

@@ -79,6 +79,13 @@ const BURST: u32 = 32;
 /// queue up, it takes a batch of them at a time (see [`Local::batch`]).
 const SHORT_TASK: Duration = Duration::from_millis(1);
 
+/// An attempt that ran to its end in one go (it never waited) within this
+/// counts as quick: about what waking another thread costs. Dispatches
+/// from a quick worker's own thread prefer it (see `Router::pick_worker`),
+/// sparing the wake-ups of the task and its reply; longer tasks are spread
+/// over the threads in turn, so that they run side by side.
+const QUICK_TASK: Duration = Duration::from_micros(20);
+
 /// A task of a batch still running this long after it began to wait is not
 /// a short task after all: the tasks of the batch behind it go back to the
 /// queue, for any worker to take, instead of waiting for it.
@@ -143,6 +150,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 reports: RefCell::default(),
                 ahead: RefCell::default(),
                 pace: Cell::default(),
+                quick: Cell::new(false),
                 process,
             }),
             capabilities,
