@@ -323,6 +323,11 @@ impl Shared {
         self.torn_down.load(Ordering::SeqCst)
     }
 
+    /// The `n`-th worker thread in service, counting round.
+    pub(crate) fn serving_thread(&self, n: usize) -> Option<ArbiterHandle> {
+        self.threads.serving_nth(n)
+    }
+
     /// Forgets a child that left a worker thread.
     pub(crate) fn release(&self, placement: Placement) {
         self.threads.release(placement);

@@ -48,7 +48,7 @@ pub use self::mock::{
     Starve,
 };
 pub use self::recorder::{
-    drain, exits, find, starts, EventRecorder, EventSource, Recorder, WaitError,
+    drain, exits, find, restart_delays_ms, starts, EventRecorder, EventSource, Recorder, WaitError,
 };
 pub use self::runtime::{advance, local_runtime, run_paused, settle, start_local};
 pub use crate::FixedSampler;

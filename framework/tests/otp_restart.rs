@@ -134,13 +134,7 @@ fn no_backoff_restarts_at_once_and_a_crash_loop_ends_at_the_intensity() {
         );
         assert_eq!(tokio::time::Instant::now(), before, "no delay was waited");
         let events = drain(&mut events);
-        let delays: Vec<u64> = events
-            .iter()
-            .filter_map(|e| match e.kind {
-                EventKind::RestartScheduled { delay_ms, .. } => Some(delay_ms),
-                _ => None,
-            })
-            .collect();
+        let delays = restart_delays_ms(&events);
         assert_eq!(delays, [0, 0, 0]);
         assert_eq!(starts(&events).len(), 4, "the first start and 3 restarts");
         runtime.shutdown().await;

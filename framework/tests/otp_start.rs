@@ -201,13 +201,7 @@ fn a_failed_restart_counts_toward_the_intensity_and_is_retried_after_the_backoff
         let reason = joined(&sup).await;
         assert!(matches!(reason, ExitReason::Escalated { .. }), "{reason}");
         let events = drain(&mut events);
-        let delays: Vec<u64> = events
-            .iter()
-            .filter_map(|e| match e.kind {
-                EventKind::RestartScheduled { delay_ms, .. } => Some(delay_ms),
-                _ => None,
-            })
-            .collect();
+        let delays = restart_delays_ms(&events);
         assert_eq!(delays, [1_000, 2_000, 4_000]);
         let failed_starts = events
             .iter()

@@ -194,15 +194,14 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let threads = self.worker_arbiters();
-        if threads.is_empty() {
+        let next = self.next_spawn.fetch_add(1, Ordering::Relaxed);
+        let Some(thread) = self.shared.serving_thread(next) else {
             let _ = tx.send(Err(JoinError::Stopped));
             return Spawned { rx };
-        }
-        let next = self.next_spawn.fetch_add(1, Ordering::Relaxed);
+        };
         // A thread that stopped drops the future, and with it `tx`: the
         // handle then reads `Stopped`.
-        threads[next % threads.len()].spawn(async move {
+        thread.spawn(async move {
             let out = AssertUnwindSafe(future).catch_unwind().await;
             let _ = tx.send(out.map_err(|payload| JoinError::Panicked(panic_text(payload))));
         });

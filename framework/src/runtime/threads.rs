@@ -181,6 +181,23 @@ impl Threads {
             .collect()
     }
 
+    /// The `n`-th thread in service, counting round (none when no thread
+    /// is in service), without copying the list as [`Threads::serving`]
+    /// does: for [`Runtime::spawn`](crate::Runtime::spawn), which may be
+    /// called per request.
+    pub(crate) fn serving_nth(&self, n: usize) -> Option<ArbiterHandle> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let serving = slots.iter().filter(|w| w.serving()).count();
+        if serving == 0 {
+            return None;
+        }
+        slots
+            .iter()
+            .filter(|w| w.serving())
+            .nth(n % serving)
+            .map(|w| w.handle.clone())
+    }
+
     /// Picks the open thread with the fewest live children, avoiding stuck
     /// and suspect threads while any other is available, and counts the new
     /// child. So the replacement of a child whose thread is blocked starts

@@ -213,6 +213,18 @@ pub fn starts(events: &[Event]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The delay of every `restart_scheduled` event, in milliseconds, in
+/// order: the restart schedule a tree actually followed.
+pub fn restart_delays_ms(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::RestartScheduled { delay_ms, .. } => Some(delay_ms),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `(supervisor, child)` of every `child_exited` event, in order.
 pub fn exits(events: &[Event]) -> Vec<(String, String)> {
     events

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use actix::{Actor, Context};
 
 pub use candado::testkit::{
-    advance, drain, exits, find, run_paused, settle, start_local, starts, BeginWork, Crash, Fail,
-    Leak, MockChild as Echo, Outcome, Ping, Quit, ReportMemory, Starve,
+    advance, drain, exits, find, restart_delays_ms, run_paused, settle, start_local, starts,
+    BeginWork, Crash, Fail, Leak, MockChild as Echo, Outcome, Ping, Quit, ReportMemory, Starve,
 };
 
 /// A worker that spins its thread in a CPU loop from `started()` until released.
