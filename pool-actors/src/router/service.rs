@@ -171,8 +171,13 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 let (open, thread) = (self.open(slot), slot.thread);
                 self.set_free(worker, thread, open);
             }
+            // Gone: its thread is unknown now, so out of every thread's set.
             None => {
-                self.free.remove(&worker);
+                if self.free.remove(&worker) {
+                    for on in &mut self.free_on {
+                        on.remove(&worker);
+                    }
+                }
             }
         }
     }
