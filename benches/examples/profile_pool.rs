@@ -1,5 +1,5 @@
 //! Runs one system's throughput shape alone (4 × 64 unless given), for profilers:
-//! `perf record -g target/release/examples/profile_pool [candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn] [workers] [submitters]`.
+//! `perf record -g target/release/examples/profile_pool [run|candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn] [workers] [submitters]`.
 
 use candado_bench::process_workers::{self, Work};
 use candado_bench::{failure, peers, pool, rate, Shape};
@@ -36,6 +36,7 @@ fn main() {
                 continue;
             }
             "alongside" => pool::throughput_alongside(shape, 1),
+            "run" => pool::throughput_run(shape, 1),
             "process" => process_workers::throughput(shape, Work::Noop),
             "procspawn" => {
                 // A tenth of the tasks: procspawn runs about 30k a second.

@@ -214,3 +214,59 @@ fn supervisors_answer_while_application_code_blocks_a_worker_thread() {
         .expect("runs");
     assert_eq!(answered, 1);
 }
+
+#[test]
+fn two_applications_run_at_once_and_one_returning_stops_only_its_own_trees() {
+    let (a_stopped, b_stopped) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (a_returned, a_done) = tokio::sync::oneshot::channel::<()>();
+    let (a_tree, b_tree) = (flagged_tree(&a_stopped), flagged_tree(&b_stopped));
+    let a = std::thread::spawn(move || {
+        Runtime::builder()
+            .worker_threads(2)
+            .run(async move |runtime| {
+                runtime.start(a_tree).await.expect("starts");
+                let parts: Vec<_> = (0..100u64)
+                    .map(|n| runtime.spawn(async move { n }))
+                    .collect();
+                let mut sum = 0;
+                for part in parts {
+                    sum += part.await.expect("joins");
+                }
+                sum
+            })
+    });
+    let watch = a_stopped.clone();
+    let b = std::thread::spawn(move || {
+        Runtime::builder()
+            .worker_threads(2)
+            .run(async move |runtime| {
+                runtime.start(b_tree).await.expect("starts");
+                // Wait until the other application has returned and shut its
+                // trees down (a guard against a hang, not a speed assertion).
+                let done = tokio::time::timeout(Duration::from_secs(60), a_done).await;
+                done.expect("in time")
+                    .expect("the other application returns");
+                assert!(watch.load(Ordering::SeqCst), "the other tree is stopped");
+                let parts: Vec<_> = (0..100u64)
+                    .map(|n| runtime.spawn(async move { n * 2 }))
+                    .collect();
+                let mut sum = 0;
+                for part in parts {
+                    sum += part.await.expect("joins");
+                }
+                sum
+            })
+    });
+    let a = a.join().expect("no panic");
+    a_returned.send(()).expect("b waits");
+    assert!(
+        !b_stopped.load(Ordering::SeqCst),
+        "one application's return stopped the other's tree"
+    );
+    assert_eq!(a, Ok(4950));
+    assert_eq!(b.join().expect("no panic"), Ok(9900));
+    assert!(a_stopped.load(Ordering::SeqCst) && b_stopped.load(Ordering::SeqCst));
+}

@@ -42,12 +42,20 @@ impl TaskHandler for Where {
 fn with_pool<T: Send + 'static>(
     body: impl AsyncFnOnce(Pool<Where>, Vec<actix::ArbiterHandle>) -> T,
 ) -> T {
+    with_pool_of(4, body)
+}
+
+/// [`with_pool`] with `size` workers.
+fn with_pool_of<T: Send + 'static>(
+    size: usize,
+    body: impl AsyncFnOnce(Pool<Where>, Vec<actix::ArbiterHandle>) -> T,
+) -> T {
     let system = actix::System::new();
     system.block_on(async {
         let runtime = Runtime::builder().worker_threads(2).build().unwrap();
         let pool = PoolBuilder::new(|| Where)
             .config(PoolConfig {
-                size: 4,
+                size,
                 ..PoolConfig::default()
             })
             .start(&runtime)
@@ -121,19 +129,28 @@ fn longer_tasks_are_spread_over_the_threads() {
 
 #[test]
 fn a_worker_on_the_submitters_thread_still_takes_the_best_task_first() {
-    let (_, started) = with_pool(async |pool, threads| {
+    // One worker per thread: priority rules which task is handed over
+    // first, not when it starts, and a task handed to a worker whose
+    // thread another worker blocks with CPU work waits for that work (the
+    // case that made this test flaky with two workers per thread).
+    let (_, started) = with_pool_of(2, async |pool, threads| {
         on(&threads[0], async move {
             // Teach the router the workers are quick.
             for _ in 0..50 {
                 pool.submit(0).unwrap().await.unwrap();
             }
-            // Every worker busy (20 ms of CPU each, two threads: they free
-            // up 20 ms apart at least in pairs) while tasks of mixed
-            // priority queue: as workers free up, the best go first.
-            let busy: Vec<_> = (0..4).map(|_| pool.submit(20_000).unwrap()).collect();
+            // Both workers busy (20 ms of CPU each, one per thread: they
+            // free up together) while tasks of mixed priority queue: as
+            // workers free up, the best go first, a pair at a time. Each
+            // queued task takes 30 ms too, so that a worker handed one by
+            // message starts it before the other worker can take another.
+            let busy: Vec<_> = (0..2).map(|_| pool.submit(20_000).unwrap()).collect();
             let queued: Vec<_> = [1u8, 9, 0, 5]
                 .into_iter()
-                .map(|p| (p, pool.submit_with(0, TaskOptions::priority(p)).unwrap()))
+                .map(|p| {
+                    let handle = pool.submit_with(30_000, TaskOptions::priority(p));
+                    (p, handle.unwrap())
+                })
                 .collect();
             for handle in busy {
                 handle.await.unwrap();

@@ -158,6 +158,32 @@ fn a_worker_on_short_tasks_takes_a_batch_and_a_later_better_task_waits_for_it() 
 }
 
 #[test]
+fn a_failure_ends_the_batch_and_the_rest_goes_back_to_the_queue() {
+    run_paused(|| async {
+        let (_runtime, pool, recorder) = start(4, Duration::from_secs(5)).await;
+        // As above, but task 4 fails: the batch 3..=6 ends there, so the
+        // router weighs the failure before the worker runs anything more,
+        // and 5 and 6 go back to the queue, behind the urgent task.
+        let handles: Vec<_> = ten_with_an_urgent_one()
+            .into_iter()
+            .map(|s| {
+                let fails = s.tag == 4;
+                (fails, pool.submit(Step { fail: fails, ..s }).unwrap())
+            })
+            .collect();
+        for (fails, handle) in handles {
+            assert_eq!(handle.await.is_err(), fails);
+        }
+        let metrics = pool.metrics().await.unwrap();
+        assert_eq!(metrics.tasks.failed, 1, "handing back costs no attempt");
+        let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;
+        assert!(report.balanced(), "{report:?}");
+        let order = recorder.log.lock().unwrap().clone();
+        assert_eq!(order, [0, 1, 2, 3, 4, 100, 5, 6, 7, 8, 9]);
+    });
+}
+
+#[test]
 fn with_a_batch_of_one_a_better_task_runs_next() {
     run_paused(|| async {
         let (_runtime, pool, recorder) = start(1, Duration::from_secs(5)).await;

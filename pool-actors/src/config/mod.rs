@@ -81,7 +81,7 @@ pub struct PoolConfig {
     /// Tasks a worker takes at a time, to run one after another, while
     /// tasks queue up for busy workers and its own tasks are short (under
     /// 1 ms each on average); it reports them together, so the router is
-    /// called once per batch (default 4; 1 takes tasks one at a time). A
+    /// called once per batch (default 16; 1 takes tasks one at a time). A
     /// task submitted later, even at a better priority, waits for the
     /// batches already taken.
     pub batch: usize,
@@ -156,7 +156,7 @@ impl Default for PoolConfig {
             min_size: 1,
             max_size: 64,
             concurrency: 1,
-            batch: 4,
+            batch: 16,
             dispatch: Dispatch::default(),
             queue_bound: 10_000,
             worker_shutdown_timeout: Duration::from_secs(5),

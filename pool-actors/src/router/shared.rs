@@ -159,7 +159,13 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             // Publish the room, then look at the queues once more: a
             // submitter that queued while we pumped either sees the room
             // and dispatches itself, or is seen here.
-            self.shared.room.store(router.has_room(), Ordering::SeqCst);
+            // Written only when it changes: other threads read it on
+            // every submission, and a write, even of the same value, takes
+            // its cache line away from them.
+            let room = router.has_room();
+            if self.shared.room.load(Ordering::Relaxed) != room {
+                self.shared.room.store(room, Ordering::SeqCst);
+            }
             if !self.shared.pending.load(Ordering::SeqCst) {
                 break;
             }
@@ -239,7 +245,11 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// Accepts what waits: settled attempts first (they free workers), then
     /// submissions, oldest first.
     fn accept_waiting(&self, router: &mut Router<H, S>) {
-        if !self.shared.pending.swap(false, Ordering::SeqCst) {
+        // A plain read first: the swap writes (taking the flag's cache line
+        // from the threads that raise it) only when something waits.
+        if !self.shared.pending.load(Ordering::SeqCst)
+            || !self.shared.pending.swap(false, Ordering::SeqCst)
+        {
             return;
         }
         while let Some(done) = self.shared.settled.pop() {

@@ -120,6 +120,7 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
                 return;
             }
         };
+        let failed = result.is_err();
         local.reports.borrow_mut().push(Done {
             worker: local.key.get(),
             incarnation: local.incarnation,
@@ -127,6 +128,13 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
             attempt,
             result,
         });
+        if failed {
+            // A batch is for a streak of short successes: a failure ends it,
+            // so the router weighs the failure (the worker's breaker may
+            // open) before this worker runs anything more. The rest goes
+            // back to the queue, costing no attempt.
+            local.hand_back_unstarted();
+        }
         local.unstamped.set(local.unstamped.get() + 1);
         local.pace.set(local.pace.get().finished_one());
         if local.condemned() {
