@@ -17,7 +17,7 @@ use crate::{ShutdownMode, ShutdownReport, TaskHandler, TaskId};
 
 impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// Accepts submissions, in order, and dispatches what it can. While
-    /// every worker is busy they only join the intake (a lock-free queue);
+    /// every worker is busy they only join the intake (see `inbox.rs`);
     /// the submitter never waits for the lock.
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
         // Some worker has room and nobody holds the lock: accept them under
@@ -35,9 +35,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             self.after_unlock();
             return;
         }
-        for submit in submits {
-            self.shared.intake.push(submit);
-        }
+        self.shared.intake.extend(submits);
         self.announce();
         if self.shared.room.load(Ordering::SeqCst)
             || self.shared.gauges.closed.load(Ordering::SeqCst)
@@ -83,9 +81,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 report(router)
             }),
             None => {
-                for done in reports.drain(..) {
-                    self.shared.settled.push(done);
-                }
+                self.shared.settled.extend(reports.drain(..));
                 self.announce();
                 // The holder may have let go in the meantime.
                 let router = self.try_lock()?;

@@ -26,7 +26,8 @@
 //! - `lifecycle.rs`: workers coming and going, draining, shutdown, the clock;
 //! - `news.rs`: what the worker supervisor tells the router;
 //! - `snapshot.rs`: the metrics snapshot;
-//! - `shared.rs`: [`SharedRouter`], the lock and the lock-free queues;
+//! - `shared.rs`: [`SharedRouter`], the lock, and the inboxes that spare
+//!   the task path from waiting for it (`inbox.rs`);
 //! - `calls.rs`: what each caller asks through it;
 //! - `clock.rs`: the clock task;
 //! - `admission.rs`: load shedding, the hand-off, time to live, the rate
@@ -59,6 +60,7 @@ mod admission;
 mod calls;
 mod clock;
 mod dispatch;
+mod inbox;
 mod lifecycle;
 mod news;
 mod pick;

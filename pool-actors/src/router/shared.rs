@@ -1,5 +1,5 @@
 //! The handle every thread uses to reach the router: its lock, and the
-//! lock-free queues that spare the task path from ever waiting for it. What
+//! inboxes that spare the task path from ever waiting for it. What
 //! each caller asks through it is in `calls.rs`; the clock task that drives
 //! the timers is in `clock.rs`.
 
@@ -7,12 +7,12 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use actix::ArbiterHandle;
-use crossbeam_queue::SegQueue;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::inbox::Inbox;
 use super::{clock, Gauges, Router};
 use crate::messages::{this_thread, Caller, Done, Effect, Submit};
 use crate::store::{MemoryStore, TaskStore};
@@ -31,11 +31,11 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// busy, submitters only queue here and never contend for the router's
     /// lock; whoever takes that lock next (usually a worker finishing an
     /// attempt) accepts them first, so priority order is kept.
-    pub(super) intake: SegQueue<Submit<H>>,
+    pub(super) intake: Inbox<Submit<H>>,
     /// Attempts settled by workers that found the lock taken; whoever holds
     /// it settles them before letting go. No thread ever waits for the lock
     /// on the task path, so none can be starved of it.
-    pub(super) settled: SegQueue<Done<H::Output>>,
+    pub(super) settled: Inbox<Done<H::Output>>,
     /// The intake or `settled` may hold something (set after each push).
     pub(super) pending: AtomicBool,
     /// Some worker may take a task now: submitters must dispatch
@@ -76,8 +76,8 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         let gauges = router.gauges();
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
-            intake: SegQueue::new(),
-            settled: SegQueue::new(),
+            intake: Inbox::new(),
+            settled: Inbox::new(),
             pending: AtomicBool::new(false),
             room: AtomicBool::new(false),
             gauges,
@@ -252,12 +252,8 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         {
             return;
         }
-        while let Some(done) = self.shared.settled.pop() {
-            router.on_done(done);
-        }
-        while let Some(submit) = self.shared.intake.pop() {
-            router.accept(submit);
-        }
+        self.shared.settled.drain(|done| router.on_done(done));
+        self.shared.intake.drain(|submit| router.accept(submit));
     }
 
     /// A handle that does not keep the router alive.
