@@ -96,8 +96,9 @@ impl<H: TaskHandler> Pool<H> {
     /// incarnation if it crashed), and ends like any task: completed,
     /// dead-lettered or returned at shutdown. The copies are accepted all
     /// together or not at all (a full queue: [`PoolError::QueueFull`]).
-    /// A copy whose worker is removed by `scale_down` before it ran waits
-    /// for a worker of that id again, or for the shutdown that returns it.
+    /// A copy whose worker `scale_down` removes before it ran is
+    /// dead-lettered with reason `worker_removed`, so the broadcast still
+    /// ends.
     ///
     /// ```no_run
     /// # use candado_pool::{Pool, TaskHandler, TaskOptions};
@@ -130,6 +131,9 @@ impl<H: TaskHandler> Pool<H> {
             let (tx, rx) = oneshot::channel();
             let (id, mut submit) = self.submission(task.clone(), options.clone(), Some(tx));
             submit.route = Some(crate::messages::addressed_to(worker));
+            // A copy belongs to its worker: a key would map it elsewhere
+            // should that worker leave (see `Router::readdress_leaving`).
+            submit.options.key = None;
             handles.push(TaskHandle { id, rx });
             batch.push(submit);
         }

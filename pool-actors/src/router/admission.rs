@@ -21,6 +21,9 @@ pub(crate) const EXPIRED: &str = "expired";
 /// The reason a task discarded by load shedding is dead-lettered with.
 pub(crate) const DISCARDED: &str = "discarded";
 
+/// Why a broadcast copy whose worker `scale_down` removed is dead-lettered.
+pub(crate) const WORKER_REMOVED: &str = "worker_removed";
+
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     fn running(&self) -> bool {
         matches!(self.phase, Phase::Running) && self.failed.is_none()
@@ -111,13 +114,19 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// the task goes by its capability alone, and its key is mapped by
     /// the next task.
     pub(crate) fn route_key(&mut self, submit: &mut Submit<H>) {
-        let options = &submit.options;
-        let Some(key) = options.key.as_deref() else {
-            return;
-        };
         if submit.route.is_some() {
             return;
         }
+        let Some(key) = submit.options.key.as_deref() else {
+            return;
+        };
+        submit.route = self.key_route(key, submit.options.capability.as_deref());
+    }
+
+    /// The address of the worker `key` maps to, mapping it first if it is
+    /// new or its worker restarted or is leaving (see
+    /// [`route_key`](Self::route_key)); `None` with no worker in service.
+    fn key_route(&mut self, key: &str, capability: Option<&str>) -> Option<String> {
         let live = |router: &Self, (worker, incarnation): (WorkerKey, u64)| {
             router
                 .slot(worker)
@@ -130,12 +139,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 let chosen = self
                     .slots()
                     .filter(|(_, s)| !s.draining && self.in_service(s))
-                    .filter(|(_, s)| {
-                        options
-                            .capability
-                            .as_deref()
-                            .is_none_or(|c| s.capabilities.contains(c))
-                    })
+                    .filter(|(_, s)| capability.is_none_or(|c| s.capabilities.contains(c)))
                     .min_by_key(|(_, s)| s.in_flight.len())
                     .map(|(worker, s)| (worker, s.incarnation));
                 if let Some(mapping) = chosen {
@@ -158,8 +162,33 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 chosen.map(|(worker, _)| worker)
             }
         };
-        if let Some(worker) = target {
-            submit.route = Some(addressed_to(self.name(worker)));
+        target.map(|worker| addressed_to(self.name(worker)))
+    }
+
+    /// Worker `worker` is leaving for good (drained by `scale_down`): the
+    /// tasks waiting for it alone must not wait for ever. A keyed task is
+    /// mapped to another worker (its key follows); a broadcast copy, which
+    /// only that worker may run, is dead-lettered (reason
+    /// `worker_removed`), so its broadcast ends.
+    pub(super) fn readdress_leaving(&mut self, worker: WorkerKey) {
+        let address = addressed_to(self.name(worker));
+        for id in self.store.waiting_in(&address) {
+            let Some(options) = self.store.options(id) else {
+                continue;
+            };
+            let (key, capability) = (options.key.clone(), options.capability.clone());
+            match key {
+                Some(key) => {
+                    let route = self.key_route(&key, capability.as_deref());
+                    let now = self.now;
+                    self.store.readdress(id, route.or(capability), now);
+                }
+                None => {
+                    tracing::warn!(task_id = id, worker = %self.name(worker), "the worker a broadcast copy waits for is leaving: dead-lettered");
+                    self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
+                    self.dead_letter(id, WORKER_REMOVED);
+                }
+            }
         }
     }
 

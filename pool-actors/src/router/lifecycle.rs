@@ -156,6 +156,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 slot.draining = true;
             }
             self.refresh_room(worker);
+            self.readdress_leaving(worker);
         }
         self.drains.push((set, reply));
         self.check_drains();
@@ -171,7 +172,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             .into_iter()
             .partition(|(set, _)| set.iter().all(idle));
         self.drains = pending;
-        for (_, reply) in done {
+        for (set, reply) in done {
+            // What was retried for them during the drain.
+            for worker in set {
+                self.readdress_leaving(worker);
+            }
             let _ = reply.send(());
         }
     }

@@ -141,6 +141,27 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
         })
     }
 
+    fn waiting_in(&self, queue: &str) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.running.is_none() && r.queue.as_deref() == Some(queue))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn readdress(&mut self, id: TaskId, queue: Option<String>, now: Instant) {
+        let Some(record) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        record.queue = queue;
+        if self.queues.remove(id) {
+            self.requeue(id, now);
+        }
+    }
+
     fn claim(&mut self, id: TaskId, running: Running) -> Option<Claimed<H::Task>> {
         self.queues.remove(id);
         let record = self.tasks.get_mut(&id)?;

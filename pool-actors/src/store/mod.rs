@@ -159,6 +159,14 @@ pub(crate) trait TaskStore<H: TaskHandler>: Send + 'static {
     /// with that capability.
     fn next_ready(&self, below: Option<Rank>) -> Option<Ready>;
 
+    /// The tasks waiting (ready, or for their time) in queue `queue` (a
+    /// worker's address or a capability), in order of their ids.
+    fn waiting_in(&self, queue: &str) -> Vec<TaskId>;
+
+    /// Moves waiting task `id` to queue `queue` (`None`: any worker),
+    /// keeping its place among equal priorities.
+    fn readdress(&mut self, id: TaskId, queue: Option<String>, now: Instant);
+
     /// Claims ready task `id` for an attempt that runs as `running`: it
     /// leaves the ready queue.
     fn claim(&mut self, id: TaskId, running: Running) -> Option<Claimed<H::Task>>;
