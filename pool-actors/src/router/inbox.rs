@@ -3,6 +3,10 @@
 
 use parking_lot::Mutex;
 
+/// Capacity a drained vector keeps: a burst (`submit_batch` of a million
+/// tasks while the lock was taken) must not pin its memory for ever.
+const KEEP: usize = 1024;
+
 /// Items pushed by any thread, taken in order by the holder of the router's
 /// lock. A vector behind a small lock rather than a lock-free queue: a push
 /// is a few stores while the lock is held (no allocation once the vectors
@@ -34,12 +38,19 @@ impl<T> Inbox<T> {
         for item in draining.drain(..) {
             each(item);
         }
+        draining.shrink_to(KEEP);
     }
 
     /// Items waiting.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.items.lock().len()
+    }
+
+    /// The capacity both vectors hold.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.items.lock().capacity() + self.draining.lock().capacity()
     }
 }
 
@@ -59,5 +70,19 @@ mod tests {
         inbox.extend([4]);
         inbox.drain(|n| out.push(n));
         assert_eq!(out, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_burst_leaves_no_large_vector_behind() {
+        let inbox = Inbox::new();
+        inbox.extend(0..1_000_000u64);
+        let mut n = 0;
+        inbox.drain(|_| n += 1);
+        assert_eq!(n, 1_000_000);
+        // The burst's vector now takes pushes; one more swap and drain
+        // and neither vector holds more than `KEEP` (and a little slack).
+        inbox.extend([1]);
+        inbox.drain(|_| n += 1);
+        assert!(inbox.capacity() <= 2 * super::KEEP, "{}", inbox.capacity());
     }
 }
