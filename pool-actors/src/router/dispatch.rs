@@ -2,12 +2,12 @@
 //! first; the batch handed back to a worker that settles while tasks queue
 //! up; and the claim of one task for one worker.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use candado::BreakerState;
 
+use super::keyset::KeySet;
 use super::{Phase, Router};
 use crate::deadline;
 use crate::messages::{Effect, Run, Submit, ThreadTag, WorkerKey};
@@ -141,18 +141,18 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// open workers (the property tests run through here).
     pub(crate) fn debug_check_free(&self) {
         if cfg!(debug_assertions) {
-            let open: BTreeSet<WorkerKey> = self
+            let open: KeySet = self
                 .slots()
                 .filter(|(_, slot)| self.open(slot))
                 .map(|(key, _)| key)
                 .collect();
             debug_assert_eq!(self.free, open, "the free set is out of date");
-            let on: BTreeSet<WorkerKey> = self.free_on.iter().flatten().copied().collect();
+            let on: KeySet = self.free_on.iter().flat_map(KeySet::iter).collect();
             debug_assert_eq!(self.free, on, "the free sets by thread are out of date");
             for (thread, keys) in self.free_on.iter().enumerate() {
-                for key in keys {
+                for key in keys.iter() {
                     let thread = ThreadTag::try_from(thread).ok();
-                    debug_assert_eq!(self.slot(*key).map(|s| s.thread), thread);
+                    debug_assert_eq!(self.slot(key).map(|s| s.thread), thread);
                 }
             }
         }

@@ -26,6 +26,7 @@
 //! - `lifecycle.rs`: workers coming and going, draining, shutdown, the clock;
 //! - `news.rs`: what the worker supervisor tells the router;
 //! - `snapshot.rs`: the metrics snapshot;
+//! - `keyset.rs`: the free workers as bit sets;
 //! - `shared.rs`: [`SharedRouter`], the lock, and the inboxes that spare
 //!   the task path from waiting for it (`inbox.rs`);
 //! - `calls.rs`: what each caller asks through it;
@@ -54,6 +55,7 @@ use crate::store::{MemoryStore, TaskStore};
 use crate::{
     Dispatch, PoolEvent, RateLimitSettings, ShutdownReport, TaskFailure, TaskHandler, TaskId,
 };
+use keyset::KeySet;
 use rate::TokenBucket;
 
 mod admission;
@@ -61,6 +63,7 @@ mod calls;
 mod clock;
 mod dispatch;
 mod inbox;
+mod keyset;
 mod lifecycle;
 mod news;
 mod pick;
@@ -192,10 +195,10 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     keys: BTreeMap<Arc<str>, WorkerKey>,
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
-    free: BTreeSet<WorkerKey>,
+    free: KeySet,
     /// `free` by the thread each worker runs on, indexed by [`ThreadTag`]
     /// (small numbers, given in order: a vector is cheaper than a map).
-    free_on: Vec<BTreeSet<WorkerKey>>,
+    free_on: Vec<KeySet>,
     /// Workers whose breaker is open, by the end of its cooldown.
     tripped: BTreeSet<(Instant, WorkerKey)>,
     /// Last worker chosen, for round-robin and fair tie-breaking.
@@ -259,7 +262,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             store,
             workers: Vec::new(),
             keys: BTreeMap::new(),
-            free: BTreeSet::new(),
+            free: KeySet::default(),
             free_on: Vec::new(),
             tripped: BTreeSet::new(),
             cursor: None,

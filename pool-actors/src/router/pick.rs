@@ -1,8 +1,6 @@
 //! Picking a worker for a task: eligibility, fair rotation, half-open
 //! probes, and a dependency whose breaker is open.
 
-use std::ops::Bound;
-
 use candado::BreakerState;
 use tokio::time::Instant;
 
@@ -34,16 +32,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// Workers that may take a task, in fair order: the ones after the
     /// cursor first, then from the start.
     pub(super) fn rotation(&self) -> impl Iterator<Item = (WorkerKey, &Slot<H>)> {
-        let (after, before) = match self.cursor {
-            Some(c) => (
-                self.free.range((Bound::Excluded(c), Bound::Unbounded)),
-                self.free.range(..=c).take(usize::MAX),
-            ),
-            None => (self.free.range(..), self.free.range(..).take(0)),
-        };
-        after
-            .chain(before)
-            .filter_map(|&key| Some((key, self.slot(key)?)))
+        self.free
+            .rotation(self.cursor)
+            .filter_map(|key| Some((key, self.slot(key)?)))
     }
 
     /// Records whether the calling worker's last attempts were quick.
@@ -64,24 +55,17 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// they go round the workers, so that they run side by side.
     fn pick_here(&self, capability: Option<&str>) -> Option<(WorkerKey, bool)> {
         let here = self.free_on.get(self.here as usize)?;
-        let (after, before) = match self.cursor {
-            Some(c) => (
-                here.range((Bound::Excluded(c), Bound::Unbounded)),
-                here.range(..=c).take(usize::MAX),
-            ),
-            None => (here.range(..), here.range(..).take(0)),
-        };
         let least = match self.settings.dispatch {
             Dispatch::RoundRobin => 0,
             Dispatch::LeastLoaded => self
                 .free
                 .iter()
-                .filter_map(|&key| self.slot(key))
+                .filter_map(|key| self.slot(key))
                 .filter(|slot| self.eligible(slot, capability))
                 .map(|slot| slot.in_flight.len())
                 .min()?,
         };
-        after.chain(before).find_map(|&key| {
+        here.rotation(self.cursor).find_map(|key| {
             let slot = self.slot(key)?;
             let fits = slot.quick
                 && self.eligible(slot, capability)

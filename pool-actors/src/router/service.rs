@@ -2,12 +2,12 @@
 //! cooling down, the ejection limit on breakers, and the fail-over of tasks
 //! held by a worker that leaves service for its health.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use candado::HealthStatus;
 use tokio::time::Instant;
 
+use super::keyset::KeySet;
 use super::{Router, Slot};
 use crate::messages::{Effect, ThreadTag, WorkerKey};
 use crate::store::TaskStore;
@@ -189,7 +189,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             if self.free.insert(worker) {
                 let index = thread as usize;
                 if self.free_on.len() <= index {
-                    self.free_on.resize_with(index + 1, BTreeSet::new);
+                    self.free_on.resize_with(index + 1, KeySet::default);
                 }
                 self.free_on[index].insert(worker);
             }
