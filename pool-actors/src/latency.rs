@@ -5,6 +5,11 @@
 //! a sample is recorded in the slot of its time, and a slot leaves the
 //! window once it is [`RECENT_SLOTS`] slots old. So the window covers the
 //! current slot and the five before it: between 50 and 60 seconds.
+//!
+//! A sample is recorded once, in its slot; a slot that leaves the window is
+//! added to the histogram of everything before it. All-time figures merge
+//! that with the slots still in the window, when asked (a metrics
+//! snapshot), so the task path pays for one record, not two.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -72,7 +77,8 @@ impl Recorded {
 /// Durations recorded over the pool's life and over the recent window.
 #[derive(Debug)]
 pub(crate) struct LatencyHistogram {
-    all_time: Recorded,
+    /// Everything recorded in the slots that left the window.
+    folded: Recorded,
     /// Where slot numbers count from (the first sample's time).
     origin: Option<Instant>,
     /// Recent slots, oldest first, each with its number.
@@ -82,7 +88,7 @@ pub(crate) struct LatencyHistogram {
 impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
-            all_time: Recorded::new(),
+            folded: Recorded::new(),
             origin: None,
             recent: VecDeque::new(),
         }
@@ -96,7 +102,6 @@ impl LatencyHistogram {
         let micros = u64::try_from(duration.as_micros())
             .unwrap_or(u64::MAX)
             .min(HIGHEST_MICROS);
-        self.all_time.record(micros);
         let origin = *self.origin.get_or_insert(now);
         let slot = slot_of(origin, now);
         while self
@@ -104,7 +109,9 @@ impl LatencyHistogram {
             .front()
             .is_some_and(|(number, _)| number.saturating_add(RECENT_SLOTS) <= slot)
         {
-            self.recent.pop_front();
+            if let Some((_, old)) = self.recent.pop_front() {
+                self.folded.add(&old);
+            }
         }
         match self.recent.back_mut() {
             Some((number, recorded)) if *number == slot => recorded.record(micros),
@@ -118,14 +125,25 @@ impl LatencyHistogram {
 
     /// Percentiles over everything recorded.
     pub(crate) fn all_time(&self) -> Percentiles {
-        self.all_time.summary()
+        self.everything().summary()
+    }
+
+    /// Everything recorded: the slots that left the window, and the ones
+    /// in it.
+    fn everything(&self) -> Recorded {
+        let mut all = self.folded.clone();
+        for (_, recorded) in &self.recent {
+            all.add(recorded);
+        }
+        all
     }
 
     /// Everything recorded, in the fixed buckets of
     /// [`BUCKET_BOUNDS_MS`](crate::BUCKET_BOUNDS_MS).
     pub(crate) fn all_time_buckets(&self) -> DurationBuckets {
         let mut buckets = DurationBuckets::empty();
-        let histogram = &self.all_time.histogram;
+        let all = self.everything();
+        let histogram = &all.histogram;
         for value in histogram.iter_recorded() {
             // The middle of the value's equivalence range: a duration on a
             // bound (50 ms) stays in that bound's bucket.
