@@ -138,7 +138,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             None => {
                 let chosen = self
                     .slots()
-                    .filter(|(_, s)| !s.draining && self.in_service(s))
+                    .filter(|(_, s)| self.in_service(s))
                     .filter(|(_, s)| capability.is_none_or(|c| s.capabilities.contains(c)))
                     .min_by_key(|(_, s)| s.in_flight.len())
                     .map(|(worker, s)| (worker, s.incarnation));
@@ -185,8 +185,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 }
                 None => {
                     tracing::warn!(task_id = id, worker = %self.name(worker), "the worker a broadcast copy waits for is leaving: dead-lettered");
-                    self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
-                    self.dead_letter(id, WORKER_REMOVED);
+                    self.dead_letter_waiting(id, WORKER_REMOVED);
                 }
             }
         }
@@ -235,8 +234,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 continue;
             }
             if self.store.is_ready(id) {
-                self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
-                self.dead_letter(id, EXPIRED);
+                self.dead_letter_waiting(id, EXPIRED);
             } else {
                 let again = deadline::after(now, self.settings.tick);
                 self.expiries.insert((again, id));

@@ -189,6 +189,13 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         }
     }
 
+    /// [`dead_letter`](Self::dead_letter) for a task still waiting (ready,
+    /// or for its time): it leaves the count of waiting tasks too.
+    pub(super) fn dead_letter_waiting(&mut self, id: TaskId, reason: &str) {
+        self.gauges.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.dead_letter(id, reason);
+    }
+
     pub(super) fn dead_letter(&mut self, id: TaskId, reason: &str) {
         self.forget_expiry(id);
         let Some(DeadLettered { reply, attempts }) = self.store.dead_letter(id, reason) else {
