@@ -204,6 +204,21 @@ impl Runtime {
         self.shared.threads.running()
     }
 
+    /// The OS threads children run on: [`worker_threads`](Self::worker_threads),
+    /// or 1 on a [`current_thread`](RuntimeBuilder::current_thread) runtime,
+    /// whose worker threads all are the calling arbiter. A pool has a task
+    /// router per OS thread.
+    ///
+    /// ```
+    /// # actix::System::new().block_on(async {
+    /// let runtime = candado::Runtime::builder().current_thread().build().unwrap();
+    /// assert_eq!(runtime.worker_os_threads(), 1);
+    /// # });
+    /// ```
+    pub fn worker_os_threads(&self) -> usize {
+        self.shared.threads.os_threads()
+    }
+
     /// Worker threads currently reported stuck.
     pub fn stuck_threads(&self) -> Vec<Placement> {
         self.shared.threads.stuck()

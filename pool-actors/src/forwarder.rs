@@ -9,7 +9,7 @@ use candado::{
     EventKind, EventStreamError, ExitReason, HealthCause, Runtime, SupervisorRef, VerdictKind,
 };
 
-use crate::router::{SharedRouter, WorkerNews, WorkerState};
+use crate::router::{Routers, WorkerNews, WorkerState};
 use crate::TaskHandler;
 
 /// Forwards the events of supervisor `name` to `router`. Subscribed before
@@ -18,7 +18,7 @@ use crate::TaskHandler;
 pub(crate) fn forward<H: TaskHandler>(
     runtime: &Runtime,
     name: &str,
-    router: SharedRouter<H>,
+    router: Routers<H>,
     supervisor: Arc<OnceLock<SupervisorRef>>,
 ) {
     let mut events = runtime.subscribe();
@@ -126,7 +126,7 @@ fn news_of(kind: EventKind) -> Option<WorkerNews> {
 pub(crate) fn watch<H: TaskHandler>(
     runtime: &Runtime,
     supervisor: SupervisorRef,
-    router: SharedRouter<H>,
+    router: Routers<H>,
 ) {
     let router = router.downgrade();
     runtime.control_arbiter().spawn(async move {

@@ -75,7 +75,7 @@ impl Recorded {
 }
 
 /// Durations recorded over the pool's life and over the recent window.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct LatencyHistogram {
     /// Everything recorded in the slots that left the window.
     folded: Recorded,
@@ -96,6 +96,31 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// An empty histogram whose window slots count from `origin`: the
+    /// histograms of one pool's routers share it, so they add up slot by
+    /// slot (see [`add`](Self::add)).
+    pub(crate) fn since(origin: Instant) -> Self {
+        Self {
+            origin: Some(origin),
+            ..Self::default()
+        }
+    }
+
+    /// Adds what `other` recorded (the same origin, see
+    /// [`since`](Self::since)): its slots join the slots of the same number.
+    pub(crate) fn add(&mut self, other: &LatencyHistogram) {
+        self.folded.add(&other.folded);
+        if self.origin.is_none() {
+            self.origin = other.origin;
+        }
+        for (number, recorded) in &other.recent {
+            match self.recent.binary_search_by_key(number, |(n, _)| *n) {
+                Ok(at) => self.recent[at].1.add(recorded),
+                Err(at) => self.recent.insert(at, (*number, recorded.clone())),
+            }
+        }
+    }
+
     /// Records `duration`, taken at `now`. Durations past a day count as a
     /// day (never a panic).
     pub(crate) fn record(&mut self, now: Instant, duration: Duration) {

@@ -173,3 +173,24 @@ fn a_worker_on_the_submitters_thread_still_takes_the_best_task_first() {
         "start order by priority: {order:?}"
     );
 }
+
+/// A pool has a router per worker thread. A backlog submitted on one
+/// thread, more than its own workers take in a round, is not left to them
+/// alone: the other thread's router takes tasks from it (see
+/// `router/balance.rs`), and the books of both add up.
+#[test]
+fn a_backlog_on_one_thread_is_shared_with_the_workers_of_the_other() {
+    let (here, ran) = with_pool(async |pool, threads| {
+        on(&threads[0], async move {
+            let handles: Vec<_> = (0..200).map(|_| pool.submit(200).unwrap()).collect();
+            let mut ran = Vec::new();
+            for handle in handles {
+                ran.push(handle.await.unwrap().0);
+            }
+            ran
+        })
+        .await
+    });
+    let away = ran.iter().filter(|&&t| t != here).count();
+    assert!(away >= 40, "{away} of 200 ran off the submitter's thread");
+}

@@ -154,6 +154,16 @@ impl Threads {
         self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// OS threads the running worker threads are: one for borrowed ones
+    /// (all on the calling arbiter).
+    pub(crate) fn os_threads(&self) -> usize {
+        if self.owned {
+            self.running()
+        } else {
+            1
+        }
+    }
+
     /// Threads running: in service, retired and draining (not stopped).
     pub(crate) fn running(&self) -> usize {
         self.snapshot()

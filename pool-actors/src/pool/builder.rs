@@ -19,7 +19,7 @@ use crate::dead_letter::DeadLetters;
 use crate::forwarder;
 use crate::isolation::{ProcessEntry, Remote};
 use crate::messages::DiscardHook;
-use crate::router::{Gauges, Router, RouterSettings, SharedRouter};
+use crate::router::{Gauges, Router, RouterSettings, Routers, MAX_ROUTERS};
 use crate::store::MemoryStore;
 use crate::worker::{Exec, PoolWorker};
 use crate::{ConfigError, Isolation, PoolConfig, PoolError, TaskHandler};
@@ -164,15 +164,31 @@ impl<H: TaskHandler> PoolBuilder<H> {
             let _ = tx.send(DeadLetters::new(capacity, ev).start());
         });
         let dead = rx.await.map_err(|_| PoolError::Stopped)?;
-        let router = SharedRouter::start(
-            Router::new(
-                settings,
-                g,
-                events.clone(),
-                MemoryStore::new(config.promote_after, dead.clone()),
-                handles,
-            )
-            .with_discard_hook(self.on_discard),
+        // A router per worker thread (see `router/routers.rs`), or one for
+        // a pool with a rate limit (one bucket for all its starts).
+        let count = if config.rate_limit.is_some() {
+            1
+        } else {
+            runtime.worker_os_threads().clamp(1, MAX_ROUTERS)
+        };
+        let epoch = tokio::time::Instant::now();
+        let routers = (0..count)
+            .map(|index| {
+                Router::new(
+                    settings.clone(),
+                    g.clone(),
+                    events.clone(),
+                    MemoryStore::new(config.promote_after, dead.clone()),
+                    handles.clone(),
+                )
+                .with_discard_hook(self.on_discard.clone())
+                .in_pool(epoch, index == 0)
+            })
+            .collect();
+        let router = Routers::start(
+            &config.name,
+            routers,
+            events.clone(),
             &runtime.control_arbiter(),
         );
 

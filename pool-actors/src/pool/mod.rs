@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{Ask, DeadLetters, DeadReply, DeadRequest};
 use crate::messages::{Submit, TaskResult};
-use crate::router::{Gauges, SharedRouter};
+use crate::router::{Gauges, Routers};
 use crate::{
     DeadTask, DeadTaskSummary, PoolConfig, PoolError, PoolEvent, PoolMetrics, ShutdownMode,
     ShutdownReport, SubmitError, TaskHandler, TaskId, TaskOptions, UnfinishedAction,
@@ -41,7 +41,7 @@ type Advertised = Arc<RwLock<HashSet<String>>>;
 
 struct Inner<H: TaskHandler> {
     config: PoolConfig,
-    router: SharedRouter<H>,
+    router: Routers<H>,
     dead: Addr<DeadLetters<H::Task>>,
     supervisor: SupervisorRef,
     gauges: Arc<Gauges>,
@@ -85,7 +85,7 @@ impl<H: TaskHandler> Drop for Inner<H> {
 #[cfg(test)]
 impl<H: TaskHandler> Pool<H> {
     /// The router, for white-box tests.
-    pub(crate) fn router(&self) -> &SharedRouter<H> {
+    pub(crate) fn router(&self) -> &Routers<H> {
         &self.inner.router
     }
 }
@@ -305,9 +305,11 @@ impl<H: TaskHandler> Pool<H> {
             let keep = workers.len() - n;
             workers.split_off(keep)
         };
-        let (tx, rx) = oneshot::channel();
-        self.inner.router.drain(&leaving, tx);
-        rx.await.map_err(|_| PoolError::Stopped)?;
+        self.inner
+            .router
+            .drain(&leaving)
+            .await
+            .map_err(|_| PoolError::Stopped)?;
         for id in &leaving {
             self.inner.supervisor.remove_child(id).await?;
         }

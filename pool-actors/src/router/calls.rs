@@ -168,6 +168,16 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         self.with(|router| router.shutdown(mode, reply));
     }
 
+    /// What waits and what runs (see [`Router::load`]).
+    pub(crate) fn load(&self) -> (u64, u64) {
+        self.with(|router| router.load())
+    }
+
+    /// What this router adds to the pool's metrics.
+    pub(crate) fn metrics_part(&self) -> super::merge::Part {
+        self.with(|router| router.metrics_part())
+    }
+
     /// The books as they stand.
     pub(crate) fn books(&self) -> ShutdownReport {
         self.with(|router| router.books(Vec::new()))

@@ -52,6 +52,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             self.lose_worker(key, "replaced by a new incarnation");
         }
         self.stats.worker_starts += 1;
+        self.live += 1;
+        self.gauges.live_workers.fetch_add(1, Ordering::SeqCst);
         let own = crate::messages::addressed_to(self.name(key));
         self.workers[key].slot = Some(Slot {
             incarnation,
@@ -122,6 +124,12 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let Some(slot) = self.workers.get_mut(worker).and_then(|w| w.slot.take()) else {
             return;
         };
+        self.live -= 1;
+        self.serving.remove(&worker);
+        self.gauges.live_workers.fetch_sub(1, Ordering::SeqCst);
+        if slot.ejected {
+            self.gauges.ejected.fetch_sub(1, Ordering::SeqCst);
+        }
         self.set_free(worker, slot.thread, false);
         if let Some(until) = slot.tripped {
             self.tripped.remove(&(until, worker));
@@ -192,17 +200,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                 return;
             }
             Phase::Draining { replies } => replies.push(reply),
+            // The pool says `DrainStarted` (see `Routers::shutdown`).
             Phase::Running => {
                 self.phase = Phase::Draining {
                     replies: vec![reply],
                 };
-                if let ShutdownMode::Graceful { deadline } = mode {
-                    self.emit(PoolEvent::DrainStarted {
-                        deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
-                        queued: (self.store.ready() + self.store.delayed()) as u64,
-                        in_flight: self.slots().map(|(_, s)| s.in_flight.len() as u64).sum(),
-                    });
-                }
             }
         }
         self.gauges.closed.store(true, Ordering::SeqCst);
@@ -244,9 +246,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             AttemptError::WorkerLost(why.clone()),
             &why,
         );
-        self.emit(PoolEvent::Failed {
-            reason: reason.to_owned(),
-        });
+        if self.lead {
+            self.emit(PoolEvent::Failed {
+                reason: reason.to_owned(),
+            });
+        }
     }
 
     /// In graceful shutdown, finishes once no task is left.
@@ -305,6 +309,14 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         ids
     }
 
+    /// What waits (ready, or for its time) and what runs, for the pool's
+    /// `DrainStarted`.
+    pub(crate) fn load(&self) -> (u64, u64) {
+        let queued = (self.store.ready() + self.store.delayed()) as u64;
+        let in_flight = self.slots().map(|(_, s)| s.in_flight.len() as u64).sum();
+        (queued, in_flight)
+    }
+
     /// The books as they stand, with the tasks the shutdown ended.
     pub(crate) fn books(&self, unfinished: Vec<TaskId>) -> ShutdownReport {
         ShutdownReport {
@@ -317,8 +329,9 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     }
 
     fn finish(&mut self, unfinished: Vec<TaskId>) {
+        // The pool says `ShutDown`, with every router's books (see
+        // `Routers::shutdown`).
         let report = self.books(unfinished);
-        self.emit(PoolEvent::ShutDown(report.clone()));
         self.deadline = None;
         if let Phase::Draining { replies } =
             std::mem::replace(&mut self.phase, Phase::Stopped(report.clone()))
@@ -372,6 +385,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         }
         if tick {
             self.store.promote(now);
+            // Room under the ejection limit may have come from another
+            // router of the pool.
+            if !self.tripped.is_empty() {
+                self.reconsider_ejections();
+            }
         }
     }
 

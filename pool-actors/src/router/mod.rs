@@ -4,9 +4,11 @@
 //! The router is shared state behind one lock ([`SharedRouter`]), not an
 //! actor on the control thread: a submitter queues and dispatches its task
 //! on its own thread, and a worker that finishes an attempt settles it and
-//! takes the next task on its own thread. Under load a task crosses threads
-//! twice (to its worker, and the result back), as in a plain actor
-//! request/reply, instead of four times through a router thread. The lock is
+//! takes the next task on its own thread. A pool has a router per worker
+//! thread, over the workers of that thread ([`Routers`]): a task submitted
+//! on a worker thread is usually accepted, run, settled and answered there,
+//! crossing no thread; tasks move between routers only to keep every
+//! worker busy (`balance.rs`). The lock is
 //! never held while task code runs: messages to workers and replies to
 //! callers are collected as [`Effect`]s and delivered after it is released.
 //! Nobody on the task path waits for the lock: a submission or an attempt
@@ -27,6 +29,9 @@
 //! - `news.rs`: what the worker supervisor tells the router;
 //! - `snapshot.rs`: the metrics snapshot;
 //! - `keyset.rs`: the free workers as bit sets;
+//! - `routers.rs`: [`Routers`], a pool's routers, one per worker thread;
+//! - `balance.rs`: work moving between them;
+//! - `merge.rs`: the pool's books and metrics, merged from theirs;
 //! - `shared.rs`: [`SharedRouter`], the lock, and the inboxes that spare
 //!   the task path from waiting for it (`inbox.rs`);
 //! - `calls.rs`: what each caller asks through it;
@@ -59,21 +64,25 @@ use keyset::KeySet;
 use rate::TokenBucket;
 
 mod admission;
+mod balance;
 mod calls;
 mod clock;
 mod dispatch;
 mod inbox;
 mod keyset;
 mod lifecycle;
+mod merge;
 mod news;
 mod pick;
 mod rate;
+mod routers;
 mod service;
 mod settle;
 mod shared;
 mod snapshot;
 
 pub(crate) use news::{WorkerNews, WorkerState};
+pub(crate) use routers::{Routers, MAX_ROUTERS};
 pub(crate) use shared::SharedRouter;
 
 /// How long after the last call the clock leaves due retries to callers.
@@ -98,13 +107,20 @@ pub(crate) struct RouterSettings {
 #[derive(Debug, Default)]
 pub(crate) struct Gauges {
     /// Accepted tasks not yet dispatched (ready or waiting for a retry).
-    pub(crate) waiting: AtomicUsize,
+    /// On a cache line of its own: every submission and every dispatch,
+    /// on every thread, writes it; the rest is read on the task path.
+    pub(crate) waiting: crossbeam_utils::CachePadded<AtomicUsize>,
     /// Whether new submissions are accepted.
     pub(crate) closed: AtomicBool,
     /// Live event subscriptions (events are not built without one).
     pub(crate) subscribers: AtomicUsize,
     /// Why the pool can run no more work (its worker supervisor gave up).
     pub(crate) failed: std::sync::OnceLock<String>,
+    /// Live worker incarnations, across the pool's routers (for the
+    /// ejection limit, which counts across them).
+    pub(crate) live_workers: AtomicUsize,
+    /// Workers breakers hold out of service, across the pool's routers.
+    pub(crate) ejected: AtomicUsize,
 }
 
 /// A worker name the router has seen.
@@ -172,6 +188,9 @@ struct Stats {
     returned: u64,
     attempts: u64,
     worker_starts: u64,
+    /// Ready tasks taken from siblings, and given to them (see `balance.rs`).
+    moved_in: u64,
+    moved_out: u64,
     latency: LatencyHistogram,
     queue_wait: LatencyHistogram,
     restarts: BTreeMap<String, u64>,
@@ -196,6 +215,10 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     /// Workers that may take a task now (see [`Router::has_room`]), so a
     /// dispatch looks at those only, not at every worker.
     free: KeySet,
+    /// Workers in service (see [`Router::in_service`]), whether or not
+    /// they have room: how many its siblings may count on (see
+    /// `balance.rs`).
+    serving: KeySet,
     /// `free` by the thread each worker runs on, indexed by [`ThreadTag`]
     /// (small numbers, given in order: a vector is cheaper than a map).
     free_on: Vec<KeySet>,
@@ -241,6 +264,15 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     on_discard: Option<DiscardHook<H::Task>>,
     /// Sticky routing: each key's worker incarnation.
     sticky: HashMap<String, (WorkerKey, u64)>,
+    /// Live worker incarnations (slots), published for the pool's other
+    /// routers.
+    live: usize,
+    /// The last worker to settle said its attempts are quick: a plain task
+    /// submitted on this router's thread stays here (see `routers.rs`).
+    quick: bool,
+    /// It says the pool-wide events that every router would otherwise
+    /// say alike (`Failed`): the first of the pool's routers.
+    lead: bool,
 }
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
@@ -264,6 +296,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             keys: BTreeMap::new(),
             free: KeySet::default(),
             free_on: Vec::new(),
+            serving: KeySet::default(),
             tripped: BTreeSet::new(),
             cursor: None,
             drains: Vec::new(),
@@ -285,7 +318,21 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             expiries: BTreeSet::new(),
             on_discard: None,
             sticky: HashMap::new(),
+            live: 0,
+            quick: false,
+            lead: true,
         }
+    }
+
+    /// One of a pool's routers (see `routers.rs`): its time (uptime, the
+    /// latency window) counts from `epoch`, the pool's start, like its
+    /// siblings', and only the first (`lead`) says pool-wide events.
+    pub(crate) fn in_pool(mut self, epoch: Instant, lead: bool) -> Self {
+        self.epoch = epoch;
+        self.stats.latency = LatencyHistogram::since(epoch);
+        self.stats.queue_wait = LatencyHistogram::since(epoch);
+        self.lead = lead;
+        self
     }
 
     /// Registers the hook told of every task load shedding discards.

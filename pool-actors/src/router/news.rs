@@ -100,28 +100,8 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
                     self.count_restarts(state.worker, state.restarts, state.last_exit);
                 }
             }
-            WorkerNews::SupervisorGone {
-                stopped: true,
-                reason,
-            } => {
-                // The runtime shut down under the pool: shut the pool down
-                // too, handing every unfinished task back. After the pool's
-                // own shutdown this is only its workers going, as asked.
-                if matches!(self.phase, super::Phase::Running) {
-                    tracing::warn!(
-                        pool = %self.settings.name,
-                        reason,
-                        "the pool's workers were stopped from outside: the pool shuts down"
-                    );
-                }
-                let (books, _) = tokio::sync::oneshot::channel();
-                self.shutdown(
-                    crate::ShutdownMode::Immediate {
-                        unfinished: crate::UnfinishedAction::Return,
-                    },
-                    books,
-                );
-            }
+            // The pool's routers shut down together (`Routers::news`).
+            WorkerNews::SupervisorGone { stopped: true, .. } => {}
             WorkerNews::SupervisorGone { reason, .. } => self.workers_gone(&reason),
         }
     }

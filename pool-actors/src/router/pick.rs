@@ -45,6 +45,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         {
             slot.quick = wants.quick;
         }
+        self.quick = wants.quick;
     }
 
     /// A free worker on the calling thread whose attempts are quick, for a

@@ -14,10 +14,22 @@ use crate::store::TaskStore;
 use crate::{AttemptError, TaskHandler, TaskId};
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
-    /// The most workers breakers may hold out of service now.
+    /// The most workers breakers may hold out of service now, across the
+    /// pool's routers.
     fn ejection_limit(&self) -> usize {
-        let live = self.slots().count();
+        let live = self.gauges.live_workers.load(Ordering::SeqCst);
         live * usize::from(self.settings.max_ejected_percent.min(100)) / 100
+    }
+
+    /// Takes a place under the ejection limit, shared by the pool's
+    /// routers; whether there was one.
+    fn reserve_ejection(&self, limit: usize) -> bool {
+        self.gauges
+            .ejected
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |out| {
+                (out < limit).then_some(out + 1)
+            })
+            .is_ok()
     }
 
     /// Brings every worker's `ejected` flag up to date: a worker whose
@@ -27,16 +39,15 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     /// never stop the pool. Workers that leave fail over what they hold.
     pub(super) fn reconsider_ejections(&mut self) {
         let mut changed: Vec<WorkerKey> = Vec::new();
-        let mut out = 0;
         for (key, slot) in self.workers.iter_mut().enumerate() {
             let Some(slot) = slot.slot.as_mut() else {
                 continue;
             };
             if slot.ejected && slot.tripped.is_none() {
                 slot.ejected = false;
+                self.gauges.ejected.fetch_sub(1, Ordering::SeqCst);
                 changed.push(key);
             }
-            out += usize::from(slot.ejected);
         }
         let limit = self.ejection_limit();
         let waiting: Vec<WorkerKey> = self
@@ -46,18 +57,22 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             .filter(|&key| self.slot(key).is_some_and(|s| !s.ejected))
             .collect();
         let mut ejected = Vec::new();
+        let mut full = false;
         for key in waiting {
-            if out >= limit {
+            if self.slot(key).is_none() {
+                continue;
+            }
+            if !self.reserve_ejection(limit) {
+                full = true;
                 break;
             }
             if let Some(slot) = self.slot_mut(key) {
                 slot.ejected = true;
-                out += 1;
                 changed.push(key);
                 ejected.push(key);
             }
         }
-        if out >= limit && !self.tripped.is_empty() && out < self.tripped.len() {
+        if full {
             tracing::debug!(
                 pool = %self.settings.name,
                 limit,
@@ -169,10 +184,16 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         match self.slot(worker) {
             Some(slot) => {
                 let (open, thread) = (self.open(slot), slot.thread);
+                if self.in_service(slot) {
+                    self.serving.insert(worker);
+                } else {
+                    self.serving.remove(&worker);
+                }
                 self.set_free(worker, thread, open);
             }
             // Gone: its thread is unknown now, so out of every thread's set.
             None => {
+                self.serving.remove(&worker);
                 if self.free.remove(&worker) {
                     for on in &mut self.free_on {
                         on.remove(&worker);

@@ -3,10 +3,11 @@
 //! each caller asks through it is in `calls.rs`; the clock task that drives
 //! the timers is in `clock.rs`.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use actix::ArbiterHandle;
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use tokio::sync::Notify;
@@ -31,16 +32,16 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// busy, submitters only queue here and never contend for the router's
     /// lock; whoever takes that lock next (usually a worker finishing an
     /// attempt) accepts them first, so priority order is kept.
-    pub(super) intake: Inbox<Submit<H>>,
+    pub(super) intake: CachePadded<Inbox<Submit<H>>>,
     /// Attempts settled by workers that found the lock taken; whoever holds
     /// it settles them before letting go. No thread ever waits for the lock
     /// on the task path, so none can be starved of it.
-    pub(super) settled: Inbox<Done<H::Output>>,
+    pub(super) settled: CachePadded<Inbox<Done<H::Output>>>,
     /// The intake or `settled` may hold something (set after each push).
-    pub(super) pending: AtomicBool,
+    pub(super) pending: CachePadded<AtomicBool>,
     /// Some worker may take a task now: submitters must dispatch
     /// themselves. Written under the router's lock after each pump.
-    pub(super) room: AtomicBool,
+    pub(super) room: CachePadded<AtomicBool>,
     /// Shared with the facade; once `closed` (shutdown started), submitters
     /// settle their tasks at once rather than leave them in the intake.
     pub(super) gauges: Arc<Gauges>,
@@ -49,6 +50,21 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     pub(super) clock: Arc<Notify>,
     /// The clock task still runs (until the router stops).
     pub(super) clock_running: AtomicBool,
+    /// The other routers of the pool (none for a pool with one router).
+    pub(super) siblings: OnceLock<Vec<Weak<Shared<H, S>>>>,
+    /// Ready tasks any worker may take, as last published (see `balance.rs`).
+    pub(super) plain: CachePadded<AtomicUsize>,
+    /// Ready tasks that need a capability or a worker of their own.
+    pub(super) other: AtomicUsize,
+    /// Its workers' attempts are quick, as last published.
+    pub(super) quick: AtomicBool,
+    /// Live workers, as last published.
+    pub(super) workers: AtomicUsize,
+    /// Workers in service, as last published.
+    pub(super) serving: AtomicUsize,
+    /// The best priority among the plain ready tasks
+    /// ([`NO_PRIORITY`](super::balance::NO_PRIORITY) with none).
+    pub(super) best: AtomicU16,
 }
 
 /// What one call delivers once it lets go of the lock.
@@ -76,13 +92,20 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         let gauges = router.gauges();
         let shared = Arc::new(Shared {
             router: Mutex::new(router),
-            intake: Inbox::new(),
-            settled: Inbox::new(),
-            pending: AtomicBool::new(false),
-            room: AtomicBool::new(false),
+            intake: CachePadded::new(Inbox::new()),
+            settled: CachePadded::new(Inbox::new()),
+            pending: CachePadded::new(AtomicBool::new(false)),
+            room: CachePadded::new(AtomicBool::new(false)),
             gauges,
             clock: Arc::new(Notify::new()),
             clock_running: AtomicBool::new(true),
+            siblings: OnceLock::new(),
+            plain: CachePadded::new(AtomicUsize::new(0)),
+            quick: AtomicBool::new(false),
+            workers: AtomicUsize::new(0),
+            serving: AtomicUsize::new(0),
+            other: AtomicUsize::new(0),
+            best: AtomicU16::new(super::balance::NO_PRIORITY),
         });
         let weak = Arc::downgrade(&shared);
         arbiter.spawn(clock::run(weak, tick));
@@ -154,17 +177,22 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         router.expire_due(now);
         router.untrip_due(now);
         let out = f(&mut router);
+        // Siblings asked for tasks in this call (a bit each).
+        let mut asked = 0;
         loop {
+            // A sibling's better task first, then its own, best first.
+            self.take_from_siblings(&mut router, &mut asked, true);
             router.pump();
             // Publish the room, then look at the queues once more: a
             // submitter that queued while we pumped either sees the room
-            // and dispatches itself, or is seen here.
+            // and dispatches itself, or is seen here. Likewise, a free
+            // worker looks at its siblings' tasks after saying it has room.
             // Written only when it changes: other threads read it on
             // every submission, and a write, even of the same value, takes
             // its cache line away from them.
-            let room = router.has_room();
-            if self.shared.room.load(Ordering::Relaxed) != room {
-                self.shared.room.store(room, Ordering::SeqCst);
+            self.publish(&router);
+            if self.take_from_siblings(&mut router, &mut asked, false) {
+                continue;
             }
             if !self.shared.pending.load(Ordering::SeqCst) {
                 break;
@@ -219,6 +247,13 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// few rounds hands what keeps coming to the clock task, so a thread
     /// never stays stuck serving everyone else.
     pub(super) fn after_unlock(&self) {
+        self.after_unlock_once();
+        self.balance();
+    }
+
+    /// [`after_unlock`](Self::after_unlock) without the look at the
+    /// siblings (for calls made on a sibling's behalf).
+    pub(super) fn after_unlock_once(&self) {
         let mut rounds = 0;
         loop {
             fence(Ordering::SeqCst);
@@ -254,11 +289,6 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         }
         self.shared.settled.drain(|done| router.on_done(done));
         self.shared.intake.drain(|submit| router.accept(submit));
-    }
-
-    /// A handle that does not keep the router alive.
-    pub(crate) fn downgrade(&self) -> WeakRouter<H, S> {
-        WeakRouter(Arc::downgrade(&self.shared))
     }
 }
 
@@ -362,15 +392,15 @@ mod tests {
                 // Another thread holds the lock while the first task ends:
                 // its worker must neither wait for the lock nor lose the
                 // report, which waits for the holder.
-                let held = pool.router().hold();
+                let held = pool.router().get(0).hold();
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 settle().await;
-                assert_eq!(pool.router().settled_waiting(), 1);
+                assert_eq!(pool.router().get(0).settled_waiting(), 1);
                 drop(held);
             }
             // The holder settled it on letting go and dispatched the next
             // task to the worker, which had gone idle.
-            assert_eq!(pool.router().settled_waiting(), 0);
+            assert_eq!(pool.router().get(0).settled_waiting(), 0);
             assert_eq!(first.await, Ok(10));
             assert_eq!(second.await, Ok(20));
             let report = pool.shutdown_gracefully(Duration::from_secs(1)).await;

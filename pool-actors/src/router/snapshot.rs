@@ -12,6 +12,17 @@ use crate::store::TaskStore;
 use crate::TaskHandler;
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
+    /// What it adds to the pool's metrics (see `merge.rs`).
+    pub(crate) fn metrics_part(&self) -> super::merge::Part {
+        super::merge::Part {
+            metrics: self.metrics(),
+            latency: self.stats.latency.clone(),
+            queue_wait: self.stats.queue_wait.clone(),
+            attempts: self.stats.attempts,
+            worker_starts: self.stats.worker_starts,
+        }
+    }
+
     pub(crate) fn metrics(&self) -> PoolMetrics {
         let now = Instant::now();
         let slots = self.slots().map(|(_, slot)| slot);
@@ -21,11 +32,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
         let running = |s: &super::Slot<H>| s.in_flight.len().min(concurrency);
         let in_flight: usize = slots.clone().map(running).sum();
         let held: usize = slots.clone().map(|s| s.in_flight.len()).sum();
-        let reuse = if self.stats.attempts == 0 {
-            0.0
-        } else {
-            (1.0 - self.stats.worker_starts as f64 / self.stats.attempts as f64).max(0.0)
-        };
+        let reuse = super::merge::reuse(self.stats.worker_starts, self.stats.attempts);
         PoolMetrics {
             pool: PoolSection {
                 name: self.settings.name.clone(),

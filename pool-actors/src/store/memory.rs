@@ -25,8 +25,9 @@ struct TaskRecord<H: TaskHandler> {
     task: H::Task,
     options: TaskOptions,
     priority: u8,
-    /// Its place among equal priorities (FIFO), kept across retries so a
-    /// retried task does not fall behind later submissions.
+    /// Its place among equal priorities (FIFO): its id, which every
+    /// router of the pool orders alike, kept across retries so a retried
+    /// task does not fall behind later submissions.
     seq: u64,
     reply: Option<oneshot::Sender<TaskResult<H>>>,
     /// Where it queues: the one worker it is routed to, or else its
@@ -39,13 +40,35 @@ struct TaskRecord<H: TaskHandler> {
     running: Option<Running>,
 }
 
+/// A ready task on its way from one router's store to another's: its
+/// whole record (payload, reply channel, history, backoff).
+pub(crate) struct Moving<H: TaskHandler> {
+    id: TaskId,
+    record: TaskRecord<H>,
+}
+
+impl<H: TaskHandler> Moving<H> {
+    /// The task's id.
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// When it was submitted (its time to live counts from then).
+    pub(crate) fn submitted_at(&self) -> Instant {
+        self.record.submitted_at
+    }
+
+    /// Its time to live, if it has one.
+    pub(crate) fn ttl(&self) -> Option<Duration> {
+        self.record.options.ttl
+    }
+}
+
 /// The in-memory [`TaskStore`]: the default, and today the only one.
 pub(crate) struct MemoryStore<H: TaskHandler> {
     tasks: FxHashMap<TaskId, TaskRecord<H>>,
     queues: ReadyQueues,
     delayed: DelayedTasks,
-    /// The last sequence number given.
-    seq: u64,
     /// The jitter of retry delays.
     rng: SmallRng,
     /// Where dead tasks go.
@@ -60,7 +83,6 @@ impl<H: TaskHandler> MemoryStore<H> {
             tasks: FxHashMap::default(),
             queues: ReadyQueues::new(promote_after),
             delayed: DelayedTasks::default(),
-            seq: 0,
             rng: SmallRng::seed_from_u64(0x5eed),
             dead,
         }
@@ -85,7 +107,6 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
     }
 
     fn hold(&mut self, submit: Submit<H>, now: Instant) {
-        self.seq += 1;
         let priority = submit.options.priority.unwrap_or(DEFAULT_PRIORITY);
         let queue = submit.route.or_else(|| submit.options.capability.clone());
         self.tasks.insert(
@@ -94,7 +115,7 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
                 task: submit.task,
                 options: submit.options,
                 priority,
-                seq: self.seq,
+                seq: submit.id,
                 reply: submit.reply,
                 queue,
                 attempts: Vec::new(),
@@ -108,6 +129,10 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
 
     fn ready(&self) -> usize {
         self.queues.len()
+    }
+
+    fn plain_ready(&self) -> (usize, Option<u8>) {
+        self.queues.plain()
     }
 
     fn ready_by_priority(&self) -> std::collections::BTreeMap<u8, u64> {
@@ -302,6 +327,20 @@ impl<H: TaskHandler> TaskStore<H> for MemoryStore<H> {
             task: record.task,
             reply: record.reply,
         })
+    }
+
+    fn take_ready(&mut self, id: TaskId) -> Option<Moving<H>> {
+        let priority = self.queues.priority_of(id)?;
+        self.queues.remove(id);
+        let mut record = self.tasks.remove(&id)?;
+        record.priority = priority;
+        Some(Moving { id, record })
+    }
+
+    fn put(&mut self, moving: Moving<H>, now: Instant) {
+        let Moving { id, record } = moving;
+        self.tasks.insert(id, record);
+        self.requeue(id, now);
     }
 
     fn unqueue_all(&mut self) {

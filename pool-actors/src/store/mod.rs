@@ -45,7 +45,7 @@ mod queue;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use memory::MemoryStore;
+pub(crate) use memory::{MemoryStore, Moving};
 
 /// A ready task's place in claim order: higher is claimed first. Lower
 /// priority numbers, then earlier sequence numbers (FIFO), are higher.
@@ -137,6 +137,10 @@ pub(crate) trait TaskStore<H: TaskHandler>: Send + 'static {
 
     /// Tasks ready and waiting for a worker.
     fn ready(&self) -> usize;
+
+    /// Ready tasks that need no capability and no worker of their own
+    /// (any worker may take them), and the best priority among them.
+    fn plain_ready(&self) -> (usize, Option<u8>);
 
     /// Tasks ready and waiting, by their current priority.
     fn ready_by_priority(&self) -> std::collections::BTreeMap<u8, u64>;
@@ -235,6 +239,15 @@ pub(crate) trait TaskStore<H: TaskHandler>: Send + 'static {
 
     /// Takes task `id` out of the store.
     fn withdraw(&mut self, id: TaskId) -> Option<Withdrawn<H>>;
+
+    /// Takes ready task `id` out of the store, record and all, for another
+    /// router's store ([`put`](Self::put)): an idle router takes work from
+    /// a busy one.
+    fn take_ready(&mut self, id: TaskId) -> Option<Moving<H>>;
+
+    /// Takes in a ready task from another router's store: it joins the
+    /// ready queue in its place (its id orders it among equal priorities).
+    fn put(&mut self, moving: Moving<H>, now: Instant);
 
     /// Empties the ready queue and the tasks waiting for their time (the
     /// tasks stay held: the shutdown then ends each one).

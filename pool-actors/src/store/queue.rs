@@ -137,6 +137,14 @@ impl ReadyQueues {
             .map(|(cap, id, r)| (cap.clone(), id, r))
     }
 
+    /// How many waiting tasks need no capability (nor a worker of their
+    /// own), and the best priority among them.
+    pub(crate) fn plain(&self) -> (usize, Option<u8>) {
+        self.heaps.get(&None).map_or((0, None), |heap| {
+            (heap.len(), heap.peek().map(|(_, rank)| rank.0 .0))
+        })
+    }
+
     /// Whether task `id` waits here.
     pub(crate) fn contains(&self, id: TaskId) -> bool {
         self.entries.contains_key(&id)
@@ -247,7 +255,6 @@ impl ReadyQueues {
     }
 
     /// Current priority of a waiting task.
-    #[cfg(test)]
     pub(crate) fn priority_of(&self, id: TaskId) -> Option<u8> {
         self.entries.get(&id).map(|e| e.priority)
     }

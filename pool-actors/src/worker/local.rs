@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::{Crash, Exec, PoolWorker, Running, BURST, SHORT_TASK, STAMP_EVERY, UNREGISTERED};
 use crate::messages::{Caller, CallerWants, Done, Effect, ProcessGauge, Run, Settled, WorkerKey};
-use crate::router::SharedRouter;
+use crate::router::{Routers, SharedRouter};
 use crate::{AttemptError, TaskHandler, TaskId};
 /// What the actor shares with its attempt tasks (all on the worker's thread).
 pub(super) struct Local<H: TaskHandler> {
@@ -27,7 +27,10 @@ pub(super) struct Local<H: TaskHandler> {
     pub(super) key: Cell<WorkerKey>,
     pub(super) link: Arc<ChildLink>,
     pub(super) exec: Exec<H>,
-    pub(super) router: SharedRouter<H>,
+    /// The pool's routers; this worker's is number `home` (known once it
+    /// registered).
+    pub(super) routers: Routers<H>,
+    pub(super) home: Cell<usize>,
     pub(super) yield_every: u32,
     /// Tasks it may take at once while tasks queue up and its own are short.
     pub(super) batch: usize,
@@ -81,6 +84,13 @@ impl Pace {
             finished: 0,
             short,
         }
+    }
+}
+
+impl<H: TaskHandler> Local<H> {
+    /// This worker's router.
+    pub(super) fn router(&self) -> &SharedRouter<H> {
+        self.routers.get(self.home.get())
     }
 }
 
@@ -191,7 +201,7 @@ impl<H: TaskHandler> Local<H> {
             .map(|run| (run.id, run.attempt))
             .collect();
         if !unstarted.is_empty() {
-            self.router
+            self.router()
                 .hand_back(self.key.get(), self.incarnation, unstarted);
         }
     }
@@ -212,7 +222,7 @@ impl<H: TaskHandler> Local<H> {
     /// (added to `runs`); `None` if the reports were left to the lock's
     /// holder.
     fn settle(&self, wants: CallerWants, runs: &mut VecDeque<Run<H::Task>>) -> Option<Settled> {
-        let settled = self.router.settle(
+        let settled = self.router().settle(
             &mut self.reports.borrow_mut(),
             Caller {
                 wants,
@@ -352,7 +362,7 @@ impl<H: TaskHandler> Local<H> {
         let key = self.key.replace(UNREGISTERED);
         if key != UNREGISTERED {
             let me = (&*self.id, key, self.incarnation);
-            self.router.retire(reports, me, unstarted);
+            self.router().retire(reports, me, unstarted);
         }
         self.send_replies();
         self.link.set_in_flight(0);

@@ -40,7 +40,7 @@ use candado_process::ProcessEvent;
 
 use crate::isolation::Remote;
 use crate::messages::{Cancel, Inbox, Run, WorkerKey};
-use crate::router::SharedRouter;
+use crate::router::Routers;
 use crate::{TaskHandler, TaskId};
 
 /// The handler panicked outside its task's future: the worker itself dies
@@ -96,7 +96,7 @@ const UNREGISTERED: WorkerKey = WorkerKey::MAX;
 
 /// Tells the router this incarnation is gone, however it ends (stop or panic).
 struct Goodbye<H: TaskHandler> {
-    router: SharedRouter<H>,
+    router: Routers<H>,
     worker: Arc<str>,
     incarnation: u64,
 }
@@ -119,7 +119,7 @@ impl<H: TaskHandler> PoolWorker<H> {
     pub(crate) fn new(
         link: ChildLink,
         exec: Exec<H>,
-        router: SharedRouter<H>,
+        router: Routers<H>,
         capabilities: Vec<String>,
         yield_every: u32,
         batch: usize,
@@ -139,7 +139,8 @@ impl<H: TaskHandler> PoolWorker<H> {
                 key: Cell::new(UNREGISTERED),
                 link: Arc::new(link),
                 exec,
-                router,
+                routers: router,
+                home: Cell::new(0),
                 yield_every,
                 batch,
                 running: RefCell::default(),
@@ -178,14 +179,20 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
                 Err(reason) => return self.local.link.exit(ctx, reason),
             }
         }
-        let key = self.local.router.register(
+        let registered = self.local.routers.register(
             self.local.id.clone(),
             self.local.incarnation,
             Arc::new(ctx.address()),
             std::mem::take(&mut self.capabilities),
             self.local.process.clone(),
         );
-        self.local.key.set(key.unwrap_or(UNREGISTERED));
+        match registered {
+            Some((home, key)) => {
+                self.local.home.set(home);
+                self.local.key.set(key);
+            }
+            None => self.local.key.set(UNREGISTERED),
+        }
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Stopping {
@@ -265,7 +272,7 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
             // Its process is gone or going: the task goes back, costing no
             // attempt, and the worker leaves the router.
             let local = &self.local;
-            local.router.hand_back(
+            local.router().hand_back(
                 local.key.get(),
                 local.incarnation,
                 vec![(run.id, run.attempt)],

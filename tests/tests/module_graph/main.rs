@@ -173,7 +173,7 @@ fn the_pool_graph_sees_imports_known_to_exist() {
     let graph = Graph::of("pool-actors");
     let imports = |from: &str, to: &str| graph.edges[from].contains(to);
     assert!(imports("router/shared.rs", "router/mod.rs"));
-    assert!(imports("pool/builder.rs", "router/shared.rs"));
+    assert!(imports("pool/builder.rs", "router/routers.rs"));
     assert!(imports("forwarder.rs", "router/news.rs"));
     assert!(graph.reach("pool/mod.rs").iter().any(|f| is_worker(f)));
     assert!(graph.edges.keys().any(|f| is_worker(f)));
