@@ -36,6 +36,20 @@ async fn wait_for(client: &Client, what: &str, css: &str) -> fantoccini::element
     }
 }
 
+/// Clicks the first element matching `css`, found again when the page
+/// re-rendered it between the find and the click (the dashboard redraws its
+/// pools every second, so a found button can go stale before it is clicked).
+async fn click(client: &Client, what: &str, css: &str) {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        match wait_for(client, what, css).await.click().await {
+            Ok(_) => return,
+            Err(error) if error.is_stale_element_reference() && Instant::now() < deadline => {}
+            Err(error) => panic!("{what}: `{css}` could not be clicked: {error}"),
+        }
+    }
+}
+
 #[test]
 fn the_dashboard_shows_the_tree_a_live_restart_and_replays_a_dead_letter() {
     let Some((driver, chromium)) = browser::find_or_skip("the dashboard's browser test") else {
@@ -130,13 +144,12 @@ fn the_dashboard_shows_the_tree_a_live_restart_and_replays_a_dead_letter() {
         // The replay button moves the dead letter back into the queue.
         cured.store(true, Ordering::SeqCst);
         let mut events = pool.subscribe();
-        let button = wait_for(
+        click(
             client,
             "the dead letter's replay button",
             &format!(r#"tr.dead[data-pool="jobs"][data-id="{dead}"] button.replay"#),
         )
         .await;
-        button.click().await.expect("the button clicks");
         until("the dead letter leaves the store", || async {
             let listed = pool.dead_letters().await.unwrap();
             !listed.iter().any(|d| d.id == dead)
