@@ -182,7 +182,7 @@ impl<H: TaskHandler> PoolBuilder<H> {
                     handles.clone(),
                 )
                 .with_discard_hook(self.on_discard.clone())
-                .in_pool(epoch, index == 0)
+                .in_pool(epoch, index, count)
             })
             .collect();
         let router = Routers::start(

@@ -5,14 +5,21 @@
 //!
 //! A router with a free worker takes ready tasks from a sibling that is
 //! *behind*: more plain tasks wait there than its workers in service take
-//! in one round of batches, or it has no worker in service at all (see
-//! [`behind`]). A sibling whose queue its own workers will empty soon is
-//! left alone: under a steady load each thread's submitters refill their
+//! in one round of batches, or it has no worker in service at all, or its
+//! attempts are not quick and a task waits there with every worker busy
+//! (see [`behind`]). A sibling whose queue its own quick workers will empty
+//! soon is left alone: under a steady load each thread's submitters refill their
 //! own router as fast as its workers empty it, and taking from it would
 //! only send tasks and replies across threads. A sibling's plain task that
 //! ranks above all of the router's own is taken whatever the sibling's
 //! queue (priority holds across routers). A router that is behind, with a
 //! sibling that has room, wakes that sibling, which takes the tasks.
+//!
+//! In a graceful drain, a router left holding nothing ends its part of the
+//! drain only once its siblings hold no ready task it could take (a router
+//! with no task of its own takes any plain task, which ranks above none):
+//! its workers help the pool's drain instead of idling while the deadline
+//! runs (see [`SharedRouter::finish_or_linger`]).
 //!
 //! Each router publishes what it holds and whether it has room, then looks
 //! at its siblings; the sibling does the same in the other order, so of two
@@ -20,6 +27,7 @@
 //! leaves the move to whoever holds it, and the clock's tick looks again.
 
 use std::sync::atomic::Ordering;
+use std::sync::Weak;
 
 use tokio::time::Instant;
 
@@ -46,7 +54,15 @@ pub(super) fn behind<H: TaskHandler, S: TaskStore<H>>(shared: &Shared<H, S>) -> 
             || shared.other.load(Ordering::SeqCst) > 0
             || shared.pending.load(Ordering::SeqCst);
     }
-    plain > serving.saturating_mul(TAKE_PER_WORKER)
+    if plain > serving.saturating_mul(TAKE_PER_WORKER) {
+        return true;
+    }
+    // Longer attempts: a task waiting for a busy worker may wait long,
+    // queued or still in the intake (where submitters leave tasks while
+    // every worker is busy).
+    !shared.quick.load(Ordering::SeqCst)
+        && !shared.room.load(Ordering::SeqCst)
+        && (plain > 0 || shared.pending.load(Ordering::SeqCst))
 }
 
 /// What a router's free workers can run: any plain task, and tasks asking
@@ -203,8 +219,9 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 continue;
             };
             let wanted = if better_only {
-                sibling.plain.load(Ordering::SeqCst) > 0
-                    && sibling.best.load(Ordering::SeqCst) < own_best
+                // `best` is NO_PRIORITY when no plain task waits there; it
+                // changes less often than the count, so it alone is read.
+                sibling.best.load(Ordering::SeqCst) < own_best
             } else {
                 behind(&sibling)
                     || (sibling.other.load(Ordering::SeqCst) > 0
@@ -234,6 +251,36 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         false
     }
 
+    /// At the end of a call: a router that a graceful drain left holding no
+    /// task ends its drain, unless a sibling still holds a ready task its
+    /// free workers could take (one whose lock was taken when it looked):
+    /// then it lingers, and its siblings poke it as they unlock (see
+    /// [`balance`](Self::balance)), so its workers help the pool's drain
+    /// instead of idling while the pool's deadline runs.
+    pub(super) fn finish_or_linger(&self, router: &mut Router<H, S>) {
+        let Some(siblings) = self.shared.siblings.get() else {
+            return;
+        };
+        let linger = router.drained() && router.has_room() && {
+            let mut takes = None;
+            siblings.iter().filter_map(Weak::upgrade).any(|sibling| {
+                sibling.plain.load(Ordering::SeqCst) > 0
+                    || sibling.pending.load(Ordering::SeqCst)
+                    || (sibling.other.load(Ordering::SeqCst) > 0
+                        && !takes
+                            .get_or_insert_with(|| router.takes())
+                            .capabilities
+                            .is_empty())
+            })
+        };
+        if !linger {
+            router.finish_drain();
+        }
+        if self.shared.lingering.load(Ordering::Relaxed) != linger {
+            self.shared.lingering.store(linger, Ordering::SeqCst);
+        }
+    }
+
     /// After letting go of the lock, once: behind, with no room, wakes a
     /// sibling that has room (it takes the tasks, see
     /// [`take_from_siblings`](Self::take_from_siblings)); with room, looks
@@ -243,6 +290,14 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             return;
         };
         let shared = &self.shared;
+        if shared.gauges.closed.load(Ordering::Relaxed) {
+            // A drained sibling waits for the tasks it could take.
+            for sibling in siblings.iter().filter_map(Weak::upgrade) {
+                if sibling.lingering.load(Ordering::SeqCst) {
+                    SharedRouter { shared: sibling }.poke();
+                }
+            }
+        }
         if shared.room.load(Ordering::SeqCst) {
             let busy = siblings
                 .iter()

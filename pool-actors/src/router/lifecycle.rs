@@ -255,8 +255,20 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
 
     /// In graceful shutdown, finishes once no task is left.
     pub(super) fn check_finished(&mut self) {
-        if !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.store.is_empty()
-        {
+        // With siblings, the end of the call decides (`SharedRouter::locked`).
+        if self.drained() && !self.siblings {
+            self.finish(Vec::new());
+        }
+    }
+
+    /// In a graceful drain, and holding no task.
+    pub(super) fn drained(&self) -> bool {
+        !self.abandoning && matches!(self.phase, Phase::Draining { .. }) && self.store.is_empty()
+    }
+
+    /// Ends a graceful drain that left it holding no task.
+    pub(super) fn finish_drain(&mut self) {
+        if self.drained() {
             self.finish(Vec::new());
         }
     }

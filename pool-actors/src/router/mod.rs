@@ -68,6 +68,8 @@ mod balance;
 mod calls;
 mod clock;
 mod dispatch;
+#[cfg(test)]
+mod drain_tests;
 mod inbox;
 mod keyset;
 mod lifecycle;
@@ -273,6 +275,9 @@ pub(crate) struct Router<H: TaskHandler, S: TaskStore<H> = MemoryStore<H>> {
     /// It says the pool-wide events that every router would otherwise
     /// say alike (`Failed`): the first of the pool's routers.
     lead: bool,
+    /// It has siblings: a graceful drain that empties it ends only once
+    /// they hold no ready task its workers could take (see `balance.rs`).
+    siblings: bool,
 }
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
@@ -321,17 +326,20 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
             live: 0,
             quick: false,
             lead: true,
+            siblings: false,
         }
     }
 
-    /// One of a pool's routers (see `routers.rs`): its time (uptime, the
-    /// latency window) counts from `epoch`, the pool's start, like its
-    /// siblings', and only the first (`lead`) says pool-wide events.
-    pub(crate) fn in_pool(mut self, epoch: Instant, lead: bool) -> Self {
+    /// Router `index` of a pool's `count` (see `routers.rs`): its time
+    /// (uptime, the latency window) counts from `epoch`, the pool's start,
+    /// like its siblings', and only the first (`lead`) says pool-wide
+    /// events.
+    pub(crate) fn in_pool(mut self, epoch: Instant, index: usize, count: usize) -> Self {
         self.epoch = epoch;
         self.stats.latency = LatencyHistogram::since(epoch);
         self.stats.queue_wait = LatencyHistogram::since(epoch);
-        self.lead = lead;
+        self.lead = index == 0;
+        self.siblings = count > 1;
         self
     }
 

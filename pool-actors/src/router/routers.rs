@@ -285,13 +285,20 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
     /// Accepts submissions (see [`SharedRouter::submit`]), each in its
     /// router, in order within each router.
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
-        let mut submits = submits.into_iter().peekable();
-        while let Some(first) = submits.next() {
-            let index = self.target(&first);
+        let mut submits = submits.into_iter();
+        // The next group's first task and its router (each task's router
+        // is worked out once: a plain task's turns the rotation).
+        let mut next = submits.next().map(|s| (self.target(&s), s));
+        while let Some((index, first)) = next.take() {
             let mut group: SmallVec<[Submit<H>; 1]> = SmallVec::new();
             group.push(first);
-            while let Some(next) = submits.next_if(|s| self.target(s) == index) {
-                group.push(next);
+            for submit in submits.by_ref() {
+                let target = self.target(&submit);
+                if target != index {
+                    next = Some((target, submit));
+                    break;
+                }
+                group.push(submit);
             }
             let router = &self.all()[index];
             router.submit(group);

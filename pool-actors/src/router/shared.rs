@@ -65,6 +65,9 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// The best priority among the plain ready tasks
     /// ([`NO_PRIORITY`](super::balance::NO_PRIORITY) with none).
     pub(super) best: AtomicU16,
+    /// Drained in a graceful shutdown, it waits to end until its siblings
+    /// hold no ready task it could take: they poke it as they unlock.
+    pub(super) lingering: AtomicBool,
 }
 
 /// What one call delivers once it lets go of the lock.
@@ -106,6 +109,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             serving: AtomicUsize::new(0),
             other: AtomicUsize::new(0),
             best: AtomicU16::new(super::balance::NO_PRIORITY),
+            lingering: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
         arbiter.spawn(clock::run(weak, tick));
@@ -199,6 +203,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             }
             self.accept_waiting(&mut router);
         }
+        self.finish_or_linger(&mut router);
         router.top_up_caller();
         router.caller = None;
         router.debug_check_free();
