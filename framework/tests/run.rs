@@ -239,6 +239,7 @@ fn two_applications_run_at_once_and_one_returning_stops_only_its_own_trees() {
             })
     });
     let watch = a_stopped.clone();
+    let own = b_stopped.clone();
     let b = std::thread::spawn(move || {
         Runtime::builder()
             .worker_threads(2)
@@ -257,15 +258,17 @@ fn two_applications_run_at_once_and_one_returning_stops_only_its_own_trees() {
                 for part in parts {
                     sum += part.await.expect("joins");
                 }
+                // Checked here, while this application still runs: once it
+                // returns, its own tree stops, as it should.
+                assert!(
+                    !own.load(Ordering::SeqCst),
+                    "one application's return stopped the other's tree"
+                );
                 sum
             })
     });
     let a = a.join().expect("no panic");
     a_returned.send(()).expect("b waits");
-    assert!(
-        !b_stopped.load(Ordering::SeqCst),
-        "one application's return stopped the other's tree"
-    );
     assert_eq!(a, Ok(4950));
     assert_eq!(b.join().expect("no panic"), Ok(9900));
     assert!(a_stopped.load(Ordering::SeqCst) && b_stopped.load(Ordering::SeqCst));

@@ -18,13 +18,13 @@ use crate::{ShutdownMode, ShutdownReport, TaskHandler, TaskId};
 impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// Accepts submissions, in order, and dispatches what it can. While
     /// every worker is busy they only join the intake (see `inbox.rs`);
-    /// the submitter never waits for the lock.
-    pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
+    /// the submitter never waits for the lock. `now` is the time of the
+    /// first (its submission's: no new clock read).
+    pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>, now: Instant) {
         // Some worker has room and nobody holds the lock: accept them under
         // it straight away (after what waits in the intake, so the order
         // holds), sparing them the trip through the intake.
         let room = self.shared.room.load(Ordering::SeqCst);
-        let now = Instant::now();
         if let Some(router) = room.then(|| self.try_lock()).flatten() {
             self.locked(router, now, None, |router| {
                 router.busy_at = Some(router.now);

@@ -5,6 +5,8 @@
 //! on gates the test opens, and the lock is held by the test, so nothing
 //! depends on speed.
 
+#![cfg(test)]
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -68,7 +68,6 @@ mod balance;
 mod calls;
 mod clock;
 mod dispatch;
-#[cfg(test)]
 mod drain_tests;
 mod inbox;
 mod keyset;

@@ -33,6 +33,7 @@ use parking_lot::RwLock;
 use rustc_hash::FxHasher;
 use smallvec::SmallVec;
 use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
 
 use super::merge;
 use super::{Router, SharedRouter, WorkerNews};
@@ -286,9 +287,21 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
     /// router, in order within each router.
     pub(crate) fn submit(&self, submits: impl IntoIterator<Item = Submit<H>>) {
         let mut submits = submits.into_iter();
+        let Some(first) = submits.next() else {
+            return;
+        };
+        // Its submission's time serves as the router's: one clock read
+        // less per task.
+        let now = first.submitted_at;
+        let index = self.target(&first);
+        if submits.size_hint() == (0, Some(0)) {
+            // One task (the usual case): straight to its router.
+            self.submit_to(index, std::iter::once(first), now);
+            return;
+        }
         // The next group's first task and its router (each task's router
         // is worked out once: a plain task's turns the rotation).
-        let mut next = submits.next().map(|s| (self.target(&s), s));
+        let mut next = Some((index, first));
         while let Some((index, first)) = next.take() {
             let mut group: SmallVec<[Submit<H>; 1]> = SmallVec::new();
             group.push(first);
@@ -300,12 +313,17 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
                 }
                 group.push(submit);
             }
-            let router = &self.all()[index];
-            router.submit(group);
-            if self.all().len() > 1 {
-                // Queued with no room: a sibling with room takes it.
-                router.balance();
-            }
+            self.submit_to(index, group, now);
+        }
+    }
+
+    /// Hands `submits` to router `index` (see [`SharedRouter::submit`]).
+    fn submit_to(&self, index: usize, submits: impl IntoIterator<Item = Submit<H>>, now: Instant) {
+        let router = &self.all()[index];
+        router.submit(submits, now);
+        if self.all().len() > 1 {
+            // Queued with no room: a sibling with room takes it.
+            router.balance();
         }
     }
 

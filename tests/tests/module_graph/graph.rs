@@ -330,14 +330,19 @@ impl Graph {
         rust_files(&root, &mut paths);
         let modules: BTreeMap<ModPath, Module> = paths
             .iter()
-            .map(|p| {
+            .filter_map(|p| {
                 let file = p
                     .strip_prefix(&root)
                     .unwrap()
                     .to_string_lossy()
                     .replace('\\', "/");
                 let text = fs::read_to_string(p).expect("readable source");
-                (module_path(&file), parse(&file, &text))
+                // A file of unit tests only (`#![cfg(test)]`) is left out
+                // like any `#[cfg(test)]` item.
+                let test_only = strip_comments_and_strings(&text)
+                    .trim_start()
+                    .starts_with("#![cfg(test)]");
+                (!test_only).then(|| (module_path(&file), parse(&file, &text)))
             })
             .collect();
         let mut edges = BTreeMap::new();
