@@ -27,11 +27,10 @@
 //! leaves the move to whoever holds it, and the clock's tick looks again.
 
 use std::sync::atomic::Ordering;
-use std::sync::Weak;
 
 use tokio::time::Instant;
 
-use super::shared::Shared;
+use super::shared::{Public, Sibling};
 use super::{Router, SharedRouter};
 use crate::messages::ADDRESSED;
 use crate::store::{Moving, Ready, TaskStore};
@@ -45,14 +44,14 @@ const TAKE_PER_WORKER: usize = 16;
 /// No plain task waits (published in place of a priority).
 pub(super) const NO_PRIORITY: u16 = u16::MAX;
 
-/// Whether the router behind `shared` is behind (see the module docs).
-pub(super) fn behind<H: TaskHandler, S: TaskStore<H>>(shared: &Shared<H, S>) -> bool {
-    let serving = shared.serving.load(Ordering::SeqCst);
-    let plain = shared.plain.load(Ordering::SeqCst);
+/// Whether the router that published `public` is behind (see the module
+/// docs); `pending` tells whether its intake may hold tasks (asked last:
+/// it is the router's own hot line).
+fn behind(public: &Public, pending: impl FnOnce() -> bool) -> bool {
+    let serving = public.serving.load(Ordering::SeqCst);
+    let plain = public.plain.load(Ordering::SeqCst);
     if serving == 0 {
-        return plain > 0
-            || shared.other.load(Ordering::SeqCst) > 0
-            || shared.pending.load(Ordering::SeqCst);
+        return plain > 0 || public.other.load(Ordering::SeqCst) > 0 || pending();
     }
     if plain > serving.saturating_mul(TAKE_PER_WORKER) {
         return true;
@@ -60,9 +59,19 @@ pub(super) fn behind<H: TaskHandler, S: TaskStore<H>>(shared: &Shared<H, S>) -> 
     // Longer attempts: a task waiting for a busy worker may wait long,
     // queued or still in the intake (where submitters leave tasks while
     // every worker is busy).
-    !shared.quick.load(Ordering::SeqCst)
-        && !shared.room.load(Ordering::SeqCst)
-        && (plain > 0 || shared.pending.load(Ordering::SeqCst))
+    !public.quick.load(Ordering::SeqCst)
+        && !public.room.load(Ordering::SeqCst)
+        && (plain > 0 || pending())
+}
+
+/// Whether `sibling` is behind.
+fn sibling_behind<H: TaskHandler, S: TaskStore<H>>(sibling: &Sibling<H, S>) -> bool {
+    behind(&sibling.public, || {
+        sibling
+            .shared
+            .upgrade()
+            .is_some_and(|s| s.pending.load(Ordering::SeqCst))
+    })
 }
 
 /// What a router's free workers can run: any plain task, and tasks asking
@@ -160,12 +169,12 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// Publishes what it holds and whether it has room, for its siblings
     /// (each written only when it changes: siblings read them often).
     pub(super) fn publish(&self, router: &Router<H, S>) {
-        let shared = &self.shared;
+        let shared = &*self.shared.public;
         let room = router.has_room();
         if shared.room.load(Ordering::Relaxed) != room {
             shared.room.store(room, Ordering::SeqCst);
         }
-        if shared.siblings.get().is_none() {
+        if self.shared.siblings.get().is_none() {
             return;
         }
         if shared.quick.load(Ordering::Relaxed) != router.quick {
@@ -215,16 +224,14 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             if *asked & bit != 0 {
                 continue;
             }
-            let Some(sibling) = sibling.upgrade() else {
-                continue;
-            };
+            let public = &sibling.public;
             let wanted = if better_only {
                 // `best` is NO_PRIORITY when no plain task waits there; it
                 // changes less often than the count, so it alone is read.
-                sibling.best.load(Ordering::SeqCst) < own_best
+                public.best.load(Ordering::SeqCst) < own_best
             } else {
-                behind(&sibling)
-                    || (sibling.other.load(Ordering::SeqCst) > 0
+                sibling_behind(sibling)
+                    || (public.other.load(Ordering::SeqCst) > 0
                         && !takes
                             .get_or_insert_with(|| router.takes())
                             .capabilities
@@ -234,7 +241,9 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 continue;
             }
             *asked |= bit;
-            let sibling = SharedRouter { shared: sibling };
+            let Some(sibling) = sibling.router() else {
+                continue;
+            };
             let Some(guard) = sibling.try_lock() else {
                 continue;
             };
@@ -263,10 +272,14 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         };
         let linger = router.drained() && router.has_room() && {
             let mut takes = None;
-            siblings.iter().filter_map(Weak::upgrade).any(|sibling| {
-                sibling.plain.load(Ordering::SeqCst) > 0
-                    || sibling.pending.load(Ordering::SeqCst)
-                    || (sibling.other.load(Ordering::SeqCst) > 0
+            siblings.iter().any(|sibling| {
+                let public = &sibling.public;
+                public.plain.load(Ordering::SeqCst) > 0
+                    || sibling
+                        .shared
+                        .upgrade()
+                        .is_some_and(|s| s.pending.load(Ordering::SeqCst))
+                    || (public.other.load(Ordering::SeqCst) > 0
                         && !takes
                             .get_or_insert_with(|| router.takes())
                             .capabilities
@@ -276,8 +289,9 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         if !linger {
             router.finish_drain();
         }
-        if self.shared.lingering.load(Ordering::Relaxed) != linger {
-            self.shared.lingering.store(linger, Ordering::SeqCst);
+        let public = &self.shared.public;
+        if public.lingering.load(Ordering::Relaxed) != linger {
+            public.lingering.store(linger, Ordering::SeqCst);
         }
     }
 
@@ -292,27 +306,25 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         let shared = &self.shared;
         if shared.gauges.closed.load(Ordering::Relaxed) {
             // A drained sibling waits for the tasks it could take.
-            for sibling in siblings.iter().filter_map(Weak::upgrade) {
-                if sibling.lingering.load(Ordering::SeqCst) {
-                    SharedRouter { shared: sibling }.poke();
+            for sibling in siblings {
+                if sibling.public.lingering.load(Ordering::SeqCst) {
+                    if let Some(sibling) = sibling.router() {
+                        sibling.poke();
+                    }
                 }
             }
         }
-        if shared.room.load(Ordering::SeqCst) {
-            let busy = siblings
-                .iter()
-                .filter_map(|s| s.upgrade())
-                .any(|s| behind(&s));
-            if busy {
+        if shared.public.room.load(Ordering::SeqCst) {
+            if siblings.iter().any(sibling_behind) {
                 self.poke();
             }
-        } else if behind(shared) {
+        } else if behind(&shared.public, || shared.pending.load(Ordering::SeqCst)) {
             let idle = siblings
                 .iter()
-                .filter_map(|s| s.upgrade())
-                .find(|s| s.room.load(Ordering::SeqCst));
+                .filter(|s| s.public.room.load(Ordering::SeqCst))
+                .find_map(Sibling::router);
             if let Some(idle) = idle {
-                SharedRouter { shared: idle }.poke();
+                idle.poke();
             }
         }
     }

@@ -24,7 +24,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         // Some worker has room and nobody holds the lock: accept them under
         // it straight away (after what waits in the intake, so the order
         // holds), sparing them the trip through the intake.
-        let room = self.shared.room.load(Ordering::SeqCst);
+        let room = self.shared.public.room.load(Ordering::SeqCst);
         if let Some(router) = room.then(|| self.try_lock()).flatten() {
             self.locked(router, now, None, |router| {
                 router.busy_at = Some(router.now);
@@ -37,7 +37,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         }
         self.shared.intake.extend(submits);
         self.announce();
-        if self.shared.room.load(Ordering::SeqCst)
+        if self.shared.public.room.load(Ordering::SeqCst)
             || self.shared.gauges.closed.load(Ordering::SeqCst)
         {
             if let Some(router) = self.try_lock() {

@@ -36,6 +36,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use super::merge;
+use super::shared::Sibling;
 use super::{Router, SharedRouter, WorkerNews};
 use crate::messages::ADDRESSED;
 use crate::messages::{this_thread, ProcessGauge, Submit, ThreadTag, WorkerInbox, WorkerKey};
@@ -128,7 +129,10 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
                     .iter()
                     .enumerate()
                     .filter(|&(other, _)| other != index)
-                    .map(|(_, r)| Arc::downgrade(&r.shared))
+                    .map(|(_, r)| Sibling {
+                        public: r.shared.public.clone(),
+                        shared: Arc::downgrade(&r.shared),
+                    })
                     .collect();
                 let _ = router.shared.siblings.set(siblings);
             }
@@ -221,7 +225,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
         let start = self.many.cursor.fetch_add(1, Ordering::Relaxed);
         (0..routers.len())
             .map(|k| (start + k) % routers.len())
-            .find(|&i| routers[i].shared.workers.load(Ordering::Relaxed) > 0)
+            .find(|&i| routers[i].shared.public.workers.load(Ordering::Relaxed) > 0)
             .unwrap_or(0)
     }
 
@@ -229,11 +233,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
     fn plain_target(&self) -> usize {
         let routers = self.all();
         let home = self.home();
-        let room = |i: usize| routers[i].shared.room.load(Ordering::SeqCst);
+        let room = |i: usize| routers[i].shared.public.room.load(Ordering::SeqCst);
         if let Some(home) = home {
             // Quick tasks stay on their thread: handing one over and its
             // reply back then wake no other thread.
-            if room(home) && routers[home].shared.quick.load(Ordering::SeqCst) {
+            if room(home) && routers[home].shared.public.quick.load(Ordering::SeqCst) {
                 return home;
             }
         }
@@ -248,7 +252,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
             return index;
         }
         match home {
-            Some(home) if routers[home].shared.workers.load(Ordering::Relaxed) > 0 => home,
+            Some(home) if routers[home].shared.public.workers.load(Ordering::Relaxed) > 0 => home,
             _ => self.next_with_workers(),
         }
     }
@@ -257,7 +261,7 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
     fn key_target(&self, key: &str) -> usize {
         let routers = self.all();
         let with: SmallVec<[usize; 8]> = (0..routers.len())
-            .filter(|&i| routers[i].shared.workers.load(Ordering::Relaxed) > 0)
+            .filter(|&i| routers[i].shared.public.workers.load(Ordering::Relaxed) > 0)
             .collect();
         let mut hasher = FxHasher::default();
         key.hash(&mut hasher);

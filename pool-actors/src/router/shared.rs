@@ -39,9 +39,8 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     pub(super) settled: CachePadded<Inbox<Done<H::Output>>>,
     /// The intake or `settled` may hold something (set after each push).
     pub(super) pending: CachePadded<AtomicBool>,
-    /// Some worker may take a task now: submitters must dispatch
-    /// themselves. Written under the router's lock after each pump.
-    pub(super) room: CachePadded<AtomicBool>,
+    /// What it publishes for its submitters and siblings.
+    pub(super) public: Arc<Public>,
     /// Shared with the facade; once `closed` (shutdown started), submitters
     /// settle their tasks at once rather than leave them in the intake.
     pub(super) gauges: Arc<Gauges>,
@@ -51,16 +50,26 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// The clock task still runs (until the router stops).
     pub(super) clock_running: AtomicBool,
     /// The other routers of the pool (none for a pool with one router).
-    pub(super) siblings: OnceLock<Vec<Weak<Shared<H, S>>>>,
-    /// Ready tasks any worker may take, as last published (see `balance.rs`).
+    pub(super) siblings: OnceLock<Vec<Sibling<H, S>>>,
+}
+
+/// What a router publishes for its submitters and its siblings (see
+/// `balance.rs`), each written only when it changes. An allocation of its
+/// own: a sibling reads it on every call without taking a reference to the
+/// router, whose count shares a cache line with the router's lock.
+pub(super) struct Public {
+    /// Some worker may take a task now: submitters must dispatch
+    /// themselves. Written under the router's lock after each pump.
+    pub(super) room: CachePadded<AtomicBool>,
+    /// Ready tasks any worker may take.
     pub(super) plain: CachePadded<AtomicUsize>,
     /// Ready tasks that need a capability or a worker of their own.
     pub(super) other: AtomicUsize,
-    /// Its workers' attempts are quick, as last published.
+    /// Its workers' attempts are quick.
     pub(super) quick: AtomicBool,
-    /// Live workers, as last published.
+    /// Live workers.
     pub(super) workers: AtomicUsize,
-    /// Workers in service, as last published.
+    /// Workers in service.
     pub(super) serving: AtomicUsize,
     /// The best priority among the plain ready tasks
     /// ([`NO_PRIORITY`](super::balance::NO_PRIORITY) with none).
@@ -68,6 +77,20 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// Drained in a graceful shutdown, it waits to end until its siblings
     /// hold no ready task it could take: they poke it as they unlock.
     pub(super) lingering: AtomicBool,
+}
+
+/// Another router of the pool: what it publishes, and the router itself
+/// (reached only to take its tasks or wake it).
+pub(super) struct Sibling<H: TaskHandler, S: TaskStore<H>> {
+    pub(super) public: Arc<Public>,
+    pub(super) shared: Weak<Shared<H, S>>,
+}
+
+impl<H: TaskHandler, S: TaskStore<H>> Sibling<H, S> {
+    /// The router, unless it is gone.
+    pub(super) fn router(&self) -> Option<SharedRouter<H, S>> {
+        self.shared.upgrade().map(|shared| SharedRouter { shared })
+    }
 }
 
 /// What one call delivers once it lets go of the lock.
@@ -98,18 +121,20 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             intake: CachePadded::new(Inbox::new()),
             settled: CachePadded::new(Inbox::new()),
             pending: CachePadded::new(AtomicBool::new(false)),
-            room: CachePadded::new(AtomicBool::new(false)),
+            public: Arc::new(Public {
+                room: CachePadded::new(AtomicBool::new(false)),
+                plain: CachePadded::new(AtomicUsize::new(0)),
+                quick: AtomicBool::new(false),
+                workers: AtomicUsize::new(0),
+                serving: AtomicUsize::new(0),
+                other: AtomicUsize::new(0),
+                best: AtomicU16::new(super::balance::NO_PRIORITY),
+                lingering: AtomicBool::new(false),
+            }),
             gauges,
             clock: Arc::new(Notify::new()),
             clock_running: AtomicBool::new(true),
             siblings: OnceLock::new(),
-            plain: CachePadded::new(AtomicUsize::new(0)),
-            quick: AtomicBool::new(false),
-            workers: AtomicUsize::new(0),
-            serving: AtomicUsize::new(0),
-            other: AtomicUsize::new(0),
-            best: AtomicU16::new(super::balance::NO_PRIORITY),
-            lingering: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
         arbiter.spawn(clock::run(weak, tick));
