@@ -1,5 +1,7 @@
 //! Runs one system's throughput shape alone (4 × 64 unless given), for profilers:
-//! `perf record -g target/release/examples/profile_pool [run|candado|actix|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn] [workers] [submitters]`.
+//! `perf record -g target/release/examples/profile_pool [run|candado|actix|tokio|kameo|kameo-apart|alongside|faults|fault-free|process|procspawn] [workers] [submitters] [µs of CPU per request]`.
+//! With CPU work, each run lasts about a second of the cores' limit, and
+//! the share of that limit is printed too.
 
 use candado_bench::process_workers::{self, Work};
 use candado_bench::{failure, peers, pool, rate, Shape};
@@ -14,15 +16,21 @@ fn main() {
             .nth(n)
             .map_or(default, |a| a.parse().expect("a number"))
     };
+    let micros = number(4, 0);
+    let per_request = std::time::Duration::from_micros(micros as u64);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = candado_bench::work::limit(cores, per_request);
+    candado_bench::work::set(per_request);
     let shape = Shape {
         workers: number(2, 4),
         submitters: number(3, 64),
-        requests: 1_000_000,
+        requests: if micros == 0 { 1_000_000 } else { limit as usize },
     };
     for _ in 0..3 {
         let elapsed = match system.as_str() {
             "actix" => peers::actix_rr::throughput(shape),
             "kameo" => peers::kameo_pool::throughput(shape),
+            "tokio" => peers::tokio_mpsc::throughput(shape),
             "kameo-apart" => peers::kameo_pool::throughput_apart(shape),
             "faults" | "fault-free" => {
                 let window = std::time::Duration::from_secs(3);
@@ -50,6 +58,11 @@ fn main() {
             }
             _ => pool::throughput(shape, 1),
         };
-        eprintln!("{system}: {:.0}k/s", rate(shape, elapsed) / 1e3);
+        let rate = rate(shape, elapsed);
+        if micros == 0 {
+            eprintln!("{system}: {:.0}k/s", rate / 1e3);
+        } else {
+            eprintln!("{system}: {:.1}k/s ({:.1}% of the limit)", rate / 1e3, rate / limit * 100.0);
+        }
     }
 }

@@ -45,11 +45,11 @@ const TAKE_PER_WORKER: usize = 16;
 pub(super) const NO_PRIORITY: u16 = u16::MAX;
 
 /// Whether the router that published `public` is behind (see the module
-/// docs); `pending` tells whether its intake may hold tasks (asked last:
-/// it is the router's own hot line).
-fn behind(public: &Public, pending: impl FnOnce() -> bool) -> bool {
+/// docs). Its intake's flag is read last: it is the router's own hot line.
+fn behind(public: &Public) -> bool {
     let serving = public.serving.load(Ordering::SeqCst);
     let plain = public.plain.load(Ordering::SeqCst);
+    let pending = || public.pending.load(Ordering::SeqCst);
     if serving == 0 {
         return plain > 0 || public.other.load(Ordering::SeqCst) > 0 || pending();
     }
@@ -64,15 +64,6 @@ fn behind(public: &Public, pending: impl FnOnce() -> bool) -> bool {
         && (plain > 0 || pending())
 }
 
-/// Whether `sibling` is behind.
-fn sibling_behind<H: TaskHandler, S: TaskStore<H>>(sibling: &Sibling<H, S>) -> bool {
-    behind(&sibling.public, || {
-        sibling
-            .shared
-            .upgrade()
-            .is_some_and(|s| s.pending.load(Ordering::SeqCst))
-    })
-}
 
 /// What a router's free workers can run: any plain task, and tasks asking
 /// for one of `capabilities`.
@@ -87,6 +78,17 @@ impl Takes {
 }
 
 impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
+    /// Whether the router that published `public` holds ready tasks that
+    /// need a capability, and this router's free workers have some (worked
+    /// out into `takes` once, when first needed).
+    fn could_take_other(&self, public: &Public, takes: &mut Option<Takes>) -> bool {
+        public.other.load(Ordering::SeqCst) > 0
+            && !takes
+                .get_or_insert_with(|| self.takes())
+                .capabilities
+                .is_empty()
+    }
+
     /// What its free workers can run, besides plain tasks: their
     /// capabilities (their own addresses left out: a task addressed to a
     /// worker never waits in another router).
@@ -230,12 +232,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
                 // changes less often than the count, so it alone is read.
                 public.best.load(Ordering::SeqCst) < own_best
             } else {
-                sibling_behind(sibling)
-                    || (public.other.load(Ordering::SeqCst) > 0
-                        && !takes
-                            .get_or_insert_with(|| router.takes())
-                            .capabilities
-                            .is_empty())
+                behind(public) || router.could_take_other(public, &mut takes)
             };
             if !wanted {
                 continue;
@@ -275,15 +272,8 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             siblings.iter().any(|sibling| {
                 let public = &sibling.public;
                 public.plain.load(Ordering::SeqCst) > 0
-                    || sibling
-                        .shared
-                        .upgrade()
-                        .is_some_and(|s| s.pending.load(Ordering::SeqCst))
-                    || (public.other.load(Ordering::SeqCst) > 0
-                        && !takes
-                            .get_or_insert_with(|| router.takes())
-                            .capabilities
-                            .is_empty())
+                    || public.pending.load(Ordering::SeqCst)
+                    || router.could_take_other(public, &mut takes)
             })
         };
         if !linger {
@@ -315,10 +305,10 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             }
         }
         if shared.public.room.load(Ordering::SeqCst) {
-            if siblings.iter().any(sibling_behind) {
+            if siblings.iter().any(|sibling| behind(&sibling.public)) {
                 self.poke();
             }
-        } else if behind(&shared.public, || shared.pending.load(Ordering::SeqCst)) {
+        } else if behind(&shared.public) {
             let idle = siblings
                 .iter()
                 .filter(|s| s.public.room.load(Ordering::SeqCst))

@@ -288,8 +288,11 @@ impl<H: TaskHandler, S: TaskStore<H>> Router<H, S> {
     ) -> Vec<TaskId> {
         self.abandoning = true;
         let now = self.ms(self.now);
+        // What this router held leaves the pool's count of waiting tasks;
+        // a sibling's tasks stay counted until it abandons them itself.
+        let unqueued = self.store.ready() + self.store.delayed();
         self.store.unqueue_all();
-        self.gauges.waiting.store(0, Ordering::Relaxed);
+        self.gauges.waiting.fetch_sub(unqueued, Ordering::Relaxed);
         let ids = self.store.held();
         for &id in &ids {
             let workers = &self.workers;

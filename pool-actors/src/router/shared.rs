@@ -37,8 +37,6 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
     /// it settles them before letting go. No thread ever waits for the lock
     /// on the task path, so none can be starved of it.
     pub(super) settled: CachePadded<Inbox<Done<H::Output>>>,
-    /// The intake or `settled` may hold something (set after each push).
-    pub(super) pending: CachePadded<AtomicBool>,
     /// What it publishes for its submitters and siblings.
     pub(super) public: Arc<Public>,
     /// Shared with the facade; once `closed` (shutdown started), submitters
@@ -58,6 +56,10 @@ pub(super) struct Shared<H: TaskHandler, S: TaskStore<H>> {
 /// own: a sibling reads it on every call without taking a reference to the
 /// router, whose count shares a cache line with the router's lock.
 pub(super) struct Public {
+    /// Its intake or its settled queue may hold something (set after each
+    /// push, cleared by the lock's holder as it accepts them). Siblings
+    /// read it to tell whether tasks wait behind busy workers.
+    pub(super) pending: CachePadded<AtomicBool>,
     /// Some worker may take a task now: submitters must dispatch
     /// themselves. Written under the router's lock after each pump.
     pub(super) room: CachePadded<AtomicBool>,
@@ -120,8 +122,8 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             router: Mutex::new(router),
             intake: CachePadded::new(Inbox::new()),
             settled: CachePadded::new(Inbox::new()),
-            pending: CachePadded::new(AtomicBool::new(false)),
             public: Arc::new(Public {
+                pending: CachePadded::new(AtomicBool::new(false)),
                 room: CachePadded::new(AtomicBool::new(false)),
                 plain: CachePadded::new(AtomicUsize::new(0)),
                 quick: AtomicBool::new(false),
@@ -223,7 +225,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
             if self.take_from_siblings(&mut router, &mut asked, false) {
                 continue;
             }
-            if !self.shared.pending.load(Ordering::SeqCst) {
+            if !self.shared.public.pending.load(Ordering::SeqCst) {
                 break;
             }
             self.accept_waiting(&mut router);
@@ -265,7 +267,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     /// Something was queued for the holder of the lock: raise the flag every
     /// holder checks before and after letting go.
     pub(super) fn announce(&self) {
-        self.shared.pending.store(true, Ordering::SeqCst);
+        self.shared.public.pending.store(true, Ordering::SeqCst);
         // Pairs with the fence in `after_unlock`: either the holder sees
         // the flag, or the `try_lock` that follows this sees the lock free.
         fence(Ordering::SeqCst);
@@ -287,7 +289,7 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
         let mut rounds = 0;
         loop {
             fence(Ordering::SeqCst);
-            if !self.shared.pending.load(Ordering::SeqCst) {
+            if !self.shared.public.pending.load(Ordering::SeqCst) {
                 return;
             }
             // Once the clock has ended (the router stopped), nobody else
@@ -312,8 +314,8 @@ impl<H: TaskHandler, S: TaskStore<H>> SharedRouter<H, S> {
     fn accept_waiting(&self, router: &mut Router<H, S>) {
         // A plain read first: the swap writes (taking the flag's cache line
         // from the threads that raise it) only when something waits.
-        if !self.shared.pending.load(Ordering::SeqCst)
-            || !self.shared.pending.swap(false, Ordering::SeqCst)
+        if !self.shared.public.pending.load(Ordering::SeqCst)
+            || !self.shared.public.pending.swap(false, Ordering::SeqCst)
         {
             return;
         }
