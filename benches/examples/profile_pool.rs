@@ -24,7 +24,11 @@ fn main() {
     let shape = Shape {
         workers: number(2, 4),
         submitters: number(3, 64),
-        requests: if micros == 0 { 1_000_000 } else { limit as usize },
+        requests: if micros == 0 {
+            1_000_000
+        } else {
+            limit as usize
+        },
     };
     for _ in 0..3 {
         let elapsed = match system.as_str() {
@@ -62,7 +66,11 @@ fn main() {
         if micros == 0 {
             eprintln!("{system}: {:.0}k/s", rate / 1e3);
         } else {
-            eprintln!("{system}: {:.1}k/s ({:.1}% of the limit)", rate / 1e3, rate / limit * 100.0);
+            eprintln!(
+                "{system}: {:.1}k/s ({:.1}% of the limit)",
+                rate / 1e3,
+                rate / limit * 100.0
+            );
         }
     }
 }

@@ -150,16 +150,18 @@ impl WorkSlot {
         self.record.as_deref().filter(|_| self.active)
     }
 
-    fn begin(&mut self, label: String, now: Instant) {
+    fn begin(&mut self, label: &str, now: Instant) {
         match &mut self.record {
             Some(work) => {
-                work.label = label;
+                // The label's buffer is kept: beginning work allocates once.
+                work.label.clear();
+                work.label.push_str(label);
                 work.started = now;
                 work.progress = now;
             }
             None => {
                 self.record = Some(Box::new(Work {
-                    label,
+                    label: label.to_owned(),
                     started: now,
                     progress: now,
                 }));
@@ -449,12 +451,33 @@ impl ChildLink {
     ///
     /// Like heartbeats, work reports are left in the incarnation's shared
     /// record (no message each) and collected on the supervisor's tick.
-    pub fn begin_work(&self, label: impl Into<String>) {
+    ///
+    /// The label is anything printable (`"probe"`, `format_args!("task
+    /// {id}")`): it is written into a buffer the link keeps, so beginning
+    /// work, as a pool worker does for every task it takes while idle,
+    /// allocates nothing once warm. It is printed before the link's lock is
+    /// taken: a `Display` that panics leaves the link as it was.
+    pub fn begin_work(&self, label: impl std::fmt::Display) {
+        use std::fmt::Write;
+        thread_local! {
+            static LABEL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
         let now = Instant::now();
-        let label = label.into();
-        self.incarnation
-            .0
-            .update_work(|work| work.begin(label, now));
+        let begin = |buffer: &mut String| {
+            buffer.clear();
+            // Writing into a `String` fails only if `Display` itself does.
+            let _ = write!(buffer, "{label}");
+            let label = buffer.as_str();
+            self.incarnation
+                .0
+                .update_work(|work| work.begin(label, now));
+        };
+        // A `Display` that begins work itself finds the buffer taken, and
+        // gets a buffer of its own.
+        LABEL.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffer) => begin(&mut buffer),
+            Err(_) => begin(&mut String::new()),
+        });
     }
 
     /// Reports progress on the current unit of work.

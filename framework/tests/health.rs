@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use candado::{
-    Alert, AlertLevel, AlertSink, BreakerStrategy, BreakerStrategyConfig, ChildSpec, EventKind,
-    ExitReason, FixedSampler, HealLimit, HealthStatus, Liveness, LivenessConfig, MemoryConfig,
-    MemoryGuard, MemorySample, Runtime, SupervisorSpec, VerdictKind,
+    Alert, AlertLevel, AlertSink, BreakerStrategy, BreakerStrategyConfig, ChildLink, ChildSpec,
+    EventKind, ExitReason, FixedSampler, HealLimit, HealthStatus, Liveness, LivenessConfig,
+    MemoryConfig, MemoryGuard, MemorySample, Runtime, SupervisorSpec, VerdictKind,
 };
 use common::*;
 
@@ -158,6 +158,53 @@ fn a_task_without_progress_is_stuck_while_heartbeats_continue() {
             "{restart:?}"
         );
         assert_eq!(restart.at_ms, 30_000);
+        root.shutdown().await;
+    });
+}
+
+/// A work label that begins work itself while it is printed.
+struct Nested<'a>(&'a ChildLink);
+
+impl std::fmt::Display for Nested<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.begin_work("inner");
+        f.write_str("outer")
+    }
+}
+
+/// A work label whose printing panics.
+struct Unprintable;
+
+impl std::fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this label cannot be printed")
+    }
+}
+
+#[test]
+fn a_work_label_that_panics_or_begins_work_itself_leaves_the_link_working() {
+    run_paused(|| async {
+        let worker = |link: ChildLink| {
+            let begin = std::panic::AssertUnwindSafe(|| link.begin_work(Unprintable));
+            assert!(std::panic::catch_unwind(begin).is_err());
+            link.begin_work(Nested(&link));
+            Echo::new(link)
+        };
+        let spec = SupervisorSpec::new("root")
+            .health(liveness(LivenessConfig {
+                progress_timeout: Some(Duration::from_secs(30)),
+                ..Default::default()
+            }))
+            .child(ChildSpec::worker("w", worker));
+        let (_rt, mut events, root) = start_local(spec).await;
+        let restart = events
+            .wait_for(|e| restart_verdict_for("w")(&e.kind))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&restart.kind, EventKind::VerdictChanged { reason: Some(r), .. } if r.starts_with("stuck: no progress on `outer`")),
+            "{restart:?}"
+        );
         root.shutdown().await;
     });
 }

@@ -2,6 +2,8 @@
 //! full queue (`overflow = "discard_oldest"`), the direct hand-off that
 //! never queues, and broadcast to every worker.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::oneshot;
 
 use super::{AdmitError, Pool, TaskHandle};
@@ -10,6 +12,18 @@ use crate::{
 };
 
 impl<H: TaskHandler> Pool<H> {
+    /// In a `discard_oldest` pool, counts `n` tasks on their way to a
+    /// router until the guard drops (after they are delivered, or
+    /// refused): a submitter that finds the queue full waits for them
+    /// rather than be refused while they hold the places it would discard.
+    pub(super) fn on_the_way(&self, n: usize) -> Option<OnTheWay<'_>> {
+        (self.inner.config.overflow == Overflow::DiscardOldest).then(|| {
+            let unseen = &self.inner.gauges.unseen;
+            unseen.fetch_add(n, Ordering::SeqCst);
+            OnTheWay { unseen, n }
+        })
+    }
+
     /// [`admit`](Self::admit) for tasks with these `options`: checks them,
     /// and on a full queue with `overflow = "discard_oldest"` makes room by
     /// discarding less important tasks.
@@ -143,5 +157,17 @@ impl<H: TaskHandler> Pool<H> {
             outcomes.push((worker, handle.await));
         }
         Ok(outcomes)
+    }
+}
+
+/// Tasks counted on their way to a router (see [`Pool::on_the_way`]).
+pub(super) struct OnTheWay<'a> {
+    unseen: &'a AtomicUsize,
+    n: usize,
+}
+
+impl Drop for OnTheWay<'_> {
+    fn drop(&mut self) {
+        self.unseen.fetch_sub(self.n, Ordering::SeqCst);
     }
 }

@@ -180,6 +180,7 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
+        let _unseen = self.on_the_way(1);
         if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
@@ -196,6 +197,7 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskId, SubmitError<H::Task>> {
+        let _unseen = self.on_the_way(1);
         if let Err(e) = self.admit_options(&[&options]) {
             return Err(e.into_submit_error(task));
         }
@@ -215,6 +217,7 @@ impl<H: TaskHandler> Pool<H> {
         tasks: Vec<(H::Task, TaskOptions)>,
     ) -> Result<Vec<TaskHandle<H>>, SubmitError<Vec<H::Task>>> {
         let options: Vec<&TaskOptions> = tasks.iter().map(|(_, o)| o).collect();
+        let _unseen = self.on_the_way(tasks.len());
         if let Err(e) = self.admit_options(&options) {
             return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect()));
         }

@@ -64,7 +64,6 @@ fn behind(public: &Public) -> bool {
         && (plain > 0 || pending())
 }
 
-
 /// What a router's free workers can run: any plain task, and tasks asking
 /// for one of `capabilities`.
 pub(super) struct Takes {

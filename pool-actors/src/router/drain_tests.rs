@@ -113,7 +113,8 @@ fn a_drained_router_that_found_its_siblings_lock_taken_lingers_and_takes_the_bac
         let (home, backlog) = rx.await.unwrap();
         let holds = |i: usize| {
             let shared = &routers.get(i).shared;
-            shared.public.pending.load(Ordering::SeqCst) || shared.public.plain.load(Ordering::SeqCst) > 0
+            shared.public.pending.load(Ordering::SeqCst)
+                || shared.public.plain.load(Ordering::SeqCst) > 0
         };
         let x = (0..2)
             .find(|&i| holds(i))

@@ -122,6 +122,11 @@ pub(crate) struct Gauges {
     pub(crate) live_workers: AtomicUsize,
     /// Workers breakers hold out of service, across the pool's routers.
     pub(crate) ejected: AtomicUsize,
+    /// Submitters of a `discard_oldest` pool between taking or seeking
+    /// their places in the queue and handing their tasks to a router, by
+    /// tasks. A submitter that finds the queue full and nothing to discard
+    /// waits for these to arrive: they hold places it may discard.
+    pub(crate) unseen: AtomicUsize,
 }
 
 /// A worker name the router has seen.

@@ -50,6 +50,11 @@ pub(crate) const MAX_ROUTERS: usize = 64;
 /// No router (a thread that runs no worker).
 const NOWHERE: usize = usize::MAX;
 
+/// How many times a submitter of a `discard_oldest` pool looks for tasks
+/// to discard while other submitters' tasks are on their way to a router
+/// (it yields its thread in between).
+const SHED_ROUNDS: usize = 1_000;
+
 thread_local! {
     /// The calling thread's router in the pool it last asked about:
     /// (the pool's routers' number, the router or [`NOWHERE`]).
@@ -354,9 +359,25 @@ impl<H: TaskHandler, S: TaskStore<H>> Routers<H, S> {
     pub(crate) fn shed(&self, n: usize, least: u8, bound: usize) -> bool {
         let routers = self.all();
         let home = self.home();
-        home.into_iter()
-            .chain((0..routers.len()).filter(|&i| Some(i) != home))
-            .any(|index| routers[index].shed(n, least, bound))
+        let unseen = &routers[0].shared.gauges.unseen;
+        for _ in 0..SHED_ROUNDS {
+            // Read before looking: a task whose submitter is no longer
+            // counted is in a router's store or intake, where the look
+            // finds it.
+            let others_on_the_way = unseen.load(Ordering::SeqCst) > n;
+            let shed = home
+                .into_iter()
+                .chain((0..routers.len()).filter(|&i| Some(i) != home))
+                .any(|index| routers[index].shed(n, least, bound));
+            // Nothing to discard, unless another submitter holds places
+            // whose tasks were on their way (a few instructions away from
+            // a router) as it looked: it looks again once they arrive.
+            if shed || !others_on_the_way {
+                return shed;
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 
     /// A worker incarnation is up: it joins its name's router (the one of

@@ -14,7 +14,9 @@ use candado::{ChildLink, ExitReason};
 use rustc_hash::FxHashMap;
 use tracing::Instrument;
 
-use super::{Crash, Exec, PoolWorker, Running, BURST, SHORT_TASK, STAMP_EVERY, UNREGISTERED};
+use super::{
+    Crash, Exec, PoolWorker, Runner, Running, BURST, SHORT_TASK, STAMP_EVERY, UNREGISTERED,
+};
 use crate::messages::{Caller, CallerWants, Done, Effect, ProcessGauge, Run, Settled, WorkerKey};
 use crate::router::{Routers, SharedRouter};
 use crate::{AttemptError, TaskHandler, TaskId};
@@ -34,7 +36,9 @@ pub(super) struct Local<H: TaskHandler> {
     pub(super) yield_every: u32,
     /// Tasks it may take at once while tasks queue up and its own are short.
     pub(super) batch: usize,
-    pub(super) running: RefCell<FxHashMap<TaskId, Running>>,
+    pub(super) running: RefCell<FxHashMap<TaskId, Running<H::Task>>>,
+    /// Runners parked until the worker hands them a task.
+    pub(super) idle: RefCell<Vec<Rc<Runner<H::Task>>>>,
     /// The actor, to crash it from an attempt task.
     pub(super) actor: RefCell<Option<WeakAddr<PoolWorker<H>>>>,
     /// Finished attempts not yet added to the link's count.
@@ -96,15 +100,24 @@ impl<H: TaskHandler> Local<H> {
 
 impl<H: TaskHandler> Drop for Local<H> {
     fn drop(&mut self) {
-        // However the worker ends, the replies it holds are delivered.
+        // However the worker ends, the replies it holds are delivered, and
+        // its parked runners end.
         self.send_replies();
+        for runner in self.idle.get_mut().drain(..) {
+            runner.abort();
+        }
     }
 }
 
 /// Runs `run`, and keeps going with the tasks the router hands this worker
 /// when it reports: one at a time, or, for short tasks while tasks queue up,
-/// a batch, reported together once it is done.
-pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: Run<H::Task>) {
+/// a batch, reported together once it is done. `true` when the worker ran
+/// out of work (its runner may take the next task), `false` when this run
+/// ended the worker's service (a crash, a process gone).
+pub(super) async fn run_attempts<H: TaskHandler>(
+    local: &Rc<Local<H>>,
+    mut run: Run<H::Task>,
+) -> bool {
     let mut in_a_row = 0;
     loop {
         let (id, attempt) = (run.id, run.attempt);
@@ -127,7 +140,7 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
                 if let Some(actor) = actor {
                     actor.do_send(Crash(crash));
                 }
-                return;
+                return false;
             }
         };
         let failed = result.is_err();
@@ -151,7 +164,7 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
             // Its process is gone or going: this worker takes no more tasks.
             local.running.borrow_mut().remove(&id);
             local.retire();
-            return;
+            return false;
         }
         let (next, settled) = match local.next_ahead() {
             Some(next) => (Some(next), None),
@@ -161,7 +174,7 @@ pub(super) async fn run_attempts<H: TaskHandler>(local: Rc<Local<H>>, mut run: R
             }
         };
         let Some(next) = local.carry_on(id, next, settled.as_ref()) else {
-            return;
+            return true;
         };
         run = next;
         in_a_row += 1;
@@ -279,7 +292,7 @@ impl<H: TaskHandler> Local<H> {
                 running.insert(
                     next.id,
                     Running {
-                        handle: this.handle,
+                        runner: this.runner,
                         cancelled,
                         attempt: next.attempt,
                     },
@@ -313,9 +326,15 @@ impl<H: TaskHandler> Local<H> {
 
     /// Delivers the replies held.
     fn send_replies(&self) {
-        let replies = std::mem::take(&mut *self.replies.borrow_mut());
-        for reply in replies {
+        let mut replies = std::mem::take(&mut *self.replies.borrow_mut());
+        for reply in replies.drain(..) {
             reply.apply();
+        }
+        // The buffer goes back with its capacity: the next burst of replies
+        // fills it without growing it again.
+        let mut held = self.replies.borrow_mut();
+        if held.is_empty() {
+            *held = replies;
         }
     }
 
@@ -332,7 +351,7 @@ impl<H: TaskHandler> Local<H> {
         let mut reports = self.reports.borrow_mut();
         for (id, running) in self.running.borrow_mut().drain() {
             running.cancelled.store(true, Ordering::Relaxed);
-            running.handle.abort();
+            running.runner.abort();
             reports.push(Done {
                 worker: self.key.get(),
                 incarnation: self.incarnation,

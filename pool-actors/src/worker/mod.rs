@@ -17,13 +17,17 @@
 //!
 //! - `local.rs`: what the actor shares with the tasks running its attempts,
 //!   and what they do between attempts;
+//! - `runner.rs`: those tasks, which live as long as their worker and park
+//!   between runs of attempts;
 //! - `attempt.rs`: one attempt, under its deadline, its panics caught.
 
 mod attempt;
 mod local;
+mod runner;
 
 pub(crate) use attempt::CatchUnwind;
-use local::{run_attempts, Local};
+use local::Local;
+use runner::Runner;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -49,9 +53,9 @@ use crate::{TaskHandler, TaskId};
 #[rtype(result = "()")]
 struct Crash(String);
 
-/// The task running one attempt (and the ones after it), by attempt.
-struct Running {
-    handle: tokio::task::JoinHandle<()>,
+/// The runner of one attempt (and of the ones after it), by attempt.
+struct Running<T> {
+    runner: Rc<Runner<T>>,
     cancelled: Arc<AtomicBool>,
     attempt: u32,
 }
@@ -144,6 +148,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 yield_every,
                 batch,
                 running: RefCell::default(),
+                idle: RefCell::default(),
                 actor: RefCell::default(),
                 unstamped: Cell::new(0),
                 stamped: Cell::new(None),
@@ -249,7 +254,7 @@ impl<H: TaskHandler> Drop for PoolWorker<H> {
         // Attempts die with their worker; the router fails them on unregister.
         for (_, running) in self.local.running.borrow_mut().drain() {
             running.cancelled.store(true, Ordering::Relaxed);
-            running.handle.abort();
+            running.runner.abort();
         }
         // Attempts that finished are reported, and tasks not started are
         // handed back (they cost no attempt), before the router hears that
@@ -284,14 +289,14 @@ impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
         let (id, attempt, cancelled) = (run.id, run.attempt, run.cancelled.clone());
         if local.running.borrow().is_empty() {
             // Liveness watches progress while the worker holds any task.
-            local.link.begin_work(format!("task {id}"));
+            local.link.begin_work(format_args!("task {id}"));
         }
-        let handle = actix::spawn(run_attempts(local.clone(), run));
+        let runner = Runner::start(local, run);
         let mut running = local.running.borrow_mut();
         running.insert(
             id,
             Running {
-                handle,
+                runner,
                 cancelled,
                 attempt,
             },
@@ -325,7 +330,7 @@ impl<H: TaskHandler> Handler<Cancel> for PoolWorker<H> {
         let mut running = self.local.running.borrow_mut();
         if let Some(attempt) = running.remove(&id) {
             attempt.cancelled.store(true, Ordering::Relaxed);
-            attempt.handle.abort();
+            attempt.runner.abort();
             self.local.link.set_in_flight(running.len() as u64);
             if running.is_empty() {
                 self.local.link.end_work();
