@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Message;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -90,8 +89,6 @@ pub(crate) fn this_thread() -> ThreadTag {
 pub(crate) type WorkerKey = usize;
 
 /// Runs one attempt.
-#[derive(Message)]
-#[rtype(result = "()")]
 pub(crate) struct Run<T> {
     pub(crate) id: TaskId,
     pub(crate) attempt: u32,
@@ -104,11 +101,6 @@ pub(crate) struct Run<T> {
     /// Set by the router if the attempt is abandoned before it starts.
     pub(crate) cancelled: Arc<AtomicBool>,
 }
-
-/// Stops an attempt (shutdown, fail-over).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Cancel(pub(crate) TaskId);
 
 /// One attempt ended.
 pub(crate) struct Done<O> {

@@ -1,11 +1,13 @@
 //! The pool's worker actor: runs tasks for the router.
 //!
-//! Each attempt runs in a task on the worker's thread, outside the actor, so
-//! the actor stays free for its supervisor's heartbeats and pings. When an
-//! attempt ends, the task settles it with the router and, if the router
-//! hands this worker its next task in the same call, runs that one straight
-//! away: under load a worker goes from task to task without a message or a
-//! new task per attempt.
+//! Each attempt runs in a runner task on the worker's thread, outside the
+//! actor, so the actor stays free for its supervisor's heartbeats and
+//! pings. When an attempt ends, the runner settles it with the router and,
+//! if the router hands this worker its next task in the same call, runs
+//! that one straight away: under load a worker goes from task to task
+//! without going through its queue. A task that reaches an idle worker
+//! comes through the worker's run queue, and is handed to a parked runner:
+//! no actor message and no new task per attempt.
 //!
 //! Replies to submitters are held while the worker runs tasks back to back
 //! from a deep queue, and sent in bursts (before it waits on a task, every
@@ -19,14 +21,18 @@
 //!   and what they do between attempts;
 //! - `runner.rs`: those tasks, which live as long as their worker and park
 //!   between runs of attempts;
+//! - `run_queue.rs`: how the router reaches the worker (runs and
+//!   cancellations, queued in order, no actor message each);
 //! - `attempt.rs`: one attempt, under its deadline, its panics caught.
 
 mod attempt;
 mod local;
+mod run_queue;
 mod runner;
 
 pub(crate) use attempt::CatchUnwind;
 use local::Local;
+use run_queue::RunQueue;
 use runner::Runner;
 
 use std::cell::{Cell, RefCell};
@@ -36,16 +42,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, Running as Stopping,
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, Running as Stopping,
     StreamHandler,
 };
 use candado::ChildLink;
 use candado_process::ProcessEvent;
 
 use crate::isolation::Remote;
-use crate::messages::{Cancel, Inbox, Run, WorkerKey};
+use crate::messages::WorkerKey;
 use crate::router::Routers;
-use crate::{TaskHandler, TaskId};
+use crate::TaskHandler;
 
 /// The handler panicked outside its task's future: the worker itself dies
 /// (its attempts are lost and retried; a fresh incarnation takes over).
@@ -113,6 +119,8 @@ impl<H: TaskHandler> Drop for Goodbye<H> {
 
 pub(crate) struct PoolWorker<H: TaskHandler> {
     local: Rc<Local<H>>,
+    /// Where the router sends it runs and cancellations.
+    queue: Arc<RunQueue<H::Task>>,
     capabilities: Vec<String>,
     /// Its supervisor asked it to stop (a worker process is ending).
     stopping: bool,
@@ -159,6 +167,7 @@ impl<H: TaskHandler> PoolWorker<H> {
                 quick: Cell::new(false),
                 process,
             }),
+            queue: Arc::default(),
             capabilities,
             stopping: false,
         }
@@ -184,10 +193,14 @@ impl<H: TaskHandler> Actor for PoolWorker<H> {
                 Err(reason) => return self.local.link.exit(ctx, reason),
             }
         }
+        actix::spawn(run_queue::serve(
+            Rc::downgrade(&self.local),
+            self.queue.clone(),
+        ));
         let registered = self.local.routers.register(
             self.local.id.clone(),
             self.local.incarnation,
-            Arc::new(ctx.address()),
+            self.queue.clone(),
             std::mem::take(&mut self.capabilities),
             self.local.process.clone(),
         );
@@ -251,6 +264,9 @@ impl<H: TaskHandler> StreamHandler<ProcessEvent> for PoolWorker<H> {
 
 impl<H: TaskHandler> Drop for PoolWorker<H> {
     fn drop(&mut self) {
+        // Nothing more starts here; what the queue holds, the router fails
+        // when this incarnation unregisters.
+        self.queue.close();
         // Attempts die with their worker; the router fails them on unregister.
         for (_, running) in self.local.running.borrow_mut().drain() {
             running.cancelled.store(true, Ordering::Relaxed);
@@ -264,77 +280,10 @@ impl<H: TaskHandler> Drop for PoolWorker<H> {
     }
 }
 
-impl<H: TaskHandler> Handler<Run<H::Task>> for PoolWorker<H> {
-    type Result = ();
-
-    fn handle(&mut self, run: Run<H::Task>, _: &mut Context<Self>) {
-        if run.cancelled.load(Ordering::Relaxed) {
-            // Abandoned (shutdown) before it reached us: the router has
-            // already settled it.
-            return;
-        }
-        if self.local.condemned() {
-            // Its process is gone or going: the task goes back, costing no
-            // attempt, and the worker leaves the router.
-            let local = &self.local;
-            local.router().hand_back(
-                local.key.get(),
-                local.incarnation,
-                vec![(run.id, run.attempt)],
-            );
-            local.retire();
-            return;
-        }
-        let local = &self.local;
-        let (id, attempt, cancelled) = (run.id, run.attempt, run.cancelled.clone());
-        if local.running.borrow().is_empty() {
-            // Liveness watches progress while the worker holds any task.
-            local.link.begin_work(format_args!("task {id}"));
-        }
-        let runner = Runner::start(local, run);
-        let mut running = local.running.borrow_mut();
-        running.insert(
-            id,
-            Running {
-                runner,
-                cancelled,
-                attempt,
-            },
-        );
-        local.link.set_in_flight(running.len() as u64);
-    }
-}
-
-impl<H: TaskHandler> Inbox<H::Task> for Addr<PoolWorker<H>> {
-    fn run(&self, run: Run<H::Task>) {
-        self.do_send(run);
-    }
-
-    fn cancel(&self, id: TaskId) {
-        self.do_send(Cancel(id));
-    }
-}
-
 impl<H: TaskHandler> Handler<Crash> for PoolWorker<H> {
     type Result = ();
 
     fn handle(&mut self, Crash(message): Crash, _: &mut Context<Self>) {
         panic!("{message}");
-    }
-}
-
-impl<H: TaskHandler> Handler<Cancel> for PoolWorker<H> {
-    type Result = ();
-
-    fn handle(&mut self, Cancel(id): Cancel, _: &mut Context<Self>) {
-        let mut running = self.local.running.borrow_mut();
-        if let Some(attempt) = running.remove(&id) {
-            attempt.cancelled.store(true, Ordering::Relaxed);
-            attempt.runner.abort();
-            self.local.link.set_in_flight(running.len() as u64);
-            if running.is_empty() {
-                self.local.link.end_work();
-            }
-        }
     }
 }
