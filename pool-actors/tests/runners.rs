@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use candado::Runtime;
 use candado_pool::{
-    AttemptError, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskFailure, TaskHandler,
-    TaskOptions,
+    AttemptError, Pool, PoolBuilder, PoolConfig, RetryConfig, TaskContext, TaskFailure,
+    TaskHandler, TaskOptions,
 };
 use common::*;
 
@@ -56,8 +57,14 @@ impl TaskHandler for Counted {
     }
 }
 
-fn one_worker(concurrency: usize) -> PoolConfig {
-    PoolConfig {
+/// A pool of one worker running up to `concurrency` attempts at once, no
+/// retries, on a current-thread runtime; and the count of its handlers
+/// alive.
+async fn one_worker(concurrency: usize) -> (Runtime, Pool<Counted>, Arc<AtomicUsize>) {
+    let runtime = candado::testkit::local_runtime();
+    let alive = Arc::new(AtomicUsize::new(0));
+    let handlers = alive.clone();
+    let config = PoolConfig {
         concurrency,
         retry: RetryConfig {
             max_retries: 0,
@@ -65,6 +72,23 @@ fn one_worker(concurrency: usize) -> PoolConfig {
             ..RetryConfig::default()
         },
         ..config(1)
+    };
+    let pool = PoolBuilder::new(move || Counted::new(&handlers))
+        .config(config)
+        .start(&runtime)
+        .await
+        .unwrap();
+    (runtime, pool, alive)
+}
+
+/// Lets the runtime run until no handler is alive (a bounded wait: the
+/// caller's assertion then says what was left).
+async fn all_dropped(alive: &AtomicUsize) {
+    for _ in 0..100 {
+        if alive.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        settle().await;
     }
 }
 
@@ -78,14 +102,7 @@ fn timeout(after: Duration) -> TaskOptions {
 #[test]
 fn a_timed_out_attempt_stops_alone_and_the_worker_runs_on() {
     run_paused(|| async {
-        let runtime = candado::testkit::local_runtime();
-        let alive = Arc::new(AtomicUsize::new(0));
-        let handlers = alive.clone();
-        let pool = PoolBuilder::new(move || Counted::new(&handlers))
-            .config(one_worker(2))
-            .start(&runtime)
-            .await
-            .unwrap();
+        let (_runtime, pool, alive) = one_worker(2).await;
         // Both run on the one worker at once: one for 3 s, one for ever
         // (until its 1 s timeout aborts it).
         let long = pool.submit(Some(3_000)).unwrap();
@@ -112,12 +129,7 @@ fn a_timed_out_attempt_stops_alone_and_the_worker_runs_on() {
         }
         shut_down_balanced(&pool).await;
         drop(pool);
-        for _ in 0..100 {
-            if alive.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            settle().await;
-        }
+        all_dropped(&alive).await;
         assert_eq!(
             alive.load(Ordering::SeqCst),
             0,
@@ -129,14 +141,7 @@ fn a_timed_out_attempt_stops_alone_and_the_worker_runs_on() {
 #[test]
 fn a_task_handed_to_a_parked_runner_and_cancelled_before_it_starts_is_settled_once() {
     run_paused(|| async {
-        let runtime = candado::testkit::local_runtime();
-        let alive = Arc::new(AtomicUsize::new(0));
-        let handlers = alive.clone();
-        let pool = PoolBuilder::new(move || Counted::new(&handlers))
-            .config(one_worker(1))
-            .start(&runtime)
-            .await
-            .unwrap();
+        let (_runtime, pool, alive) = one_worker(1).await;
         // A first task leaves a parked runner behind.
         assert_eq!(pool.submit(Some(1)).unwrap().await.unwrap(), 1);
         // The next goes to that runner, and the pool stops at once, before
@@ -149,12 +154,7 @@ fn a_task_handed_to_a_parked_runner_and_cancelled_before_it_starts_is_settled_on
             "the task comes back"
         );
         drop(pool);
-        for _ in 0..100 {
-            if alive.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            settle().await;
-        }
+        all_dropped(&alive).await;
         assert_eq!(alive.load(Ordering::SeqCst), 0);
     });
 }
