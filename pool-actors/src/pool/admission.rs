@@ -16,7 +16,7 @@ impl<H: TaskHandler> Pool<H> {
     /// router until the guard drops (after they are delivered, or
     /// refused): a submitter that finds the queue full waits for them
     /// rather than be refused while they hold the places it would discard.
-    pub(super) fn on_the_way(&self, n: usize) -> Option<OnTheWay<'_>> {
+    fn on_the_way(&self, n: usize) -> Option<OnTheWay<'_>> {
         (self.inner.config.overflow == Overflow::DiscardOldest).then(|| {
             let unseen = &self.inner.gauges.unseen;
             unseen.fetch_add(n, Ordering::SeqCst);
@@ -26,13 +26,20 @@ impl<H: TaskHandler> Pool<H> {
 
     /// [`admit`](Self::admit) for tasks with these `options`: checks them,
     /// and on a full queue with `overflow = "discard_oldest"` makes room by
-    /// discarding less important tasks.
-    pub(super) fn admit_options(&self, options: &[&TaskOptions]) -> Result<(), AdmitError> {
+    /// discarding less important tasks. The caller keeps the guard until
+    /// it has delivered the tasks (see [`on_the_way`](Self::on_the_way)).
+    pub(super) fn admit_options(
+        &self,
+        options: &[&TaskOptions],
+    ) -> Result<Option<OnTheWay<'_>>, AdmitError> {
         if options.iter().any(|o| o.ttl.is_some_and(|t| t.is_zero())) {
             return Err(AdmitError::Invalid(
                 "a time to live of zero: the task would expire before it could start".into(),
             ));
         }
+        // Counted before the place is taken: whoever sees the place taken
+        // also sees the task on its way.
+        let unseen = self.on_the_way(options.len());
         let capabilities: Vec<Option<String>> =
             options.iter().map(|o| o.capability.clone()).collect();
         match self.admit(options.len(), &capabilities) {
@@ -45,12 +52,13 @@ impl<H: TaskHandler> Pool<H> {
                     .max()
                     .unwrap_or(DEFAULT_PRIORITY);
                 if self.inner.router.shed(options.len(), least, bound) {
-                    Ok(())
+                    Ok(unseen)
                 } else {
                     Err(AdmitError::Full(bound))
                 }
             }
-            other => other,
+            Ok(()) => Ok(unseen),
+            Err(e) => Err(e),
         }
     }
 

@@ -180,10 +180,10 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskHandle<H>, SubmitError<H::Task>> {
-        let _unseen = self.on_the_way(1);
-        if let Err(e) = self.admit_options(&[&options]) {
-            return Err(e.into_submit_error(task));
-        }
+        let _unseen = match self.admit_options(&[&options]) {
+            Ok(unseen) => unseen,
+            Err(e) => return Err(e.into_submit_error(task)),
+        };
         let (tx, rx) = oneshot::channel();
         let (id, submit) = self.submission(task, options, Some(tx));
         self.deliver(std::iter::once(submit));
@@ -197,10 +197,10 @@ impl<H: TaskHandler> Pool<H> {
         task: H::Task,
         options: TaskOptions,
     ) -> Result<TaskId, SubmitError<H::Task>> {
-        let _unseen = self.on_the_way(1);
-        if let Err(e) = self.admit_options(&[&options]) {
-            return Err(e.into_submit_error(task));
-        }
+        let _unseen = match self.admit_options(&[&options]) {
+            Ok(unseen) => unseen,
+            Err(e) => return Err(e.into_submit_error(task)),
+        };
         let (id, submit) = self.submission(task, options, None);
         self.deliver(std::iter::once(submit));
         Ok(id)
@@ -217,10 +217,10 @@ impl<H: TaskHandler> Pool<H> {
         tasks: Vec<(H::Task, TaskOptions)>,
     ) -> Result<Vec<TaskHandle<H>>, SubmitError<Vec<H::Task>>> {
         let options: Vec<&TaskOptions> = tasks.iter().map(|(_, o)| o).collect();
-        let _unseen = self.on_the_way(tasks.len());
-        if let Err(e) = self.admit_options(&options) {
-            return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect()));
-        }
+        let _unseen = match self.admit_options(&options) {
+            Ok(unseen) => unseen,
+            Err(e) => return Err(e.into_submit_error(tasks.into_iter().map(|(t, _)| t).collect())),
+        };
         let mut handles = Vec::with_capacity(tasks.len());
         let mut batch = Vec::with_capacity(tasks.len());
         for (task, options) in tasks {
