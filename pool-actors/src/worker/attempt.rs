@@ -54,16 +54,21 @@ impl<H: TaskHandler> Local<H> {
                 (Box::pin(attempt) as Attempt<H>, deadline)
             }
         };
-        let mut attempt = std::pin::pin!(tokio::time::timeout_at(deadline, CatchUnwind(attempt)));
-        let outcome = match std::future::poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await
-        {
+        // Its first poll runs without a timer: an attempt that ends there
+        // (a CPU-bound one always does) never needed one, and one that
+        // ran past its deadline in that poll keeps its result, as under
+        // `timeout_at`, which polls the future before its timer.
+        let mut attempt = CatchUnwind(attempt);
+        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut attempt).poll(cx))).await;
+        let outcome = match first {
             Poll::Ready(outcome) => {
                 if let Some(began) = began {
                     self.quick.set(began.elapsed() < QUICK_TASK);
                 }
-                outcome
+                Ok(outcome)
             }
             Poll::Pending => {
+                let mut attempt = std::pin::pin!(under_deadline(attempt, deadline));
                 self.quick.set(false);
                 // The task waits: nobody should wait for the reports and
                 // replies held, nor, once it proves not to be short, for it.
@@ -129,6 +134,29 @@ impl<H: TaskHandler> Local<H> {
             Blame::Permanent => AttemptError::NotRetryable(error.to_string()),
         }
     }
+}
+
+/// The attempt ran past its deadline.
+struct PastDeadline;
+
+/// `attempt`, whose first poll left it pending, under `deadline`: the
+/// first poll here only starts the timer (nothing woke the attempt yet);
+/// later ones poll the attempt, then the timer, as `timeout_at` does.
+async fn under_deadline<F: Future + Unpin>(
+    mut attempt: F,
+    deadline: tokio::time::Instant,
+) -> Result<F::Output, PastDeadline> {
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(deadline));
+    let mut polled = false;
+    std::future::poll_fn(move |cx| {
+        if std::mem::replace(&mut polled, true) {
+            if let Poll::Ready(output) = Pin::new(&mut attempt).poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+        }
+        timer.as_mut().poll(cx).map(|()| Err(PastDeadline))
+    })
+    .await
 }
 
 /// Why an attempt failed: the handler's own error (blamed by the handler
